@@ -1,0 +1,180 @@
+//! The photo's domain events.
+//!
+//! Each variant is a fact that happened to one photo, in the past tense. The JSON of an event
+//! is internally tagged (`{"type": "PhotoUploaded", ...}`) and is what the event store keeps
+//! as the payload, so renaming a field or a variant is a breaking change: add a new event
+//! version and an upcaster (see [`crate::upcast`]) instead.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One fact about a photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum PhotoEvent {
+    /// A seller declared a photo it is about to upload; the photo now exists, pending upload.
+    PhotoUploadRequested(UploadRequested),
+    /// The original is in the originals bucket and matches what was declared.
+    PhotoUploaded {
+        occurred_at: DateTime<Utc>,
+        /// Size of the stored original, as S3 reported it.
+        size_bytes: u64,
+    },
+    /// The image processor took the photo; `attempt` counts from 1 across reprocessing.
+    PhotoProcessingStarted {
+        occurred_at: DateTime<Utc>,
+        attempt: u32,
+    },
+    /// The variants are in the variants bucket; the photo is ready.
+    PhotoProcessed {
+        occurred_at: DateTime<Utc>,
+        /// Dimensions of the original after EXIF orientation.
+        width: u32,
+        height: u32,
+        variants: BTreeMap<VariantName, Variant>,
+    },
+    /// Processing gave up; `reason` is written for the seller.
+    PhotoProcessingFailed {
+        occurred_at: DateTime<Utc>,
+        reason: String,
+    },
+    /// Caption and/or tags changed. `None` leaves a field as it was; an empty caption clears it.
+    PhotoDetailsUpdated {
+        occurred_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tags: Option<Vec<String>>,
+    },
+    /// The seller deleted the photo. Nothing follows a deletion.
+    PhotoDeleted { occurred_at: DateTime<Utc> },
+    /// The seller asked for the variants to be made again.
+    PhotoReprocessRequested { occurred_at: DateTime<Utc> },
+}
+
+/// The first event of every photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequested {
+    pub occurred_at: DateTime<Utc>,
+    pub photo_id: Uuid,
+    pub seller_id: String,
+    pub product_id: String,
+    pub filename: String,
+    /// The content type the seller declared; the image processor trusts the bytes instead.
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the original, when the seller declared one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// Where the original lives in the originals bucket.
+    pub object_key: String,
+}
+
+impl PhotoEvent {
+    /// The event's name as stored (`event_type`) and as routed on the bus (`detail-type`).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::PhotoUploadRequested(_) => "PhotoUploadRequested",
+            Self::PhotoUploaded { .. } => "PhotoUploaded",
+            Self::PhotoProcessingStarted { .. } => "PhotoProcessingStarted",
+            Self::PhotoProcessed { .. } => "PhotoProcessed",
+            Self::PhotoProcessingFailed { .. } => "PhotoProcessingFailed",
+            Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
+            Self::PhotoDeleted { .. } => "PhotoDeleted",
+            Self::PhotoReprocessRequested { .. } => "PhotoReprocessRequested",
+        }
+    }
+
+    /// The version of this event's payload shape (see [`crate::upcast`]).
+    pub fn event_version(&self) -> &'static str {
+        crate::upcast::current_version(self.event_type())
+    }
+
+    /// When the fact happened.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::PhotoUploadRequested(requested) => requested.occurred_at,
+            Self::PhotoUploaded { occurred_at, .. }
+            | Self::PhotoProcessingStarted { occurred_at, .. }
+            | Self::PhotoProcessed { occurred_at, .. }
+            | Self::PhotoProcessingFailed { occurred_at, .. }
+            | Self::PhotoDetailsUpdated { occurred_at, .. }
+            | Self::PhotoDeleted { occurred_at }
+            | Self::PhotoReprocessRequested { occurred_at } => *occurred_at,
+        }
+    }
+}
+
+/// The four sizes the image processor makes of every photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantName {
+    Thumb,
+    Small,
+    Medium,
+    Large,
+}
+
+impl VariantName {
+    /// Every variant, smallest first.
+    pub const ALL: [Self; 4] = [Self::Thumb, Self::Small, Self::Medium, Self::Large];
+
+    /// The bound on the variant's longest side, in pixels.
+    pub fn max_side(self) -> u32 {
+        match self {
+            Self::Thumb => 150,
+            Self::Small => 320,
+            Self::Medium => 800,
+            Self::Large => 1600,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Thumb => "thumb",
+            Self::Small => "small",
+            Self::Medium => "medium",
+            Self::Large => "large",
+        }
+    }
+}
+
+impl fmt::Display for VariantName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One resized copy of a photo in the variants bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Object key in the variants bucket; readers turn it into a URL.
+    pub key: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub content_type: String,
+}
+
+#[cfg(feature = "cqrs")]
+impl cqrs_es::DomainEvent for PhotoEvent {
+    fn event_type(&self) -> String {
+        PhotoEvent::event_type(self).to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        PhotoEvent::event_version(self).to_owned()
+    }
+}

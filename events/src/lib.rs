@@ -1,0 +1,27 @@
+//! The photo catalog's event schema, shared by every part of the service.
+//!
+//! Everything that crosses a process boundary about a photo is defined here and nowhere else:
+//!
+//! - [`event`]: the domain events the `Photo` aggregate appends to the event store, one enum
+//!   with a variant per fact (upload requested, uploaded, processing started, processed, ...).
+//!   Every event carries the moment it occurred, so that folding events is a pure function.
+//! - [`state`]: the photo's full state and the one fold ([`PhotoState::apply`]) that the
+//!   aggregate, the outbox relay, the projector and the resync all use.
+//! - [`envelope`]: what goes on the bus: the event with its identity, position and the
+//!   photo's state after it, so a consumer never has to ask the write side for anything.
+//! - [`upcast`]: event versioning. Stored events are never rewritten; older payload shapes are
+//!   brought to the current one when they are read.
+//!
+//! This crate does no I/O: it is types, their JSON and pure functions over them.
+
+pub mod envelope;
+pub mod event;
+pub mod state;
+pub mod upcast;
+
+pub use envelope::EventEnvelope;
+pub use event::{PhotoEvent, UploadRequested, Variant, VariantName};
+pub use state::{PhotoState, PhotoStatus};
+
+/// The aggregate type under which photo events are stored (postgres-es `aggregate_type`).
+pub const AGGREGATE_TYPE: &str = "Photo";

@@ -1,0 +1,175 @@
+//! The photo's full state, and the fold that builds it from events.
+//!
+//! [`PhotoState::apply`] is the only place that knows what an event does to a photo. The
+//! aggregate folds with it to decide commands, the outbox relay to put the state after each
+//! event into the envelope, and the resync to rebuild the read model; so they cannot disagree.
+//! The fold records facts and never refuses one: deciding what may happen is the aggregate's job.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{PhotoEvent, UploadRequested, Variant, VariantName};
+
+/// Where a photo is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    PendingUpload,
+    Uploaded,
+    Processing,
+    Ready,
+    Failed,
+    Deleted,
+}
+
+impl PhotoStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingUpload => "pending_upload",
+            Self::Uploaded => "uploaded",
+            Self::Processing => "processing",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl fmt::Display for PhotoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything known about one photo after a given event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoState {
+    pub photo_id: Uuid,
+    pub seller_id: String,
+    pub product_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub checksum_sha256: Option<String>,
+    pub caption: Option<String>,
+    pub tags: Vec<String>,
+    pub callback_url: Option<String>,
+    pub object_key: String,
+    pub status: PhotoStatus,
+    pub failure_reason: Option<String>,
+    /// Dimensions of the original after orientation, once processed.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub variants: BTreeMap<VariantName, Variant>,
+    /// How many times processing started, across reprocessing.
+    pub processing_attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The sequence of the last event folded in: the aggregate's version.
+    pub version: u64,
+}
+
+impl PhotoState {
+    /// The state a photo starts in.
+    pub fn new(requested: &UploadRequested) -> Self {
+        Self {
+            photo_id: requested.photo_id,
+            seller_id: requested.seller_id.clone(),
+            product_id: requested.product_id.clone(),
+            filename: requested.filename.clone(),
+            content_type: requested.content_type.clone(),
+            size_bytes: requested.size_bytes,
+            checksum_sha256: requested.checksum_sha256.clone(),
+            caption: requested.caption.clone(),
+            tags: requested.tags.clone(),
+            callback_url: requested.callback_url.clone(),
+            object_key: requested.object_key.clone(),
+            status: PhotoStatus::PendingUpload,
+            failure_reason: None,
+            width: None,
+            height: None,
+            variants: BTreeMap::new(),
+            processing_attempts: 0,
+            created_at: requested.occurred_at,
+            updated_at: requested.occurred_at,
+            version: 1,
+        }
+    }
+
+    /// Folds one event into a photo's state. `state` is `None` before the first event; an
+    /// event other than `PhotoUploadRequested` on no state cannot come from a consistent store
+    /// and is ignored, as is an upload request on an existing photo.
+    pub fn apply(state: &mut Option<Self>, event: &PhotoEvent) {
+        match (state.as_mut(), event) {
+            (None, PhotoEvent::PhotoUploadRequested(requested)) => {
+                *state = Some(Self::new(requested));
+            }
+            (Some(photo), event) => photo.apply_to_existing(event),
+            (None, _) => {}
+        }
+    }
+
+    /// Folds a whole ordered stream of one photo's events.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a PhotoEvent>) -> Option<Self> {
+        let mut state = None;
+        for event in events {
+            Self::apply(&mut state, event);
+        }
+        state
+    }
+
+    fn apply_to_existing(&mut self, event: &PhotoEvent) {
+        match event {
+            PhotoEvent::PhotoUploadRequested(_) => return,
+            PhotoEvent::PhotoUploaded { size_bytes, .. } => {
+                self.status = PhotoStatus::Uploaded;
+                self.size_bytes = *size_bytes;
+            }
+            PhotoEvent::PhotoProcessingStarted { attempt, .. } => {
+                self.status = PhotoStatus::Processing;
+                self.processing_attempts = *attempt;
+                self.failure_reason = None;
+            }
+            PhotoEvent::PhotoProcessed {
+                width,
+                height,
+                variants,
+                ..
+            } => {
+                self.status = PhotoStatus::Ready;
+                self.width = Some(*width);
+                self.height = Some(*height);
+                self.variants = variants.clone();
+                self.failure_reason = None;
+            }
+            PhotoEvent::PhotoProcessingFailed { reason, .. } => {
+                self.status = PhotoStatus::Failed;
+                self.failure_reason = Some(reason.clone());
+                self.variants.clear();
+            }
+            PhotoEvent::PhotoDetailsUpdated { caption, tags, .. } => {
+                if let Some(caption) = caption {
+                    self.caption = (!caption.is_empty()).then(|| caption.clone());
+                }
+                if let Some(tags) = tags {
+                    self.tags = tags.clone();
+                }
+            }
+            PhotoEvent::PhotoDeleted { .. } => {
+                self.status = PhotoStatus::Deleted;
+            }
+            PhotoEvent::PhotoReprocessRequested { .. } => {
+                // The current variants stay served until the new ones replace them.
+                self.status = PhotoStatus::Uploaded;
+                self.failure_reason = None;
+            }
+        }
+        self.updated_at = event.occurred_at();
+        self.version += 1;
+    }
+}

@@ -1,0 +1,158 @@
+//! The JSON of events and envelopes is public (the bus, the event store): these tests pin it.
+
+use std::collections::BTreeMap;
+
+use catalog_events::{
+    EventEnvelope, PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const PHOTO: Uuid = Uuid::from_u128(0x0190_f5a4_7b1e_7cc0_8000_0000_0000_0001);
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, second).unwrap()
+}
+
+fn requested() -> PhotoEvent {
+    PhotoEvent::PhotoUploadRequested(UploadRequested {
+        occurred_at: at(0),
+        photo_id: PHOTO,
+        seller_id: "seller-1".into(),
+        product_id: "sku-1".into(),
+        filename: "shoe.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 1234,
+        checksum_sha256: Some("ab".repeat(32)),
+        caption: Some("Red shoe".into()),
+        tags: vec!["red".into()],
+        callback_url: None,
+        object_key: format!("originals/{PHOTO}"),
+    })
+}
+
+fn variants() -> BTreeMap<VariantName, Variant> {
+    VariantName::ALL
+        .into_iter()
+        .map(|name| {
+            let side = name.max_side().min(1000);
+            let variant = Variant {
+                key: format!("variants/{PHOTO}/{name}.jpg"),
+                width: side,
+                height: side / 2,
+                bytes: u64::from(side) * 10,
+                content_type: "image/jpeg".into(),
+            };
+            (name, variant)
+        })
+        .collect()
+}
+
+/// One of each event, in an order the aggregate allows.
+fn lifecycle() -> Vec<PhotoEvent> {
+    vec![
+        requested(),
+        PhotoEvent::PhotoUploaded {
+            occurred_at: at(1),
+            size_bytes: 1234,
+        },
+        PhotoEvent::PhotoProcessingStarted {
+            occurred_at: at(2),
+            attempt: 1,
+        },
+        PhotoEvent::PhotoProcessingFailed {
+            occurred_at: at(3),
+            reason: "the file is not an image".into(),
+        },
+        PhotoEvent::PhotoReprocessRequested { occurred_at: at(4) },
+        PhotoEvent::PhotoProcessingStarted {
+            occurred_at: at(5),
+            attempt: 2,
+        },
+        PhotoEvent::PhotoProcessed {
+            occurred_at: at(6),
+            width: 2000,
+            height: 1000,
+            variants: variants(),
+        },
+        PhotoEvent::PhotoDetailsUpdated {
+            occurred_at: at(7),
+            caption: Some(String::new()),
+            tags: Some(vec!["blue".into(), "sale".into()]),
+        },
+        PhotoEvent::PhotoDeleted { occurred_at: at(8) },
+    ]
+}
+
+#[test]
+fn the_envelope_json_matches_the_golden_fixture() {
+    let events = lifecycle();
+    let state = PhotoState::fold(&events[..7]).unwrap();
+    let envelope = EventEnvelope::new(
+        PHOTO,
+        7,
+        events[6].clone(),
+        Some("req-1".into()),
+        state,
+    );
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/envelope.json")).unwrap();
+    assert_eq!(serde_json::to_value(&envelope).unwrap(), golden);
+    let read_back: EventEnvelope = serde_json::from_value(golden).unwrap();
+    assert_eq!(read_back, envelope);
+}
+
+#[test]
+fn the_fold_walks_the_whole_lifecycle() {
+    let events = lifecycle();
+    let mut state = None;
+    let mut statuses = Vec::new();
+    for event in &events {
+        PhotoState::apply(&mut state, event);
+        statuses.push(state.as_ref().unwrap().status);
+    }
+    use PhotoStatus::*;
+    assert_eq!(
+        statuses,
+        [PendingUpload, Uploaded, Processing, Failed, Uploaded, Processing, Ready, Ready, Deleted]
+    );
+    let state = state.unwrap();
+    assert_eq!(state.version, 9);
+    assert_eq!(state.caption, None, "an empty caption clears it");
+    assert_eq!(state.tags, ["blue", "sale"]);
+    assert_eq!(state.processing_attempts, 2);
+    assert_eq!(state.failure_reason, None);
+    assert_eq!((state.width, state.height), (Some(2000), Some(1000)));
+    assert_eq!(state.created_at, at(0));
+    assert_eq!(state.updated_at, at(8));
+}
+
+#[test]
+fn events_before_creation_change_nothing() {
+    let mut state = None;
+    PhotoState::apply(&mut state, &PhotoEvent::PhotoDeleted { occurred_at: at(1) });
+    assert_eq!(state, None);
+}
+
+#[test]
+fn an_unknown_field_in_a_stored_event_is_an_error_not_silently_dropped() {
+    let mut json = serde_json::to_value(requested()).unwrap();
+    json["surprise"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<PhotoEvent>(json).is_err());
+}
+
+proptest! {
+    #[test]
+    fn every_event_round_trips_through_its_stored_form(index in 0usize..9, version in 1u64..1000) {
+        let event = lifecycle()[index].clone();
+        let stored = serde_json::to_value(&event).unwrap();
+        prop_assert_eq!(stored["type"].as_str(), Some(event.event_type()));
+        let decoded = catalog_events::upcast::decode(event.event_type(), event.event_version(), stored).unwrap();
+        prop_assert_eq!(&decoded, &event);
+        let state = PhotoState::fold(&lifecycle()[..=index]).unwrap();
+        let envelope = EventEnvelope::new(PHOTO, version, event, None, state);
+        let json = serde_json::to_string(&envelope).unwrap();
+        prop_assert_eq!(serde_json::from_str::<EventEnvelope>(&json).unwrap(), envelope);
+    }
+}

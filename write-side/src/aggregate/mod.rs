@@ -1,0 +1,251 @@
+//! The `Photo` aggregate: the one place that decides what may happen to a photo.
+//!
+//! Lifecycle: `pending_upload → uploaded → processing → ready | failed`; a ready or failed photo
+//! may be reprocessed (back to `uploaded`); any photo may be updated until it is deleted, and
+//! deleted once. A command that is not allowed in the photo's state is refused with a
+//! [`PhotoError`] that says why; a command that repeats what already happened (a second
+//! upload-complete, a second delete, a redelivered processing start) succeeds and appends
+//! nothing, so retries are harmless.
+//!
+//! The aggregate does no I/O: callers check S3 and pass what they saw in the command; time
+//! comes from [`PhotoServices`].
+
+use std::collections::BTreeMap;
+
+use catalog_events::{PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+/// What can be asked of a photo. Commands a seller sends carry the seller's id, checked
+/// against the photo's owner; the image processor's commands are the system's own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhotoCommand {
+    /// Declare a photo about to be uploaded. `occurred_at` is stamped by the aggregate.
+    RequestUpload(UploadRequested),
+    /// Declare a photo whose original is already stored (the multipart upload).
+    RecordUpload {
+        request: UploadRequested,
+        stored_size: u64,
+    },
+    /// The original is in the bucket with this size (from a HEAD of the object).
+    ConfirmUpload { seller_id: String, stored_size: u64 },
+    StartProcessing,
+    CompleteProcessing {
+        width: u32,
+        height: u32,
+        variants: BTreeMap<VariantName, Variant>,
+    },
+    FailProcessing { reason: String },
+    UpdateDetails {
+        seller_id: String,
+        caption: Option<String>,
+        tags: Option<Vec<String>>,
+    },
+    Delete { seller_id: String },
+    RequestReprocess { seller_id: String },
+}
+
+/// Why a command was refused. Each is the client's to fix, never a fault of the service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhotoError {
+    /// No such photo, or another seller's (which must look the same).
+    #[error("photo not found")]
+    NotFound,
+    #[error("the photo already exists")]
+    AlreadyExists,
+    #[error("cannot {action} a photo that is {status}")]
+    NotAllowed {
+        action: &'static str,
+        status: PhotoStatus,
+    },
+    #[error("the stored object has {stored} bytes but {declared} were declared")]
+    SizeMismatch { declared: u64, stored: u64 },
+}
+
+/// What the aggregate needs from outside: the time.
+#[derive(Debug, Clone, Copy)]
+pub struct PhotoServices {
+    now: fn() -> DateTime<Utc>,
+}
+
+impl PhotoServices {
+    /// Services with a clock (tests pass a fixed one).
+    pub fn with_clock(now: fn() -> DateTime<Utc>) -> Self {
+        Self { now }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.now)()
+    }
+}
+
+impl Default for PhotoServices {
+    fn default() -> Self {
+        Self::with_clock(Utc::now)
+    }
+}
+
+/// A photo as the write side knows it: the shared state fold, nothing more.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Photo {
+    state: Option<PhotoState>,
+}
+
+impl Photo {
+    /// The photo's state, or `None` before it was requested.
+    pub fn state(&self) -> Option<&PhotoState> {
+        self.state.as_ref()
+    }
+
+    /// The photo, if it exists and `seller_id` owns it.
+    fn owned_by(&self, seller_id: &str) -> Result<&PhotoState, PhotoError> {
+        match &self.state {
+            Some(state) if state.seller_id == seller_id => Ok(state),
+            _ => Err(PhotoError::NotFound),
+        }
+    }
+
+    fn existing(&self) -> Result<&PhotoState, PhotoError> {
+        self.state.as_ref().ok_or(PhotoError::NotFound)
+    }
+
+    /// Decides a command: the events it causes, or why it is refused.
+    fn decide(&self, command: PhotoCommand, now: DateTime<Utc>) -> Result<Vec<PhotoEvent>, PhotoError> {
+        use PhotoStatus::*;
+        let refuse = |action, status| Err(PhotoError::NotAllowed { action, status });
+        match command {
+            PhotoCommand::RequestUpload(request) => {
+                if self.state.is_some() {
+                    return Err(PhotoError::AlreadyExists);
+                }
+                Ok(vec![PhotoEvent::PhotoUploadRequested(UploadRequested {
+                    occurred_at: now,
+                    ..request
+                })])
+            }
+            PhotoCommand::RecordUpload {
+                request,
+                stored_size,
+            } => {
+                let mut events = self.decide(PhotoCommand::RequestUpload(request), now)?;
+                events.push(PhotoEvent::PhotoUploaded {
+                    occurred_at: now,
+                    size_bytes: stored_size,
+                });
+                Ok(events)
+            }
+            PhotoCommand::ConfirmUpload {
+                seller_id,
+                stored_size,
+            } => {
+                let photo = self.owned_by(&seller_id)?;
+                match photo.status {
+                    PendingUpload if stored_size != photo.size_bytes => {
+                        Err(PhotoError::SizeMismatch {
+                            declared: photo.size_bytes,
+                            stored: stored_size,
+                        })
+                    }
+                    PendingUpload => Ok(vec![PhotoEvent::PhotoUploaded {
+                        occurred_at: now,
+                        size_bytes: stored_size,
+                    }]),
+                    Deleted => refuse("confirm the upload of", Deleted),
+                    Uploaded | Processing | Ready | Failed => Ok(vec![]),
+                }
+            }
+            PhotoCommand::StartProcessing => {
+                let photo = self.existing()?;
+                match photo.status {
+                    Uploaded => Ok(vec![PhotoEvent::PhotoProcessingStarted {
+                        occurred_at: now,
+                        attempt: photo.processing_attempts + 1,
+                    }]),
+                    Processing => Ok(vec![]),
+                    status => refuse("start processing", status),
+                }
+            }
+            PhotoCommand::CompleteProcessing {
+                width,
+                height,
+                variants,
+            } => match self.existing()?.status {
+                Processing => Ok(vec![PhotoEvent::PhotoProcessed {
+                    occurred_at: now,
+                    width,
+                    height,
+                    variants,
+                }]),
+                status => refuse("complete processing of", status),
+            },
+            PhotoCommand::FailProcessing { reason } => match self.existing()?.status {
+                Uploaded | Processing => Ok(vec![PhotoEvent::PhotoProcessingFailed {
+                    occurred_at: now,
+                    reason,
+                }]),
+                status => refuse("fail processing of", status),
+            },
+            PhotoCommand::UpdateDetails {
+                seller_id,
+                caption,
+                tags,
+            } => {
+                let photo = self.owned_by(&seller_id)?;
+                if photo.status == Deleted {
+                    return refuse("update", Deleted);
+                }
+                let caption = caption.filter(|new| photo.caption.as_deref().unwrap_or("") != new);
+                let tags = tags.filter(|new| &photo.tags != new);
+                if caption.is_none() && tags.is_none() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PhotoEvent::PhotoDetailsUpdated {
+                    occurred_at: now,
+                    caption,
+                    tags,
+                }])
+            }
+            PhotoCommand::Delete { seller_id } => match self.owned_by(&seller_id)?.status {
+                Deleted => Ok(vec![]),
+                _ => Ok(vec![PhotoEvent::PhotoDeleted { occurred_at: now }]),
+            },
+            PhotoCommand::RequestReprocess { seller_id } => {
+                match self.owned_by(&seller_id)?.status {
+                    Ready | Failed => Ok(vec![PhotoEvent::PhotoReprocessRequested {
+                        occurred_at: now,
+                    }]),
+                    status => refuse("reprocess", status),
+                }
+            }
+        }
+    }
+}
+
+impl Aggregate for Photo {
+    const TYPE: &'static str = catalog_events::AGGREGATE_TYPE;
+    type Command = PhotoCommand;
+    type Event = PhotoEvent;
+    type Error = PhotoError;
+    type Services = PhotoServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command, services.now())? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        PhotoState::apply(&mut self.state, &event);
+    }
+}
+
+#[cfg(test)]
+mod tests;

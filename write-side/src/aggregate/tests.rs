@@ -1,0 +1,365 @@
+//! Given/when/then tests of every command in every state.
+
+use super::*;
+use catalog_events::PhotoEvent::*;
+use chrono::TimeZone;
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+type PhotoTest = TestFramework<Photo>;
+
+const SELLER: &str = "seller-1";
+const OTHER: &str = "seller-2";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap()
+}
+
+fn test() -> PhotoTest {
+    PhotoTest::with(PhotoServices::with_clock(now))
+}
+
+fn request() -> UploadRequested {
+    UploadRequested {
+        occurred_at: now(),
+        photo_id: Uuid::from_u128(7),
+        seller_id: SELLER.into(),
+        product_id: "sku-1".into(),
+        filename: "shoe.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 1000,
+        checksum_sha256: None,
+        caption: Some("A shoe".into()),
+        tags: vec!["red".into()],
+        callback_url: None,
+        object_key: "originals/7".into(),
+    }
+}
+
+fn variants() -> BTreeMap<VariantName, Variant> {
+    let variant = Variant {
+        key: "variants/7/thumb.jpg".into(),
+        width: 150,
+        height: 100,
+        bytes: 4000,
+        content_type: "image/jpeg".into(),
+    };
+    BTreeMap::from([(VariantName::Thumb, variant)])
+}
+
+fn requested() -> PhotoEvent {
+    PhotoUploadRequested(request())
+}
+fn uploaded() -> PhotoEvent {
+    PhotoUploaded {
+        occurred_at: now(),
+        size_bytes: 1000,
+    }
+}
+fn started(attempt: u32) -> PhotoEvent {
+    PhotoProcessingStarted {
+        occurred_at: now(),
+        attempt,
+    }
+}
+fn processed() -> PhotoEvent {
+    PhotoProcessed {
+        occurred_at: now(),
+        width: 300,
+        height: 200,
+        variants: variants(),
+    }
+}
+fn failed() -> PhotoEvent {
+    PhotoProcessingFailed {
+        occurred_at: now(),
+        reason: "the file is not an image".into(),
+    }
+}
+fn deleted() -> PhotoEvent {
+    PhotoDeleted { occurred_at: now() }
+}
+fn reprocess_requested() -> PhotoEvent {
+    PhotoReprocessRequested { occurred_at: now() }
+}
+
+/// The events that bring a photo to each status.
+fn history(status: PhotoStatus) -> Vec<PhotoEvent> {
+    use PhotoStatus::*;
+    match status {
+        PendingUpload => vec![requested()],
+        Uploaded => vec![requested(), uploaded()],
+        Processing => vec![requested(), uploaded(), started(1)],
+        Ready => vec![requested(), uploaded(), started(1), processed()],
+        Failed => vec![requested(), uploaded(), started(1), failed()],
+        Deleted => vec![requested(), deleted()],
+    }
+}
+
+fn not_allowed(action: &'static str, status: PhotoStatus) -> PhotoError {
+    PhotoError::NotAllowed { action, status }
+}
+
+#[test]
+fn a_new_photo_is_requested_at_the_services_time() {
+    let mut stale = request();
+    stale.occurred_at = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    test()
+        .given_no_previous_events()
+        .when(PhotoCommand::RequestUpload(stale))
+        .then_expect_events(vec![requested()]);
+}
+
+#[test]
+fn a_photo_cannot_be_requested_twice() {
+    test()
+        .given(vec![requested()])
+        .when(PhotoCommand::RequestUpload(request()))
+        .then_expect_error(PhotoError::AlreadyExists);
+}
+
+#[test]
+fn a_direct_upload_records_the_request_and_the_upload_at_once() {
+    test()
+        .given_no_previous_events()
+        .when(PhotoCommand::RecordUpload {
+            request: request(),
+            stored_size: 1000,
+        })
+        .then_expect_events(vec![requested(), uploaded()]);
+}
+
+#[test]
+fn a_direct_upload_of_an_existing_photo_is_refused() {
+    test()
+        .given(vec![requested()])
+        .when(PhotoCommand::RecordUpload {
+            request: request(),
+            stored_size: 1000,
+        })
+        .then_expect_error(PhotoError::AlreadyExists);
+}
+
+#[test]
+fn confirming_the_upload_with_the_declared_size_uploads_the_photo() {
+    test()
+        .given(history(PhotoStatus::PendingUpload))
+        .when(PhotoCommand::ConfirmUpload {
+            seller_id: SELLER.into(),
+            stored_size: 1000,
+        })
+        .then_expect_events(vec![uploaded()]);
+}
+
+#[test]
+fn confirming_an_upload_of_another_size_is_refused() {
+    test()
+        .given(history(PhotoStatus::PendingUpload))
+        .when(PhotoCommand::ConfirmUpload {
+            seller_id: SELLER.into(),
+            stored_size: 999,
+        })
+        .then_expect_error(PhotoError::SizeMismatch {
+            declared: 1000,
+            stored: 999,
+        });
+}
+
+#[test]
+fn confirming_an_upload_again_changes_nothing() {
+    for status in [
+        PhotoStatus::Uploaded,
+        PhotoStatus::Processing,
+        PhotoStatus::Ready,
+        PhotoStatus::Failed,
+    ] {
+        test()
+            .given(history(status))
+            .when(PhotoCommand::ConfirmUpload {
+                seller_id: SELLER.into(),
+                stored_size: 1000,
+            })
+            .then_expect_events(vec![]);
+    }
+}
+
+#[test]
+fn processing_starts_on_an_uploaded_photo_and_counts_attempts() {
+    test()
+        .given(history(PhotoStatus::Uploaded))
+        .when(PhotoCommand::StartProcessing)
+        .then_expect_events(vec![started(1)]);
+    let mut reprocessed = history(PhotoStatus::Failed);
+    reprocessed.push(reprocess_requested());
+    test()
+        .given(reprocessed)
+        .when(PhotoCommand::StartProcessing)
+        .then_expect_events(vec![started(2)]);
+}
+
+#[test]
+fn a_redelivered_processing_start_changes_nothing() {
+    test()
+        .given(history(PhotoStatus::Processing))
+        .when(PhotoCommand::StartProcessing)
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn completing_processing_makes_the_photo_ready() {
+    test()
+        .given(history(PhotoStatus::Processing))
+        .when(PhotoCommand::CompleteProcessing {
+            width: 300,
+            height: 200,
+            variants: variants(),
+        })
+        .then_expect_events(vec![processed()]);
+}
+
+#[test]
+fn failing_processing_records_the_reason() {
+    for status in [PhotoStatus::Uploaded, PhotoStatus::Processing] {
+        test()
+            .given(history(status))
+            .when(PhotoCommand::FailProcessing {
+                reason: "the file is not an image".into(),
+            })
+            .then_expect_events(vec![failed()]);
+    }
+}
+
+#[test]
+fn updating_details_records_only_what_changed() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(PhotoCommand::UpdateDetails {
+            seller_id: SELLER.into(),
+            caption: Some("A shoe".into()),
+            tags: Some(vec!["blue".into()]),
+        })
+        .then_expect_events(vec![PhotoDetailsUpdated {
+            occurred_at: now(),
+            caption: None,
+            tags: Some(vec!["blue".into()]),
+        }]);
+}
+
+#[test]
+fn an_update_that_changes_nothing_appends_nothing() {
+    test()
+        .given(history(PhotoStatus::PendingUpload))
+        .when(PhotoCommand::UpdateDetails {
+            seller_id: SELLER.into(),
+            caption: Some("A shoe".into()),
+            tags: Some(vec!["red".into()]),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn any_live_photo_can_be_deleted_once() {
+    for status in [
+        PhotoStatus::PendingUpload,
+        PhotoStatus::Uploaded,
+        PhotoStatus::Processing,
+        PhotoStatus::Ready,
+        PhotoStatus::Failed,
+    ] {
+        test()
+            .given(history(status))
+            .when(PhotoCommand::Delete {
+                seller_id: SELLER.into(),
+            })
+            .then_expect_events(vec![deleted()]);
+    }
+    test()
+        .given(history(PhotoStatus::Deleted))
+        .when(PhotoCommand::Delete {
+            seller_id: SELLER.into(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn ready_and_failed_photos_can_be_reprocessed() {
+    for status in [PhotoStatus::Ready, PhotoStatus::Failed] {
+        test()
+            .given(history(status))
+            .when(PhotoCommand::RequestReprocess {
+                seller_id: SELLER.into(),
+            })
+            .then_expect_events(vec![reprocess_requested()]);
+    }
+}
+
+/// Every command refused in every state where it is not allowed, with its reason.
+#[test]
+fn commands_not_allowed_in_a_state_are_refused_with_the_reason() {
+    use PhotoStatus::*;
+    let seller = || SELLER.to_owned();
+    let cases: Vec<(PhotoStatus, PhotoCommand, PhotoError)> = vec![
+        (Deleted, PhotoCommand::ConfirmUpload { seller_id: seller(), stored_size: 1000 }, not_allowed("confirm the upload of", Deleted)),
+        (PendingUpload, PhotoCommand::StartProcessing, not_allowed("start processing", PendingUpload)),
+        (Ready, PhotoCommand::StartProcessing, not_allowed("start processing", Ready)),
+        (Failed, PhotoCommand::StartProcessing, not_allowed("start processing", Failed)),
+        (Deleted, PhotoCommand::StartProcessing, not_allowed("start processing", Deleted)),
+        (PendingUpload, complete(), not_allowed("complete processing of", PendingUpload)),
+        (Uploaded, complete(), not_allowed("complete processing of", Uploaded)),
+        (Ready, complete(), not_allowed("complete processing of", Ready)),
+        (Failed, complete(), not_allowed("complete processing of", Failed)),
+        (Deleted, complete(), not_allowed("complete processing of", Deleted)),
+        (PendingUpload, fail(), not_allowed("fail processing of", PendingUpload)),
+        (Ready, fail(), not_allowed("fail processing of", Ready)),
+        (Failed, fail(), not_allowed("fail processing of", Failed)),
+        (Deleted, fail(), not_allowed("fail processing of", Deleted)),
+        (Deleted, PhotoCommand::UpdateDetails { seller_id: seller(), caption: Some("x".into()), tags: None }, not_allowed("update", Deleted)),
+        (PendingUpload, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", PendingUpload)),
+        (Uploaded, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Uploaded)),
+        (Processing, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Processing)),
+        (Deleted, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Deleted)),
+    ];
+    for (status, command, error) in cases {
+        test().given(history(status)).when(command).then_expect_error(error);
+    }
+}
+
+fn complete() -> PhotoCommand {
+    PhotoCommand::CompleteProcessing {
+        width: 300,
+        height: 200,
+        variants: variants(),
+    }
+}
+
+fn fail() -> PhotoCommand {
+    PhotoCommand::FailProcessing {
+        reason: "x".into(),
+    }
+}
+
+/// Another seller's photo and a photo that does not exist look the same.
+#[test]
+fn commands_on_another_sellers_or_a_missing_photo_are_not_found() {
+    let other = || OTHER.to_owned();
+    let seller_commands = || {
+        vec![
+            PhotoCommand::ConfirmUpload { seller_id: other(), stored_size: 1000 },
+            PhotoCommand::UpdateDetails { seller_id: other(), caption: Some("x".into()), tags: None },
+            PhotoCommand::Delete { seller_id: other() },
+            PhotoCommand::RequestReprocess { seller_id: other() },
+        ]
+    };
+    for command in seller_commands() {
+        test()
+            .given(history(PhotoStatus::Ready))
+            .when(command)
+            .then_expect_error(PhotoError::NotFound);
+    }
+    for command in seller_commands().into_iter().chain([PhotoCommand::StartProcessing, complete(), fail()]) {
+        test()
+            .given_no_previous_events()
+            .when(command)
+            .then_expect_error(PhotoError::NotFound);
+    }
+}

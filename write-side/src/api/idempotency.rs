@@ -1,0 +1,194 @@
+//! `Idempotency-Key` on POST: a retry with the same key and request gets the first answer and
+//! appends nothing; the same key with another request is `422`.
+//!
+//! A key is claimed with an insert before the work runs, so two concurrent requests with one
+//! key cannot both run it: the second is told to retry (`409` with `Retry-After`). The answer
+//! (success or a client error) is stored when the work ends; a server error releases the claim
+//! so the retry runs the work again. A claim left by a crashed process is taken over after
+//! [`IN_FLIGHT_TIMEOUT_SECS`].
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use super::problem::{PROBLEM_JSON, Problem};
+
+const HEADER: &str = "idempotency-key";
+const MAX_KEY_LENGTH: usize = 255;
+/// After this long, an unanswered claim is presumed dead and may be taken over.
+const IN_FLIGHT_TIMEOUT_SECS: f64 = 60.0;
+
+/// A successful answer of a handler, before it becomes an HTTP response.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn new(status: StatusCode, body: Value) -> Self {
+        Self { status, body }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status.is_client_error() || self.status.is_server_error() {
+            response.content_type(PROBLEM_JSON);
+        }
+        response.json(&self.body)
+    }
+}
+
+/// Runs `work` once per (seller, key), or every time when the request has no key.
+/// `request_body` is what identifies the request besides its method and path.
+pub async fn once<F>(
+    pool: &PgPool,
+    request: &HttpRequest,
+    seller: &str,
+    request_body: &[u8],
+    work: F,
+) -> Result<HttpResponse, Problem>
+where
+    F: Future<Output = Result<Answer, Problem>>,
+{
+    let Some(key) = key(request)? else {
+        return Ok(work.await?.response());
+    };
+    let hash = request_hash(request, request_body);
+    match claim(pool, seller, &key, &hash).await? {
+        Claim::Replay(answer) => return Ok(answer.response()),
+        Claim::Mismatch => return Err(Problem::idempotency_mismatch()),
+        Claim::InFlight => {
+            return Err(Problem::busy("a request with this Idempotency-Key is in progress", 1));
+        }
+        Claim::Won => {}
+    }
+    let outcome = work.await;
+    let stored = match &outcome {
+        Ok(answer) => Some(answer.clone()),
+        // A refusal is the answer to keep; a conflict (with Retry-After) or a fault is not.
+        Err(problem) if problem.status_code().is_client_error() && problem.retry_after_secs.is_none() => Some(Answer::new(
+            problem.status_code(),
+            serde_json::to_value(problem).unwrap_or_default(),
+        )),
+        Err(_) => None,
+    };
+    record(pool, seller, &key, stored.as_ref()).await?;
+    Ok(outcome?.response())
+}
+
+enum Claim {
+    Won,
+    Replay(Answer),
+    Mismatch,
+    InFlight,
+}
+
+fn key(request: &HttpRequest) -> Result<Option<String>, Problem> {
+    let Some(value) = request.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_KEY_LENGTH => Ok(Some(key.to_owned())),
+        _ => Err(Problem::malformed(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"
+        ))),
+    }
+}
+
+fn request_hash(request: &HttpRequest, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(request.method().as_str());
+    hasher.update(b" ");
+    hasher.update(request.path());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Claim, Problem> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (seller_id, key, request_hash) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(seller)
+    .bind(key)
+    .bind(hash)
+    .execute(pool)
+    .await
+    .map_err(|error| Problem::internal(&error))?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::Won);
+    }
+    let row: Option<(Vec<u8>, Option<i16>, Option<Value>, bool)> = sqlx::query_as(
+        "SELECT request_hash, status, body, \
+                created_at < now() - make_interval(secs => $3) AS stale \
+         FROM idempotency_keys WHERE seller_id = $1 AND key = $2",
+    )
+    .bind(seller)
+    .bind(key)
+    .bind(IN_FLIGHT_TIMEOUT_SECS)
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| Problem::internal(&error))?;
+    let Some((stored_hash, status, body, stale)) = row else {
+        // Released between our insert and our read: the retry may claim it.
+        return Ok(Claim::InFlight);
+    };
+    if stored_hash != hash {
+        return Ok(Claim::Mismatch);
+    }
+    match (status, body) {
+        (Some(status), Some(body)) => {
+            let status = u16::try_from(status)
+                .ok()
+                .and_then(|status| StatusCode::from_u16(status).ok())
+                .unwrap_or(StatusCode::OK);
+            Ok(Claim::Replay(Answer::new(status, body)))
+        }
+        _ if stale => take_over(pool, seller, key).await,
+        _ => Ok(Claim::InFlight),
+    }
+}
+
+async fn take_over(pool: &PgPool, seller: &str, key: &str) -> Result<Claim, Problem> {
+    let taken = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() \
+         WHERE seller_id = $1 AND key = $2 AND status IS NULL \
+           AND created_at < now() - make_interval(secs => $3)",
+    )
+    .bind(seller)
+    .bind(key)
+    .bind(IN_FLIGHT_TIMEOUT_SECS)
+    .execute(pool)
+    .await
+    .map_err(|error| Problem::internal(&error))?;
+    Ok(if taken.rows_affected() == 1 {
+        Claim::Won
+    } else {
+        Claim::InFlight
+    })
+}
+
+/// Stores the answer, or releases the claim when there is none to keep.
+async fn record(pool: &PgPool, seller: &str, key: &str, answer: Option<&Answer>) -> Result<(), Problem> {
+    let query = match answer {
+        Some(answer) => sqlx::query(
+            "UPDATE idempotency_keys SET status = $3, body = $4 WHERE seller_id = $1 AND key = $2",
+        )
+        .bind(seller)
+        .bind(key)
+        .bind(i16::try_from(answer.status.as_u16()).unwrap_or(500))
+        .bind(&answer.body),
+        None => sqlx::query("DELETE FROM idempotency_keys WHERE seller_id = $1 AND key = $2")
+            .bind(seller)
+            .bind(key),
+    };
+    query
+        .execute(pool)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    Ok(())
+}

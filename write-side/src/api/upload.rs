@@ -1,0 +1,266 @@
+//! `POST /v1/photos/upload`: a photo and its original in one multipart request.
+//!
+//! The file is streamed to S3 as it arrives (at most one 8 MiB part in memory) and counted:
+//! past `CATALOG_MAX_UPLOAD_BYTES` the request is refused with `413`, before the body is read
+//! whole (at once when `Content-Length` already says so). Its first bytes decide its type
+//! (JPEG, PNG or WebP, else `415`). The object is removed again whenever the photo is not
+//! created from it.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use actix_multipart::{Field, Multipart};
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::TryStreamExt;
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{Seller, correlation_id};
+use super::idempotency::{self, Answer};
+use super::photos::{original_key, summary, upload_requested};
+use super::problem::{FieldError, Problem};
+use super::validate::{self, NewPhoto};
+use crate::aggregate::PhotoCommand;
+use crate::originals::{StreamedUpload, Uploaded};
+
+/// Room for the form's other fields and boundaries on top of the file.
+const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
+/// Largest text field.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Bytes needed to tell the image type.
+const SNIFF_BYTES: usize = 12;
+
+/// The image type a file's first bytes show, if it is one we take.
+pub fn sniff(head: &[u8]) -> Option<&'static str> {
+    match head {
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
+        _ => None,
+    }
+}
+
+/// A form read whole, its file already in the bucket.
+struct Form {
+    fields: BTreeMap<String, String>,
+    tags: Vec<String>,
+    file: ReceivedFile,
+}
+
+struct ReceivedFile {
+    upload: Uploaded,
+    content_type: &'static str,
+    filename: Option<String>,
+}
+
+pub async fn upload(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    seller: Seller,
+    mut form: Multipart,
+) -> Result<HttpResponse, Problem> {
+    let limit = state.max_upload_bytes;
+    if content_length(&request).is_some_and(|length| length > limit + FORM_OVERHEAD_BYTES) {
+        return Err(too_large(limit));
+    }
+    let photo_id = Uuid::now_v7();
+    let key = original_key(photo_id);
+    let mut fields = BTreeMap::new();
+    let mut tags = Vec::new();
+    let mut file = None;
+    let received = async {
+        while let Some(field) = form.try_next().await.map_err(malformed)? {
+            match field.name().unwrap_or_default() {
+                "file" if file.is_some() => return Err(invalid("file", "send exactly one file")),
+                "file" => file = Some(receive_file(&state, &key, field, limit).await?),
+                "tags" => tags.push(text(field).await?),
+                name @ ("product_id" | "filename" | "checksum_sha256" | "caption" | "callback_url") => {
+                    let name = name.to_owned();
+                    fields.insert(name, text(field).await?);
+                }
+                other => return Err(invalid(other, "unknown field")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(problem) = received {
+        if file.is_some() {
+            remove(&state, &key).await;
+        }
+        return Err(problem);
+    }
+    let Some(file) = file else {
+        return Err(invalid("file", "a file is required"));
+    };
+    let created = Cell::new(false);
+    let form = Form { fields, tags, file };
+    let answer = create(&state, &request, &seller, photo_id, form, &created).await;
+    if !created.get() {
+        remove(&state, &key).await;
+    }
+    answer
+}
+
+/// Validates the form, then records the photo (once per idempotency key).
+async fn create(
+    state: &AppState,
+    request: &HttpRequest,
+    seller: &Seller,
+    photo_id: Uuid,
+    Form {
+        mut fields,
+        tags,
+        file,
+    }: Form,
+    created: &Cell<bool>,
+) -> Result<HttpResponse, Problem> {
+    let stored_size = file.upload.size_bytes;
+    if let Some(declared) = fields.get("checksum_sha256") {
+        if !declared.eq_ignore_ascii_case(&file.upload.checksum_sha256) {
+            return Err(invalid("checksum_sha256", "does not match the file"));
+        }
+    }
+    let photo = NewPhoto {
+        product_id: fields.remove("product_id").ok_or_else(|| invalid("product_id", "is required"))?,
+        filename: fields
+            .remove("filename")
+            .or(file.filename)
+            .unwrap_or_else(|| "upload".to_owned()),
+        content_type: file.content_type.to_owned(),
+        size_bytes: stored_size,
+        checksum_sha256: Some(file.upload.checksum_sha256),
+        caption: fields.remove("caption"),
+        tags: (!tags.is_empty()).then_some(tags),
+        callback_url: fields.remove("callback_url"),
+    };
+    let canonical = serde_json::to_vec(&photo).map_err(|error| Problem::internal(&error))?;
+    idempotency::once(state.store.pool(), request, &seller.0, &canonical, async {
+        let photo = validate::new_photo(photo, state.max_upload_bytes)?;
+        let command = PhotoCommand::RecordUpload {
+            request: upload_requested(photo_id, seller, photo),
+            stored_size,
+        };
+        let after = state
+            .store
+            .execute(photo_id, command, &correlation_id(request))
+            .await?;
+        created.set(true);
+        Ok(Answer::new(StatusCode::CREATED, summary(&after)))
+    })
+    .await
+}
+
+/// Streams the file field to the bucket, checking its type and size as it goes.
+async fn receive_file(
+    state: &AppState,
+    key: &str,
+    mut field: Field,
+    limit: u64,
+) -> Result<ReceivedFile, Problem> {
+    let filename = field
+        .content_disposition()
+        .and_then(|disposition| disposition.get_filename())
+        .map(str::to_owned);
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut upload: Option<(StreamedUpload, &'static str)> = None;
+    let outcome = async {
+        while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+            let mut chunk = &chunk[..];
+            if upload.is_none() {
+                let wanted = (SNIFF_BYTES - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..wanted]);
+                chunk = &chunk[wanted..];
+                if head.len() < SNIFF_BYTES {
+                    continue;
+                }
+                let content_type = sniff(&head).ok_or_else(not_an_image)?;
+                let mut started = state.originals.upload(key, content_type);
+                started.write(&head).await.map_err(|error| Problem::internal(&error))?;
+                upload = Some((started, content_type));
+            }
+            if let Some((streamed, _)) = upload.as_mut() {
+                if streamed.size_bytes() + chunk.len() as u64 > limit {
+                    return Err(too_large(limit));
+                }
+                streamed.write(chunk).await.map_err(|error| Problem::internal(&error))?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let Some((streamed, content_type)) = upload else {
+        outcome?;
+        return Err(not_an_image());
+    };
+    if let Err(problem) = outcome {
+        streamed.abort().await;
+        return Err(problem);
+    }
+    let upload = streamed.finish().await.map_err(|error| Problem::internal(&error))?;
+    Ok(ReceivedFile {
+        upload,
+        content_type,
+        filename,
+    })
+}
+
+async fn text(mut field: Field) -> Result<String, Problem> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+        if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
+            return Err(invalid(&name, format!("must be at most {MAX_FIELD_BYTES} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| invalid(&name, "must be UTF-8 text"))
+}
+
+async fn remove(state: &AppState, key: &str) {
+    if let Err(error) = state.originals.delete(key).await {
+        tracing::warn!(%key, %error, "could not remove an original no photo was created from");
+    }
+}
+
+fn content_length(request: &HttpRequest) -> Option<u64> {
+    request
+        .headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn too_large(limit: u64) -> Problem {
+    Problem::too_large(format!("the file is larger than the limit of {limit} bytes"))
+}
+
+fn not_an_image() -> Problem {
+    Problem::unsupported_type("the file is not a JPEG, PNG or WebP image")
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Problem {
+    Problem::invalid(vec![FieldError::new(field, message)])
+}
+
+fn malformed(error: actix_multipart::MultipartError) -> Problem {
+    Problem::malformed(format!("malformed multipart body: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff;
+
+    #[test]
+    fn the_type_comes_from_the_bytes() {
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01"), Some("image/jpeg"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\x0d"), Some("image/png"));
+        assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"<svg xmlns=\"http"), None);
+        assert_eq!(sniff(b"GIF89a\0\0\0\0\0\0"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! Checks on what sellers send, shared by the JSON and the multipart create and by PATCH.
+//!
+//! Precedence when several things are wrong: an unsupported type is `415`, a size over the
+//! cap is `413`, and every other field problem is collected into one `422`.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::problem::{FieldError, Problem};
+
+/// The image types accepted on upload (the processor checks the bytes themselves).
+pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+
+const MAX_ID_CHARS: usize = 128;
+const MAX_FILENAME_CHARS: usize = 255;
+const MAX_CAPTION_CHARS: usize = 2000;
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 50;
+const MAX_URL_CHARS: usize = 2048;
+
+/// The fields that describe a new photo (`POST /v1/photos`; the multipart form has the same).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPhoto {
+    pub product_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub checksum_sha256: Option<String>,
+    pub caption: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub callback_url: Option<String>,
+}
+
+/// `PATCH /v1/photos/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailsPatch {
+    pub caption: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A new photo whose fields passed every check, normalised (tags trimmed and de-duplicated,
+/// checksum lower case, empty caption dropped).
+#[derive(Debug, Clone)]
+pub struct ValidPhoto(pub NewPhoto);
+
+pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhoto, Problem> {
+    if !SUPPORTED_TYPES.contains(&photo.content_type.as_str()) {
+        return Err(Problem::unsupported_type(format!(
+            "content_type {:?} is not one of {}",
+            photo.content_type,
+            SUPPORTED_TYPES.join(", ")
+        )));
+    }
+    if photo.size_bytes > max_upload_bytes {
+        return Err(Problem::too_large(format!(
+            "size_bytes {} is over the limit of {max_upload_bytes} bytes",
+            photo.size_bytes
+        )));
+    }
+    let mut errors = Vec::new();
+    text("product_id", &photo.product_id, 1, MAX_ID_CHARS, &mut errors);
+    text("filename", &photo.filename, 1, MAX_FILENAME_CHARS, &mut errors);
+    if photo.size_bytes == 0 {
+        errors.push(FieldError::new("size_bytes", "must be at least 1"));
+    }
+    if let Some(checksum) = &mut photo.checksum_sha256 {
+        checksum.make_ascii_lowercase();
+        if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            errors.push(FieldError::new("checksum_sha256", "must be 64 hexadecimal digits (SHA-256)"));
+        }
+    }
+    photo.caption = caption(photo.caption.take(), &mut errors).filter(|c| !c.is_empty());
+    photo.tags = tags(photo.tags.take(), &mut errors);
+    if let Some(url) = &photo.callback_url {
+        callback_url(url, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(ValidPhoto(photo))
+    } else {
+        Err(Problem::invalid(errors))
+    }
+}
+
+pub fn details(patch: DetailsPatch) -> Result<DetailsPatch, Problem> {
+    let mut errors = Vec::new();
+    if patch.caption.is_none() && patch.tags.is_none() {
+        errors.push(FieldError::new("body", "give caption, tags or both"));
+    }
+    let patch = DetailsPatch {
+        caption: caption(patch.caption, &mut errors),
+        tags: tags(patch.tags, &mut errors),
+    };
+    if errors.is_empty() {
+        Ok(patch)
+    } else {
+        Err(Problem::invalid(errors))
+    }
+}
+
+fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) {
+    let chars = value.chars().count();
+    if value.trim().chars().count() < min || chars > max {
+        errors.push(FieldError::new(field, format!("must be {min} to {max} characters")));
+    } else if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(field, "must not contain control characters"));
+    }
+}
+
+fn caption(caption: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let caption = caption?.trim().to_owned();
+    if caption.chars().count() > MAX_CAPTION_CHARS {
+        errors.push(FieldError::new("caption", format!("must be at most {MAX_CAPTION_CHARS} characters")));
+    }
+    Some(caption)
+}
+
+fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
+    let mut unique: Vec<String> = Vec::new();
+    for tag in tags? {
+        let tag = tag.trim();
+        if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS || tag.chars().any(char::is_control) {
+            errors.push(FieldError::new("tags", format!("each tag must be 1 to {MAX_TAG_CHARS} printable characters")));
+            break;
+        }
+        if !unique.iter().any(|seen| seen == tag) {
+            unique.push(tag.to_owned());
+        }
+    }
+    if unique.len() > MAX_TAGS {
+        errors.push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Some(unique)
+}
+
+fn callback_url(url: &str, errors: &mut Vec<FieldError>) {
+    let valid = url.len() <= MAX_URL_CHARS
+        && Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    if !valid {
+        errors.push(FieldError::new("callback_url", "must be an absolute http(s) URL"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo() -> NewPhoto {
+        NewPhoto {
+            product_id: "sku-1".into(),
+            filename: "shoe.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size_bytes: 10,
+            ..NewPhoto::default()
+        }
+    }
+
+    #[test]
+    fn tags_are_trimmed_and_deduplicated() {
+        let ValidPhoto(valid) = new_photo(
+            NewPhoto {
+                tags: Some(vec![" red".into(), "red ".into(), "blue".into()]),
+                ..photo()
+            },
+            100,
+        )
+        .unwrap();
+        assert_eq!(valid.tags.unwrap(), ["red", "blue"]);
+    }
+
+    #[test]
+    fn an_unsupported_type_is_415_before_anything_else() {
+        let problem = new_photo(NewPhoto { content_type: "image/svg+xml".into(), size_bytes: 1000, ..photo() }, 100).unwrap_err();
+        assert_eq!(problem.status, 415);
+    }
+
+    #[test]
+    fn a_declared_size_over_the_cap_is_413() {
+        let problem = new_photo(NewPhoto { size_bytes: 101, ..photo() }, 100).unwrap_err();
+        assert_eq!(problem.status, 413);
+    }
+
+    #[test]
+    fn every_invalid_field_is_reported_at_once() {
+        let problem = new_photo(
+            NewPhoto {
+                product_id: " ".into(),
+                checksum_sha256: Some("xyz".into()),
+                callback_url: Some("ftp://example.com/x".into()),
+                size_bytes: 0,
+                ..photo()
+            },
+            100,
+        )
+        .unwrap_err();
+        assert_eq!(problem.status, 422);
+        let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["product_id", "size_bytes", "checksum_sha256", "callback_url"]);
+    }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        let problem = details(DetailsPatch { caption: None, tags: None }).unwrap_err();
+        assert_eq!(problem.status, 422);
+    }
+}

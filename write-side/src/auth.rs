@@ -1,0 +1,86 @@
+//! Bearer tokens: HS256 JWTs whose `sub` is the seller id.
+//!
+//! [`Authenticator`] verifies a token and names its seller; [`issue`] signs one, for
+//! `catalog token` and the tests. Both refuse to work without a secret.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Seconds of clock skew tolerated on `exp`.
+const LEEWAY_SECS: u64 = 30;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    iat: u64,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the bearer token has expired")]
+    Expired,
+    #[error("the bearer token is not valid: {0}")]
+    Invalid(String),
+    #[error("no JWT secret is configured (set CATALOG_JWT_SECRET)")]
+    NoSecret,
+}
+
+/// Checks bearer tokens.
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(secret: Option<&SecretString>) -> Result<Self, AuthError> {
+        let secret = secret.ok_or(AuthError::NoSecret)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self {
+            key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            validation,
+        })
+    }
+
+    /// The seller the token names.
+    pub fn verify(&self, token: &str) -> Result<String, AuthError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid(error.to_string()),
+            })?
+            .claims;
+        if claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("the token names no seller".into()));
+        }
+        Ok(claims.sub)
+    }
+}
+
+/// Signs a token for `seller` that expires at `expires_at` (in the past, for tests of expiry).
+pub fn issue(
+    secret: Option<&SecretString>,
+    seller: &str,
+    expires_at: SystemTime,
+) -> Result<String, AuthError> {
+    let secret = secret.ok_or(AuthError::NoSecret)?;
+    let seconds = |time: SystemTime| {
+        time.duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    let claims = Claims {
+        sub: seller.to_owned(),
+        exp: seconds(expires_at),
+        iat: seconds(SystemTime::now()),
+    };
+    let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
+        .map_err(|error| AuthError::Invalid(error.to_string()))
+}

@@ -1,0 +1,64 @@
+//! The write side's settings, read once at start from `CATALOG_*` variables (or flags).
+//!
+//! AWS settings are the SDK's own (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials); secrets are
+//! held in [`SecretString`] so they never reach a log.
+
+use std::convert::Infallible;
+
+use secrecy::SecretString;
+
+fn secret(value: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// Settings of `catalog write-api`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriteApiConfig {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub originals: OriginalsConfig,
+    /// Largest original accepted, declared or streamed, in bytes.
+    #[arg(long, env = "CATALOG_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// How long a presigned upload URL stays valid, in seconds.
+    #[arg(long, env = "CATALOG_PRESIGN_TTL_SECS", default_value_t = 900)]
+    pub presign_ttl_secs: u64,
+}
+
+/// Where the event store is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseConfig {
+    #[arg(
+        long = "database-url",
+        env = "CATALOG_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/catalog"
+    )]
+    pub url: String,
+    /// Connections in the pool of each process.
+    #[arg(long = "database-max-connections", env = "CATALOG_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    pub max_connections: u32,
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthConfig {
+    /// HS256 secret that signs and verifies tokens.
+    #[arg(long = "jwt-secret", env = "CATALOG_JWT_SECRET", value_parser = secret, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+}
+
+/// The bucket that holds originals.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OriginalsConfig {
+    #[arg(long = "originals-bucket", env = "CATALOG_ORIGINALS_BUCKET", default_value = "catalog-originals")]
+    pub bucket: String,
+    /// Address buckets by path (`endpoint/bucket/key`), as local S3 stand-ins need.
+    #[arg(long = "s3-path-style", env = "CATALOG_S3_PATH_STYLE", default_value_t = false)]
+    pub path_style: bool,
+}

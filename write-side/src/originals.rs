@@ -1,0 +1,277 @@
+//! The originals bucket, as the write side uses it: presigned PUT URLs for clients, a HEAD to
+//! learn what a client uploaded, and a streamed upload for the multipart API.
+//!
+//! This is the only module of the write side that speaks S3; the aggregate never does.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::OriginalsConfig;
+
+/// Parts of a streamed upload (S3 wants at least 5 MiB for every part but the last): also
+/// the most one upload holds in memory.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A URL a client PUTs the original to, with the headers it must send exactly.
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a HEAD of an original showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256, where the store keeps checksums (S3 does; some stand-ins not).
+    pub checksum_sha256: Option<String>,
+}
+
+/// The originals bucket.
+#[derive(Clone)]
+pub struct Originals {
+    client: Client,
+    bucket: String,
+}
+
+impl Originals {
+    /// An S3 client from the standard AWS configuration (`AWS_ENDPOINT_URL` and friends).
+    pub async fn from_env(config: &OriginalsConfig) -> Self {
+        let shared = aws_config::load_from_env().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.path_style)
+            .build();
+        Self {
+            client: Client::from_conf(s3),
+            bucket: config.bucket.clone(),
+        }
+    }
+
+    /// A PUT URL with content type, length and (when given) checksum signed in, so that S3
+    /// refuses any other file.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size_bytes: u64,
+        checksum_sha256_hex: Option<&str>,
+        ttl: Duration,
+    ) -> Result<PresignedUpload, Error> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(i64::try_from(size_bytes)?);
+        if let Some(hex_digest) = checksum_sha256_hex {
+            request = request.checksum_sha256(BASE64.encode(hex::decode(hex_digest)?));
+        }
+        let presigned = request.presigned(PresigningConfig::expires_in(ttl)?).await?;
+        let headers = presigned
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        Ok(PresignedUpload {
+            url: presigned.uri().to_owned(),
+            headers,
+            expires_at: Utc::now() + ttl,
+        })
+    }
+
+    /// What is stored under `key`, or `None` if nothing is.
+    pub async fn head(&self, key: &str) -> Result<Option<StoredObject>, Error> {
+        let answer = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let object = match answer {
+            Ok(object) => object,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                return Ok(None);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let checksum_sha256 = object
+            .checksum_sha256()
+            .and_then(|encoded| BASE64.decode(encoded).ok())
+            .map(hex::encode);
+        Ok(Some(StoredObject {
+            size_bytes: u64::try_from(object.content_length().unwrap_or_default())?,
+            checksum_sha256,
+        }))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the bucket answers (for `/readyz`).
+    pub async fn check(&self) -> Result<(), Error> {
+        self.client.head_bucket().bucket(&self.bucket).send().await?;
+        Ok(())
+    }
+
+    /// Starts a streamed upload to `key`.
+    pub fn upload(&self, key: &str, content_type: &str) -> StreamedUpload {
+        StreamedUpload {
+            originals: self.clone(),
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            buffer: Vec::new(),
+            multipart: None,
+            hasher: Sha256::new(),
+            size_bytes: 0,
+        }
+    }
+}
+
+/// An upload fed chunk by chunk: one `PutObject` if it fits in one part, a multipart upload
+/// otherwise, holding at most one part in memory. Call [`StreamedUpload::abort`] on failure.
+pub struct StreamedUpload {
+    originals: Originals,
+    key: String,
+    content_type: String,
+    buffer: Vec<u8>,
+    multipart: Option<(String, Vec<CompletedPart>)>,
+    hasher: Sha256,
+    size_bytes: u64,
+}
+
+/// What a finished upload stored.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub size_bytes: u64,
+    pub checksum_sha256: String,
+}
+
+impl StreamedUpload {
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        self.hasher.update(chunk);
+        self.size_bytes += chunk.len() as u64;
+        self.buffer.extend_from_slice(chunk);
+        if self.buffer.len() >= PART_BYTES {
+            self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    /// Completes the upload. A multipart upload that fails here is left for the bucket's
+    /// lifecycle rule, which aborts incomplete multipart uploads.
+    pub async fn finish(mut self) -> Result<Uploaded, Error> {
+        let client = self.originals.client.clone();
+        if self.multipart.is_none() {
+            client
+                .put_object()
+                .bucket(&self.originals.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .body(ByteStream::from(std::mem::take(&mut self.buffer)))
+                .send()
+                .await?;
+        } else {
+            if !self.buffer.is_empty() {
+                self.send_part().await?;
+            }
+            let (upload_id, parts) = self.multipart.take().ok_or("multipart upload lost its id")?;
+            client
+                .complete_multipart_upload()
+                .bucket(&self.originals.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await?;
+        }
+        Ok(Uploaded {
+            size_bytes: self.size_bytes,
+            checksum_sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+
+    /// Drops what was sent so far.
+    pub async fn abort(self) {
+        let client = &self.originals.client;
+        let outcome = match &self.multipart {
+            Some((upload_id, _)) => client
+                .abort_multipart_upload()
+                .bucket(&self.originals.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Error::from),
+            None => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(key = %self.key, %error, "could not abort a streamed upload");
+        }
+    }
+
+    async fn send_part(&mut self) -> Result<(), Error> {
+        let client = &self.originals.client;
+        if self.multipart.is_none() {
+            let created = client
+                .create_multipart_upload()
+                .bucket(&self.originals.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .send()
+                .await?;
+            let upload_id = created.upload_id().ok_or("S3 gave no upload id")?.to_owned();
+            self.multipart = Some((upload_id, Vec::new()));
+        }
+        let Some((upload_id, parts)) = self.multipart.as_mut() else {
+            return Err("multipart upload lost its id".into());
+        };
+        let part_number = i32::try_from(parts.len() + 1)?;
+        let body = std::mem::take(&mut self.buffer);
+        let part = client
+            .upload_part()
+            .bucket(&self.originals.bucket)
+            .key(&self.key)
+            .upload_id(upload_id.as_str())
+            .part_number(part_number)
+            .body(ByteStream::from(body))
+            .send()
+            .await?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(part_number)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! The Postgres event store: postgres-es under cqrs-es, our migrations, and the executor
+//! that runs a command against a photo and answers with the photo's state after it.
+//!
+//! The executor is cqrs-es's load → handle → commit, without the in-process query dispatch
+//! (the outbox relay publishes from the table instead) and with a bounded retry when two
+//! commands race on one photo: postgres-es's primary key on (type, id, sequence) makes the
+//! loser's commit fail whole, so an event is never lost or duplicated, and the loser decides
+//! again against the winner's events.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use catalog_events::{PhotoEvent, PhotoState, upcast};
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
+
+use crate::aggregate::{Photo, PhotoCommand, PhotoError, PhotoServices};
+
+/// How many times a command is tried when another command on the same photo commits first.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Connects to Postgres and brings the schema up to date. Safe to run from every process at
+/// once: sqlx serialises migrations with an advisory lock and skips those already applied.
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url)
+        .await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+/// Why a command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The aggregate refused it: the caller's to fix.
+    #[error(transparent)]
+    Refused(#[from] PhotoError),
+    /// Other commands on the same photo kept winning; try again shortly.
+    #[error("the photo is being changed by another request")]
+    Conflict,
+    #[error("event store: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<AggregateError<PhotoError>> for CommandError {
+    fn from(error: AggregateError<PhotoError>) -> Self {
+        match error {
+            AggregateError::UserError(refusal) => Self::Refused(refusal),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(source)
+            | AggregateError::DeserializationError(source)
+            | AggregateError::UnexpectedError(source) => Self::Store(source),
+        }
+    }
+}
+
+/// One stored event, as the history shows it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub sequence: u64,
+    /// The version the event was stored with (`event` is upcast to the current shape).
+    pub event_version: String,
+    pub event: PhotoEvent,
+}
+
+/// Runs commands against photos in the event store.
+pub struct PhotoStore {
+    pool: PgPool,
+    store: PersistedEventStore<PostgresEventRepository, Photo>,
+    services: PhotoServices,
+}
+
+impl PhotoStore {
+    pub fn new(pool: PgPool, services: PhotoServices) -> Self {
+        let repository = PostgresEventRepository::new(pool.clone());
+        let store = PersistedEventStore::new_event_store(repository)
+            .with_upcasters(vec![Box::new(SchemaUpcaster)]);
+        Self {
+            pool,
+            store,
+            services,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Executes `command` on the photo and returns its state after (unchanged if the command
+    /// was a harmless repeat). `correlation_id` is stored with every event it appends.
+    pub async fn execute(
+        &self,
+        photo_id: Uuid,
+        command: PhotoCommand,
+        correlation_id: &str,
+    ) -> Result<PhotoState, CommandError> {
+        let id = photo_id.to_string();
+        let mut attempt = 1;
+        loop {
+            match self.try_execute(&id, command.clone(), correlation_id).await {
+                Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
+                    tracing::debug!(%photo_id, attempt, "command lost a race; deciding again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+                Ok(Some(state)) => return Ok(state),
+                // Only a command that creates a photo can succeed on nothing, and it creates it.
+                Ok(None) => return Err(PhotoError::NotFound.into()),
+            }
+        }
+    }
+
+    async fn try_execute(
+        &self,
+        id: &str,
+        command: PhotoCommand,
+        correlation_id: &str,
+    ) -> Result<Option<PhotoState>, AggregateError<PhotoError>> {
+        let mut context = self.store.load_aggregate(id).await?;
+        let photo = context.aggregate();
+        let sink = EventSink::default();
+        photo
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(AggregateError::UserError)?;
+        let after = photo.state().cloned();
+        let events = sink.collect().await;
+        if !events.is_empty() {
+            let metadata = HashMap::from([("correlation_id".to_owned(), correlation_id.to_owned())]);
+            self.store.commit(events, context, metadata).await?;
+        }
+        Ok(after)
+    }
+
+    /// The photo's current state, or `None` if it was never requested.
+    pub async fn load(&self, photo_id: Uuid) -> Result<Option<PhotoState>, CommandError> {
+        let mut context = self.store.load_aggregate(&photo_id.to_string()).await?;
+        Ok(context.aggregate().state().cloned())
+    }
+
+    /// Every event of the photo in order, upcast to the current shapes.
+    pub async fn history(&self, photo_id: Uuid) -> Result<Vec<StoredEvent>, CommandError> {
+        let rows: Vec<(i64, String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT sequence, event_type, event_version, payload FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+        )
+        .bind(catalog_events::AGGREGATE_TYPE)
+        .bind(photo_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| CommandError::Store(error.into()))?;
+        rows.into_iter()
+            .map(|(sequence, event_type, event_version, payload)| {
+                let event = upcast::decode(&event_type, &event_version, payload)
+                    .map_err(|error| CommandError::Store(error.into()))?;
+                Ok(StoredEvent {
+                    sequence: u64::try_from(sequence).unwrap_or_default(),
+                    event_version,
+                    event,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A short, growing, jittered pause before deciding a raced command again.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
+    Duration::from_millis(u64::from(attempt) * 5 + jitter)
+}
+
+/// Brings stored events of older versions to the current shape as cqrs-es loads them.
+struct SchemaUpcaster;
+
+impl EventUpcaster for SchemaUpcaster {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        upcast::needs_upcast(event_type, event_version)
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        event.payload = upcast::upcast(&event.event_type, &event.event_version, event.payload);
+        event.event_version = upcast::current_version(&event.event_type).to_owned();
+        event
+    }
+}
