@@ -14,7 +14,12 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "catalog", version, about = "The photo catalog service")]
 struct Cli {
     /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, env = "CATALOG_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "CATALOG_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -48,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
     init_logs(cli.log_format);
     match cli.command {
         Command::WriteApi(config) => {
-            let app = Application::build(config).await.context("starting the write API")?;
+            let app = Application::build(config)
+                .await
+                .context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
             app.run_until_stopped().await?;
         }
@@ -62,7 +69,9 @@ async fn main() -> anyhow::Result<()> {
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

@@ -50,16 +50,17 @@ pub fn needs_upcast(event_type: &str, event_version: &str) -> bool {
 /// or of a shape this function does not recognise, is returned as it is (reading it then
 /// reports the mismatch).
 pub fn upcast(event_type: &str, event_version: &str, mut payload: Value) -> Value {
-    if event_type == "PhotoUploadRequested" && major(event_version) < 2 {
-        if let Some(Value::String(tags)) = payload.get("tags") {
-            let tags: Vec<Value> = tags
-                .split(',')
-                .map(str::trim)
-                .filter(|tag| !tag.is_empty())
-                .map(|tag| Value::String(tag.to_owned()))
-                .collect();
-            payload["tags"] = Value::Array(tags);
-        }
+    if event_type == "PhotoUploadRequested"
+        && major(event_version) < 2
+        && let Some(Value::String(tags)) = payload.get("tags")
+    {
+        let tags: Vec<Value> = tags
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| Value::String(tag.to_owned()))
+            .collect();
+        payload["tags"] = Value::Array(tags);
     }
     payload
 }
@@ -136,7 +137,10 @@ mod tests {
     #[test]
     fn an_event_from_a_newer_build_is_refused_not_misread() {
         let error = decode("PhotoUploaded", "2.0", json!({})).unwrap_err();
-        assert!(matches!(error, DecodeError::FromTheFuture { .. }), "{error}");
+        assert!(
+            matches!(error, DecodeError::FromTheFuture { .. }),
+            "{error}"
+        );
     }
 
     #[test]

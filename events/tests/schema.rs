@@ -1,5 +1,7 @@
 //! The JSON of events and envelopes is public (the bus, the event store): these tests pin it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::collections::BTreeMap;
 
 use catalog_events::{
@@ -89,13 +91,7 @@ fn lifecycle() -> Vec<PhotoEvent> {
 fn the_envelope_json_matches_the_golden_fixture() {
     let events = lifecycle();
     let state = PhotoState::fold(&events[..7]).unwrap();
-    let envelope = EventEnvelope::new(
-        PHOTO,
-        7,
-        events[6].clone(),
-        Some("req-1".into()),
-        state,
-    );
+    let envelope = EventEnvelope::new(PHOTO, 7, events[6].clone(), Some("req-1".into()), state);
     let golden: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/envelope.json")).unwrap();
     assert_eq!(serde_json::to_value(&envelope).unwrap(), golden);
@@ -115,7 +111,17 @@ fn the_fold_walks_the_whole_lifecycle() {
     use PhotoStatus::*;
     assert_eq!(
         statuses,
-        [PendingUpload, Uploaded, Processing, Failed, Uploaded, Processing, Ready, Ready, Deleted]
+        [
+            PendingUpload,
+            Uploaded,
+            Processing,
+            Failed,
+            Uploaded,
+            Processing,
+            Ready,
+            Ready,
+            Deleted
+        ]
     );
     let state = state.unwrap();
     assert_eq!(state.version, 9);

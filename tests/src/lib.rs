@@ -1,1 +1,183 @@
-//! stub
+//! The harness of the end-to-end tests and benchmarks: a fresh database per test, the real
+//! write API spawned on a free port against the local stack (`./dev test` sets it up), and a
+//! typed client for its calls.
+//!
+//! Nothing here fakes a dependency: Postgres is the real server, S3 is moto's, reached with
+//! the real SDK.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use catalog_write_side::auth;
+use catalog_write_side::config::{AuthConfig, DatabaseConfig, OriginalsConfig, WriteApiConfig};
+use catalog_write_side::startup::Application;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A variable the local stack sets; its absence means the tests were not started by `./dev`.
+pub fn stack_env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .with_context(|| format!("{name} is not set: run the tests with `./dev test`"))
+}
+
+/// Creates an empty database of its own for one test and returns its URL.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let admin = stack_env("CATALOG_TEST_DATABASE_URL")?;
+    let name = format!("catalog_test_{}", Uuid::new_v4().simple());
+    let mut connection = PgConnection::connect(&admin).await?;
+    connection
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    let (server, _) = admin
+        .rsplit_once('/')
+        .context("CATALOG_TEST_DATABASE_URL has no database name")?;
+    Ok(format!("{server}/{name}"))
+}
+
+/// A JPEG of the given size, made here (a smooth gradient, like a photo compresses).
+pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+        .encode_image(&image)
+        .map(|()| bytes)
+        .unwrap_or_default()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The write API, running in this process on a free port, with a database of its own.
+pub struct WriteApi {
+    pub base_url: String,
+    pub http: Client,
+    /// The same database the API writes, for assertions on the event store.
+    pub pool: PgPool,
+    pub database_url: String,
+    secret: SecretString,
+}
+
+impl WriteApi {
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns it after `adjust` changed the default test settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut WriteApiConfig)) -> anyhow::Result<Self> {
+        let database_url = fresh_database().await?;
+        let secret = SecretString::from(format!("test-secret-{}", Uuid::new_v4()));
+        let mut config = WriteApiConfig {
+            listen: "127.0.0.1:0".into(),
+            database: DatabaseConfig {
+                url: database_url.clone(),
+                max_connections: 8,
+            },
+            auth: AuthConfig {
+                jwt_secret: Some(secret.clone()),
+            },
+            originals: OriginalsConfig {
+                bucket: std::env::var("CATALOG_ORIGINALS_BUCKET")
+                    .unwrap_or_else(|_| "catalog-originals".into()),
+                path_style: true,
+            },
+            max_upload_bytes: 25 * 1024 * 1024,
+            presign_ttl_secs: 900,
+        };
+        adjust(&mut config);
+        stack_env("AWS_ENDPOINT_URL")?;
+        let app = Application::build(config).await?;
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&database_url)
+            .await?;
+        Ok(Self {
+            base_url,
+            http: Client::builder().timeout(Duration::from_secs(30)).build()?,
+            pool,
+            database_url,
+            secret,
+        })
+    }
+
+    /// A valid token for `seller`.
+    pub fn token(&self, seller: &str) -> String {
+        self.token_expiring(seller, SystemTime::now() + Duration::from_secs(3600))
+    }
+
+    pub fn token_expiring(&self, seller: &str, at: SystemTime) -> String {
+        auth::issue(Some(&self.secret), seller, at).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A request as `seller`.
+    pub fn as_seller(&self, method: reqwest::Method, path: &str, seller: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(self.token(seller))
+    }
+
+    /// `POST /v1/photos` with `body` as `seller`.
+    pub async fn create(&self, seller: &str, body: &Value) -> anyhow::Result<Response> {
+        Ok(self
+            .as_seller(reqwest::Method::POST, "/v1/photos", seller)
+            .json(body)
+            .send()
+            .await?)
+    }
+
+    /// Every event in the store, as (photo id, sequence, event type), in insertion order.
+    pub async fn events(&self) -> anyhow::Result<Vec<(String, i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT aggregate_id, sequence, event_type FROM events ORDER BY position",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// Reads a JSON answer, failing with the body when the status is not `expected`.
+pub async fn expect_json(response: Response, expected: StatusCode) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(
+        status == expected,
+        "expected {expected}, got {status}: {body}"
+    );
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// Reads a problem+json answer, checking its status and shape.
+pub async fn expect_problem(response: Response, expected: StatusCode) -> anyhow::Result<Value> {
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let problem = expect_json(response, expected).await?;
+    anyhow::ensure!(
+        content_type == "application/problem+json",
+        "content type {content_type:?}"
+    );
+    for field in ["type", "title", "status", "detail"] {
+        anyhow::ensure!(problem.get(field).is_some(), "no {field} in {problem}");
+    }
+    anyhow::ensure!(
+        problem["status"] == expected.as_u16(),
+        "status field in {problem}"
+    );
+    Ok(problem)
+}

@@ -41,7 +41,11 @@ pub struct DatabaseConfig {
     )]
     pub url: String,
     /// Connections in the pool of each process.
-    #[arg(long = "database-max-connections", env = "CATALOG_DATABASE_MAX_CONNECTIONS", default_value_t = 32)]
+    #[arg(
+        long = "database-max-connections",
+        env = "CATALOG_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 32
+    )]
     pub max_connections: u32,
 }
 
@@ -56,9 +60,17 @@ pub struct AuthConfig {
 /// The bucket that holds originals.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OriginalsConfig {
-    #[arg(long = "originals-bucket", env = "CATALOG_ORIGINALS_BUCKET", default_value = "catalog-originals")]
+    #[arg(
+        long = "originals-bucket",
+        env = "CATALOG_ORIGINALS_BUCKET",
+        default_value = "catalog-originals"
+    )]
     pub bucket: String,
     /// Address buckets by path (`endpoint/bucket/key`), as local S3 stand-ins need.
-    #[arg(long = "s3-path-style", env = "CATALOG_S3_PATH_STYLE", default_value_t = false)]
+    #[arg(
+        long = "s3-path-style",
+        env = "CATALOG_S3_PATH_STYLE",
+        default_value_t = false
+    )]
     pub path_style: bool,
 }

@@ -79,7 +79,9 @@ impl Originals {
         if let Some(hex_digest) = checksum_sha256_hex {
             request = request.checksum_sha256(BASE64.encode(hex::decode(hex_digest)?));
         }
-        let presigned = request.presigned(PresigningConfig::expires_in(ttl)?).await?;
+        let presigned = request
+            .presigned(PresigningConfig::expires_in(ttl)?)
+            .await?;
         let headers = presigned
             .headers()
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
@@ -130,7 +132,11 @@ impl Originals {
 
     /// Whether the bucket answers (for `/readyz`).
     pub async fn check(&self) -> Result<(), Error> {
-        self.client.head_bucket().bucket(&self.bucket).send().await?;
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await?;
         Ok(())
     }
 
@@ -199,7 +205,10 @@ impl StreamedUpload {
             if !self.buffer.is_empty() {
                 self.send_part().await?;
             }
-            let (upload_id, parts) = self.multipart.take().ok_or("multipart upload lost its id")?;
+            let (upload_id, parts) = self
+                .multipart
+                .take()
+                .ok_or("multipart upload lost its id")?;
             client
                 .complete_multipart_upload()
                 .bucket(&self.originals.bucket)
@@ -249,7 +258,10 @@ impl StreamedUpload {
                 .content_type(&self.content_type)
                 .send()
                 .await?;
-            let upload_id = created.upload_id().ok_or("S3 gave no upload id")?.to_owned();
+            let upload_id = created
+                .upload_id()
+                .ok_or("S3 gave no upload id")?
+                .to_owned();
             self.multipart = Some((upload_id, Vec::new()));
         }
         let Some((upload_id, parts)) = self.multipart.as_mut() else {

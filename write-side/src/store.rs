@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use catalog_events::{PhotoEvent, PhotoState, upcast};
-use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -134,7 +134,8 @@ impl PhotoStore {
         let after = photo.state().cloned();
         let events = sink.collect().await;
         if !events.is_empty() {
-            let metadata = HashMap::from([("correlation_id".to_owned(), correlation_id.to_owned())]);
+            let metadata =
+                HashMap::from([("correlation_id".to_owned(), correlation_id.to_owned())]);
             self.store.commit(events, context, metadata).await?;
         }
         Ok(after)

@@ -30,21 +30,30 @@ pub enum PhotoCommand {
         stored_size: u64,
     },
     /// The original is in the bucket with this size (from a HEAD of the object).
-    ConfirmUpload { seller_id: String, stored_size: u64 },
+    ConfirmUpload {
+        seller_id: String,
+        stored_size: u64,
+    },
     StartProcessing,
     CompleteProcessing {
         width: u32,
         height: u32,
         variants: BTreeMap<VariantName, Variant>,
     },
-    FailProcessing { reason: String },
+    FailProcessing {
+        reason: String,
+    },
     UpdateDetails {
         seller_id: String,
         caption: Option<String>,
         tags: Option<Vec<String>>,
     },
-    Delete { seller_id: String },
-    RequestReprocess { seller_id: String },
+    Delete {
+        seller_id: String,
+    },
+    RequestReprocess {
+        seller_id: String,
+    },
 }
 
 /// Why a command was refused. Each is the client's to fix, never a fault of the service.
@@ -112,7 +121,11 @@ impl Photo {
     }
 
     /// Decides a command: the events it causes, or why it is refused.
-    fn decide(&self, command: PhotoCommand, now: DateTime<Utc>) -> Result<Vec<PhotoEvent>, PhotoError> {
+    fn decide(
+        &self,
+        command: PhotoCommand,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PhotoEvent>, PhotoError> {
         use PhotoStatus::*;
         let refuse = |action, status| Err(PhotoError::NotAllowed { action, status });
         match command {

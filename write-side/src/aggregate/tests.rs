@@ -299,28 +299,110 @@ fn commands_not_allowed_in_a_state_are_refused_with_the_reason() {
     use PhotoStatus::*;
     let seller = || SELLER.to_owned();
     let cases: Vec<(PhotoStatus, PhotoCommand, PhotoError)> = vec![
-        (Deleted, PhotoCommand::ConfirmUpload { seller_id: seller(), stored_size: 1000 }, not_allowed("confirm the upload of", Deleted)),
-        (PendingUpload, PhotoCommand::StartProcessing, not_allowed("start processing", PendingUpload)),
-        (Ready, PhotoCommand::StartProcessing, not_allowed("start processing", Ready)),
-        (Failed, PhotoCommand::StartProcessing, not_allowed("start processing", Failed)),
-        (Deleted, PhotoCommand::StartProcessing, not_allowed("start processing", Deleted)),
-        (PendingUpload, complete(), not_allowed("complete processing of", PendingUpload)),
-        (Uploaded, complete(), not_allowed("complete processing of", Uploaded)),
-        (Ready, complete(), not_allowed("complete processing of", Ready)),
-        (Failed, complete(), not_allowed("complete processing of", Failed)),
-        (Deleted, complete(), not_allowed("complete processing of", Deleted)),
-        (PendingUpload, fail(), not_allowed("fail processing of", PendingUpload)),
+        (
+            Deleted,
+            PhotoCommand::ConfirmUpload {
+                seller_id: seller(),
+                stored_size: 1000,
+            },
+            not_allowed("confirm the upload of", Deleted),
+        ),
+        (
+            PendingUpload,
+            PhotoCommand::StartProcessing,
+            not_allowed("start processing", PendingUpload),
+        ),
+        (
+            Ready,
+            PhotoCommand::StartProcessing,
+            not_allowed("start processing", Ready),
+        ),
+        (
+            Failed,
+            PhotoCommand::StartProcessing,
+            not_allowed("start processing", Failed),
+        ),
+        (
+            Deleted,
+            PhotoCommand::StartProcessing,
+            not_allowed("start processing", Deleted),
+        ),
+        (
+            PendingUpload,
+            complete(),
+            not_allowed("complete processing of", PendingUpload),
+        ),
+        (
+            Uploaded,
+            complete(),
+            not_allowed("complete processing of", Uploaded),
+        ),
+        (
+            Ready,
+            complete(),
+            not_allowed("complete processing of", Ready),
+        ),
+        (
+            Failed,
+            complete(),
+            not_allowed("complete processing of", Failed),
+        ),
+        (
+            Deleted,
+            complete(),
+            not_allowed("complete processing of", Deleted),
+        ),
+        (
+            PendingUpload,
+            fail(),
+            not_allowed("fail processing of", PendingUpload),
+        ),
         (Ready, fail(), not_allowed("fail processing of", Ready)),
         (Failed, fail(), not_allowed("fail processing of", Failed)),
         (Deleted, fail(), not_allowed("fail processing of", Deleted)),
-        (Deleted, PhotoCommand::UpdateDetails { seller_id: seller(), caption: Some("x".into()), tags: None }, not_allowed("update", Deleted)),
-        (PendingUpload, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", PendingUpload)),
-        (Uploaded, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Uploaded)),
-        (Processing, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Processing)),
-        (Deleted, PhotoCommand::RequestReprocess { seller_id: seller() }, not_allowed("reprocess", Deleted)),
+        (
+            Deleted,
+            PhotoCommand::UpdateDetails {
+                seller_id: seller(),
+                caption: Some("x".into()),
+                tags: None,
+            },
+            not_allowed("update", Deleted),
+        ),
+        (
+            PendingUpload,
+            PhotoCommand::RequestReprocess {
+                seller_id: seller(),
+            },
+            not_allowed("reprocess", PendingUpload),
+        ),
+        (
+            Uploaded,
+            PhotoCommand::RequestReprocess {
+                seller_id: seller(),
+            },
+            not_allowed("reprocess", Uploaded),
+        ),
+        (
+            Processing,
+            PhotoCommand::RequestReprocess {
+                seller_id: seller(),
+            },
+            not_allowed("reprocess", Processing),
+        ),
+        (
+            Deleted,
+            PhotoCommand::RequestReprocess {
+                seller_id: seller(),
+            },
+            not_allowed("reprocess", Deleted),
+        ),
     ];
     for (status, command, error) in cases {
-        test().given(history(status)).when(command).then_expect_error(error);
+        test()
+            .given(history(status))
+            .when(command)
+            .then_expect_error(error);
     }
 }
 
@@ -333,9 +415,7 @@ fn complete() -> PhotoCommand {
 }
 
 fn fail() -> PhotoCommand {
-    PhotoCommand::FailProcessing {
-        reason: "x".into(),
-    }
+    PhotoCommand::FailProcessing { reason: "x".into() }
 }
 
 /// Another seller's photo and a photo that does not exist look the same.
@@ -344,8 +424,15 @@ fn commands_on_another_sellers_or_a_missing_photo_are_not_found() {
     let other = || OTHER.to_owned();
     let seller_commands = || {
         vec![
-            PhotoCommand::ConfirmUpload { seller_id: other(), stored_size: 1000 },
-            PhotoCommand::UpdateDetails { seller_id: other(), caption: Some("x".into()), tags: None },
+            PhotoCommand::ConfirmUpload {
+                seller_id: other(),
+                stored_size: 1000,
+            },
+            PhotoCommand::UpdateDetails {
+                seller_id: other(),
+                caption: Some("x".into()),
+                tags: None,
+            },
             PhotoCommand::Delete { seller_id: other() },
             PhotoCommand::RequestReprocess { seller_id: other() },
         ]
@@ -356,7 +443,11 @@ fn commands_on_another_sellers_or_a_missing_photo_are_not_found() {
             .when(command)
             .then_expect_error(PhotoError::NotFound);
     }
-    for command in seller_commands().into_iter().chain([PhotoCommand::StartProcessing, complete(), fail()]) {
+    for command in
+        seller_commands()
+            .into_iter()
+            .chain([PhotoCommand::StartProcessing, complete(), fail()])
+    {
         test()
             .given_no_previous_events()
             .when(command)

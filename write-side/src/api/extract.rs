@@ -37,7 +37,9 @@ fn seller(request: &HttpRequest) -> Result<Seller, Problem> {
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| Problem::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        .ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
+        })?;
     Ok(Seller(state.auth.verify(token.trim())?))
 }
 

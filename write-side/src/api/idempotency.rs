@@ -61,7 +61,10 @@ where
         Claim::Replay(answer) => return Ok(answer.response()),
         Claim::Mismatch => return Err(Problem::idempotency_mismatch()),
         Claim::InFlight => {
-            return Err(Problem::busy("a request with this Idempotency-Key is in progress", 1));
+            return Err(Problem::busy(
+                "a request with this Idempotency-Key is in progress",
+                1,
+            ));
         }
         Claim::Won => {}
     }
@@ -69,14 +72,26 @@ where
     let stored = match &outcome {
         Ok(answer) => Some(answer.clone()),
         // A refusal is the answer to keep; a conflict (with Retry-After) or a fault is not.
-        Err(problem) if problem.status_code().is_client_error() && problem.retry_after_secs.is_none() => Some(Answer::new(
-            problem.status_code(),
-            serde_json::to_value(problem).unwrap_or_default(),
-        )),
+        Err(problem)
+            if problem.status_code().is_client_error() && problem.retry_after_secs.is_none() =>
+        {
+            Some(Answer::new(
+                problem.status_code(),
+                serde_json::to_value(problem).unwrap_or_default(),
+            ))
+        }
         Err(_) => None,
     };
     record(pool, seller, &key, stored.as_ref()).await?;
     Ok(outcome?.response())
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredKey {
+    request_hash: Vec<u8>,
+    status: Option<i16>,
+    body: Option<Value>,
+    stale: bool,
 }
 
 enum Claim {
@@ -122,7 +137,7 @@ async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Cl
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Won);
     }
-    let row: Option<(Vec<u8>, Option<i16>, Option<Value>, bool)> = sqlx::query_as(
+    let row: Option<StoredKey> = sqlx::query_as(
         "SELECT request_hash, status, body, \
                 created_at < now() - make_interval(secs => $3) AS stale \
          FROM idempotency_keys WHERE seller_id = $1 AND key = $2",
@@ -133,7 +148,13 @@ async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Cl
     .fetch_optional(pool)
     .await
     .map_err(|error| Problem::internal(&error))?;
-    let Some((stored_hash, status, body, stale)) = row else {
+    let Some(StoredKey {
+        request_hash: stored_hash,
+        status,
+        body,
+        stale,
+    }) = row
+    else {
         // Released between our insert and our read: the retry may claim it.
         return Ok(Claim::InFlight);
     };
@@ -173,7 +194,12 @@ async fn take_over(pool: &PgPool, seller: &str, key: &str) -> Result<Claim, Prob
 }
 
 /// Stores the answer, or releases the claim when there is none to keep.
-async fn record(pool: &PgPool, seller: &str, key: &str, answer: Option<&Answer>) -> Result<(), Problem> {
+async fn record(
+    pool: &PgPool,
+    seller: &str,
+    key: &str,
+    answer: Option<&Answer>,
+) -> Result<(), Problem> {
     let query = match answer {
         Some(answer) => sqlx::query(
             "UPDATE idempotency_keys SET status = $3, body = $4 WHERE seller_id = $1 AND key = $2",

@@ -53,7 +53,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/upload", web::post().to(upload::upload))
                 .route("/{id}", web::patch().to(photos::update))
                 .route("/{id}", web::delete().to(photos::delete))
-                .route("/{id}/upload-complete", web::post().to(photos::upload_complete))
+                .route(
+                    "/{id}/upload-complete",
+                    web::post().to(photos::upload_complete),
+                )
                 .route("/{id}/reprocess", web::post().to(photos::reprocess))
                 .route("/{id}/history", web::get().to(photos::history)),
         )

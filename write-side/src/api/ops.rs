@@ -63,8 +63,13 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let request_id = request.extensions().get::<RequestId>().map(ToString::to_string);
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string);
     let mut response = next.call(request).await?;
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];

@@ -21,7 +21,11 @@ pub fn original_key(photo_id: Uuid) -> String {
 }
 
 /// The request event for a validated new photo (the aggregate stamps its time).
-pub fn upload_requested(photo_id: Uuid, seller: &Seller, ValidPhoto(photo): ValidPhoto) -> UploadRequested {
+pub fn upload_requested(
+    photo_id: Uuid,
+    seller: &Seller,
+    ValidPhoto(photo): ValidPhoto,
+) -> UploadRequested {
     UploadRequested {
         occurred_at: Utc::now(),
         photo_id,
@@ -120,12 +124,12 @@ async fn stored_size(state: &AppState, photo: &PhotoState) -> Result<u64, Proble
         .await
         .map_err(|error| Problem::internal(&error))?
         .ok_or_else(|| Problem::conflict("nothing has been uploaded for this photo yet"))?;
-    if let (Some(declared), Some(stored)) = (&photo.checksum_sha256, &object.checksum_sha256) {
-        if declared != stored {
-            return Err(Problem::conflict(
-                "the uploaded file's SHA-256 differs from the declared checksum_sha256",
-            ));
-        }
+    if let (Some(declared), Some(stored)) = (&photo.checksum_sha256, &object.checksum_sha256)
+        && declared != stored
+    {
+        return Err(Problem::conflict(
+            "the uploaded file's SHA-256 differs from the declared checksum_sha256",
+        ));
     }
     Ok(object.size_bytes)
 }
@@ -160,7 +164,9 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
-    let command = PhotoCommand::Delete { seller_id: seller.0 };
+    let command = PhotoCommand::Delete {
+        seller_id: seller.0,
+    };
     let after = state
         .store
         .execute(photo_id, command, &correlation_id(&request))
@@ -200,7 +206,8 @@ pub async fn history(
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
     let events = state.store.history(photo_id).await?;
-    let owner = PhotoState::fold(events.iter().map(|stored| &stored.event)).map(|photo| photo.seller_id);
+    let owner =
+        PhotoState::fold(events.iter().map(|stored| &stored.event)).map(|photo| photo.seller_id);
     if owner.as_deref() != Some(seller.0.as_str()) {
         return Err(Problem::not_found());
     }

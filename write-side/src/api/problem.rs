@@ -57,19 +57,39 @@ impl Problem {
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed", "Malformed request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "Malformed request",
+            detail,
+        )
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Not authenticated", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Not authenticated",
+            detail,
+        )
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such photo")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "no such photo",
+        )
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "no such resource",
+        )
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {
@@ -77,11 +97,21 @@ impl Problem {
     }
 
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Too large", detail)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Too large",
+            detail,
+        )
     }
 
     pub fn unsupported_type(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-type", "Unsupported type", detail)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-type",
+            "Unsupported type",
+            detail,
+        )
     }
 
     pub fn invalid(errors: Vec<FieldError>) -> Self {
@@ -92,7 +122,12 @@ impl Problem {
             .join("; ");
         Self {
             errors,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+                detail,
+            )
         }
     }
 
@@ -116,7 +151,12 @@ impl Problem {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self {
             retry_after_secs: Some(1),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Unavailable", detail)
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
+                detail,
+            )
         }
     }
 
@@ -198,11 +238,14 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> Problem {
         JsonPayloadError::Deserialize(error) if error.is_data() => {
             Problem::invalid(vec![FieldError::new("body", error.to_string())])
         }
-        JsonPayloadError::Deserialize(error) => Problem::malformed(format!("malformed JSON: {error}")),
+        JsonPayloadError::Deserialize(error) => {
+            Problem::malformed(format!("malformed JSON: {error}"))
+        }
         JsonPayloadError::ContentType => {
             Problem::unsupported_type("the body must be application/json")
         }
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             Problem::too_large(format!("the JSON body is larger than {limit} bytes"))
         }
         other => Problem::malformed(other.to_string()),

@@ -37,7 +37,21 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     match head {
         [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
         [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("image/webp"),
         _ => None,
     }
 }
@@ -76,7 +90,8 @@ pub async fn upload(
                 "file" if file.is_some() => return Err(invalid("file", "send exactly one file")),
                 "file" => file = Some(receive_file(&state, &key, field, limit).await?),
                 "tags" => tags.push(text(field).await?),
-                name @ ("product_id" | "filename" | "checksum_sha256" | "caption" | "callback_url") => {
+                name @ ("product_id" | "filename" | "checksum_sha256" | "caption"
+                | "callback_url") => {
                     let name = name.to_owned();
                     fields.insert(name, text(field).await?);
                 }
@@ -118,13 +133,15 @@ async fn create(
     created: &Cell<bool>,
 ) -> Result<HttpResponse, Problem> {
     let stored_size = file.upload.size_bytes;
-    if let Some(declared) = fields.get("checksum_sha256") {
-        if !declared.eq_ignore_ascii_case(&file.upload.checksum_sha256) {
-            return Err(invalid("checksum_sha256", "does not match the file"));
-        }
+    if let Some(declared) = fields.get("checksum_sha256")
+        && !declared.eq_ignore_ascii_case(&file.upload.checksum_sha256)
+    {
+        return Err(invalid("checksum_sha256", "does not match the file"));
     }
     let photo = NewPhoto {
-        product_id: fields.remove("product_id").ok_or_else(|| invalid("product_id", "is required"))?,
+        product_id: fields
+            .remove("product_id")
+            .ok_or_else(|| invalid("product_id", "is required"))?,
         filename: fields
             .remove("filename")
             .or(file.filename)
@@ -178,14 +195,20 @@ async fn receive_file(
                 }
                 let content_type = sniff(&head).ok_or_else(not_an_image)?;
                 let mut started = state.originals.upload(key, content_type);
-                started.write(&head).await.map_err(|error| Problem::internal(&error))?;
+                started
+                    .write(&head)
+                    .await
+                    .map_err(|error| Problem::internal(&error))?;
                 upload = Some((started, content_type));
             }
             if let Some((streamed, _)) = upload.as_mut() {
                 if streamed.size_bytes() + chunk.len() as u64 > limit {
                     return Err(too_large(limit));
                 }
-                streamed.write(chunk).await.map_err(|error| Problem::internal(&error))?;
+                streamed
+                    .write(chunk)
+                    .await
+                    .map_err(|error| Problem::internal(&error))?;
             }
         }
         Ok(())
@@ -199,7 +222,10 @@ async fn receive_file(
         streamed.abort().await;
         return Err(problem);
     }
-    let upload = streamed.finish().await.map_err(|error| Problem::internal(&error))?;
+    let upload = streamed
+        .finish()
+        .await
+        .map_err(|error| Problem::internal(&error))?;
     Ok(ReceivedFile {
         upload,
         content_type,
@@ -212,7 +238,10 @@ async fn text(mut field: Field) -> Result<String, Problem> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.try_next().await.map_err(malformed)? {
         if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
-            return Err(invalid(&name, format!("must be at most {MAX_FIELD_BYTES} bytes")));
+            return Err(invalid(
+                &name,
+                format!("must be at most {MAX_FIELD_BYTES} bytes"),
+            ));
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -236,7 +265,9 @@ fn content_length(request: &HttpRequest) -> Option<u64> {
 }
 
 fn too_large(limit: u64) -> Problem {
-    Problem::too_large(format!("the file is larger than the limit of {limit} bytes"))
+    Problem::too_large(format!(
+        "the file is larger than the limit of {limit} bytes"
+    ))
 }
 
 fn not_an_image() -> Problem {
@@ -257,7 +288,10 @@ mod tests {
 
     #[test]
     fn the_type_comes_from_the_bytes() {
-        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01"), Some("image/jpeg"));
+        assert_eq!(
+            sniff(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01"),
+            Some("image/jpeg")
+        );
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\x0d"), Some("image/png"));
         assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
         assert_eq!(sniff(b"<svg xmlns=\"http"), None);

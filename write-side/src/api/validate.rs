@@ -60,15 +60,30 @@ pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhot
         )));
     }
     let mut errors = Vec::new();
-    text("product_id", &photo.product_id, 1, MAX_ID_CHARS, &mut errors);
-    text("filename", &photo.filename, 1, MAX_FILENAME_CHARS, &mut errors);
+    text(
+        "product_id",
+        &photo.product_id,
+        1,
+        MAX_ID_CHARS,
+        &mut errors,
+    );
+    text(
+        "filename",
+        &photo.filename,
+        1,
+        MAX_FILENAME_CHARS,
+        &mut errors,
+    );
     if photo.size_bytes == 0 {
         errors.push(FieldError::new("size_bytes", "must be at least 1"));
     }
     if let Some(checksum) = &mut photo.checksum_sha256 {
         checksum.make_ascii_lowercase();
         if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
-            errors.push(FieldError::new("checksum_sha256", "must be 64 hexadecimal digits (SHA-256)"));
+            errors.push(FieldError::new(
+                "checksum_sha256",
+                "must be 64 hexadecimal digits (SHA-256)",
+            ));
         }
     }
     photo.caption = caption(photo.caption.take(), &mut errors).filter(|c| !c.is_empty());
@@ -102,16 +117,25 @@ pub fn details(patch: DetailsPatch) -> Result<DetailsPatch, Problem> {
 fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) {
     let chars = value.chars().count();
     if value.trim().chars().count() < min || chars > max {
-        errors.push(FieldError::new(field, format!("must be {min} to {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be {min} to {max} characters"),
+        ));
     } else if value.chars().any(char::is_control) {
-        errors.push(FieldError::new(field, "must not contain control characters"));
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
 }
 
 fn caption(caption: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
     let caption = caption?.trim().to_owned();
     if caption.chars().count() > MAX_CAPTION_CHARS {
-        errors.push(FieldError::new("caption", format!("must be at most {MAX_CAPTION_CHARS} characters")));
+        errors.push(FieldError::new(
+            "caption",
+            format!("must be at most {MAX_CAPTION_CHARS} characters"),
+        ));
     }
     Some(caption)
 }
@@ -120,8 +144,14 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
     let mut unique: Vec<String> = Vec::new();
     for tag in tags? {
         let tag = tag.trim();
-        if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS || tag.chars().any(char::is_control) {
-            errors.push(FieldError::new("tags", format!("each tag must be 1 to {MAX_TAG_CHARS} printable characters")));
+        if tag.is_empty()
+            || tag.chars().count() > MAX_TAG_CHARS
+            || tag.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                "tags",
+                format!("each tag must be 1 to {MAX_TAG_CHARS} printable characters"),
+            ));
             break;
         }
         if !unique.iter().any(|seen| seen == tag) {
@@ -136,9 +166,13 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
 
 fn callback_url(url: &str, errors: &mut Vec<FieldError>) {
     let valid = url.len() <= MAX_URL_CHARS
-        && Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+        && Url::parse(url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
     if !valid {
-        errors.push(FieldError::new("callback_url", "must be an absolute http(s) URL"));
+        errors.push(FieldError::new(
+            "callback_url",
+            "must be an absolute http(s) URL",
+        ));
     }
 }
 
@@ -171,13 +205,28 @@ mod tests {
 
     #[test]
     fn an_unsupported_type_is_415_before_anything_else() {
-        let problem = new_photo(NewPhoto { content_type: "image/svg+xml".into(), size_bytes: 1000, ..photo() }, 100).unwrap_err();
+        let problem = new_photo(
+            NewPhoto {
+                content_type: "image/svg+xml".into(),
+                size_bytes: 1000,
+                ..photo()
+            },
+            100,
+        )
+        .unwrap_err();
         assert_eq!(problem.status, 415);
     }
 
     #[test]
     fn a_declared_size_over_the_cap_is_413() {
-        let problem = new_photo(NewPhoto { size_bytes: 101, ..photo() }, 100).unwrap_err();
+        let problem = new_photo(
+            NewPhoto {
+                size_bytes: 101,
+                ..photo()
+            },
+            100,
+        )
+        .unwrap_err();
         assert_eq!(problem.status, 413);
     }
 
@@ -196,12 +245,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(problem.status, 422);
         let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["product_id", "size_bytes", "checksum_sha256", "callback_url"]);
+        assert_eq!(
+            fields,
+            [
+                "product_id",
+                "size_bytes",
+                "checksum_sha256",
+                "callback_url"
+            ]
+        );
     }
 
     #[test]
     fn an_empty_patch_is_refused() {
-        let problem = details(DetailsPatch { caption: None, tags: None }).unwrap_err();
+        let problem = details(DetailsPatch {
+            caption: None,
+            tags: None,
+        })
+        .unwrap_err();
         assert_eq!(problem.status, 422);
     }
 }

@@ -1,0 +1,151 @@
+//! The event store against the real Postgres: racing commands, old event versions, and
+//! migrations run again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::sync::Arc;
+
+use catalog_events::{PhotoStatus, UploadRequested};
+use catalog_tests::fresh_database;
+use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
+use catalog_write_side::store::{self, CommandError, PhotoStore};
+use chrono::Utc;
+use uuid::Uuid;
+
+async fn store() -> PhotoStore {
+    let url = fresh_database().await.unwrap();
+    let pool = store::connect(&url, 40).await.unwrap();
+    PhotoStore::new(pool, PhotoServices::default())
+}
+
+fn request(photo_id: Uuid) -> UploadRequested {
+    UploadRequested {
+        occurred_at: Utc::now(),
+        photo_id,
+        seller_id: "seller-1".into(),
+        product_id: "sku-1".into(),
+        filename: "a.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 10,
+        checksum_sha256: None,
+        caption: None,
+        tags: vec![],
+        callback_url: None,
+        object_key: format!("originals/{photo_id}"),
+    }
+}
+
+async fn sequences(store: &PhotoStore, photo_id: Uuid) -> Vec<i64> {
+    sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+        .bind(photo_id.to_string())
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Commands racing on one photo: every one that succeeded left exactly one event, the
+/// sequence has no gap and no duplicate, and a loser that ran out of retries left nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_commands_on_one_photo_never_lose_or_duplicate_an_event() {
+    let store = Arc::new(store().await);
+    let photo_id = Uuid::now_v7();
+    store
+        .execute(
+            photo_id,
+            PhotoCommand::RequestUpload(request(photo_id)),
+            "test",
+        )
+        .await
+        .unwrap();
+    let racers = (0..24).map(|n| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let command = PhotoCommand::UpdateDetails {
+                seller_id: "seller-1".into(),
+                caption: Some(format!("caption {n}")),
+                tags: None,
+            };
+            store.execute(photo_id, command, "race").await
+        })
+    });
+    let mut succeeded = 0;
+    let mut gave_up = 0;
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.unwrap() {
+            Ok(_) => succeeded += 1,
+            Err(CommandError::Conflict) => gave_up += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!(succeeded + gave_up, 24);
+    assert!(succeeded > 0);
+    let expected: Vec<i64> = (1..=1 + succeeded).collect();
+    assert_eq!(sequences(&store, photo_id).await, expected);
+    let state = store.load(photo_id).await.unwrap().unwrap();
+    assert_eq!(state.version, 1 + succeeded as u64);
+}
+
+#[tokio::test]
+async fn a_version_1_event_in_the_store_still_loads() {
+    let store = store().await;
+    let photo_id = Uuid::now_v7();
+    let mut v1 = serde_json::to_value(catalog_events::PhotoEvent::PhotoUploadRequested(request(
+        photo_id,
+    )))
+    .unwrap();
+    v1["tags"] = serde_json::json!("red, sale");
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('Photo', $1, 1, 'PhotoUploadRequested', '1.0', $2, '{}')",
+    )
+    .bind(photo_id.to_string())
+    .bind(&v1)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let state = store.load(photo_id).await.unwrap().unwrap();
+    assert_eq!(state.tags, ["red", "sale"]);
+    assert_eq!(state.status, PhotoStatus::PendingUpload);
+    let history = store.history(photo_id).await.unwrap();
+    assert_eq!(history[0].event_version, "1.0");
+
+    // New events follow it as usual.
+    let after = store
+        .execute(
+            photo_id,
+            PhotoCommand::Delete {
+                seller_id: "seller-1".into(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.version, 2);
+}
+
+#[tokio::test]
+async fn migrations_run_again_change_nothing_and_fill_the_outbox_columns() {
+    let url = fresh_database().await.unwrap();
+    let first = store::connect(&url, 2).await.unwrap();
+    let store = PhotoStore::new(first, PhotoServices::default());
+    let photo_id = Uuid::now_v7();
+    store
+        .execute(
+            photo_id,
+            PhotoCommand::RequestUpload(request(photo_id)),
+            "corr-1",
+        )
+        .await
+        .unwrap();
+    let again = store::connect(&url, 2).await.unwrap();
+    let (position, unpublished, correlation): (i64, bool, String) = sqlx::query_as(
+        "SELECT position, published_at IS NULL, metadata->>'correlation_id' FROM events",
+    )
+    .fetch_one(&again)
+    .await
+    .unwrap();
+    assert!(position >= 1);
+    assert!(unpublished);
+    assert_eq!(correlation, "corr-1");
+}
