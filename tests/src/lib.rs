@@ -32,10 +32,9 @@ pub async fn fresh_database() -> anyhow::Result<String> {
     connection
         .execute(format!("CREATE DATABASE {name}").as_str())
         .await?;
-    let (server, _) = admin
-        .rsplit_once('/')
-        .context("CATALOG_TEST_DATABASE_URL has no database name")?;
-    Ok(format!("{server}/{name}"))
+    let mut url = url::Url::parse(&admin)?;
+    url.set_path(&name);
+    Ok(url.into())
 }
 
 /// A JPEG of the given size, made here (a smooth gradient, like a photo compresses).

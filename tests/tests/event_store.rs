@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use catalog_events::{PhotoStatus, UploadRequested};
 use catalog_tests::fresh_database;
-use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
+use catalog_write_side::aggregate::{PhotoCommand, PhotoError, PhotoServices};
 use catalog_write_side::store::{self, CommandError, PhotoStore};
 use chrono::Utc;
 use uuid::Uuid;
@@ -83,6 +83,26 @@ async fn racing_commands_on_one_photo_never_lose_or_duplicate_an_event() {
     assert_eq!(sequences(&store, photo_id).await, expected);
     let state = store.load(photo_id).await.unwrap().unwrap();
     assert_eq!(state.version, 1 + succeeded as u64);
+}
+
+#[tokio::test]
+async fn creating_a_photo_under_an_id_in_use_is_refused_and_appends_nothing() {
+    let store = store().await;
+    let photo_id = Uuid::now_v7();
+    let create = || {
+        store.execute(
+            photo_id,
+            PhotoCommand::RequestUpload(request(photo_id)),
+            "test",
+        )
+    };
+    create().await.unwrap();
+    let refused = create().await.unwrap_err();
+    assert!(
+        matches!(refused, CommandError::Refused(PhotoError::AlreadyExists)),
+        "{refused}"
+    );
+    assert_eq!(sequences(&store, photo_id).await, [1]);
 }
 
 #[tokio::test]

@@ -28,7 +28,9 @@ impl Application {
         let pool = store::connect(&config.database.url, config.database.max_connections).await?;
         let state = web::Data::new(AppState {
             store: PhotoStore::new(pool, PhotoServices::default()),
-            originals: Originals::from_env(&config.originals).await,
+            originals: Originals::from_env(&config.originals)
+                .await
+                .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
             auth,
             max_upload_bytes: config.max_upload_bytes,
             presign_ttl: Duration::from_secs(config.presign_ttl_secs),

@@ -3,16 +3,26 @@
 //!
 //! The executor is cqrs-es's load → handle → commit, without the in-process query dispatch
 //! (the outbox relay publishes from the table instead) and with a bounded retry when two
-//! commands race on one photo: postgres-es's primary key on (type, id, sequence) makes the
-//! loser's commit fail whole, so an event is never lost or duplicated, and the loser decides
-//! again against the winner's events.
+//! commands race on one photo: the primary key on (type, id, sequence) makes the loser's
+//! commit fail whole, so an event is never lost or duplicated, and the loser decides again
+//! against the winner's events.
+//!
+//! Two things keep a command to the fewest round trips (creating a photo takes one):
+//! - a command that creates a photo under a fresh id skips the load: nothing can be stored
+//!   under an id just drawn, and if something were, the insert conflicts and the retry loads;
+//! - [`OneStatementRepository`] appends a command's events with one multi-row `INSERT`, which
+//!   is atomic on its own, where postgres-es wraps its inserts in `BEGIN`/`COMMIT`. Reads stay
+//!   postgres-es's.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use catalog_events::{PhotoEvent, PhotoState, upcast};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
+use cqrs_es::persist::{
+    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistedEventStore,
+    PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -73,13 +83,16 @@ pub struct StoredEvent {
 /// Runs commands against photos in the event store.
 pub struct PhotoStore {
     pool: PgPool,
-    store: PersistedEventStore<PostgresEventRepository, Photo>,
+    store: PersistedEventStore<OneStatementRepository, Photo>,
     services: PhotoServices,
 }
 
 impl PhotoStore {
     pub fn new(pool: PgPool, services: PhotoServices) -> Self {
-        let repository = PostgresEventRepository::new(pool.clone());
+        let repository = OneStatementRepository {
+            pool: pool.clone(),
+            reads: PostgresEventRepository::new(pool.clone()),
+        };
         let store = PersistedEventStore::new_event_store(repository)
             .with_upcasters(vec![Box::new(SchemaUpcaster)]);
         Self {
@@ -104,7 +117,12 @@ impl PhotoStore {
         let id = photo_id.to_string();
         let mut attempt = 1;
         loop {
-            match self.try_execute(&id, command.clone(), correlation_id).await {
+            // Only the first try of a creation may assume the photo is new.
+            let fresh = attempt == 1 && command.creates_photo();
+            match self
+                .try_execute(&id, command.clone(), correlation_id, fresh)
+                .await
+            {
                 Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
                     tracing::debug!(%photo_id, attempt, "command lost a race; deciding again");
                     tokio::time::sleep(backoff(attempt)).await;
@@ -123,8 +141,18 @@ impl PhotoStore {
         id: &str,
         command: PhotoCommand,
         correlation_id: &str,
+        fresh: bool,
     ) -> Result<Option<PhotoState>, AggregateError<PhotoError>> {
-        let mut context = self.store.load_aggregate(id).await?;
+        let mut context = if fresh {
+            EventStoreAggregateContext {
+                aggregate_id: id.to_owned(),
+                aggregate: Photo::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            }
+        } else {
+            self.store.load_aggregate(id).await?
+        };
         let photo = context.aggregate();
         let sink = EventSink::default();
         photo
@@ -190,5 +218,85 @@ impl EventUpcaster for SchemaUpcaster {
         event.payload = upcast::upcast(&event.event_type, &event.event_version, event.payload);
         event.event_version = upcast::current_version(&event.event_type).to_owned();
         event
+    }
+}
+
+/// postgres-es for reading; one atomic multi-row `INSERT` for appending (see the module docs).
+struct OneStatementRepository {
+    pool: PgPool,
+    reads: PostgresEventRepository,
+}
+
+impl PersistedEventRepository for OneStatementRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads.get_events::<A>(id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads.get_last_events::<A>(id, last_sequence).await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.reads.get_snapshot::<A>(id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, serde_json::Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_some() {
+            return self.reads.persist::<A>(events, snapshot_update).await;
+        }
+        let column =
+            |field: fn(&SerializedEvent) -> String| events.iter().map(field).collect::<Vec<_>>();
+        let sequences: Vec<i64> = events.iter().map(|event| event.sequence as i64).collect();
+        let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
+        let metadata: Vec<&serde_json::Value> =
+            events.iter().map(|event| &event.metadata).collect();
+        let inserted = sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])",
+        )
+        .bind(A::TYPE)
+        .bind(column(|event| event.aggregate_id.clone()))
+        .bind(sequences)
+        .bind(column(|event| event.event_type.clone()))
+        .bind(column(|event| event.event_version.clone()))
+        .bind(payloads)
+        .bind(metadata)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(PersistenceError::OptimisticLockError)
+            }
+            Err(error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))) => {
+                Err(PersistenceError::ConnectionError(error.into()))
+            }
+            Err(error) => Err(PersistenceError::UnknownError(error.into())),
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_events::<A>(id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_all_events::<A>().await
     }
 }

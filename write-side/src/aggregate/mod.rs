@@ -56,6 +56,13 @@ pub enum PhotoCommand {
     },
 }
 
+impl PhotoCommand {
+    /// Whether the command brings a photo into existence.
+    pub fn creates_photo(&self) -> bool {
+        matches!(self, Self::RequestUpload(_) | Self::RecordUpload { .. })
+    }
+}
+
 /// Why a command was refused. Each is the client's to fix, never a fault of the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhotoError {

@@ -3,11 +3,13 @@
 //!
 //! This is the only module of the write side that speaks S3; the aggregate never does.
 
+mod presign;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
@@ -15,6 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use self::presign::{Presigner, PutRequest};
 use crate::config::OriginalsConfig;
 
 /// Parts of a streamed upload (S3 wants at least 5 MiB for every part but the last): also
@@ -44,19 +47,35 @@ pub struct StoredObject {
 pub struct Originals {
     client: Client,
     bucket: String,
+    presigner: Arc<Presigner>,
 }
 
 impl Originals {
     /// An S3 client from the standard AWS configuration (`AWS_ENDPOINT_URL` and friends).
-    pub async fn from_env(config: &OriginalsConfig) -> Self {
+    pub async fn from_env(config: &OriginalsConfig) -> Result<Self, Error> {
         let shared = aws_config::load_from_env().await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.path_style)
             .build();
-        Self {
+        let region = shared
+            .region()
+            .ok_or("no AWS region is configured (AWS_REGION)")?;
+        let credentials = shared
+            .credentials_provider()
+            .ok_or("no AWS credentials provider is configured")?;
+        let presigner = Presigner::new(
+            &config.bucket,
+            region.as_ref(),
+            shared.endpoint_url(),
+            config.path_style,
+            credentials,
+        )
+        .await?;
+        Ok(Self {
             client: Client::from_conf(s3),
             bucket: config.bucket.clone(),
-        }
+            presigner: Arc::new(presigner),
+        })
     }
 
     /// A PUT URL with content type, length and (when given) checksum signed in, so that S3
@@ -69,27 +88,24 @@ impl Originals {
         checksum_sha256_hex: Option<&str>,
         ttl: Duration,
     ) -> Result<PresignedUpload, Error> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(i64::try_from(size_bytes)?);
-        if let Some(hex_digest) = checksum_sha256_hex {
-            request = request.checksum_sha256(BASE64.encode(hex::decode(hex_digest)?));
-        }
-        let presigned = request
-            .presigned(PresigningConfig::expires_in(ttl)?)
-            .await?;
-        let headers = presigned
-            .headers()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
+        let checksum = checksum_sha256_hex
+            .map(|hex_digest| hex::decode(hex_digest).map(|digest| BASE64.encode(digest)))
+            .transpose()?;
+        let request = PutRequest {
+            key,
+            content_type,
+            content_length: size_bytes,
+            checksum_sha256: checksum.as_deref(),
+        };
+        let now = SystemTime::now();
+        let (url, headers) = self.presigner.put(&request, now, ttl).await?;
         Ok(PresignedUpload {
-            url: presigned.uri().to_owned(),
-            headers,
-            expires_at: Utc::now() + ttl,
+            url,
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            expires_at: DateTime::<Utc>::from(now) + ttl,
         })
     }
 

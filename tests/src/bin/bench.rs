@@ -1,0 +1,182 @@
+//! `./dev bench ...`: the project's benchmarks, each side by side with the reference an issue
+//! names, against the local stack. They print figures; they never pass or fail on them.
+//!
+//! - `write`: `POST /v1/photos` through the real write API at a fixed concurrency, next to
+//!   plain single-row inserts of the same rows into the same `events` table from the same
+//!   client loop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use catalog_tests::{WriteApi, fresh_database};
+use catalog_write_side::store;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Commands/s and latency of `POST /v1/photos` against plain Postgres inserts.
+    Write {
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().bench {
+        Bench::Write { count, concurrency } => write(count, concurrency).await,
+    }
+}
+
+/// Throughput and latency percentiles of one run.
+struct Figures {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Figures {
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<34} {:>9.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+            self.per_second,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// Runs `count` calls of `call` (given the call's index) `concurrency` at a time.
+async fn drive<F, Fut>(count: usize, concurrency: usize, call: F) -> anyhow::Result<Figures>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(Mutex::new(0usize));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (call, next) = (Arc::clone(&call), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let index = {
+                        let mut next = next.lock().await;
+                        *next += 1;
+                        *next - 1
+                    };
+                    if index >= count {
+                        return anyhow::Ok(latencies);
+                    }
+                    let sent = Instant::now();
+                    call(index).await?;
+                    latencies.push(sent.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |quantile: f64| latencies[((latencies.len() - 1) as f64 * quantile) as usize];
+    Ok(Figures {
+        per_second: count as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+fn photo_body(index: usize) -> serde_json::Value {
+    json!({
+        "product_id": format!("sku-{}", index % 500),
+        "filename": format!("photo-{index}.jpg"),
+        "content_type": "image/jpeg",
+        "size_bytes": 2_000_000 + index,
+        "checksum_sha256": format!("{index:064x}"),
+        "caption": "A product photo",
+        "tags": ["bench"],
+    })
+}
+
+async fn write(count: usize, concurrency: usize) -> anyhow::Result<()> {
+    println!("write side: {count} commands at concurrency {concurrency}");
+    let api = Arc::new(
+        WriteApi::spawn_with(|config| config.database.max_connections = concurrency as u32).await?,
+    );
+    let token = Arc::new(api.token("bench-seller"));
+    // Warm the connections of both sides before measuring.
+    let warm = Arc::clone(&api);
+    let warm_token = Arc::clone(&token);
+    drive(concurrency * 4, concurrency, move |index| {
+        let (api, token) = (Arc::clone(&warm), Arc::clone(&warm_token));
+        async move { create(&api, &token, index).await }
+    })
+    .await?;
+    let service_api = Arc::clone(&api);
+    let service = drive(count, concurrency, move |index| {
+        let (api, token) = (Arc::clone(&service_api), Arc::clone(&token));
+        async move { create(&api, &token, index).await }
+    })
+    .await?;
+
+    // The reference writes the same rows into the same table (our migrations: the outbox
+    // columns and index included), one autocommitted INSERT each.
+    let pool = store::connect(&fresh_database().await?, concurrency as u32).await?;
+    let payload = Arc::new(photo_body(0));
+    let insert = drive(count, concurrency, move |_| {
+        let (pool, payload) = (pool.clone(), Arc::clone(&payload));
+        async move {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES ('Photo', $1, 1, 'PhotoUploadRequested', '2.0', $2, $3)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&*payload)
+            .bind(json!({"correlation_id": "bench"}))
+            .execute(&pool)
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    service.print("POST /v1/photos (write API)");
+    insert.print("plain INSERT (reference)");
+    println!(
+        "ratio: {:.2} of the plain insert rate",
+        service.per_second / insert.per_second
+    );
+    Ok(())
+}
+
+async fn create(api: &WriteApi, token: &str, index: usize) -> anyhow::Result<()> {
+    let response = api
+        .http
+        .post(api.url("/v1/photos"))
+        .bearer_auth(token)
+        .json(&photo_body(index))
+        .send()
+        .await?;
+    let status = response.status();
+    anyhow::ensure!(
+        status == reqwest::StatusCode::CREATED,
+        "POST answered {status}"
+    );
+    response.bytes().await.context("reading the answer")?;
+    Ok(())
+}
