@@ -84,3 +84,64 @@ pub fn issue(
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
         .map_err(|error| AuthError::Invalid(error.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn secret(value: &str) -> SecretString {
+        SecretString::from(value)
+    }
+
+    #[test]
+    fn a_token_names_its_seller() {
+        let key = secret("s1");
+        let token = issue(
+            Some(&key),
+            "seller-9",
+            SystemTime::now() + Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(
+            Authenticator::new(Some(&key))
+                .unwrap()
+                .verify(&token)
+                .unwrap(),
+            "seller-9"
+        );
+    }
+
+    #[test]
+    fn expired_foreign_and_garbled_tokens_are_refused() {
+        let key = secret("s1");
+        let auth = Authenticator::new(Some(&key)).unwrap();
+        let expired = issue(
+            Some(&key),
+            "s",
+            SystemTime::now() - Duration::from_secs(3600),
+        )
+        .unwrap();
+        assert!(matches!(auth.verify(&expired), Err(AuthError::Expired)));
+        let foreign = issue(
+            Some(&secret("s2")),
+            "s",
+            SystemTime::now() + Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(matches!(auth.verify(&foreign), Err(AuthError::Invalid(_))));
+        assert!(matches!(auth.verify("a.b.c"), Err(AuthError::Invalid(_))));
+        let nobody = issue(Some(&key), " ", SystemTime::now() + Duration::from_secs(60)).unwrap();
+        assert!(matches!(auth.verify(&nobody), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn nothing_is_signed_or_checked_without_a_secret() {
+        assert!(matches!(
+            issue(None, "s", SystemTime::now()),
+            Err(AuthError::NoSecret)
+        ));
+        assert!(matches!(Authenticator::new(None), Err(AuthError::NoSecret)));
+    }
+}
