@@ -4,8 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use catalog_write_side::auth;
-use catalog_write_side::config::{AuthConfig, WriteApiConfig};
+use catalog_http::auth;
+use catalog_http::auth::AuthConfig;
+use catalog_write_side::config::WriteApiConfig;
 use catalog_write_side::startup::Application;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;

@@ -8,8 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use catalog_write_side::auth;
-use catalog_write_side::config::{AuthConfig, DatabaseConfig, OriginalsConfig, WriteApiConfig};
+use catalog_http::auth;
+use catalog_http::auth::AuthConfig;
+use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
 use catalog_write_side::startup::Application;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;

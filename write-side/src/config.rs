@@ -1,15 +1,9 @@
 //! The write side's settings, read once at start from `CATALOG_*` variables (or flags).
 //!
-//! AWS settings are the SDK's own (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials); secrets are
-//! held in [`SecretString`] so they never reach a log.
+//! AWS settings are the SDK's own (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials); the JWT
+//! secret is held in a `SecretString` so it never reaches a log.
 
-use std::convert::Infallible;
-
-use secrecy::SecretString;
-
-fn secret(value: &str) -> Result<SecretString, Infallible> {
-    Ok(SecretString::from(value))
-}
+use catalog_http::auth::AuthConfig;
 
 /// Settings of `catalog write-api`.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,14 +41,6 @@ pub struct DatabaseConfig {
         default_value_t = 32
     )]
     pub max_connections: u32,
-}
-
-/// How bearer tokens are checked.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AuthConfig {
-    /// HS256 secret that signs and verifies tokens.
-    #[arg(long = "jwt-secret", env = "CATALOG_JWT_SECRET", value_parser = secret, hide_env_values = true)]
-    pub jwt_secret: Option<SecretString>,
 }
 
 /// The bucket that holds originals.

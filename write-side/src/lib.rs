@@ -1,21 +1,19 @@
 //! The write side: where photos change, and nothing else does.
 //!
-//! A request reaches [`api`], which authenticates the seller ([`auth`]), checks the input,
+//! A request reaches [`api`], which authenticates the seller (`catalog-http`), checks the input,
 //! talks to S3 where the command needs a fact from it ([`originals`]), and executes a command
 //! on the [`aggregate`] through the event store ([`store`]). The aggregate decides; the event
 //! store appends its events in one transaction with the outbox columns that the relay reads.
 //!
 //! - [`aggregate`]: the `Photo` aggregate, its commands and refusals (cqrs-es).
 //! - [`store`]: postgres-es, migrations, and the command executor with conflict retry.
-//! - [`api`]: the actix-web command API of `API.md`, problem+json errors, idempotency keys.
-//! - [`auth`]: JWT bearer tokens (HS256) and the sellers they name.
+//! - [`api`]: the actix-web command API of `API.md`, validation, idempotency keys.
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
 //! - [`startup`]: builds the application from settings; `main` and the tests both call it.
 
 pub mod aggregate;
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod originals;
 pub mod startup;

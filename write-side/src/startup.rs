@@ -8,9 +8,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use catalog_http::auth::Authenticator;
+use catalog_http::ops;
+
 use crate::aggregate::PhotoServices;
-use crate::api::{self, AppState, ops};
-use crate::auth::Authenticator;
+use crate::api::{self, AppState};
 use crate::config::WriteApiConfig;
 use crate::originals::Originals;
 use crate::store::{self, PhotoStore};
@@ -24,18 +26,17 @@ pub struct Application {
 impl Application {
     /// Connects to Postgres (migrating it), S3 and binds the listener.
     pub async fn build(config: WriteApiConfig) -> anyhow::Result<Self> {
-        let auth = Authenticator::new(config.auth.jwt_secret.as_ref())?;
+        let auth = web::Data::new(Authenticator::new(config.auth.jwt_secret.as_ref())?);
         let pool = store::connect(&config.database.url, config.database.max_connections).await?;
         let state = web::Data::new(AppState {
             store: PhotoStore::new(pool, PhotoServices::default()),
             originals: Originals::from_env(&config.originals)
                 .await
                 .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
-            auth,
             max_upload_bytes: config.max_upload_bytes,
             presign_ttl: Duration::from_secs(config.presign_ttl_secs),
-            metrics: ops::metrics_handle(),
         });
+        ops::metrics_handle();
         let listener = TcpListener::bind(&config.listen)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
@@ -43,6 +44,7 @@ impl Application {
                 .wrap(from_fn(ops::observe))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
+                .app_data(auth.clone())
                 .configure(api::routes)
         })
         .listen(listener)?

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use super::problem::{PROBLEM_JSON, Problem};
+use catalog_http::problem::{PROBLEM_JSON, Problem};
 
 const HEADER: &str = "idempotency-key";
 const MAX_KEY_LENGTH: usize = 255;

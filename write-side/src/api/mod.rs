@@ -1,36 +1,32 @@
 //! The command API of `API.md` (write side), on actix-web.
 //!
 //! - [`photos`]: the JSON commands and the history; [`upload`]: the multipart upload.
-//! - [`validate`]: field checks; [`problem`]: problem+json errors.
-//! - [`extract`]: the authenticated seller, the path's photo id, the correlation id.
+//! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
-//! - [`ops`]: health, readiness, metrics.
+//!
+//! Errors, tokens, health and metrics are `catalog-http`'s, shared with the read API.
 
-pub mod extract;
 pub mod idempotency;
-pub mod ops;
 pub mod photos;
-pub mod problem;
 pub mod upload;
 pub mod validate;
 
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use metrics_exporter_prometheus::PrometheusHandle;
+use catalog_http::{Problem, ops, problem};
+use uuid::Uuid;
 
-use crate::auth::Authenticator;
+use crate::aggregate::PhotoError;
 use crate::originals::Originals;
-use crate::store::PhotoStore;
+use crate::store::{CommandError, PhotoStore};
 
 /// What every handler shares.
 pub struct AppState {
     pub store: PhotoStore,
     pub originals: Originals,
-    pub auth: Authenticator,
     pub max_upload_bytes: u64,
     pub presign_ttl: Duration,
-    pub metrics: PrometheusHandle,
 }
 
 /// Largest JSON body accepted (the fields of a photo, with room to spare).
@@ -44,9 +40,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .limit(MAX_JSON_BYTES)
                 .error_handler(|error, _| problem::json_error(error).into()),
         )
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
+        .configure(ops::routes)
+        .route("/readyz", web::get().to(readyz))
         .service(
             web::scope("/v1/photos")
                 .route("", web::post().to(photos::create))
@@ -61,6 +56,46 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route("/{id}/history", web::get().to(photos::history)),
         )
         .default_service(web::to(|| async {
-            HttpResponse::from_error(problem::Problem::route_not_found())
+            HttpResponse::from_error(Problem::route_not_found())
         }));
+}
+
+/// `GET /readyz`: Postgres and the originals bucket answer.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    sqlx::query("SELECT 1")
+        .execute(state.store.pool())
+        .await
+        .map_err(|error| Problem::unavailable(format!("postgres: {error}")))?;
+    state
+        .originals
+        .check()
+        .await
+        .map_err(|error| Problem::unavailable(format!("originals bucket: {error}")))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+/// The photo id in the path. An id that is not a UUID names no photo: `404`.
+pub fn photo_id(path: &str) -> Result<Uuid, Problem> {
+    Uuid::parse_str(path).map_err(|_| Problem::not_found())
+}
+
+impl From<PhotoError> for Problem {
+    fn from(error: PhotoError) -> Self {
+        match error {
+            PhotoError::NotFound => Self::not_found(),
+            PhotoError::AlreadyExists
+            | PhotoError::NotAllowed { .. }
+            | PhotoError::SizeMismatch { .. } => Self::conflict(error.to_string()),
+        }
+    }
+}
+
+impl From<CommandError> for Problem {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Refused(refusal) => refusal.into(),
+            CommandError::Conflict => Self::busy(error.to_string(), 1),
+            CommandError::Store(_) => Self::internal(&error),
+        }
+    }
 }

@@ -8,11 +8,13 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::AppState;
-use super::extract::{Seller, correlation_id, photo_id};
+use catalog_http::Problem;
+use catalog_http::auth::Seller;
+use catalog_http::ops::correlation_id;
+
 use super::idempotency::{self, Answer};
-use super::problem::Problem;
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
+use super::{AppState, photo_id};
 use crate::aggregate::PhotoCommand;
 
 /// Where a photo's original is stored.

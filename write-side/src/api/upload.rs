@@ -16,11 +16,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
+use catalog_http::auth::Seller;
+use catalog_http::ops::correlation_id;
+use catalog_http::problem::{FieldError, Problem};
+
 use super::AppState;
-use super::extract::{Seller, correlation_id};
 use super::idempotency::{self, Answer};
 use super::photos::{original_key, summary, upload_requested};
-use super::problem::{FieldError, Problem};
 use super::validate::{self, NewPhoto};
 use crate::aggregate::PhotoCommand;
 use crate::originals::{StreamedUpload, Uploaded};

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::problem::{FieldError, Problem};
+use catalog_http::problem::{FieldError, Problem};
 
 /// The image types accepted on upload (the processor checks the bytes themselves).
 pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];

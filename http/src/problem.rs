@@ -8,9 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::aggregate::PhotoError;
 use crate::auth::AuthError;
-use crate::store::CommandError;
 
 /// A field that failed validation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -197,27 +195,6 @@ impl ResponseError for Problem {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         response.json(self)
-    }
-}
-
-impl From<PhotoError> for Problem {
-    fn from(error: PhotoError) -> Self {
-        match error {
-            PhotoError::NotFound => Self::not_found(),
-            PhotoError::AlreadyExists
-            | PhotoError::NotAllowed { .. }
-            | PhotoError::SizeMismatch { .. } => Self::conflict(error.to_string()),
-        }
-    }
-}
-
-impl From<CommandError> for Problem {
-    fn from(error: CommandError) -> Self {
-        match error {
-            CommandError::Refused(refusal) => refusal.into(),
-            CommandError::Conflict => Self::busy(error.to_string(), 1),
-            CommandError::Store(_) => Self::internal(&error),
-        }
     }
 }
 

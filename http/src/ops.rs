@@ -1,5 +1,5 @@
-//! What operators and load balancers call: `/healthz`, `/readyz`, `/metrics`, and the
-//! middleware that counts and times every request and returns its id.
+//! What operators and load balancers call: `/healthz` and `/metrics` (each service adds its
+//! own `/readyz`), and the middleware that counts and times every request and returns its id.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -11,9 +11,6 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_actix_web::RequestId;
-
-use super::AppState;
-use super::problem::Problem;
 
 /// The process's metrics registry (one per process, however many servers it runs).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -35,25 +32,28 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: Postgres and the originals bucket answer.
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    sqlx::query("SELECT 1")
-        .execute(state.store.pool())
-        .await
-        .map_err(|error| Problem::unavailable(format!("postgres: {error}")))?;
-    state
-        .originals
-        .check()
-        .await
-        .map_err(|error| Problem::unavailable(format!("originals bucket: {error}")))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
-}
-
 /// `GET /metrics` in Prometheus text format.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(metrics_handle().render())
+}
+
+/// Registers `/healthz` and `/metrics`.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The id of this request (as logged and returned in `x-request-id`), to store with what
+/// the request causes.
+pub fn correlation_id(request: &actix_web::HttpRequest) -> String {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 /// Counts and times each request by route and status, and answers with `x-request-id`.

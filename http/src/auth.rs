@@ -1,9 +1,17 @@
 //! Bearer tokens: HS256 JWTs whose `sub` is the seller id.
 //!
 //! [`Authenticator`] verifies a token and names its seller; [`issue`] signs one, for
-//! `catalog token` and the tests. Both refuse to work without a secret.
+//! `catalog token` and the tests. Both refuse to work without a secret. Handlers take a
+//! [`Seller`] (a token is required) or a [`MaybeSeller`] (anonymous callers allowed, but a
+//! token that is sent must be valid); both read the `Authenticator` from the app data.
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +25,66 @@ struct Claims {
     sub: String,
     exp: u64,
     iat: u64,
+}
+
+use crate::problem::Problem;
+
+fn secret(value: &str) -> Result<SecretString, Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthConfig {
+    /// HS256 secret that signs and verifies tokens.
+    #[arg(long = "jwt-secret", env = "CATALOG_JWT_SECRET", value_parser = secret, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+}
+
+/// The seller a valid bearer token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seller(pub String);
+
+/// The seller of a valid bearer token, or nobody when no token was sent.
+#[derive(Debug, Clone)]
+pub struct MaybeSeller(pub Option<Seller>);
+
+impl FromRequest for Seller {
+    type Error = Problem;
+    type Future = Ready<Result<Self, Problem>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(seller(request).and_then(|seller| {
+            seller
+                .ok_or_else(|| Problem::unauthorized("an Authorization: Bearer token is required"))
+        }))
+    }
+}
+
+impl FromRequest for MaybeSeller {
+    type Error = Problem;
+    type Future = Ready<Result<Self, Problem>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(seller(request).map(MaybeSeller))
+    }
+}
+
+fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let authenticator = request
+        .app_data::<web::Data<Authenticator>>()
+        .ok_or_else(|| Problem::internal(&"no authenticator is configured"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
+        })?;
+    Ok(Some(Seller(authenticator.verify(token.trim())?)))
 }
 
 /// Why a token was not accepted.
