@@ -4,24 +4,29 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use catalog_http::auth;
-use catalog_http::auth::AuthConfig;
-use catalog_write_side::config::WriteApiConfig;
+use catalog_events::resources::Resources;
+use catalog_http::auth::{self, AuthConfig};
+use catalog_projections::projector::{Projector, ProjectorConfig};
+use catalog_read_side::config::ReadApiConfig;
+use catalog_read_side::startup::ReadApi;
+use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
+use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::startup::Application;
+use catalog_write_side::store;
 use clap::{Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "catalog", version, about = "The photo catalog service")]
 struct Cli {
     /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(
-        long,
-        env = "CATALOG_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long, env = "CATALOG_LOG_FORMAT", default_value = "text", global = true)]
     log_format: LogFormat,
+    /// Prefix of every AWS resource name of `infra-cdk/resources.json` (side-by-side stacks).
+    #[arg(long, env = "CATALOG_RESOURCE_PREFIX", default_value = "", global = true)]
+    resource_prefix: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +41,27 @@ enum LogFormat {
 enum Command {
     /// Serve the command API (write side).
     WriteApi(WriteApiConfig),
+    /// Serve the query API (read side).
+    ReadApi(ReadApiConfig),
+    /// Publish stored events to the EventBridge bus (the outbox relay).
+    Relay {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[command(flatten)]
+        relay: RelayConfig,
+    },
+    /// Keep the DynamoDB read model up to date from the projector's queue.
+    Project(ProjectorConfig),
+    /// Repair the read model from the event store, and print what it found.
+    Resync {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        /// Report what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Create the AWS resources in the local stack (idempotent).
+    Bootstrap,
     /// Print a signed bearer token for a seller, for local use.
     Token {
         #[arg(long)]
@@ -52,13 +78,42 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    let resources = Resources::standard()?.prefixed(&cli.resource_prefix);
     match cli.command {
         Command::WriteApi(config) => {
-            let app = Application::build(config)
-                .await
-                .context("starting the write API")?;
+            let app = Application::build(config).await.context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
             app.run_until_stopped().await?;
+        }
+        Command::ReadApi(config) => {
+            let app = ReadApi::build(config, &resources).await.context("starting the read API")?;
+            tracing::info!(port = app.port(), "read API listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Relay { database, relay } => {
+            let pool = store::connect(&database.url, database.max_connections).await?;
+            let sdk = aws_config::load_from_env().await;
+            tracing::info!(bus = %resources.bus, "relay started");
+            Relay::new(pool, &sdk, &resources, relay).run(shutdown()).await?;
+        }
+        Command::Project(config) => {
+            let sdk = aws_config::load_from_env().await;
+            let projector = Projector::new(&sdk, &resources, &config).await?;
+            tracing::info!(table = %resources.table.name, "projector started");
+            projector.run(config.receivers, shutdown()).await;
+        }
+        Command::Resync { database, dry_run } => {
+            let pool = store::connect(&database.url, database.max_connections).await?;
+            let sdk = aws_config::load_from_env().await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let report =
+                catalog_projections::resync::resync(&pool, &dynamodb, &resources.table.name, dry_run).await?;
+            println!("{}{report}", if dry_run { "dry run: " } else { "" });
+        }
+        Command::Bootstrap => {
+            let sdk = aws_config::load_from_env().await;
+            catalog_projections::local_stack::create(&sdk, &resources).await?;
+            println!("local stack: buckets, bus, rules, queues and table are in place");
         }
         Command::Token { seller, ttl, auth } => {
             let token = auth::issue(auth.jwt_secret.as_ref(), &seller, SystemTime::now() + ttl)?;
@@ -68,11 +123,31 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Cancelled on SIGINT or SIGTERM (how ECS stops a task), so workers finish what they hold.
+fn shutdown() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let terminate = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut terminate) => {
+                    terminate.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        cancel.cancel();
+    });
+    token
+}
+
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

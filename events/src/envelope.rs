@@ -57,6 +57,16 @@ impl EventEnvelope {
         }
     }
 
+    /// The envelope in a message that EventBridge delivered to an SQS queue: the event's
+    /// `detail`.
+    pub fn from_bus_message(body: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct BusEvent {
+            detail: EventEnvelope,
+        }
+        serde_json::from_str::<BusEvent>(body).map(|event| event.detail)
+    }
+
     /// The stable id of the event at `sequence` of photo `aggregate_id`.
     pub fn event_id(aggregate_id: Uuid, sequence: u64) -> Uuid {
         let mut name = [0u8; 24];

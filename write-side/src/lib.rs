@@ -9,6 +9,7 @@
 //! - [`store`]: postgres-es, migrations, and the command executor with conflict retry.
 //! - [`api`]: the actix-web command API of `API.md`, validation, idempotency keys.
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
+//! - [`relay`]: the outbox relay that publishes stored events to EventBridge.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
 //! - [`startup`]: builds the application from settings; `main` and the tests both call it.
 
@@ -16,5 +17,6 @@ pub mod aggregate;
 pub mod api;
 pub mod config;
 pub mod originals;
+pub mod relay;
 pub mod startup;
 pub mod store;

@@ -1,0 +1,153 @@
+//! The names and routes of the AWS resources, from `infra-cdk/resources.json`: the one list
+//! that infra-cdk deploys, `catalog bootstrap` creates in the local stack, and the services
+//! take their default names from. Tests prefix every name to get resources of their own.
+
+use serde::Deserialize;
+
+const RESOURCES_JSON: &str = include_str!("../../infra-cdk/resources.json");
+
+/// Every resource of the service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Resources {
+    /// The EventBridge bus the relay publishes to.
+    pub bus: String,
+    /// The `source` of every event the relay publishes.
+    pub event_source: String,
+    pub buckets: Buckets,
+    pub table: Table,
+    pub queues: Vec<Queue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Buckets {
+    pub originals: String,
+    pub variants: String,
+}
+
+/// The read-model table (see [`crate::read_model`] for its items).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Table {
+    pub name: String,
+    pub partition_key: String,
+    pub indexes: Vec<Index>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: String,
+}
+
+/// A consumer's queue, the rule that feeds it and its dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Queue {
+    pub role: QueueRole,
+    pub name: String,
+    pub dead_letter_queue: String,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    pub visibility_timeout_secs: u32,
+    pub rule: String,
+    /// The event types routed to the queue; `None` routes every photo event.
+    pub detail_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueRole {
+    Projector,
+    Images,
+    Notifier,
+}
+
+impl Resources {
+    /// The resources as deployed.
+    pub fn standard() -> Result<Self, serde_json::Error> {
+        serde_json::from_str(RESOURCES_JSON)
+    }
+
+    /// The same resources with every name prefixed, so that a test has its own.
+    pub fn prefixed(&self, prefix: &str) -> Self {
+        let name = |name: &str| format!("{prefix}{name}");
+        Self {
+            bus: name(&self.bus),
+            event_source: name(&self.event_source),
+            buckets: Buckets {
+                originals: name(&self.buckets.originals),
+                variants: name(&self.buckets.variants),
+            },
+            table: Table {
+                name: name(&self.table.name),
+                ..self.table.clone()
+            },
+            queues: self
+                .queues
+                .iter()
+                .map(|queue| Queue {
+                    name: name(&queue.name),
+                    dead_letter_queue: name(&queue.dead_letter_queue),
+                    rule: name(&queue.rule),
+                    ..queue.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// The queue of a consumer.
+    pub fn queue(&self, role: QueueRole) -> Option<&Queue> {
+        self.queues.iter().find(|queue| queue.role == role)
+    }
+
+    /// The EventBridge pattern of a queue's rule.
+    pub fn pattern(&self, queue: &Queue) -> serde_json::Value {
+        let mut pattern = serde_json::json!({"source": [self.event_source]});
+        if let Some(types) = &queue.detail_types {
+            pattern["detail-type"] = serde_json::json!(types);
+        }
+        pattern
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_model;
+
+    #[test]
+    fn the_resource_list_parses_and_has_every_consumer() {
+        let resources = Resources::standard().unwrap();
+        for role in [QueueRole::Projector, QueueRole::Images, QueueRole::Notifier] {
+            assert!(resources.queue(role).is_some(), "{role:?}");
+        }
+        let images = resources.queue(QueueRole::Images).unwrap();
+        assert_eq!(
+            resources.pattern(images),
+            serde_json::json!({
+                "source": ["photo-catalog.write-side"],
+                "detail-type": ["PhotoUploaded", "PhotoReprocessRequested"]
+            })
+        );
+    }
+
+    #[test]
+    fn the_read_model_uses_the_tables_attribute_names() {
+        let table = Resources::standard().unwrap().table;
+        assert_eq!(table.partition_key, read_model::PHOTO_ID);
+        let index = |name: &str| table.indexes.iter().find(|index| index.name == name).unwrap().clone();
+        let gallery = index(read_model::GALLERY_INDEX);
+        assert_eq!((gallery.partition_key.as_str(), gallery.sort_key.as_str()), (read_model::GALLERY_KEY, read_model::LISTED_KEY));
+        let inventory = index(read_model::INVENTORY_INDEX);
+        assert_eq!((inventory.partition_key.as_str(), inventory.sort_key.as_str()), (read_model::INVENTORY_KEY, read_model::LISTED_KEY));
+    }
+
+    #[test]
+    fn prefixed_resources_rename_everything_but_keep_the_shape() {
+        let standard = Resources::standard().unwrap();
+        let test = standard.prefixed("t1-");
+        assert_eq!(test.bus, "t1-photo-catalog");
+        assert_eq!(test.table.name, "t1-catalog-photos");
+        assert_eq!(test.table.indexes, standard.table.indexes);
+        assert!(test.queues.iter().all(|queue| queue.name.starts_with("t1-")));
+    }
+}

@@ -1,0 +1,142 @@
+//! Creates the service's AWS resources in the local stack (moto's server), idempotently:
+//! the buckets, the event bus, every queue with its dead-letter queue and the rule that feeds
+//! it, and the read-model table with its indexes. In AWS, infra-cdk declares the same
+//! resources from the same `resources.json`.
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::QueueAttributeName;
+use catalog_events::resources::{Queue, Resources};
+
+/// Creates every resource that does not exist yet and brings queue settings and routes to
+/// what `resources` says.
+pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+    buckets(config, resources).await?;
+    routes(config, resources).await?;
+    table(config, resources).await
+}
+
+async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config).force_path_style(true).build(),
+    );
+    for bucket in [&resources.buckets.originals, &resources.buckets.variants] {
+        if let Err(error) = s3.create_bucket().bucket(bucket).send().await {
+            let exists = error.as_service_error().is_some_and(|e| {
+                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+            });
+            anyhow::ensure!(exists, "creating bucket {bucket}: {error}");
+        }
+    }
+    Ok(())
+}
+
+async fn routes(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    if let Err(error) = events.create_event_bus().name(&resources.bus).send().await {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_already_exists_exception());
+        anyhow::ensure!(exists, "creating bus {}: {error}", resources.bus);
+    }
+    for queue in &resources.queues {
+        let arn = queue_with_dead_letters(&sqs, queue).await?;
+        events
+            .put_rule()
+            .name(&queue.rule)
+            .event_bus_name(&resources.bus)
+            .event_pattern(resources.pattern(queue).to_string())
+            .send()
+            .await?;
+        events
+            .put_targets()
+            .rule(&queue.rule)
+            .event_bus_name(&resources.bus)
+            .targets(Target::builder().id(&queue.name).arn(arn).build()?)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the queue and its dead-letter queue; returns the queue's ARN.
+async fn queue_with_dead_letters(sqs: &aws_sdk_sqs::Client, queue: &Queue) -> anyhow::Result<String> {
+    let (_, dead_letters) = create_queue(sqs, &queue.dead_letter_queue).await?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dead_letters,
+        "maxReceiveCount": queue.max_receive_count.to_string(),
+    });
+    let (url, arn) = create_queue(sqs, &queue.name).await?;
+    sqs.set_queue_attributes()
+        .queue_url(url)
+        .attributes(QueueAttributeName::VisibilityTimeout, queue.visibility_timeout_secs.to_string())
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await?;
+    Ok(arn)
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(String, String)> {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .ok_or_else(|| anyhow::anyhow!("no URL for queue {name}"))?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow::anyhow!("no ARN for queue {name}"))?;
+    Ok((url, arn))
+}
+
+async fn table(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let spec = &resources.table;
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let mut attributes = vec![spec.partition_key.clone()];
+    let mut request = dynamodb
+        .create_table()
+        .table_name(&spec.name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(&spec.partition_key, KeyType::Hash)?);
+    for index in &spec.indexes {
+        attributes.extend([index.partition_key.clone(), index.sort_key.clone()]);
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .key_schema(key(&index.partition_key, KeyType::Hash)?)
+                .key_schema(key(&index.sort_key, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()?,
+        );
+    }
+    attributes.sort();
+    attributes.dedup();
+    for name in attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        );
+    }
+    if let Err(error) = request.send().await {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception());
+        anyhow::ensure!(exists, "creating table {}: {error}", spec.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The read paths of `API.md`.
+//!
+//! Every answer carries an `ETag` (the photo's version, or a digest of a page) and a
+//! `Cache-Control` that lets shared caches keep what is public (ready photos, galleries) and
+//! keeps the owner's views private; a matching `If-None-Match` answers `304`.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, CacheControl, CacheDirective, ETag, EntityTag, Header, IfNoneMatch};
+use actix_web::{HttpRequest, HttpResponse, web};
+use aws_sdk_dynamodb::types::AttributeValue;
+use catalog_events::PhotoStatus;
+use catalog_events::read_model::{
+    GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
+};
+use catalog_http::Problem;
+use catalog_http::auth::{MaybeSeller, Seller};
+use catalog_http::problem::FieldError;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::cursor;
+use crate::view::{self, PhotoView};
+
+/// What every handler shares.
+pub struct ReadState {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub variants_base_url: String,
+    pub consistency_wait: Duration,
+}
+
+const DEFAULT_LIMIT: i32 = 20;
+const MAX_LIMIT: i32 = 100;
+/// Seconds shared caches may keep a ready photo, and a gallery page.
+const PUBLIC_PHOTO_MAX_AGE: u32 = 60;
+const GALLERY_MAX_AGE: u32 = 30;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .configure(catalog_http::ops::routes)
+        .route("/readyz", web::get().to(readyz))
+        .route("/v1/photos/{id}", web::get().to(photo))
+        .route("/v1/products/{product_id}/photos", web::get().to(gallery))
+        .route("/v1/sellers/me/photos", web::get().to(inventory))
+        .default_service(web::to(|| async { HttpResponse::from_error(Problem::route_not_found()) }));
+}
+
+async fn readyz(state: web::Data<ReadState>) -> Result<HttpResponse, Problem> {
+    state
+        .dynamodb
+        .describe_table()
+        .table_name(&state.table)
+        .send()
+        .await
+        .map_err(|error| Problem::unavailable(format!("read model: {error}")))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoQuery {
+    min_version: Option<u64>,
+}
+
+/// `GET /v1/photos/{id}[?min_version=N]`
+async fn photo(
+    state: web::Data<ReadState>,
+    request: HttpRequest,
+    viewer: MaybeSeller,
+    path: web::Path<String>,
+    query: web::Query<PhotoQuery>,
+) -> Result<HttpResponse, Problem> {
+    let photo_id = Uuid::parse_str(&path).map_err(|_| Problem::not_found())?;
+    let wanted = query.min_version.unwrap_or(0);
+    let deadline = Instant::now() + state.consistency_wait;
+    let mut pause = Duration::from_millis(25);
+    let photo = loop {
+        let found = get(&state, photo_id, query.min_version.is_some()).await?;
+        match found {
+            Some(photo) if photo.version >= wanted => break photo,
+            None if query.min_version.is_none() => return Err(Problem::not_found()),
+            _ if Instant::now() + pause > deadline => {
+                return Err(Problem::unavailable(format!(
+                    "the read model does not hold version {wanted} of this photo yet"
+                )));
+            }
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(400));
+            }
+        }
+    };
+    let viewer = viewer.0.map(|Seller(id)| id);
+    if !view::visible_to(&photo, viewer.as_deref()) {
+        return Err(Problem::not_found());
+    }
+    let public = photo.status == PhotoStatus::Ready;
+    let tag = EntityTag::new_strong(format!("v{}", photo.version));
+    let view = PhotoView::new(photo, &state.variants_base_url);
+    let cache = if public {
+        vec![CacheDirective::Public, CacheDirective::MaxAge(PUBLIC_PHOTO_MAX_AGE)]
+    } else {
+        vec![CacheDirective::Private, CacheDirective::NoCache]
+    };
+    Ok(conditional(&request, tag, cache, &view))
+}
+
+async fn get(state: &ReadState, photo_id: Uuid, consistent: bool) -> Result<Option<catalog_events::PhotoState>, Problem> {
+    let answer = state
+        .dynamodb
+        .get_item()
+        .table_name(&state.table)
+        .key(PHOTO_ID, AttributeValue::S(photo_id.to_string()))
+        .consistent_read(consistent)
+        .send()
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    answer
+        .item
+        .map(|item| view::state(&item).map_err(|error| Problem::internal(&error)))
+        .transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<i32>,
+    cursor: Option<String>,
+    status: Option<String>,
+}
+
+/// `GET /v1/products/{product_id}/photos`: ready photos, newest first.
+async fn gallery(
+    state: web::Data<ReadState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    if query.status.is_some() {
+        return Err(Problem::invalid(vec![FieldError::new("status", "a gallery lists ready photos only")]));
+    }
+    let listing = Listing {
+        index: GALLERY_INDEX,
+        key: GALLERY_KEY,
+        value: path.into_inner(),
+        status: None,
+    };
+    let page = listing.page(&state, &query).await?;
+    let cache = vec![CacheDirective::Public, CacheDirective::MaxAge(GALLERY_MAX_AGE)];
+    Ok(conditional(&request, page_tag(&page), cache, &page))
+}
+
+/// `GET /v1/sellers/me/photos[?status=]`: the seller's photos in every status, newest first.
+async fn inventory(
+    state: web::Data<ReadState>,
+    request: HttpRequest,
+    seller: Seller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|status| {
+            serde_json::from_value::<PhotoStatus>(serde_json::Value::String(status.to_owned()))
+                .map_err(|_| Problem::invalid(vec![FieldError::new("status", "not a photo status")]))
+        })
+        .transpose()?;
+    let listing = Listing {
+        index: INVENTORY_INDEX,
+        key: INVENTORY_KEY,
+        value: seller.0,
+        status,
+    };
+    let page = listing.page(&state, &query).await?;
+    let cache = vec![CacheDirective::Private, CacheDirective::NoCache];
+    Ok(conditional(&request, page_tag(&page), cache, &page))
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Page {
+    items: Vec<PhotoView>,
+    next_cursor: Option<String>,
+}
+
+/// One index listing: the items whose `key` is `value`, newest first.
+struct Listing {
+    index: &'static str,
+    key: &'static str,
+    value: String,
+    status: Option<PhotoStatus>,
+}
+
+impl Listing {
+    async fn page(&self, state: &ReadState, query: &PageQuery) -> Result<Page, Problem> {
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Problem::invalid(vec![FieldError::new("limit", format!("must be 1 to {MAX_LIMIT}"))]));
+        }
+        let start = query
+            .cursor
+            .as_deref()
+            .map(|cursor| cursor::decode(cursor, self.key, &self.value))
+            .transpose()
+            .map_err(|error| Problem::malformed(error.to_string()))?;
+        let mut request = state
+            .dynamodb
+            .query()
+            .table_name(&state.table)
+            .index_name(self.index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", self.key)
+            .expression_attribute_values(":value", AttributeValue::S(self.value.clone()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start);
+        if let Some(status) = self.status {
+            request = request
+                .filter_expression("#state.#status = :status")
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()));
+        }
+        let answer = request.send().await.map_err(|error| Problem::internal(&error))?;
+        let items = answer
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| view::state(item).map(|photo| PhotoView::new(photo, &state.variants_base_url)))
+            .collect::<Result<_, _>>()
+            .map_err(|error| Problem::internal(&error))?;
+        Ok(Page {
+            items,
+            next_cursor: answer.last_evaluated_key.as_ref().map(cursor::encode),
+        })
+    }
+}
+
+fn page_tag(page: &Page) -> EntityTag {
+    let mut digest = Sha256::new();
+    for item in &page.items {
+        digest.update(item.photo_id.as_bytes());
+        digest.update(item.version.to_be_bytes());
+    }
+    digest.update(page.next_cursor.as_deref().unwrap_or_default());
+    EntityTag::new_strong(hex::encode(&digest.finalize()[..12]))
+}
+
+/// The answer, or `304` when the client already holds this version.
+fn conditional<T: serde::Serialize>(
+    request: &HttpRequest,
+    tag: EntityTag,
+    cache: Vec<CacheDirective>,
+    body: &T,
+) -> HttpResponse {
+    let holds = request.headers().contains_key(header::IF_NONE_MATCH)
+        && match IfNoneMatch::parse(request) {
+            Ok(IfNoneMatch::Any) => true,
+            Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|held| held.weak_eq(&tag)),
+            Err(_) => false,
+        };
+    let mut response = if holds {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header(ETag(tag)).insert_header(CacheControl(cache));
+    if holds {
+        response.finish()
+    } else {
+        response.json(body)
+    }
+}

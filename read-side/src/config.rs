@@ -1,0 +1,23 @@
+//! The read side's settings, read once at start from `CATALOG_*` variables (or flags).
+
+use catalog_http::auth::AuthConfig;
+
+/// Settings of `catalog read-api`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadApiConfig {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "CATALOG_READ_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: String,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// Where variant keys are served from (the CDN in AWS; the bucket locally).
+    #[arg(
+        long,
+        env = "CATALOG_VARIANTS_BASE_URL",
+        default_value = "http://127.0.0.1:4566/catalog-variants"
+    )]
+    pub variants_base_url: String,
+    /// How long `min_version` may wait for the read model, in milliseconds.
+    #[arg(long, env = "CATALOG_CONSISTENCY_WAIT_MS", default_value_t = 3000)]
+    pub consistency_wait_ms: u64,
+}
