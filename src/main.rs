@@ -22,10 +22,20 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "catalog", version, about = "The photo catalog service")]
 struct Cli {
     /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, env = "CATALOG_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "CATALOG_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     /// Prefix of every AWS resource name of `infra-cdk/resources.json` (side-by-side stacks).
-    #[arg(long, env = "CATALOG_RESOURCE_PREFIX", default_value = "", global = true)]
+    #[arg(
+        long,
+        env = "CATALOG_RESOURCE_PREFIX",
+        default_value = "",
+        global = true
+    )]
     resource_prefix: String,
     #[command(subcommand)]
     command: Command,
@@ -81,12 +91,16 @@ async fn main() -> anyhow::Result<()> {
     let resources = Resources::standard()?.prefixed(&cli.resource_prefix);
     match cli.command {
         Command::WriteApi(config) => {
-            let app = Application::build(config).await.context("starting the write API")?;
+            let app = Application::build(config)
+                .await
+                .context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
             app.run_until_stopped().await?;
         }
         Command::ReadApi(config) => {
-            let app = ReadApi::build(config, &resources).await.context("starting the read API")?;
+            let app = ReadApi::build(config, &resources)
+                .await
+                .context("starting the read API")?;
             tracing::info!(port = app.port(), "read API listening");
             app.run_until_stopped().await?;
         }
@@ -94,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
             let pool = store::connect(&database.url, database.max_connections).await?;
             let sdk = aws_config::load_from_env().await;
             tracing::info!(bus = %resources.bus, "relay started");
-            Relay::new(pool, &sdk, &resources, relay).run(shutdown()).await?;
+            Relay::new(pool, &sdk, &resources, relay)
+                .run(shutdown())
+                .await?;
         }
         Command::Project(config) => {
             let sdk = aws_config::load_from_env().await;
@@ -106,8 +122,13 @@ async fn main() -> anyhow::Result<()> {
             let pool = store::connect(&database.url, database.max_connections).await?;
             let sdk = aws_config::load_from_env().await;
             let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-            let report =
-                catalog_projections::resync::resync(&pool, &dynamodb, &resources.table.name, dry_run).await?;
+            let report = catalog_projections::resync::resync(
+                &pool,
+                &dynamodb,
+                &resources.table.name,
+                dry_run,
+            )
+            .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
         }
         Command::Bootstrap => {
@@ -147,7 +168,9 @@ fn shutdown() -> CancellationToken {
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

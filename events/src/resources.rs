@@ -134,11 +134,27 @@ mod tests {
     fn the_read_model_uses_the_tables_attribute_names() {
         let table = Resources::standard().unwrap().table;
         assert_eq!(table.partition_key, read_model::PHOTO_ID);
-        let index = |name: &str| table.indexes.iter().find(|index| index.name == name).unwrap().clone();
+        let index = |name: &str| {
+            table
+                .indexes
+                .iter()
+                .find(|index| index.name == name)
+                .unwrap()
+                .clone()
+        };
         let gallery = index(read_model::GALLERY_INDEX);
-        assert_eq!((gallery.partition_key.as_str(), gallery.sort_key.as_str()), (read_model::GALLERY_KEY, read_model::LISTED_KEY));
+        assert_eq!(
+            (gallery.partition_key.as_str(), gallery.sort_key.as_str()),
+            (read_model::GALLERY_KEY, read_model::LISTED_KEY)
+        );
         let inventory = index(read_model::INVENTORY_INDEX);
-        assert_eq!((inventory.partition_key.as_str(), inventory.sort_key.as_str()), (read_model::INVENTORY_KEY, read_model::LISTED_KEY));
+        assert_eq!(
+            (
+                inventory.partition_key.as_str(),
+                inventory.sort_key.as_str()
+            ),
+            (read_model::INVENTORY_KEY, read_model::LISTED_KEY)
+        );
     }
 
     #[test]
@@ -148,6 +164,10 @@ mod tests {
         assert_eq!(test.bus, "t1-photo-catalog");
         assert_eq!(test.table.name, "t1-catalog-photos");
         assert_eq!(test.table.indexes, standard.table.indexes);
-        assert!(test.queues.iter().all(|queue| queue.name.starts_with("t1-")));
+        assert!(
+            test.queues
+                .iter()
+                .all(|queue| queue.name.starts_with("t1-"))
+        );
     }
 }

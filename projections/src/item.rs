@@ -19,8 +19,14 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 pub fn item(state: &PhotoState) -> Result<Item, serde_dynamo::Error> {
     let keys = IndexKeys::of(state);
     let mut item = Item::from([
-        (PHOTO_ID.to_owned(), AttributeValue::S(state.photo_id.to_string())),
-        (VERSION.to_owned(), AttributeValue::N(state.version.to_string())),
+        (
+            PHOTO_ID.to_owned(),
+            AttributeValue::S(state.photo_id.to_string()),
+        ),
+        (
+            VERSION.to_owned(),
+            AttributeValue::N(state.version.to_string()),
+        ),
         (STATE.to_owned(), serde_dynamo::to_attribute_value(state)?),
         (LISTED_KEY.to_owned(), AttributeValue::S(keys.listed_key)),
     ]);
@@ -59,7 +65,12 @@ pub enum Written {
 }
 
 /// Writes `state`'s item unless the table holds a version `guard` does not replace.
-pub async fn put(client: &Client, table: &str, state: &PhotoState, guard: Guard) -> Result<Written, Error> {
+pub async fn put(
+    client: &Client,
+    table: &str,
+    state: &PhotoState,
+    guard: Guard,
+) -> Result<Written, Error> {
     let comparison = match guard {
         Guard::Older => "<",
         Guard::OlderOrSame => "<=",
@@ -68,7 +79,9 @@ pub async fn put(client: &Client, table: &str, state: &PhotoState, guard: Guard)
         .put_item()
         .table_name(table)
         .set_item(Some(item(state)?))
-        .condition_expression(format!("attribute_not_exists(#id) OR #version {comparison} :version"))
+        .condition_expression(format!(
+            "attribute_not_exists(#id) OR #version {comparison} :version"
+        ))
         .expression_attribute_names("#id", PHOTO_ID)
         .expression_attribute_names("#version", VERSION)
         .expression_attribute_values(":version", AttributeValue::N(state.version.to_string()))

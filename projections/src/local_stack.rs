@@ -5,8 +5,8 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -22,7 +22,9 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
 
 async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
     );
     for bucket in [&resources.buckets.originals, &resources.buckets.variants] {
         if let Err(error) = s3.create_bucket().bucket(bucket).send().await {
@@ -65,7 +67,10 @@ async fn routes(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()>
 }
 
 /// Creates the queue and its dead-letter queue; returns the queue's ARN.
-async fn queue_with_dead_letters(sqs: &aws_sdk_sqs::Client, queue: &Queue) -> anyhow::Result<String> {
+async fn queue_with_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &Queue,
+) -> anyhow::Result<String> {
     let (_, dead_letters) = create_queue(sqs, &queue.dead_letter_queue).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dead_letters,
@@ -74,7 +79,10 @@ async fn queue_with_dead_letters(sqs: &aws_sdk_sqs::Client, queue: &Queue) -> an
     let (url, arn) = create_queue(sqs, &queue.name).await?;
     sqs.set_queue_attributes()
         .queue_url(url)
-        .attributes(QueueAttributeName::VisibilityTimeout, queue.visibility_timeout_secs.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            queue.visibility_timeout_secs.to_string(),
+        )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()
         .await?;
@@ -104,7 +112,12 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(
 async fn table(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let spec = &resources.table;
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
     let mut attributes = vec![spec.partition_key.clone()];
     let mut request = dynamodb
         .create_table()
@@ -118,7 +131,11 @@ async fn table(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> 
                 .index_name(&index.name)
                 .key_schema(key(&index.partition_key, KeyType::Hash)?)
                 .key_schema(key(&index.sort_key, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         );
     }

@@ -66,7 +66,11 @@ pub struct Projector {
 }
 
 impl Projector {
-    pub async fn new(config: &SdkConfig, resources: &Resources, settings: &ProjectorConfig) -> anyhow::Result<Self> {
+    pub async fn new(
+        config: &SdkConfig,
+        resources: &Resources,
+        settings: &ProjectorConfig,
+    ) -> anyhow::Result<Self> {
         let sqs = aws_sdk_sqs::Client::new(config);
         let queue = resources
             .queue(QueueRole::Projector)
@@ -112,7 +116,8 @@ impl Projector {
                 Err(error) => {
                     failures += 1;
                     tracing::warn!(%error, "receiving from the projector queue failed");
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))).await;
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
+                        .await;
                 }
             }
         }
@@ -176,9 +181,15 @@ impl Projector {
         self.delete(outcomes.into_iter().flatten().collect()).await;
     }
 
-    async fn project(&self, envelope: &EventEnvelope) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn project(
+        &self,
+        envelope: &EventEnvelope,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let photo = envelope.aggregate_id;
-        if self.last_written(photo).is_some_and(|version| version >= envelope.sequence) {
+        if self
+            .last_written(photo)
+            .is_some_and(|version| version >= envelope.sequence)
+        {
             self.stats.ruled_out.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -222,10 +233,15 @@ impl Projector {
                 .await;
             match answer {
                 Ok(answer) if !answer.failed.is_empty() => {
-                    tracing::warn!(failed = answer.failed.len(), "some messages were not deleted; they will be redelivered and ruled out by version");
+                    tracing::warn!(
+                        failed = answer.failed.len(),
+                        "some messages were not deleted; they will be redelivered and ruled out by version"
+                    );
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "deleting messages failed; they will be redelivered"),
+                Err(error) => {
+                    tracing::warn!(%error, "deleting messages failed; they will be redelivered")
+                }
             }
         }
     }
@@ -237,7 +253,8 @@ fn read(message: &Message) -> anyhow::Result<EventEnvelope> {
     let body = message.body.as_deref().unwrap_or_default();
     let envelope = EventEnvelope::from_bus_message(body)?;
     anyhow::ensure!(
-        envelope.state.photo_id == envelope.aggregate_id && envelope.state.version == envelope.sequence,
+        envelope.state.photo_id == envelope.aggregate_id
+            && envelope.state.version == envelope.sequence,
         "the envelope's state is not the photo's at sequence {}",
         envelope.sequence
     );

@@ -41,13 +41,23 @@ impl fmt::Display for Report {
         write!(
             f,
             "scanned {}, created {}, updated {}, deleted {}, unchanged {} ({} DynamoDB calls)",
-            self.scanned, self.created, self.updated, self.deleted, self.unchanged, self.dynamodb_calls
+            self.scanned,
+            self.created,
+            self.updated,
+            self.deleted,
+            self.unchanged,
+            self.dynamodb_calls
         )
     }
 }
 
 /// Repairs the read model in `table` from the event store (changes nothing when `dry_run`).
-pub async fn resync(pool: &PgPool, dynamodb: &Client, table: &str, dry_run: bool) -> anyhow::Result<Report> {
+pub async fn resync(
+    pool: &PgPool,
+    dynamodb: &Client,
+    table: &str,
+    dry_run: bool,
+) -> anyhow::Result<Report> {
     let mut resync = Resync {
         dynamodb,
         table,
@@ -130,9 +140,19 @@ impl Resync<'_> {
     async fn batch_get(&mut self, photos: &[PhotoState]) -> anyhow::Result<HashMap<String, Item>> {
         let keys = photos
             .iter()
-            .map(|state| HashMap::from([(PHOTO_ID.to_owned(), AttributeValue::S(state.photo_id.to_string()))]))
+            .map(|state| {
+                HashMap::from([(
+                    PHOTO_ID.to_owned(),
+                    AttributeValue::S(state.photo_id.to_string()),
+                )])
+            })
             .collect();
-        let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build()?);
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()?,
+        );
         let mut found = HashMap::new();
         while let Some(request) = pending.take() {
             self.report.dynamodb_calls += 1;
@@ -142,7 +162,11 @@ impl Resync<'_> {
                 .request_items(self.table, request)
                 .send()
                 .await?;
-            for item in answer.responses.and_then(|mut r| r.remove(self.table)).unwrap_or_default() {
+            for item in answer
+                .responses
+                .and_then(|mut r| r.remove(self.table))
+                .unwrap_or_default()
+            {
                 if let Some(AttributeValue::S(id)) = item.get(PHOTO_ID) {
                     found.insert(id.clone(), item);
                 }
@@ -192,7 +216,10 @@ impl Resync<'_> {
         .await?
         .into_iter()
         .collect();
-        for (id, version) in candidates.into_iter().filter(|(id, _)| !now_known.contains(id)) {
+        for (id, version) in candidates
+            .into_iter()
+            .filter(|(id, _)| !now_known.contains(id))
+        {
             if !self.dry_run {
                 self.report.dynamodb_calls += 1;
                 let deleted = self

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, ETag, EntityTag, Header, IfNoneMatch};
+use actix_web::http::header::{
+    self, CacheControl, CacheDirective, ETag, EntityTag, Header, IfNoneMatch,
+};
 use actix_web::{HttpRequest, HttpResponse, web};
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoStatus;
@@ -44,7 +46,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/v1/photos/{id}", web::get().to(photo))
         .route("/v1/products/{product_id}/photos", web::get().to(gallery))
         .route("/v1/sellers/me/photos", web::get().to(inventory))
-        .default_service(web::to(|| async { HttpResponse::from_error(Problem::route_not_found()) }));
+        .default_service(web::to(|| async {
+            HttpResponse::from_error(Problem::route_not_found())
+        }));
 }
 
 async fn readyz(state: web::Data<ReadState>) -> Result<HttpResponse, Problem> {
@@ -100,14 +104,21 @@ async fn photo(
     let tag = EntityTag::new_strong(format!("v{}", photo.version));
     let view = PhotoView::new(photo, &state.variants_base_url);
     let cache = if public {
-        vec![CacheDirective::Public, CacheDirective::MaxAge(PUBLIC_PHOTO_MAX_AGE)]
+        vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(PUBLIC_PHOTO_MAX_AGE),
+        ]
     } else {
         vec![CacheDirective::Private, CacheDirective::NoCache]
     };
     Ok(conditional(&request, tag, cache, &view))
 }
 
-async fn get(state: &ReadState, photo_id: Uuid, consistent: bool) -> Result<Option<catalog_events::PhotoState>, Problem> {
+async fn get(
+    state: &ReadState,
+    photo_id: Uuid,
+    consistent: bool,
+) -> Result<Option<catalog_events::PhotoState>, Problem> {
     let answer = state
         .dynamodb
         .get_item()
@@ -139,7 +150,10 @@ async fn gallery(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     if query.status.is_some() {
-        return Err(Problem::invalid(vec![FieldError::new("status", "a gallery lists ready photos only")]));
+        return Err(Problem::invalid(vec![FieldError::new(
+            "status",
+            "a gallery lists ready photos only",
+        )]));
     }
     let listing = Listing {
         index: GALLERY_INDEX,
@@ -148,7 +162,10 @@ async fn gallery(
         status: None,
     };
     let page = listing.page(&state, &query).await?;
-    let cache = vec![CacheDirective::Public, CacheDirective::MaxAge(GALLERY_MAX_AGE)];
+    let cache = vec![
+        CacheDirective::Public,
+        CacheDirective::MaxAge(GALLERY_MAX_AGE),
+    ];
     Ok(conditional(&request, page_tag(&page), cache, &page))
 }
 
@@ -164,7 +181,9 @@ async fn inventory(
         .as_deref()
         .map(|status| {
             serde_json::from_value::<PhotoStatus>(serde_json::Value::String(status.to_owned()))
-                .map_err(|_| Problem::invalid(vec![FieldError::new("status", "not a photo status")]))
+                .map_err(|_| {
+                    Problem::invalid(vec![FieldError::new("status", "not a photo status")])
+                })
         })
         .transpose()?;
     let listing = Listing {
@@ -196,7 +215,10 @@ impl Listing {
     async fn page(&self, state: &ReadState, query: &PageQuery) -> Result<Page, Problem> {
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Problem::invalid(vec![FieldError::new("limit", format!("must be 1 to {MAX_LIMIT}"))]));
+            return Err(Problem::invalid(vec![FieldError::new(
+                "limit",
+                format!("must be 1 to {MAX_LIMIT}"),
+            )]));
         }
         let start = query
             .cursor
@@ -220,14 +242,22 @@ impl Listing {
                 .filter_expression("#state.#status = :status")
                 .expression_attribute_names("#state", STATE)
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()));
+                .expression_attribute_values(
+                    ":status",
+                    AttributeValue::S(status.as_str().to_owned()),
+                );
         }
-        let answer = request.send().await.map_err(|error| Problem::internal(&error))?;
+        let answer = request
+            .send()
+            .await
+            .map_err(|error| Problem::internal(&error))?;
         let items = answer
             .items
             .unwrap_or_default()
             .iter()
-            .map(|item| view::state(item).map(|photo| PhotoView::new(photo, &state.variants_base_url)))
+            .map(|item| {
+                view::state(item).map(|photo| PhotoView::new(photo, &state.variants_base_url))
+            })
             .collect::<Result<_, _>>()
             .map_err(|error| Problem::internal(&error))?;
         Ok(Page {
@@ -265,7 +295,9 @@ fn conditional<T: serde::Serialize>(
     } else {
         HttpResponse::Ok()
     };
-    response.insert_header(ETag(tag)).insert_header(CacheControl(cache));
+    response
+        .insert_header(ETag(tag))
+        .insert_header(CacheControl(cache));
     if holds {
         response.finish()
     } else {

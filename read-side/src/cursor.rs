@@ -21,7 +21,12 @@ pub struct BadCursor;
 pub fn encode(key: &Key) -> String {
     let strings: BTreeMap<&str, &str> = key
         .iter()
-        .filter_map(|(name, value)| value.as_s().ok().map(|value| (name.as_str(), value.as_str())))
+        .filter_map(|(name, value)| {
+            value
+                .as_s()
+                .ok()
+                .map(|value| (name.as_str(), value.as_str()))
+        })
         .collect();
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&strings).unwrap_or_default())
 }
@@ -29,7 +34,8 @@ pub fn encode(key: &Key) -> String {
 /// The key a cursor of the listing of `index_key` = `listed` stands for.
 pub fn decode(cursor: &str, index_key: &str, listed: &str) -> Result<Key, BadCursor> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| BadCursor)?;
-    let strings: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
+    let strings: BTreeMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
     let names: Vec<&str> = strings.keys().map(String::as_str).collect();
     let mut expected = vec![PHOTO_ID, LISTED_KEY, index_key];
     expected.sort_unstable();
@@ -51,7 +57,10 @@ mod tests {
         Key::from([
             (PHOTO_ID.to_owned(), AttributeValue::S(photo.to_owned())),
             (LISTED_KEY.to_owned(), AttributeValue::S(listed.to_owned())),
-            ("gallery_key".to_owned(), AttributeValue::S(product.to_owned())),
+            (
+                "gallery_key".to_owned(),
+                AttributeValue::S(product.to_owned()),
+            ),
         ])
     }
 
@@ -68,7 +77,13 @@ mod tests {
         let cursor = encode(&key("p1", "2026#p1", "sku-1"));
         assert_eq!(decode(&cursor, "gallery_key", "sku-2"), Err(BadCursor));
         assert_eq!(decode(&cursor, "inventory_key", "sku-1"), Err(BadCursor));
-        assert_eq!(decode("not base64!", "gallery_key", "sku-1"), Err(BadCursor));
-        assert_eq!(decode(&URL_SAFE_NO_PAD.encode(b"[1,2]"), "gallery_key", "sku-1"), Err(BadCursor));
+        assert_eq!(
+            decode("not base64!", "gallery_key", "sku-1"),
+            Err(BadCursor)
+        );
+        assert_eq!(
+            decode(&URL_SAFE_NO_PAD.encode(b"[1,2]"), "gallery_key", "sku-1"),
+            Err(BadCursor)
+        );
     }
 }

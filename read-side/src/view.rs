@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::read_model::STATE;
 use catalog_events::{PhotoState, PhotoStatus, VariantName};
+use chrono::SecondsFormat;
 use serde::Serialize;
 
 /// One variant, with the URL it is served from.
@@ -65,15 +66,21 @@ impl PhotoView {
             height: state.height,
             content_type: state.content_type,
             variants,
-            created_at: state.created_at.to_rfc3339(),
-            updated_at: state.updated_at.to_rfc3339(),
+            created_at: state
+                .created_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+            updated_at: state
+                .updated_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
             version: state.version,
         }
     }
 }
 
 /// The photo state an item holds.
-pub fn state(item: &std::collections::HashMap<String, AttributeValue>) -> Result<PhotoState, serde_dynamo::Error> {
+pub fn state(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Result<PhotoState, serde_dynamo::Error> {
     let state = item
         .get(STATE)
         .cloned()

@@ -3,7 +3,10 @@
 //! typed client for its calls.
 //!
 //! Nothing here fakes a dependency: Postgres is the real server, S3 is moto's, reached with
-//! the real SDK.
+//! the real SDK. [`pipeline`] adds the rest of the service: the read API, relay and projector
+//! on AWS resources of the test's own.
+
+pub mod pipeline;
 
 use std::time::{Duration, SystemTime};
 
@@ -109,6 +112,11 @@ impl WriteApi {
         })
     }
 
+    /// The secret its tokens are signed with.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+
     /// A valid token for `seller`.
     pub fn token(&self, seller: &str) -> String {
         self.token_expiring(seller, SystemTime::now() + Duration::from_secs(3600))
@@ -180,4 +188,25 @@ pub async fn expect_problem(response: Response, expected: StatusCode) -> anyhow:
         "status field in {problem}"
     );
     Ok(problem)
+}
+
+/// Waits until `check` gives a value, polling with a growing pause, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
 }

@@ -37,10 +37,18 @@ const BYTES_PER_CALL: usize = 256 * 1024;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RelayConfig {
     /// Events claimed per round.
-    #[arg(long = "relay-batch", env = "CATALOG_RELAY_BATCH", default_value_t = 100)]
+    #[arg(
+        long = "relay-batch",
+        env = "CATALOG_RELAY_BATCH",
+        default_value_t = 100
+    )]
     pub batch: i64,
     /// Poll this often (seconds) when no notification comes.
-    #[arg(long = "relay-idle-poll-secs", env = "CATALOG_RELAY_IDLE_POLL_SECS", default_value_t = 5)]
+    #[arg(
+        long = "relay-idle-poll-secs",
+        env = "CATALOG_RELAY_IDLE_POLL_SECS",
+        default_value_t = 5
+    )]
     pub idle_poll_secs: u64,
 }
 
@@ -66,7 +74,12 @@ struct Outgoing {
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, sdk: &aws_config::SdkConfig, resources: &Resources, config: RelayConfig) -> Self {
+    pub fn new(
+        pool: PgPool,
+        sdk: &aws_config::SdkConfig,
+        resources: &Resources,
+        config: RelayConfig,
+    ) -> Self {
         Self {
             pool,
             bus: aws_sdk_eventbridge::Client::new(sdk),
@@ -97,7 +110,11 @@ impl Relay {
                     continue;
                 }
                 Ok(round) => {
-                    tracing::warn!(claimed = round.claimed, published = round.published, "the bus refused some events; retrying");
+                    tracing::warn!(
+                        claimed = round.claimed,
+                        published = round.published,
+                        "the bus refused some events; retrying"
+                    );
                     failures += 1;
                     backoff(failures)
                 }
@@ -169,15 +186,29 @@ impl Relay {
             if state.as_ref().is_none_or(|(current, _)| *current != photo) {
                 state = Some((photo.clone(), None));
             }
-            let Some((_, folded)) = state.as_mut() else { continue };
+            let Some((_, folded)) = state.as_mut() else {
+                continue;
+            };
             let event = upcast::decode(&event_type, &event_version, payload)?;
             PhotoState::apply(folded, &event);
-            if let (Some((position, correlation)), Some(after)) = (wanted.remove(&(photo.clone(), sequence)), folded.as_ref()) {
-                let envelope = EventEnvelope::new(Uuid::parse_str(&photo)?, sequence as u64, event, correlation, after.clone());
+            if let (Some((position, correlation)), Some(after)) =
+                (wanted.remove(&(photo.clone(), sequence)), folded.as_ref())
+            {
+                let envelope = EventEnvelope::new(
+                    Uuid::parse_str(&photo)?,
+                    sequence as u64,
+                    event,
+                    correlation,
+                    after.clone(),
+                );
                 outgoing.push(Outgoing { position, envelope });
             }
         }
-        anyhow::ensure!(wanted.is_empty(), "claimed events of photos that cannot be folded: {:?}", wanted.keys());
+        anyhow::ensure!(
+            wanted.is_empty(),
+            "claimed events of photos that cannot be folded: {:?}",
+            wanted.keys()
+        );
         outgoing.sort_by_key(|out| out.position);
         Ok(outgoing)
     }
@@ -187,7 +218,12 @@ impl Relay {
         let calls = self.calls(outgoing);
         let answers = join_all(calls.into_iter().map(|call| async move {
             let entries = call.iter().map(|(_, entry)| entry.clone()).collect();
-            let answer = self.bus.put_events().set_entries(Some(entries)).send().await;
+            let answer = self
+                .bus
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await;
             match answer {
                 Ok(answer) => call
                     .iter()
@@ -220,7 +256,11 @@ impl Relay {
             };
             let size = detail.len() + out.envelope.event_type.len() + self.source.len();
             if size > BYTES_PER_CALL {
-                tracing::error!(position = out.position, size, "event is over EventBridge's 256 KB; left unpublished");
+                tracing::error!(
+                    position = out.position,
+                    size,
+                    "event is over EventBridge's 256 KB; left unpublished"
+                );
                 continue;
             }
             let entry = PutEventsRequestEntry::builder()
@@ -228,9 +268,13 @@ impl Relay {
                 .source(&self.source)
                 .detail_type(&out.envelope.event_type)
                 .detail(detail)
-                .time(AwsDateTime::from_millis(out.envelope.occurred_at.timestamp_millis()))
+                .time(AwsDateTime::from_millis(
+                    out.envelope.occurred_at.timestamp_millis(),
+                ))
                 .build();
-            let full = calls.last().is_none_or(|call| call.len() == ENTRIES_PER_CALL || bytes + size > BYTES_PER_CALL);
+            let full = calls
+                .last()
+                .is_none_or(|call| call.len() == ENTRIES_PER_CALL || bytes + size > BYTES_PER_CALL);
             if full {
                 calls.push(Vec::new());
                 bytes = 0;

@@ -1,0 +1,404 @@
+//! The whole pipeline: a command on the write side reaches the read side through the outbox
+//! relay, EventBridge, SQS and the projector, with the same version; deletions stay deleted;
+//! the read API's answers, caching and refusals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use catalog_events::{Variant, VariantName};
+use catalog_tests::pipeline::Pipeline;
+use catalog_tests::{expect_json, expect_problem, jpeg};
+use catalog_write_side::aggregate::PhotoCommand;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const SELLER: &str = "seller-a";
+
+/// Uploads a photo through the multipart API; returns its id.
+async fn upload(pipeline: &Pipeline, product: &str) -> Uuid {
+    let form = reqwest::multipart::Form::new()
+        .text("product_id", product.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(jpeg(16, 12)).file_name("p.jpg"),
+        );
+    let response = pipeline
+        .write
+        .as_seller(Method::POST, "/v1/photos/upload", SELLER)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let created = expect_json(response, StatusCode::CREATED).await.unwrap();
+    created["photo_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// What the image processor does to an uploaded photo; returns the version after.
+async fn make_ready(pipeline: &Pipeline, photo: Uuid) -> u64 {
+    pipeline
+        .store
+        .execute(photo, PhotoCommand::StartProcessing, "test")
+        .await
+        .unwrap();
+    let thumb = Variant {
+        key: format!("variants/{photo}/thumb.jpg"),
+        width: 150,
+        height: 112,
+        bytes: 4000,
+        content_type: "image/jpeg".into(),
+    };
+    let command = PhotoCommand::CompleteProcessing {
+        width: 16,
+        height: 12,
+        variants: BTreeMap::from([(VariantName::Thumb, thumb)]),
+    };
+    pipeline
+        .store
+        .execute(photo, command, "test")
+        .await
+        .unwrap()
+        .version
+}
+
+async fn read_photo(
+    pipeline: &Pipeline,
+    photo: Uuid,
+    min_version: u64,
+    seller: Option<&str>,
+) -> reqwest::Response {
+    let mut request = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}?min_version={min_version}")));
+    if let Some(seller) = seller {
+        request = request.bearer_auth(pipeline.write.token(seller));
+    }
+    request.send().await.unwrap()
+}
+
+async fn list(pipeline: &Pipeline, path: &str, seller: Option<&str>) -> Value {
+    let mut request = pipeline.write.http.get(pipeline.read(path));
+    if let Some(seller) = seller {
+        request = request.bearer_auth(pipeline.write.token(seller));
+    }
+    expect_json(request.send().await.unwrap(), StatusCode::OK)
+        .await
+        .unwrap()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["photo_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_reaches_the_read_side_with_the_same_version() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let photo = upload(&pipeline, "sku-1").await;
+
+    let seen = expect_json(
+        read_photo(&pipeline, photo, 2, Some(SELLER)).await,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (seen["status"].as_str(), seen["version"].as_u64()),
+        (Some("uploaded"), Some(2))
+    );
+    // Not ready: only its owner sees it.
+    expect_problem(
+        read_photo(&pipeline, photo, 2, None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await
+    .unwrap();
+    expect_problem(
+        read_photo(&pipeline, photo, 2, Some("seller-b")).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await
+    .unwrap();
+
+    let patch = pipeline
+        .write
+        .as_seller(Method::PATCH, &format!("/v1/photos/{photo}"), SELLER)
+        .json(&json!({"caption": "Side view", "tags": ["red"]}))
+        .send()
+        .await
+        .unwrap();
+    let version = expect_json(patch, StatusCode::OK).await.unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    let seen = expect_json(
+        read_photo(&pipeline, photo, version, Some(SELLER)).await,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen["caption"], "Side view");
+    assert_eq!(seen["version"], version);
+
+    let ready = make_ready(&pipeline, photo).await;
+    let public = read_photo(&pipeline, photo, ready, None).await;
+    assert_eq!(public.headers()["cache-control"], "public, max-age=60");
+    let etag = public.headers()["etag"].to_str().unwrap().to_owned();
+    let public = expect_json(public, StatusCode::OK).await.unwrap();
+    assert_eq!(public["status"], "ready");
+    assert_eq!(
+        public["variants"]["thumb"]["url"],
+        format!("https://cdn.example/v/variants/{photo}/thumb.jpg")
+    );
+    assert_eq!(
+        (public["width"].as_u64(), public["height"].as_u64()),
+        (Some(16), Some(12))
+    );
+
+    let again = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}")))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_bring_it_back() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let photo = upload(&pipeline, "sku-9").await;
+    let ready = make_ready(&pipeline, photo).await;
+    read_photo(&pipeline, photo, ready, None).await;
+    assert_eq!(
+        ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await),
+        [photo.to_string()]
+    );
+    assert_eq!(
+        ids(&list(&pipeline, "/v1/sellers/me/photos", Some(SELLER)).await),
+        [photo.to_string()]
+    );
+
+    let deleted = pipeline
+        .write
+        .as_seller(Method::DELETE, &format!("/v1/photos/{photo}"), SELLER)
+        .send()
+        .await
+        .unwrap();
+    let version = expect_json(deleted, StatusCode::ACCEPTED).await.unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    let tombstone = expect_json(
+        read_photo(&pipeline, photo, version, Some(SELLER)).await,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap();
+    assert_eq!(tombstone["status"], "deleted");
+    expect_problem(
+        read_photo(&pipeline, photo, version, None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await
+    .unwrap();
+    assert!(ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await).is_empty());
+    assert!(ids(&list(&pipeline, "/v1/sellers/me/photos", Some(SELLER)).await).is_empty());
+
+    // The ready envelope arrives again, late: it changes nothing.
+    let settled = || {
+        let stats = &pipeline.projector.stats;
+        stats.ruled_out.load(std::sync::atomic::Ordering::Relaxed)
+            + stats.superseded.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = settled();
+    let history = pipeline.store.history(photo).await.unwrap();
+    let events: Vec<_> = history.iter().map(|stored| &stored.event).collect();
+    let ready_index = usize::try_from(ready).unwrap();
+    let state = catalog_events::PhotoState::fold(events[..ready_index].iter().copied()).unwrap();
+    let late = catalog_events::EventEnvelope::new(
+        photo,
+        ready,
+        events[ready_index - 1].clone(),
+        None,
+        state,
+    );
+    let queue = pipeline
+        .stack
+        .resources
+        .queue(catalog_events::resources::QueueRole::Projector)
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&pipeline.stack.sdk);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&queue.name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(json!({"detail-type": "PhotoProcessed", "detail": late}).to_string())
+        .send()
+        .await
+        .unwrap();
+    catalog_tests::eventually(Duration::from_secs(20), || async {
+        Ok((settled() > before).then_some(()))
+    })
+    .await
+    .unwrap();
+    let item = pipeline.stack.item(photo).await.unwrap().unwrap();
+    assert_eq!(catalog_projections::item::version(&item), Some(version));
+    assert!(ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_newest_first_with_cursors() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let mut photos = Vec::new();
+    for _ in 0..3 {
+        let photo = upload(&pipeline, "sku-3").await;
+        photos.push((photo, make_ready(&pipeline, photo).await));
+    }
+    catalog_tests::pipeline::projected(&pipeline.stack, &photos, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let newest_first: Vec<String> = photos
+        .iter()
+        .rev()
+        .map(|(photo, _)| photo.to_string())
+        .collect();
+    let first = list(&pipeline, "/v1/products/sku-3/photos?limit=2", None).await;
+    assert_eq!(ids(&first), newest_first[..2]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = list(
+        &pipeline,
+        &format!("/v1/products/sku-3/photos?limit=2&cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&second), newest_first[2..]);
+
+    let ready = list(
+        &pipeline,
+        "/v1/sellers/me/photos?status=ready&limit=100",
+        Some(SELLER),
+    )
+    .await;
+    assert_eq!(ids(&ready), newest_first);
+    let failed = list(
+        &pipeline,
+        "/v1/sellers/me/photos?status=failed",
+        Some(SELLER),
+    )
+    .await;
+    assert!(ids(&failed).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_read_requests_get_a_clear_problem() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let photo = upload(&pipeline, "sku-4").await;
+    let make_ready_version = make_ready(&pipeline, photo).await;
+    read_photo(&pipeline, photo, make_ready_version, None).await;
+    let first = list(&pipeline, "/v1/products/sku-4/photos?limit=1", None).await;
+    let get = |path: &str, seller: Option<&str>| {
+        let mut request = pipeline.write.http.get(pipeline.read(path));
+        if let Some(seller) = seller {
+            request = request.bearer_auth(pipeline.write.token(seller));
+        }
+        request.send()
+    };
+    let other_product_cursor = format!(
+        "/v1/products/sku-5/photos?cursor={}",
+        first["next_cursor"].as_str().unwrap_or("x")
+    );
+    let cases = [
+        (
+            "/v1/products/sku-4/photos?cursor=not-a-cursor",
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (other_product_cursor.as_str(), None, StatusCode::BAD_REQUEST),
+        (
+            "/v1/products/sku-4/photos?limit=0",
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/products/sku-4/photos?limit=101",
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/v1/products/sku-4/photos?limit=ten",
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/products/sku-4/photos?colour=red",
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/v1/sellers/me/photos?status=lost",
+            Some(SELLER),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/sellers/me/photos", None, StatusCode::UNAUTHORIZED),
+        ("/v1/photos/not-a-uuid", None, StatusCode::NOT_FOUND),
+        (
+            "/v1/photos/0190f5a4-7b1e-7cc0-8000-000000000001",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, seller, status) in cases {
+        let response = get(path, seller).await.unwrap();
+        expect_problem(response, status)
+            .await
+            .unwrap_or_else(|error| panic!("{path}: {error}"));
+    }
+    let bad_token = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}")))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bad_token, StatusCode::UNAUTHORIZED)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_gives_up_with_503_when_the_version_never_comes() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let photo = upload(&pipeline, "sku-6").await;
+    let started = std::time::Instant::now();
+    let response = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}?min_version=99")))
+        .bearer_auth(pipeline.write.token(SELLER))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_problem(response, StatusCode::SERVICE_UNAVAILABLE)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "it waited for the configured 5 s"
+    );
+}
