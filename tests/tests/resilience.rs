@@ -1,0 +1,328 @@
+//! The pipeline under trouble: messages in any order and repeated, processes killed in the
+//! middle of a batch, and a read model damaged behind the service's back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::Message;
+use catalog_events::read_model::{PHOTO_ID, STATE};
+use catalog_events::{EventEnvelope, PhotoState, UploadRequested};
+use catalog_projections::item;
+use catalog_projections::projector::Projector;
+use catalog_projections::resync::{Report, resync};
+use catalog_tests::pipeline::{Process, Stack, projected, projector_config};
+use catalog_tests::{eventually, fresh_database};
+use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
+use catalog_write_side::store::{self, PhotoStore};
+use chrono::Utc;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use uuid::Uuid;
+
+fn request(photo_id: Uuid, product: &str) -> UploadRequested {
+    UploadRequested {
+        occurred_at: Utc::now(),
+        photo_id,
+        seller_id: "seller-1".into(),
+        product_id: product.into(),
+        filename: "p.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 100,
+        checksum_sha256: None,
+        caption: None,
+        tags: vec![],
+        callback_url: None,
+        object_key: format!("originals/{photo_id}"),
+    }
+}
+
+fn update(caption: &str) -> PhotoCommand {
+    PhotoCommand::UpdateDetails {
+        seller_id: "seller-1".into(),
+        caption: Some(caption.into()),
+        tags: None,
+    }
+}
+
+async fn event_store() -> (String, PhotoStore) {
+    let url = fresh_database().await.unwrap();
+    let pool = store::connect(&url, 8).await.unwrap();
+    (url, PhotoStore::new(pool, PhotoServices::default()))
+}
+
+/// Creates a photo with three events (request, upload, caption); returns its id.
+async fn photo_with_three_events(store: &PhotoStore, product: &str) -> Uuid {
+    let photo = Uuid::now_v7();
+    let record = PhotoCommand::RecordUpload {
+        request: request(photo, product),
+        stored_size: 100,
+    };
+    store.execute(photo, record, "test").await.unwrap();
+    store
+        .execute(photo, update("first caption"), "test")
+        .await
+        .unwrap();
+    photo
+}
+
+/// The message EventBridge would deliver for an envelope.
+fn message(envelope: &EventEnvelope, receipt: usize) -> Message {
+    let body = serde_json::json!({"detail-type": envelope.event_type, "detail": envelope});
+    Message::builder()
+        .message_id(format!("m-{receipt}"))
+        .receipt_handle(format!("not-a-real-receipt-{receipt}"))
+        .body(body.to_string())
+        .build()
+}
+
+/// One photo's whole life as envelopes, in order.
+fn life(photo: Uuid) -> Vec<EventEnvelope> {
+    let at = Utc::now();
+    let events = vec![
+        catalog_events::PhotoEvent::PhotoUploadRequested(request(photo, "sku-p")),
+        catalog_events::PhotoEvent::PhotoUploaded {
+            occurred_at: at,
+            size_bytes: 100,
+        },
+        catalog_events::PhotoEvent::PhotoProcessingStarted {
+            occurred_at: at,
+            attempt: 1,
+        },
+        catalog_events::PhotoEvent::PhotoProcessed {
+            occurred_at: at,
+            width: 10,
+            height: 10,
+            variants: Default::default(),
+        },
+        catalog_events::PhotoEvent::PhotoDetailsUpdated {
+            occurred_at: at,
+            caption: Some("late".into()),
+            tags: None,
+        },
+        catalog_events::PhotoEvent::PhotoDeleted { occurred_at: at },
+    ];
+    let mut state = None;
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            PhotoState::apply(&mut state, &event);
+            EventEnvelope::new(photo, index as u64 + 1, event, None, state.clone().unwrap())
+        })
+        .collect()
+}
+
+/// Any order and any repetition of one photo's envelopes, in batches of any size, leave the
+/// item the ordered stream leaves.
+#[test]
+fn any_order_and_duplication_of_envelopes_gives_the_ordered_item() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stack = runtime.block_on(Stack::create()).unwrap();
+    let inputs = (
+        Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(),
+        proptest::collection::vec(0..6usize, 0..6),
+        1..4usize,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        ..Config::default()
+    });
+    runner
+        .run(&inputs, |(order, repeats, batch)| {
+            runtime.block_on(async {
+                let photo = Uuid::now_v7();
+                let envelopes = life(photo);
+                let deliveries: Vec<usize> = order.iter().chain(&repeats).copied().collect();
+                let projector = Projector::new(&stack.sdk, &stack.resources, &projector_config())
+                    .await
+                    .unwrap();
+                for (chunk_index, chunk) in deliveries.chunks(batch).enumerate() {
+                    let messages = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(n, index)| message(&envelopes[*index], chunk_index * 10 + n))
+                        .collect();
+                    projector.handle(messages).await;
+                }
+                let stored = stack.item(photo).await.unwrap().unwrap();
+                let expected = item::item(&envelopes[5].state).unwrap();
+                prop_assert_eq!(stored, expected);
+                Ok(())
+            })
+        })
+        .unwrap();
+}
+
+/// SIGKILL the relay, then the projector, each in the middle of its work; started again,
+/// every event still reaches the read model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_relay_and_the_projector_mid_batch_loses_nothing() {
+    let stack = Stack::create().await.unwrap();
+    let (url, store) = event_store().await;
+    let mut photos = Vec::new();
+    for n in 0..40 {
+        photos.push((
+            photo_with_three_events(&store, &format!("sku-{}", n % 4)).await,
+            3u64,
+        ));
+    }
+    let published = || async {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE published_at IS NOT NULL")
+                .fetch_one(store.pool())
+                .await?;
+        anyhow::Ok(count)
+    };
+
+    let relay = Process::start(&stack, &url, &["relay"]).unwrap();
+    eventually(Duration::from_secs(60), || async {
+        Ok((published().await? >= 30).then_some(()))
+    })
+    .await
+    .unwrap();
+    relay.kill().unwrap();
+    assert!(
+        published().await.unwrap() < 120,
+        "the relay was killed before it finished"
+    );
+
+    let projector = Process::start(&stack, &url, &["project"]).unwrap();
+    eventually(Duration::from_secs(60), || async {
+        Ok((stack.versions().await?.len() >= 5).then_some(()))
+    })
+    .await
+    .unwrap();
+    projector.kill().unwrap();
+
+    let _relay = Process::start(&stack, &url, &["relay"]).unwrap();
+    let _projector = Process::start(&stack, &url, &["project"]).unwrap();
+    projected(&stack, &photos, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(published().await.unwrap(), 120);
+    let versions = stack.versions().await.unwrap();
+    assert_eq!(versions.len(), 40);
+    assert!(versions.iter().all(|(_, version)| *version == 3));
+}
+
+/// Deletes one item, corrupts another, adds an orphan: the resync reports and repairs exactly
+/// those three, and a dry run reports them and changes nothing.
+#[tokio::test]
+async fn resync_repairs_exactly_what_drifted() {
+    let stack = Stack::create().await.unwrap();
+    let (_, store) = event_store().await;
+    let mut photos = Vec::new();
+    for n in 0..6 {
+        photos.push(photo_with_three_events(&store, &format!("sku-{n}")).await);
+    }
+    store
+        .execute(
+            photos[5],
+            PhotoCommand::Delete {
+                seller_id: "seller-1".into(),
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let table = stack.resources.table.name.clone();
+    let first = resync(store.pool(), &stack.dynamodb, &table, false)
+        .await
+        .unwrap();
+    assert_eq!((first.scanned, first.created, first.unchanged), (6, 6, 0));
+    let healthy: HashMap<Uuid, item::Item> = {
+        let mut items = HashMap::new();
+        for photo in &photos {
+            items.insert(*photo, stack.item(*photo).await.unwrap().unwrap());
+        }
+        items
+    };
+
+    let key = |photo: Uuid| AttributeValue::S(photo.to_string());
+    stack
+        .dynamodb
+        .delete_item()
+        .table_name(&table)
+        .key(PHOTO_ID, key(photos[0]))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&table)
+        .key(PHOTO_ID, key(photos[1]))
+        .update_expression("SET #state.caption = :vandal")
+        .expression_attribute_names("#state", STATE)
+        .expression_attribute_values(":vandal", AttributeValue::S("vandalised".into()))
+        .send()
+        .await
+        .unwrap();
+    let mut orphan = healthy[&photos[2]].clone();
+    orphan.insert(PHOTO_ID.into(), key(Uuid::now_v7()));
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(orphan))
+        .send()
+        .await
+        .unwrap();
+
+    let expected = Report {
+        scanned: 6,
+        created: 1,
+        updated: 1,
+        deleted: 1,
+        unchanged: 4,
+        ..Report::default()
+    };
+    let without_calls = |report: Report| Report {
+        dynamodb_calls: 0,
+        ..report
+    };
+    let dry = resync(store.pool(), &stack.dynamodb, &table, true)
+        .await
+        .unwrap();
+    assert_eq!(without_calls(dry), expected);
+    assert!(
+        stack.item(photos[0]).await.unwrap().is_none(),
+        "a dry run changes nothing"
+    );
+
+    let repaired = resync(store.pool(), &stack.dynamodb, &table, false)
+        .await
+        .unwrap();
+    assert_eq!(without_calls(repaired), expected);
+    for photo in &photos {
+        assert_eq!(
+            stack.item(*photo).await.unwrap().as_ref(),
+            Some(&healthy[photo]),
+            "{photo}"
+        );
+    }
+    assert_eq!(
+        stack.versions().await.unwrap().len(),
+        6,
+        "the orphan is gone"
+    );
+
+    let again = resync(store.pool(), &stack.dynamodb, &table, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        without_calls(again),
+        Report {
+            scanned: 6,
+            unchanged: 6,
+            ..Report::default()
+        }
+    );
+    assert_eq!(
+        again.dynamodb_calls, 2,
+        "one BatchGetItem and one Scan page, no writes"
+    );
+}
