@@ -196,10 +196,9 @@ impl Resync<'_> {
             for found in page.items.unwrap_or_default() {
                 if let (Some(AttributeValue::S(id)), Some(AttributeValue::N(version))) =
                     (found.get(PHOTO_ID), found.get(VERSION))
+                    && !self.known.contains(id)
                 {
-                    if !self.known.contains(id) {
-                        candidates.push((id.clone(), version.clone()));
-                    }
+                    candidates.push((id.clone(), version.clone()));
                 }
             }
         }

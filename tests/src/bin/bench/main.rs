@@ -4,6 +4,11 @@
 //! - `write`: `POST /v1/photos` through the real write API at a fixed concurrency, next to
 //!   plain single-row inserts of the same rows into the same `events` table from the same
 //!   client loop.
+//! - `read`: `GET /v1/photos/{id}` and a gallery page through the read API, next to the raw
+//!   `GetItem` and `Query` they make, against the same endpoint from the same client loop.
+//! - `project`: the projector draining a queue of every event of a set of photos, published
+//!   twice: events/s, and DynamoDB calls per event.
+//! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +28,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// The read API against raw DynamoDB calls.
+    Read {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// The projector's throughput and DynamoDB calls per event.
+    Project {
+        #[arg(long, default_value_t = 200)]
+        photos: usize,
+    },
+    /// A resync with nothing drifted.
+    Resync {
+        #[arg(long, default_value_t = 10_000)]
+        photos: usize,
+    },
     /// Commands/s and latency of `POST /v1/photos` against plain Postgres inserts.
     Write {
         #[arg(long, default_value_t = 5000)]
@@ -36,18 +58,24 @@ enum Bench {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::Write { count, concurrency } => write(count, concurrency).await,
+        Bench::Read { count, concurrency } => read::run(count, concurrency).await,
+        Bench::Project { photos } => pipeline::project(photos).await,
+        Bench::Resync { photos } => pipeline::resync(photos).await,
     }
 }
 
+mod pipeline;
+mod read;
+
 /// Throughput and latency percentiles of one run.
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
+pub struct Figures {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
 }
 
 impl Figures {
-    fn print(&self, name: &str) {
+    pub fn print(&self, name: &str) {
         println!(
             "{name:<34} {:>9.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
             self.per_second,
@@ -58,7 +86,7 @@ impl Figures {
 }
 
 /// Runs `count` calls of `call` (given the call's index) `concurrency` at a time.
-async fn drive<F, Fut>(count: usize, concurrency: usize, call: F) -> anyhow::Result<Figures>
+pub async fn drive<F, Fut>(count: usize, concurrency: usize, call: F) -> anyhow::Result<Figures>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,

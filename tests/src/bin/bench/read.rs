@@ -1,0 +1,153 @@
+//! `bench read`: the read API next to the DynamoDB calls it makes.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use catalog_events::read_model::{GALLERY_INDEX, GALLERY_KEY, PHOTO_ID};
+use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
+use catalog_http::auth::AuthConfig;
+use catalog_projections::item::{self, Guard};
+use catalog_read_side::config::ReadApiConfig;
+use catalog_read_side::startup::ReadApi;
+use catalog_tests::pipeline::Stack;
+use chrono::Utc;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::drive;
+
+const PRODUCT: &str = "sku-bench";
+const PHOTOS: usize = 200;
+
+pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
+    println!(
+        "read side: {count} requests of each kind at concurrency {concurrency}, {PHOTOS} ready photos"
+    );
+    let stack = Arc::new(Stack::create().await?);
+    let mut ids = Vec::with_capacity(PHOTOS);
+    for _ in 0..PHOTOS {
+        let state = ready_photo();
+        item::put(
+            &stack.dynamodb,
+            &stack.resources.table.name,
+            &state,
+            Guard::Older,
+        )
+        .await
+        .map_err(|error| anyhow::anyhow!(error))?;
+        ids.push(state.photo_id);
+    }
+    let ids = Arc::new(ids);
+    let api = ReadApi::build(
+        ReadApiConfig {
+            listen: "127.0.0.1:0".into(),
+            auth: AuthConfig {
+                jwt_secret: Some(SecretString::from("bench")),
+            },
+            variants_base_url: "https://cdn.example".into(),
+            consistency_wait_ms: 3000,
+        },
+        &stack.resources,
+    )
+    .await?;
+    let base = Arc::new(format!("http://127.0.0.1:{}", api.port()));
+    tokio::spawn(api.run_until_stopped());
+    let http = reqwest::Client::new();
+
+    let (h, b, i) = (http.clone(), Arc::clone(&base), Arc::clone(&ids));
+    let service_get = drive(count, concurrency, move |n| {
+        let (http, url) = (h.clone(), format!("{b}/v1/photos/{}", i[n % PHOTOS]));
+        async move { ok(http.get(url).send().await?).await }
+    })
+    .await?;
+    let (s, i) = (Arc::clone(&stack), Arc::clone(&ids));
+    let raw_get = drive(count, concurrency, move |n| {
+        let (stack, id) = (Arc::clone(&s), i[n % PHOTOS]);
+        async move {
+            stack
+                .dynamodb
+                .get_item()
+                .table_name(&stack.resources.table.name)
+                .key(PHOTO_ID, AttributeValue::S(id.to_string()))
+                .send()
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (h, b) = (http.clone(), Arc::clone(&base));
+    let service_gallery = drive(count, concurrency, move |_| {
+        let (http, url) = (
+            h.clone(),
+            format!("{b}/v1/products/{PRODUCT}/photos?limit=20"),
+        );
+        async move { ok(http.get(url).send().await?).await }
+    })
+    .await?;
+    let s = Arc::clone(&stack);
+    let raw_gallery = drive(count, concurrency, move |_| {
+        let stack = Arc::clone(&s);
+        async move {
+            stack
+                .dynamodb
+                .query()
+                .table_name(&stack.resources.table.name)
+                .index_name(GALLERY_INDEX)
+                .key_condition_expression("#key = :value")
+                .expression_attribute_names("#key", GALLERY_KEY)
+                .expression_attribute_values(":value", AttributeValue::S(PRODUCT.into()))
+                .scan_index_forward(false)
+                .limit(20)
+                .send()
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    service_get.print("GET /v1/photos/{id}");
+    raw_get.print("GetItem (reference)");
+    println!(
+        "ratio: {:.2} of the raw rate",
+        service_get.per_second / raw_get.per_second
+    );
+    service_gallery.print("GET gallery, 20 a page");
+    raw_gallery.print("Query gallery (reference)");
+    println!(
+        "ratio: {:.2} of the raw rate",
+        service_gallery.per_second / raw_gallery.per_second
+    );
+    Ok(())
+}
+
+async fn ok(response: reqwest::Response) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        response.status().is_success(),
+        "answered {}",
+        response.status()
+    );
+    response.bytes().await?;
+    Ok(())
+}
+
+fn ready_photo() -> PhotoState {
+    let photo_id = Uuid::now_v7();
+    let mut state = PhotoState::new(&UploadRequested {
+        occurred_at: Utc::now(),
+        photo_id,
+        seller_id: "seller-bench".into(),
+        product_id: PRODUCT.into(),
+        filename: "p.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 2_000_000,
+        checksum_sha256: None,
+        caption: Some("A product photo".into()),
+        tags: vec!["bench".into()],
+        callback_url: None,
+        object_key: format!("originals/{photo_id}"),
+    });
+    state.status = PhotoStatus::Ready;
+    state.width = Some(4000);
+    state.height = Some(3000);
+    state.version = 4;
+    state
+}
