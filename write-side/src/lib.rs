@@ -10,12 +10,14 @@
 //! - [`api`]: the actix-web command API of `API.md`, validation, idempotency keys.
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
 //! - [`relay`]: the outbox relay that publishes stored events to EventBridge.
+//! - [`images`]: validation, decoding, resizing and encoding of uploaded photos.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
 //! - [`startup`]: builds the application from settings; `main` and the tests both call it.
 
 pub mod aggregate;
 pub mod api;
 pub mod config;
+pub mod images;
 pub mod originals;
 pub mod relay;
 pub mod startup;

@@ -1,0 +1,256 @@
+//! From bytes to sRGB pixels, refusing what is not a safe image before decoding it.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+
+use super::{Limits, Rejection};
+
+/// The formats the processor reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+    WebP,
+    Gif,
+}
+
+impl Format {
+    /// The format a file's first bytes show.
+    pub fn sniff(head: &[u8]) -> Option<Self> {
+        match head {
+            [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
+            [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
+            [
+                b'R',
+                b'I',
+                b'F',
+                b'F',
+                _,
+                _,
+                _,
+                _,
+                b'W',
+                b'E',
+                b'B',
+                b'P',
+                ..,
+            ] => Some(Self::WebP),
+            [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(Self::Gif),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::WebP => "image/webp",
+            Self::Gif => "image/gif",
+        }
+    }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::WebP => ImageFormat::WebP,
+            Self::Gif => ImageFormat::Gif,
+        }
+    }
+}
+
+/// Decoded pixels in sRGB, not yet oriented.
+pub struct Decoded {
+    /// RGB8 or RGBA8.
+    pub image: DynamicImage,
+    /// EXIF orientation to apply for display.
+    pub orientation: image::metadata::Orientation,
+    /// The original's width and height as stored (before orientation).
+    pub original: (u32, u32),
+}
+
+/// Decodes `bytes` at a size whose longest side still covers `cover` pixels where the
+/// format allows decoding at a reduced scale.
+pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejection> {
+    if bytes.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format.image_format())
+        .into_decoder()
+        .map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(Rejection::TooManyPixels {
+            width: width.into(),
+            height: height.into(),
+            limit: limits.max_pixels,
+        });
+    }
+    if pixels == 0 {
+        return Err(Rejection::Corrupt("it has no pixels".into()));
+    }
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let image = match format {
+        Format::Jpeg => {
+            drop(decoder);
+            jpeg(bytes, icc.as_deref(), cover)?
+        }
+        _ => {
+            let mut limits = image::Limits::default();
+            limits.max_image_width = Some(width);
+            limits.max_image_height = Some(height);
+            limits.max_alloc = Some(pixels * 8 + (64 << 20));
+            decoder.set_limits(limits).map_err(corrupt)?;
+            let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+            let image = if image.color().has_alpha() {
+                DynamicImage::ImageRgba8(image.into_rgba8())
+            } else {
+                DynamicImage::ImageRgb8(image.into_rgb8())
+            };
+            to_srgb(image, icc.as_deref())
+        }
+    };
+    Ok(Decoded {
+        image,
+        orientation,
+        original: (width, height),
+    })
+}
+
+/// A JPEG through libjpeg-turbo, scaled in the DCT to the smallest size that covers `cover`.
+fn jpeg(bytes: &[u8], icc: Option<&[u8]>, cover: u32) -> Result<DynamicImage, Rejection> {
+    let mut decompressor = Decompressor::new().map_err(corrupt)?;
+    let header = decompressor.read_header(bytes).map_err(corrupt)?;
+    let longest = header.width.max(header.height);
+    let wanted = longest.min(cover as usize);
+    let factor = Decompressor::supported_scaling_factors()
+        .into_iter()
+        .filter(|factor| factor.num() <= factor.denom() && factor.scale(longest) >= wanted)
+        .min_by(|a, b| (a.num() * b.denom()).cmp(&(b.num() * a.denom())))
+        .unwrap_or(ScalingFactor::ONE);
+    decompressor.set_scaling_factor(factor).map_err(corrupt)?;
+    let scaled = header.scaled(factor);
+    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let format = if cmyk {
+        PixelFormat::CMYK
+    } else {
+        PixelFormat::RGB
+    };
+    let channels = format.size();
+    let mut pixels = vec![0u8; scaled.width * scaled.height * channels];
+    let image = turbojpeg::Image {
+        pixels: pixels.as_mut_slice(),
+        width: scaled.width,
+        pitch: scaled.width * channels,
+        height: scaled.height,
+        format,
+    };
+    decompressor.decompress(bytes, image).map_err(corrupt)?;
+    let (width, height) = (to_u32(scaled.width)?, to_u32(scaled.height)?);
+    let rgb = if cmyk {
+        cmyk_to_srgb(&pixels, icc)
+    } else {
+        pixels
+    };
+    let image = image::RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| Rejection::Corrupt("the decoded size is inconsistent".into()))?;
+    Ok(if cmyk {
+        DynamicImage::ImageRgb8(image)
+    } else {
+        to_srgb(DynamicImage::ImageRgb8(image), icc)
+    })
+}
+
+/// CMYK (as Adobe writes it in JPEGs: inverted) to sRGB, through the embedded profile when
+/// there is one that Little CMS reads, else by the plain formula.
+fn cmyk_to_srgb(cmyk: &[u8], icc: Option<&[u8]>) -> Vec<u8> {
+    let transform = icc
+        .and_then(|icc| lcms2::Profile::new_icc(icc).ok())
+        .filter(|profile| profile.color_space() == lcms2::ColorSpaceSignature::CmykData)
+        .and_then(|profile| {
+            lcms2::Transform::<[u8; 4], [u8; 3]>::new(
+                &profile,
+                lcms2::PixelFormat::CMYK_8_REV,
+                &lcms2::Profile::new_srgb(),
+                lcms2::PixelFormat::RGB_8,
+                lcms2::Intent::Perceptual,
+            )
+            .ok()
+        });
+    let pixels: Vec<[u8; 4]> = cmyk
+        .chunks_exact(4)
+        .map(|p| [p[0], p[1], p[2], p[3]])
+        .collect();
+    let mut rgb = vec![[0u8; 3]; pixels.len()];
+    match transform {
+        Some(transform) => transform.transform_pixels(&pixels, &mut rgb),
+        None => {
+            for (out, [c, m, y, k]) in rgb.iter_mut().zip(&pixels) {
+                let k = u16::from(*k);
+                *out = [c, m, y].map(|ink| ((u16::from(*ink) * k + 127) / 255) as u8);
+            }
+        }
+    }
+    rgb.into_flattened()
+}
+
+/// Converts RGB(A) pixels tagged with a profile other than sRGB to sRGB.
+fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
+    let Some(profile) = icc.and_then(|icc| lcms2::Profile::new_icc(icc).ok()) else {
+        return image;
+    };
+    if profile.color_space() != lcms2::ColorSpaceSignature::RgbData || is_srgb(&profile) {
+        return image;
+    }
+    let srgb = lcms2::Profile::new_srgb();
+    match image {
+        DynamicImage::ImageRgb8(mut rgb) => {
+            if let Ok(transform) = lcms2::Transform::<[u8; 3], [u8; 3]>::new(
+                &profile,
+                lcms2::PixelFormat::RGB_8,
+                &srgb,
+                lcms2::PixelFormat::RGB_8,
+                lcms2::Intent::Perceptual,
+            ) {
+                let pixels: &mut [[u8; 3]] = rgb.as_flat_samples_mut().samples.as_chunks_mut().0;
+                transform.transform_in_place(pixels);
+            }
+            DynamicImage::ImageRgb8(rgb)
+        }
+        DynamicImage::ImageRgba8(mut rgba) => {
+            if let Ok(transform) = lcms2::Transform::<[u8; 4], [u8; 4]>::new(
+                &profile,
+                lcms2::PixelFormat::RGBA_8,
+                &srgb,
+                lcms2::PixelFormat::RGBA_8,
+                lcms2::Intent::Perceptual,
+            ) {
+                let pixels: &mut [[u8; 4]] = rgba.as_flat_samples_mut().samples.as_chunks_mut().0;
+                transform.transform_in_place(pixels);
+            }
+            DynamicImage::ImageRgba8(rgba)
+        }
+        other => other,
+    }
+}
+
+fn is_srgb(profile: &lcms2::Profile) -> bool {
+    profile
+        .info(lcms2::InfoType::Description, lcms2::Locale::none())
+        .is_some_and(|description| description.to_ascii_lowercase().contains("srgb"))
+}
+
+fn to_u32(value: usize) -> Result<u32, Rejection> {
+    u32::try_from(value).map_err(|_| Rejection::Corrupt("the image is too large".into()))
+}
+
+fn corrupt(error: impl std::fmt::Display) -> Rejection {
+    Rejection::Corrupt(error.to_string())
+}

@@ -1,0 +1,64 @@
+//! Image processing: from an uploaded file's bytes to the four variants of `API.md`.
+//!
+//! The bytes decide everything (never the name or the declared type): [`decode`] identifies
+//! the format from its magic bytes, reads the dimensions from the header and refuses more
+//! pixels than the limit before decoding anything, then decodes (JPEG with libjpeg-turbo, at
+//! the smallest DCT scale that still covers the largest variant; PNG, WebP and GIF with the
+//! `image` crate, an animated GIF giving its first frame) and converts to sRGB (CMYK JPEGs
+//! and embedded ICC profiles through Little CMS). [`variants`] resizes (SIMD, Catmull-Rom,
+//! each variant from the previous larger one), applies the EXIF orientation to the small
+//! results, and encodes: JPEG at quality 80 with 4:2:0 chroma subsampling for opaque images,
+//! PNG for images with transparency. Nothing of the original's metadata is copied (no EXIF,
+//! no GPS): the variants are encoded from pixels.
+
+pub mod decode;
+pub mod variants;
+
+use catalog_events::VariantName;
+
+/// What may be asked of one image.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most pixels (width x height) an image may declare.
+    pub max_pixels: u64,
+}
+
+/// Why a file cannot become a photo; the message is for the seller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is not a JPEG, PNG, WebP or GIF image")]
+    NotAnImage,
+    #[error("the image is {width} x {height} pixels, more than the limit of {limit} pixels")]
+    TooManyPixels { width: u64, height: u64, limit: u64 },
+    #[error("the image file is damaged or incomplete ({0})")]
+    Corrupt(String),
+}
+
+/// One encoded variant.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub name: VariantName,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The variants of one image, and the original's dimensions as displayed (after orientation).
+#[derive(Debug, Clone)]
+pub struct Rendition {
+    pub width: u32,
+    pub height: u32,
+    pub variants: Vec<Rendered>,
+}
+
+/// Makes the four variants of an image file.
+pub fn render(bytes: &[u8], limits: Limits) -> Result<Rendition, Rejection> {
+    let decoded = decode::decode(bytes, limits, VariantName::Large.max_side())?;
+    variants::render(decoded)
+}
+
+#[cfg(test)]
+mod tests;

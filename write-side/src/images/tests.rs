@@ -1,0 +1,299 @@
+//! The processor over a corpus of hostile and awkward files, made here: each is either refused
+//! with the reason a seller reads, or rendered with the expected sizes, orientation, colours
+//! and transparency.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
+
+use super::*;
+
+const LIMITS: Limits = Limits {
+    max_pixels: 50_000_000,
+};
+
+/// A smooth RGB gradient: compresses like a photograph.
+fn photo(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 90])
+    })
+}
+
+fn jpeg(image: &RgbImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(image)
+        .unwrap();
+    bytes
+}
+
+fn png(image: &DynamicImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+/// A JPEG with an EXIF APP1 segment that sets `orientation`.
+fn jpeg_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
+    let bytes = jpeg(image);
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&bytes[2..]);
+    out
+}
+
+/// A tiny PNG whose header declares `width` x `height`: a few bytes of compressed data
+/// that would inflate to gigabytes.
+fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let crc = crc32(&ihdr);
+    let mut out = b"\x89PNG\r\n\x1a\n\0\0\0\x0d".to_vec();
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc.to_be_bytes());
+    let idat = b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01";
+    out.extend_from_slice(&8u32.to_be_bytes());
+    out.extend_from_slice(idat);
+    out.extend_from_slice(&crc32(idat).to_be_bytes());
+    out.extend_from_slice(b"\0\0\0\0IEND\xae\x42\x60\x82");
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn sizes(rendition: &Rendition) -> Vec<(u32, u32)> {
+    rendition
+        .variants
+        .iter()
+        .map(|v| (v.width, v.height))
+        .collect()
+}
+
+fn decoded(variant: &Rendered) -> DynamicImage {
+    image::load_from_memory(&variant.bytes).unwrap()
+}
+
+#[test]
+fn hostile_files_are_refused_with_a_reason() {
+    let real = jpeg(&photo(64, 64));
+    let mut random_jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    random_jpeg.extend((0..4000u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8));
+    type Expected = fn(&Rejection) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Expected)> = vec![
+        ("zero bytes", vec![], |r| *r == Rejection::Empty),
+        ("truncated JPEG", real[..real.len() / 2].to_vec(), |r| {
+            matches!(r, Rejection::Corrupt(_))
+        }),
+        ("random bytes as JPEG", random_jpeg, |r| {
+            matches!(r, Rejection::Corrupt(_))
+        }),
+        ("text", b"just some text, not an image".to_vec(), |r| {
+            *r == Rejection::NotAnImage
+        }),
+        (
+            "HTML",
+            b"<!doctype html><html><body><img src=x></body></html>".to_vec(),
+            |r| *r == Rejection::NotAnImage,
+        ),
+        (
+            "SVG",
+            br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#.to_vec(),
+            |r| *r == Rejection::NotAnImage,
+        ),
+        (
+            "PNG declaring 100000 x 100000",
+            png_bomb(100_000, 100_000),
+            |r| {
+                *r == Rejection::TooManyPixels {
+                    width: 100_000,
+                    height: 100_000,
+                    limit: 50_000_000,
+                }
+            },
+        ),
+    ];
+    for (case, bytes, expected) in cases {
+        match render(&bytes, LIMITS) {
+            Err(rejection) => {
+                assert!(
+                    expected(&rejection),
+                    "{case}: refused, but as {rejection:?}"
+                );
+                assert!(!rejection.to_string().is_empty());
+            }
+            Ok(rendition) => panic!("{case}: rendered {:?}", sizes(&rendition)),
+        }
+    }
+}
+
+#[test]
+fn a_large_jpeg_gives_four_bounded_jpeg_variants_without_metadata() {
+    let bytes = jpeg_with_orientation(&photo(3200, 1800), 1);
+    let rendition = render(&bytes, LIMITS).unwrap();
+    assert_eq!((rendition.width, rendition.height), (3200, 1800));
+    assert_eq!(
+        sizes(&rendition),
+        [(150, 84), (320, 180), (800, 450), (1600, 900)]
+    );
+    for variant in &rendition.variants {
+        assert_eq!(variant.content_type, "image/jpeg");
+        assert!(
+            !variant.bytes.windows(4).any(|w| w == b"Exif"),
+            "{:?} carries EXIF",
+            variant.name
+        );
+        let image = decoded(variant);
+        assert_eq!(
+            (image.width(), image.height()),
+            (variant.width, variant.height)
+        );
+    }
+}
+
+#[test]
+fn a_small_image_is_never_upscaled() {
+    let rendition = render(&jpeg(&photo(200, 100)), LIMITS).unwrap();
+    assert_eq!(
+        sizes(&rendition),
+        [(150, 75), (200, 100), (200, 100), (200, 100)]
+    );
+}
+
+#[test]
+fn exif_orientation_6_and_8_turn_the_image_upright() {
+    // Landscape pixels, stored sideways: the left column is dark, the right bright.
+    let stored = photo(400, 200);
+    for orientation in [6u16, 8] {
+        let rendition = render(&jpeg_with_orientation(&stored, orientation), LIMITS).unwrap();
+        assert_eq!(
+            (rendition.width, rendition.height),
+            (200, 400),
+            "orientation {orientation}"
+        );
+        let large = decoded(rendition.variants.last().unwrap()).to_rgb8();
+        assert_eq!(large.dimensions(), (200, 400));
+        // 6 turns clockwise: the stored left (dark red) ends on top; 8 puts it at the bottom.
+        let top = large.get_pixel(100, 5)[0];
+        let bottom = large.get_pixel(100, 394)[0];
+        if orientation == 6 {
+            assert!(top < bottom, "orientation 6: top {top} bottom {bottom}");
+        } else {
+            assert!(top > bottom, "orientation 8: top {top} bottom {bottom}");
+        }
+    }
+}
+
+#[test]
+fn a_cmyk_jpeg_comes_out_in_rgb_with_its_colours() {
+    // Adobe CMYK JPEGs store inverted inks: 255 is no ink. Pure cyan: no red, full green/blue.
+    let cmyk: Vec<u8> = [0u8, 255, 255, 255].repeat(64 * 64);
+    let image = turbojpeg::Image {
+        pixels: cmyk.as_slice(),
+        width: 64,
+        pitch: 64 * 4,
+        height: 64,
+        format: turbojpeg::PixelFormat::CMYK,
+    };
+    let mut compressor = turbojpeg::Compressor::new().unwrap();
+    compressor.set_quality(95).unwrap();
+    let bytes = compressor.compress_to_vec(image).unwrap();
+    let rendition = render(&bytes, LIMITS).unwrap();
+    let pixel = *decoded(&rendition.variants[0]).to_rgb8().get_pixel(10, 10);
+    assert!(
+        pixel[0] < 40 && pixel[1] > 215 && pixel[2] > 215,
+        "cyan came out as {pixel:?}"
+    );
+}
+
+#[test]
+fn grayscale_and_16_bit_pngs_render() {
+    let gray = DynamicImage::ImageLuma8(image::GrayImage::from_fn(500, 300, |x, _| {
+        image::Luma([(x % 256) as u8])
+    }));
+    let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(300, 500, |x, y| {
+        Rgb([(x * 200) as u16, (y * 100) as u16, 40_000])
+    }));
+    for (case, bytes, expected) in [
+        ("grayscale PNG", png(&gray), (500, 300)),
+        ("16-bit PNG", png(&deep), (300, 500)),
+        (
+            "grayscale JPEG",
+            jpeg(&DynamicImage::ImageLuma8(gray.to_luma8()).to_rgb8()),
+            (500, 300),
+        ),
+    ] {
+        let rendition = render(&bytes, LIMITS).unwrap_or_else(|r| panic!("{case}: {r}"));
+        assert_eq!((rendition.width, rendition.height), expected, "{case}");
+        assert_eq!(rendition.variants[0].content_type, "image/jpeg", "{case}");
+    }
+}
+
+#[test]
+fn transparency_is_kept() {
+    let logo = DynamicImage::ImageRgba8(RgbaImage::from_fn(400, 400, |x, _| {
+        if x < 200 {
+            Rgba([255, 0, 0, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    }));
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .write_image(logo.as_bytes(), 400, 400, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    for (case, bytes) in [("PNG", png(&logo)), ("WebP", webp)] {
+        let rendition = render(&bytes, LIMITS).unwrap_or_else(|r| panic!("{case}: {r}"));
+        let thumb = &rendition.variants[0];
+        assert_eq!(thumb.content_type, "image/png", "{case}");
+        let pixels = decoded(thumb).to_rgba8();
+        assert_eq!(
+            pixels.get_pixel(140, 75)[3],
+            0,
+            "{case}: the clear half stays clear, not black"
+        );
+        assert_eq!(*pixels.get_pixel(10, 75), Rgba([255, 0, 0, 255]), "{case}");
+    }
+}
+
+#[test]
+fn an_animated_gif_gives_its_first_frame() {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut bytes);
+        for colour in [[0u8, 0, 255, 255], [255, 255, 0, 255]] {
+            let frame = image::Frame::new(RgbaImage::from_pixel(60, 40, Rgba(colour)));
+            encoder.encode_frame(frame).unwrap();
+        }
+    }
+    let rendition = render(&bytes, LIMITS).unwrap();
+    assert_eq!((rendition.width, rendition.height), (60, 40));
+    let first = decoded(&rendition.variants[0]).to_rgb8();
+    let pixel = first.get_pixel(30, 20);
+    assert!(
+        pixel[2] > 200 && pixel[0] < 60,
+        "the first (blue) frame, got {pixel:?}"
+    );
+}
