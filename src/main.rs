@@ -1,6 +1,7 @@
 //! `catalog`: the one binary of the photo catalog, a subcommand per part, so that one
 //! container image runs every service (see `ARCHITECTURE.md`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -9,10 +10,12 @@ use catalog_http::auth::{self, AuthConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
 use catalog_read_side::startup::ReadApi;
+use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
+use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::startup::Application;
-use catalog_write_side::store;
+use catalog_write_side::store::{self, PhotoStore};
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -59,6 +62,13 @@ enum Command {
         database: DatabaseConfig,
         #[command(flatten)]
         relay: RelayConfig,
+    },
+    /// Make the variants of uploaded photos (the image processor).
+    ProcessImages {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[command(flatten)]
+        processor: ProcessorConfig,
     },
     /// Keep the DynamoDB read model up to date from the projector's queue.
     Project(ProjectorConfig),
@@ -111,6 +121,17 @@ async fn main() -> anyhow::Result<()> {
             Relay::new(pool, &sdk, &resources, relay)
                 .run(shutdown())
                 .await?;
+        }
+        Command::ProcessImages {
+            database,
+            processor,
+        } => {
+            let pool = store::connect(&database.url, database.max_connections).await?;
+            let sdk = aws_config::load_from_env().await;
+            let store = Arc::new(PhotoStore::new(pool, PhotoServices::default()));
+            let processor = Arc::new(Processor::new(&sdk, &resources, store, &processor).await?);
+            tracing::info!("image processor started");
+            processor.run(shutdown()).await;
         }
         Command::Project(config) => {
             let sdk = aws_config::load_from_env().await;

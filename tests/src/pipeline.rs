@@ -1,6 +1,6 @@
 //! A whole pipeline of one's own on the local stack: AWS resources under a prefix of the
-//! test's, the write API, the read API, and the relay and projector either in this process
-//! or as `catalog` processes that a test may kill.
+//! test's, the write API, the read API, and the relay, image processor and projector, either
+//! in this process or as `catalog` processes that a test may kill.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
 use catalog_read_side::startup::ReadApi;
 use catalog_write_side::aggregate::PhotoServices;
+use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::{self, PhotoStore};
 use tokio_util::sync::CancellationToken;
@@ -85,7 +86,7 @@ pub struct Pipeline {
     pub write: WriteApi,
     pub read_url: String,
     /// The write side's event store, for commands the image processor would send.
-    pub store: PhotoStore,
+    pub store: Arc<PhotoStore>,
     pub projector: Arc<Projector>,
     workers: CancellationToken,
 }
@@ -114,13 +115,22 @@ impl Pipeline {
         let relay = Relay::new(pool.clone(), &stack.sdk, &stack.resources, relay_config());
         let stop = workers.clone();
         tokio::spawn(async move { relay.run(stop).await });
+        let store = Arc::new(PhotoStore::new(pool.clone(), PhotoServices::default()));
+        let processor = Processor::new(
+            &stack.sdk,
+            &stack.resources,
+            Arc::clone(&store),
+            &processor_config(),
+        )
+        .await?;
+        tokio::spawn(Arc::new(processor).run(workers.clone()));
         let projector =
             Arc::new(Projector::new(&stack.sdk, &stack.resources, &projector_config()).await?);
         let running = Arc::clone(&projector);
         let stop = workers.clone();
         tokio::spawn(async move { running.run(2, stop).await });
         Ok(Self {
-            store: PhotoStore::new(pool, PhotoServices::default()),
+            store,
             stack,
             write,
             read_url,
@@ -144,6 +154,17 @@ pub fn relay_config() -> RelayConfig {
     RelayConfig {
         batch: 10,
         idle_poll_secs: 1,
+    }
+}
+
+pub fn processor_config() -> ProcessorConfig {
+    ProcessorConfig {
+        max_pixels: 50_000_000,
+        max_bytes: 25 * 1024 * 1024,
+        jobs: Some(2),
+        memory_mib: 512,
+        wait_secs: 1,
+        path_style: true,
     }
 }
 

@@ -4,13 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use catalog_events::{Variant, VariantName};
 use catalog_tests::pipeline::Pipeline;
 use catalog_tests::{expect_json, expect_problem, jpeg};
-use catalog_write_side::aggregate::PhotoCommand;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -36,31 +33,19 @@ async fn upload(pipeline: &Pipeline, product: &str) -> Uuid {
     created["photo_id"].as_str().unwrap().parse().unwrap()
 }
 
-/// What the image processor does to an uploaded photo; returns the version after.
-async fn make_ready(pipeline: &Pipeline, photo: Uuid) -> u64 {
-    pipeline
-        .store
-        .execute(photo, PhotoCommand::StartProcessing, "test")
-        .await
-        .unwrap();
-    let thumb = Variant {
-        key: format!("variants/{photo}/thumb.jpg"),
-        width: 150,
-        height: 112,
-        bytes: 4000,
-        content_type: "image/jpeg".into(),
-    };
-    let command = PhotoCommand::CompleteProcessing {
-        width: 16,
-        height: 12,
-        variants: BTreeMap::from([(VariantName::Thumb, thumb)]),
-    };
-    pipeline
-        .store
-        .execute(photo, command, "test")
-        .await
-        .unwrap()
-        .version
+/// Waits until the image processor has made the photo ready; returns its version.
+async fn ready(pipeline: &Pipeline, photo: Uuid) -> u64 {
+    catalog_tests::eventually(Duration::from_secs(60), || async {
+        let state = pipeline.store.load(photo).await?.unwrap();
+        anyhow::ensure!(
+            state.status != catalog_events::PhotoStatus::Failed,
+            "{:?}",
+            state.failure_reason
+        );
+        Ok((state.status == catalog_events::PhotoStatus::Ready).then_some(state.version))
+    })
+    .await
+    .unwrap()
 }
 
 async fn read_photo(
@@ -101,27 +86,34 @@ fn ids(page: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_reaches_the_read_side_with_the_same_version() {
     let pipeline = Pipeline::start().await.unwrap();
-    let photo = upload(&pipeline, "sku-1").await;
-
+    // Declared but never uploaded: it stays pending, visible to its owner only.
+    let body = json!({"product_id": "sku-1", "filename": "a.jpg", "content_type": "image/jpeg", "size_bytes": 10});
+    let created = expect_json(
+        pipeline.write.create(SELLER, &body).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    let pending: Uuid = created["photo_id"].as_str().unwrap().parse().unwrap();
     let seen = expect_json(
-        read_photo(&pipeline, photo, 2, Some(SELLER)).await,
+        read_photo(&pipeline, pending, 1, Some(SELLER)).await,
         StatusCode::OK,
     )
     .await
     .unwrap();
     assert_eq!(
         (seen["status"].as_str(), seen["version"].as_u64()),
-        (Some("uploaded"), Some(2))
+        (Some("pending_upload"), Some(1))
     );
-    // Not ready: only its owner sees it.
+    assert_eq!(seen["product_id"], "sku-1");
     expect_problem(
-        read_photo(&pipeline, photo, 2, None).await,
+        read_photo(&pipeline, pending, 1, None).await,
         StatusCode::NOT_FOUND,
     )
     .await
     .unwrap();
     expect_problem(
-        read_photo(&pipeline, photo, 2, Some("seller-b")).await,
+        read_photo(&pipeline, pending, 1, Some("seller-b")).await,
         StatusCode::NOT_FOUND,
     )
     .await
@@ -129,7 +121,7 @@ async fn a_write_reaches_the_read_side_with_the_same_version() {
 
     let patch = pipeline
         .write
-        .as_seller(Method::PATCH, &format!("/v1/photos/{photo}"), SELLER)
+        .as_seller(Method::PATCH, &format!("/v1/photos/{pending}"), SELLER)
         .json(&json!({"caption": "Side view", "tags": ["red"]}))
         .send()
         .await
@@ -138,24 +130,33 @@ async fn a_write_reaches_the_read_side_with_the_same_version() {
         .as_u64()
         .unwrap();
     let seen = expect_json(
-        read_photo(&pipeline, photo, version, Some(SELLER)).await,
+        read_photo(&pipeline, pending, version, Some(SELLER)).await,
         StatusCode::OK,
     )
     .await
     .unwrap();
-    assert_eq!(seen["caption"], "Side view");
-    assert_eq!(seen["version"], version);
+    assert_eq!(
+        (seen["caption"].as_str(), seen["version"].as_u64()),
+        (Some("Side view"), Some(version))
+    );
 
-    let ready = make_ready(&pipeline, photo).await;
+    // Uploaded, processed by the image processor, public once ready.
+    let photo = upload(&pipeline, "sku-1").await;
+    let ready = ready(&pipeline, photo).await;
     let public = read_photo(&pipeline, photo, ready, None).await;
     assert_eq!(public.headers()["cache-control"], "public, max-age=60");
     let etag = public.headers()["etag"].to_str().unwrap().to_owned();
     let public = expect_json(public, StatusCode::OK).await.unwrap();
-    assert_eq!(public["status"], "ready");
     assert_eq!(
-        public["variants"]["thumb"]["url"],
-        format!("https://cdn.example/v/variants/{photo}/thumb.jpg")
+        (public["status"].as_str(), public["version"].as_u64()),
+        (Some("ready"), Some(ready))
     );
+    let thumb = public["variants"]["thumb"]["url"].as_str().unwrap();
+    assert!(
+        thumb.starts_with(&format!("https://cdn.example/v/variants/{photo}/")),
+        "{thumb}"
+    );
+    assert!(thumb.ends_with("/thumb.jpg"), "{thumb}");
     assert_eq!(
         (public["width"].as_u64(), public["height"].as_u64()),
         (Some(16), Some(12))
@@ -176,7 +177,7 @@ async fn a_write_reaches_the_read_side_with_the_same_version() {
 async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_bring_it_back() {
     let pipeline = Pipeline::start().await.unwrap();
     let photo = upload(&pipeline, "sku-9").await;
-    let ready = make_ready(&pipeline, photo).await;
+    let ready = ready(&pipeline, photo).await;
     read_photo(&pipeline, photo, ready, None).await;
     assert_eq!(
         ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await),
@@ -266,7 +267,7 @@ async fn listings_page_newest_first_with_cursors() {
     let mut photos = Vec::new();
     for _ in 0..3 {
         let photo = upload(&pipeline, "sku-3").await;
-        photos.push((photo, make_ready(&pipeline, photo).await));
+        photos.push((photo, ready(&pipeline, photo).await));
     }
     catalog_tests::pipeline::projected(&pipeline.stack, &photos, Duration::from_secs(20))
         .await
@@ -307,8 +308,8 @@ async fn listings_page_newest_first_with_cursors() {
 async fn bad_read_requests_get_a_clear_problem() {
     let pipeline = Pipeline::start().await.unwrap();
     let photo = upload(&pipeline, "sku-4").await;
-    let make_ready_version = make_ready(&pipeline, photo).await;
-    read_photo(&pipeline, photo, make_ready_version, None).await;
+    let ready_version = ready(&pipeline, photo).await;
+    read_photo(&pipeline, photo, ready_version, None).await;
     let first = list(&pipeline, "/v1/products/sku-4/photos?limit=1", None).await;
     let get = |path: &str, seller: Option<&str>| {
         let mut request = pipeline.write.http.get(pipeline.read(path));

@@ -23,8 +23,9 @@ use catalog_http::problem::{FieldError, Problem};
 use super::AppState;
 use super::idempotency::{self, Answer};
 use super::photos::{original_key, summary, upload_requested};
-use super::validate::{self, NewPhoto};
+use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
 use crate::aggregate::PhotoCommand;
+use crate::images::decode::Format;
 use crate::originals::{StreamedUpload, Uploaded};
 
 /// Room for the form's other fields and boundaries on top of the file.
@@ -34,28 +35,11 @@ const MAX_FIELD_BYTES: usize = 16 * 1024;
 /// Bytes needed to tell the image type.
 const SNIFF_BYTES: usize = 12;
 
-/// The image type a file's first bytes show, if it is one we take.
-pub fn sniff(head: &[u8]) -> Option<&'static str> {
-    match head {
-        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => Some("image/webp"),
-        _ => None,
-    }
+/// The content type of a file's first bytes, if it is one the API takes.
+fn sniff(head: &[u8]) -> Option<&'static str> {
+    Format::sniff(head)
+        .map(Format::content_type)
+        .filter(|content_type| SUPPORTED_TYPES.contains(content_type))
 }
 
 /// A form read whole, its file already in the bucket.

@@ -71,6 +71,15 @@ pub struct Decoded {
     pub original: (u32, u32),
 }
 
+/// The pixels an image declares in its header, if it is one the processor reads.
+pub fn declared_pixels(bytes: &[u8]) -> Option<u64> {
+    let format = Format::sniff(bytes)?;
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format.image_format())
+        .into_dimensions()
+        .ok()?;
+    Some(u64::from(width) * u64::from(height))
+}
+
 /// Decodes `bytes` at a size whose longest side still covers `cover` pixels where the
 /// format allows decoding at a reduced scale.
 pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejection> {

@@ -13,6 +13,7 @@
 
 pub mod decode;
 pub mod variants;
+pub mod worker;
 
 use catalog_events::VariantName;
 

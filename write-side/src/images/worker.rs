@@ -1,0 +1,447 @@
+//! The image processor: a worker on the images queue that turns uploads into variants.
+//!
+//! For each `PhotoUploaded` or `PhotoReprocessRequested` it records that processing started
+//! (a photo that is already ready, deleted or failed is left as it is: a redelivered message
+//! changes nothing), downloads the original with a size cap, checks the declared SHA-256,
+//! renders the variants ([`super::render`]) on a blocking thread within a memory budget,
+//! stores them in the variants bucket under a key of this attempt (immutable: a reprocess
+//! never changes bytes behind a cached URL), and completes the photo.
+//!
+//! A file that is not a safe image fails the photo with the reason, and the message is done.
+//! Anything else (S3 or Postgres unavailable) leaves the message for redelivery; on its last
+//! receive the photo is failed and the message moves to the dead-letter queue. A job that runs
+//! long keeps extending its message's visibility.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use catalog_events::resources::{QueueRole, Resources};
+use catalog_events::{EventEnvelope, Variant};
+use futures_util::future::try_join_all;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Limits, Rejection, Rendition};
+use crate::aggregate::{PhotoCommand, PhotoError};
+use crate::store::{CommandError, PhotoStore};
+
+/// Cache header of variants: their keys never change content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Bytes of memory a decoded pixel may take across the pipeline (source, resized copies).
+const BYTES_PER_PIXEL: u64 = 8;
+
+/// Settings of `catalog process-images`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProcessorConfig {
+    /// Most pixels an image may declare; larger ones fail before decoding.
+    #[arg(long, env = "CATALOG_MAX_PIXELS", default_value_t = 50_000_000)]
+    pub max_pixels: u64,
+    /// Largest original downloaded, in bytes.
+    #[arg(long = "processor-max-bytes", env = "CATALOG_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_bytes: u64,
+    /// Jobs at once (default: one per core).
+    #[arg(long, env = "CATALOG_IMAGE_JOBS")]
+    pub jobs: Option<usize>,
+    /// Memory the decoded images of all jobs may take together, in MiB.
+    #[arg(long, env = "CATALOG_IMAGE_MEMORY_MIB", default_value_t = 1024)]
+    pub memory_mib: u64,
+    /// Long-poll wait of each receive, in seconds (at most 20).
+    #[arg(
+        long = "processor-wait-secs",
+        env = "CATALOG_SQS_WAIT_SECS",
+        default_value_t = 20
+    )]
+    pub wait_secs: i32,
+    /// Address buckets by path, as local S3 stand-ins need.
+    #[arg(
+        long = "processor-s3-path-style",
+        env = "CATALOG_S3_PATH_STYLE",
+        default_value_t = false
+    )]
+    pub path_style: bool,
+}
+
+/// How one message ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The photo is ready, failed with a reason, or needs nothing: the message is done.
+    Done,
+    /// Try again later.
+    Retry(String),
+}
+
+pub struct Processor {
+    sqs: aws_sdk_sqs::Client,
+    s3: aws_sdk_s3::Client,
+    store: Arc<PhotoStore>,
+    queue_url: String,
+    visibility: Duration,
+    max_receives: u32,
+    originals: String,
+    variants: String,
+    limits: Limits,
+    max_bytes: u64,
+    wait_secs: i32,
+    jobs: usize,
+    memory: Arc<Semaphore>,
+    memory_mib: u32,
+}
+
+impl Processor {
+    pub async fn new(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        store: Arc<PhotoStore>,
+        config: &ProcessorConfig,
+    ) -> anyhow::Result<Self> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = resources
+            .queue(QueueRole::Images)
+            .ok_or_else(|| anyhow::anyhow!("no images queue in the resources"))?;
+        let queue_url = sqs
+            .get_queue_url()
+            .queue_name(&queue.name)
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no URL for queue {}", queue.name))?;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(config.path_style)
+                .build(),
+        );
+        let jobs = config
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1);
+        let memory_mib = u32::try_from(config.memory_mib.max(1)).unwrap_or(u32::MAX);
+        Ok(Self {
+            sqs,
+            s3,
+            store,
+            queue_url,
+            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
+            max_receives: queue.max_receive_count,
+            originals: resources.buckets.originals.clone(),
+            variants: resources.buckets.variants.clone(),
+            limits: Limits {
+                max_pixels: config.max_pixels,
+            },
+            max_bytes: config.max_bytes,
+            wait_secs: config.wait_secs.clamp(0, 20),
+            jobs,
+            memory: Arc::new(Semaphore::new(memory_mib as usize)),
+            memory_mib,
+        })
+    }
+
+    /// Processes until `shutdown` is cancelled, `jobs` at a time; jobs under way finish.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.jobs));
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            // Receive only when a job slot is free, and no more messages than free slots.
+            if slots.acquire().await.is_err() {
+                return;
+            }
+            let available = slots.available_permits().clamp(1, 10);
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.receive(available) => received,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    failures = 0;
+                    messages
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, "receiving from the images queue failed");
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
+                        .await;
+                    continue;
+                }
+            };
+            for message in messages {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let processor = Arc::clone(&self);
+                tokio::spawn(async move {
+                    processor.handle(message).await;
+                    drop(slot);
+                });
+            }
+        }
+        // Wait for the jobs under way.
+        let _ = slots
+            .acquire_many(u32::try_from(self.jobs).unwrap_or(u32::MAX))
+            .await;
+    }
+
+    async fn receive(&self, count: usize) -> anyhow::Result<Vec<Message>> {
+        let answer = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(i32::try_from(count).unwrap_or(10))
+            .wait_time_seconds(self.wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await?;
+        Ok(answer.messages.unwrap_or_default())
+    }
+
+    /// Handles one message, keeping it invisible to others while it runs.
+    pub async fn handle(&self, message: Message) {
+        let Some(receipt) = message.receipt_handle.clone() else {
+            return;
+        };
+        let receives: u32 = message
+            .attributes
+            .as_ref()
+            .and_then(|attributes| {
+                attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount)
+            })
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1);
+        let envelope = match EventEnvelope::from_bus_message(
+            message.body.as_deref().unwrap_or_default(),
+        ) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::error!(message_id = ?message.message_id, receives, %error, "unreadable message left for the dead-letter queue");
+                return;
+            }
+        };
+        let photo = envelope.aggregate_id;
+        let heartbeat = self.keep_invisible(&receipt);
+        let outcome = tokio::select! {
+            outcome = self.process(photo) => outcome,
+            () = heartbeat => Outcome::Retry("the visibility heartbeat stopped".into()),
+        };
+        match outcome {
+            Outcome::Done => self.delete(&receipt).await,
+            Outcome::Retry(reason) if receives >= self.max_receives => {
+                tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
+                let reason =
+                    "the photo could not be processed; reprocess it to try again".to_owned();
+                if let Err(error) = self
+                    .store
+                    .execute(
+                        photo,
+                        PhotoCommand::FailProcessing { reason },
+                        &photo.to_string(),
+                    )
+                    .await
+                {
+                    tracing::warn!(%photo, %error, "could not mark the photo failed");
+                }
+            }
+            Outcome::Retry(reason) => {
+                tracing::warn!(%photo, receives, %reason, "processing will be retried");
+            }
+        }
+    }
+
+    /// Extends the message's visibility every half timeout; never returns on its own.
+    async fn keep_invisible(&self, receipt: &str) {
+        let half = self.visibility / 2;
+        loop {
+            tokio::time::sleep(half).await;
+            let extended = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(i32::try_from(self.visibility.as_secs()).unwrap_or(i32::MAX))
+                .send()
+                .await;
+            if let Err(error) = extended {
+                tracing::warn!(%error, "could not extend a message's visibility");
+            }
+        }
+    }
+
+    async fn process(&self, photo: Uuid) -> Outcome {
+        let correlation = format!("process-images:{photo}");
+        let state = match self
+            .store
+            .execute(photo, PhotoCommand::StartProcessing, &correlation)
+            .await
+        {
+            Ok(state) => state,
+            Err(CommandError::Refused(PhotoError::NotAllowed { .. } | PhotoError::NotFound)) => {
+                return Outcome::Done;
+            }
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        let original = match self
+            .download(&state.object_key, state.checksum_sha256.as_deref())
+            .await
+        {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(rejection)) => {
+                return self.fail(photo, &rejection.to_string(), &correlation).await;
+            }
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        let rendition = match self.render(original).await {
+            Ok(Ok(rendition)) => rendition,
+            Ok(Err(rejection)) => {
+                return self.fail(photo, &rejection.to_string(), &correlation).await;
+            }
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        // A key of this job's own: a racing job for the same photo never touches these.
+        let prefix = format!(
+            "variants/{photo}/{}-{}",
+            state.processing_attempts,
+            Uuid::now_v7().simple()
+        );
+        let variants = match self.store_variants(&prefix, &rendition).await {
+            Ok(variants) => variants,
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        let command = PhotoCommand::CompleteProcessing {
+            width: rendition.width,
+            height: rendition.height,
+            variants,
+        };
+        match self.store.execute(photo, command, &correlation).await {
+            Ok(_) => Outcome::Done,
+            Err(CommandError::Refused(refusal)) => {
+                // Deleted or reprocessed meanwhile: these variants serve nothing.
+                tracing::info!(%photo, %refusal, "processing finished after the photo moved on");
+                self.remove_variants(&prefix, &rendition).await;
+                Outcome::Done
+            }
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+
+    async fn fail(&self, photo: Uuid, reason: &str, correlation: &str) -> Outcome {
+        let command = PhotoCommand::FailProcessing {
+            reason: reason.to_owned(),
+        };
+        match self.store.execute(photo, command, correlation).await {
+            Ok(_) | Err(CommandError::Refused(_)) => Outcome::Done,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+
+    /// The original's bytes, refused if over the cap or not the declared file.
+    async fn download(
+        &self,
+        key: &str,
+        checksum: Option<&str>,
+    ) -> anyhow::Result<Result<Vec<u8>, Rejection>> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.originals)
+            .key(key)
+            .send()
+            .await?;
+        let size = u64::try_from(object.content_length().unwrap_or_default()).unwrap_or(u64::MAX);
+        if size > self.max_bytes {
+            return Ok(Err(Rejection::Corrupt(format!(
+                "the file is over the limit of {} bytes",
+                self.max_bytes
+            ))));
+        }
+        let bytes = object.body.collect().await?.into_bytes().to_vec();
+        if let Some(declared) = checksum {
+            if hex::encode(Sha256::digest(&bytes)) != declared {
+                return Ok(Err(Rejection::Corrupt(
+                    "the uploaded file's SHA-256 differs from the declared checksum_sha256".into(),
+                )));
+            }
+        }
+        Ok(Ok(bytes))
+    }
+
+    /// Renders on a blocking thread, holding the memory the decoded image will take.
+    async fn render(&self, original: Vec<u8>) -> anyhow::Result<Result<Rendition, Rejection>> {
+        let pixels = super::decode::declared_pixels(&original)
+            .unwrap_or(0)
+            .min(self.limits.max_pixels);
+        let mib = u32::try_from((pixels * BYTES_PER_PIXEL) >> 20)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.memory_mib);
+        let _memory = self.memory.acquire_many(mib).await?;
+        let limits = self.limits;
+        Ok(tokio::task::spawn_blocking(move || super::render(&original, limits)).await?)
+    }
+
+    async fn store_variants(
+        &self,
+        prefix: &str,
+        rendition: &Rendition,
+    ) -> anyhow::Result<std::collections::BTreeMap<catalog_events::VariantName, Variant>> {
+        let uploads = rendition.variants.iter().map(|rendered| async move {
+            let key = variant_key(prefix, rendered);
+            self.s3
+                .put_object()
+                .bucket(&self.variants)
+                .key(&key)
+                .content_type(rendered.content_type)
+                .cache_control(IMMUTABLE)
+                .body(ByteStream::from(rendered.bytes.clone()))
+                .send()
+                .await?;
+            let variant = Variant {
+                key,
+                width: rendered.width,
+                height: rendered.height,
+                bytes: rendered.bytes.len() as u64,
+                content_type: rendered.content_type.to_owned(),
+            };
+            anyhow::Ok((rendered.name, variant))
+        });
+        Ok(try_join_all(uploads).await?.into_iter().collect())
+    }
+
+    async fn remove_variants(&self, prefix: &str, rendition: &Rendition) {
+        for rendered in &rendition.variants {
+            let key = variant_key(prefix, rendered);
+            if let Err(error) = self
+                .s3
+                .delete_object()
+                .bucket(&self.variants)
+                .key(&key)
+                .send()
+                .await
+            {
+                tracing::warn!(%key, %error, "could not remove an unused variant");
+            }
+        }
+    }
+
+    async fn delete(&self, receipt: &str) {
+        if let Err(error) = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            tracing::warn!(%error, "could not delete a processed message; it will be redelivered and change nothing");
+        }
+    }
+}
+
+fn variant_key(prefix: &str, rendered: &super::Rendered) -> String {
+    let extension = if rendered.content_type == "image/png" {
+        "png"
+    } else {
+        "jpg"
+    };
+    format!("{prefix}/{}.{extension}", rendered.name)
+}
