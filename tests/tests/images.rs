@@ -1,0 +1,174 @@
+//! The image processor in the whole pipeline: photos uploaded through the API become ready
+//! with four variants in S3, and files that are not safe images fail with the reason while the
+//! worker goes on with the next.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::time::Duration;
+
+use catalog_events::{PhotoState, PhotoStatus, VariantName};
+use catalog_tests::pipeline::Pipeline;
+use catalog_tests::{eventually, expect_json, jpeg, sha256_hex};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const SELLER: &str = "seller-a";
+
+/// Declares a photo of `declared` bytes, PUTs `bytes` to its URL and calls upload-complete.
+async fn upload(pipeline: &Pipeline, declared: &[u8], bytes: Vec<u8>) -> Uuid {
+    let body = json!({
+        "product_id": "sku-img",
+        "filename": "photo.jpg",
+        "content_type": "image/jpeg",
+        "size_bytes": declared.len(),
+        "checksum_sha256": sha256_hex(declared),
+    });
+    let created: Value = expect_json(
+        pipeline.write.create(SELLER, &body).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    let mut put = pipeline
+        .write
+        .http
+        .put(created["upload"]["url"].as_str().unwrap())
+        .body(bytes);
+    for (name, value) in created["upload"]["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    assert!(put.send().await.unwrap().status().is_success());
+    let photo = created["photo_id"].as_str().unwrap();
+    let complete = pipeline
+        .write
+        .as_seller(
+            Method::POST,
+            &format!("/v1/photos/{photo}/upload-complete"),
+            SELLER,
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_json(complete, StatusCode::ACCEPTED).await.unwrap();
+    photo.parse().unwrap()
+}
+
+/// Waits until processing ended, ready or failed.
+async fn processed(pipeline: &Pipeline, photo: Uuid) -> PhotoState {
+    eventually(Duration::from_secs(60), || async {
+        let state = pipeline.store.load(photo).await?.unwrap();
+        Ok(matches!(state.status, PhotoStatus::Ready | PhotoStatus::Failed).then_some(state))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_photo_becomes_ready_with_four_variants_that_match_s3() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let bytes = jpeg(2400, 1600);
+    let photo = upload(&pipeline, &bytes, bytes.clone()).await;
+    let state = processed(&pipeline, photo).await;
+    assert_eq!(
+        state.status,
+        PhotoStatus::Ready,
+        "{:?}",
+        state.failure_reason
+    );
+    assert_eq!((state.width, state.height), (Some(2400), Some(1600)));
+
+    let read = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}?min_version={}", state.version)))
+        .send()
+        .await
+        .unwrap();
+    let read = expect_json(read, StatusCode::OK).await.unwrap();
+    assert_eq!(read["status"], "ready");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&pipeline.stack.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let expected = [(150, 100), (320, 213), (800, 533), (1600, 1067)];
+    for (name, (width, height)) in VariantName::ALL.into_iter().zip(expected) {
+        let variant = &state.variants[&name];
+        assert_eq!((variant.width, variant.height), (width, height), "{name}");
+        assert_eq!(read["variants"][name.as_str()]["width"], width);
+        let object = s3
+            .get_object()
+            .bucket(&pipeline.stack.resources.buckets.variants)
+            .key(&variant.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(object.content_type(), Some("image/jpeg"));
+        assert_eq!(
+            object.cache_control(),
+            Some("public, max-age=31536000, immutable")
+        );
+        let stored = object.body.collect().await.unwrap().into_bytes();
+        assert_eq!(stored.len() as u64, variant.bytes, "{name}");
+        let image = image::load_from_memory(&stored).unwrap();
+        assert_eq!((image.width(), image.height()), (width, height), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_are_not_safe_images_fail_with_the_reason_and_the_worker_goes_on() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let html = b"<!doctype html><html><body>not a photo</body></html>".to_vec();
+    let not_an_image = upload(&pipeline, &html, html.clone()).await;
+    // Same size as declared, other bytes: only the checksum tells.
+    let declared = jpeg(64, 64);
+    let mut tampered = declared.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x55;
+    let wrong_checksum = upload(&pipeline, &declared, tampered).await;
+    let good = jpeg(300, 200);
+    let fine = upload(&pipeline, &good, good.clone()).await;
+
+    let failed = processed(&pipeline, not_an_image).await;
+    assert_eq!(failed.status, PhotoStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("the file is not a JPEG, PNG, WebP or GIF image")
+    );
+    assert!(failed.variants.is_empty());
+    let failed = processed(&pipeline, wrong_checksum).await;
+    assert_eq!(failed.status, PhotoStatus::Failed);
+    assert!(failed.failure_reason.unwrap().contains("SHA-256"));
+    let ready = processed(&pipeline, fine).await;
+    assert_eq!(ready.status, PhotoStatus::Ready);
+
+    // Reprocessing makes new variants under new keys; the old ones stay valid meanwhile.
+    let before = ready.version;
+    let reprocess = pipeline
+        .write
+        .as_seller(
+            Method::POST,
+            &format!("/v1/photos/{fine}/reprocess"),
+            SELLER,
+        )
+        .send()
+        .await
+        .unwrap();
+    let after = expect_json(reprocess, StatusCode::ACCEPTED).await.unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+    let again = eventually(Duration::from_secs(60), || async {
+        let state = pipeline.store.load(fine).await?.unwrap();
+        Ok((state.status == PhotoStatus::Ready && state.version > after).then_some(state))
+    })
+    .await
+    .unwrap();
+    assert_eq!(again.processing_attempts, 2);
+    assert_ne!(
+        again.variants[&VariantName::Large].key,
+        ready.variants[&VariantName::Large].key,
+        "new keys, never overwritten"
+    );
+}
