@@ -165,7 +165,8 @@ pub fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
 /// DSSIM between two encoded images of the same size (0 is identical).
 fn dssim(a: &Path, b: &Path) -> anyhow::Result<f64> {
     let load = |path: &Path| -> anyhow::Result<image::RgbaImage> {
-        Ok(image::open(path)
+        let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+        Ok(image::load_from_memory(&bytes)
             .with_context(|| path.display().to_string())?
             .to_rgba8())
     };
