@@ -35,6 +35,10 @@ pub enum Rejection {
     TooManyPixels { width: u64, height: u64, limit: u64 },
     #[error("the image file is damaged or incomplete ({0})")]
     Corrupt(String),
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the uploaded file's SHA-256 differs from the declared checksum_sha256")]
+    ChecksumMismatch,
 }
 
 /// One encoded variant.

@@ -350,18 +350,13 @@ impl Processor {
             .await?;
         let size = u64::try_from(object.content_length().unwrap_or_default()).unwrap_or(u64::MAX);
         if size > self.max_bytes {
-            return Ok(Err(Rejection::Corrupt(format!(
-                "the file is over the limit of {} bytes",
-                self.max_bytes
-            ))));
+            return Ok(Err(Rejection::TooLarge {
+                limit: self.max_bytes,
+            }));
         }
         let bytes = object.body.collect().await?.into_bytes().to_vec();
-        if let Some(declared) = checksum {
-            if hex::encode(Sha256::digest(&bytes)) != declared {
-                return Ok(Err(Rejection::Corrupt(
-                    "the uploaded file's SHA-256 differs from the declared checksum_sha256".into(),
-                )));
-            }
+        if checksum.is_some_and(|declared| hex::encode(Sha256::digest(&bytes)) != declared) {
+            return Ok(Err(Rejection::ChecksumMismatch));
         }
         Ok(Ok(bytes))
     }
