@@ -32,9 +32,15 @@ pub struct Stack {
 
 impl Stack {
     pub async fn create() -> anyhow::Result<Self> {
+        Self::create_with(|_| {}).await
+    }
+
+    /// Creates the resources after `adjust` changed them (say, a queue's timeouts).
+    pub async fn create_with(adjust: impl FnOnce(&mut Resources)) -> anyhow::Result<Self> {
         crate::stack_env("AWS_ENDPOINT_URL")?;
         let prefix = format!("t{}-", &Uuid::new_v4().simple().to_string()[..10]);
-        let resources = Resources::standard()?.prefixed(&prefix);
+        let mut resources = Resources::standard()?.prefixed(&prefix);
+        adjust(&mut resources);
         let sdk = aws_config::load_from_env().await;
         catalog_projections::local_stack::create(&sdk, &resources).await?;
         Ok(Self {
@@ -80,7 +86,7 @@ impl Stack {
     }
 }
 
-/// The write API, the read API, a relay and a projector on one stack.
+/// The write API, the read API, a relay, an image processor and a projector on one stack.
 pub struct Pipeline {
     pub stack: Stack,
     pub write: WriteApi,
@@ -93,7 +99,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub async fn start() -> anyhow::Result<Self> {
-        let stack = Stack::create().await?;
+        Self::start_on(Stack::create().await?).await
+    }
+
+    /// Starts every part on `stack`.
+    pub async fn start_on(stack: Stack) -> anyhow::Result<Self> {
         let originals = stack.resources.buckets.originals.clone();
         let write = WriteApi::spawn_with(|config| config.originals.bucket = originals).await?;
         let read = ReadApi::build(

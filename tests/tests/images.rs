@@ -175,3 +175,74 @@ async fn files_that_are_not_safe_images_fail_with_the_reason_and_the_worker_goes
         "new keys, never overwritten"
     );
 }
+
+/// The original cannot be read (as when S3 fails): the message is retried, and after the
+/// queue's receive limit the photo is failed and the message is in the dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_keeps_failing_ends_failed_with_its_message_in_the_dead_letter_queue() {
+    let stack = catalog_tests::pipeline::Stack::create_with(|resources| {
+        for queue in &mut resources.queues {
+            queue.visibility_timeout_secs = 1;
+            queue.max_receive_count = 2;
+        }
+    })
+    .await
+    .unwrap();
+    let pipeline = Pipeline::start_on(stack).await.unwrap();
+    let bytes = jpeg(32, 32);
+    let body = json!({
+        "product_id": "sku-img", "filename": "a.jpg", "content_type": "image/jpeg",
+        "size_bytes": bytes.len(),
+    });
+    let created = expect_json(
+        pipeline.write.create(SELLER, &body).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    let photo: Uuid = created["photo_id"].as_str().unwrap().parse().unwrap();
+    // The upload is confirmed (as after a HEAD), but the object is not there to download.
+    let confirm = catalog_write_side::aggregate::PhotoCommand::ConfirmUpload {
+        seller_id: SELLER.into(),
+        stored_size: bytes.len() as u64,
+    };
+    pipeline
+        .store
+        .execute(photo, confirm, "test")
+        .await
+        .unwrap();
+
+    let failed = processed(&pipeline, photo).await;
+    assert_eq!(failed.status, PhotoStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("the photo could not be processed; reprocess it to try again")
+    );
+    let sqs = aws_sdk_sqs::Client::new(&pipeline.stack.sdk);
+    let queue = pipeline
+        .stack
+        .resources
+        .queue(catalog_events::resources::QueueRole::Images)
+        .unwrap();
+    let dead_letters = sqs
+        .get_queue_url()
+        .queue_name(&queue.dead_letter_queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let moved = eventually(Duration::from_secs(30), || async {
+        let received = sqs
+            .receive_message()
+            .queue_url(&dead_letters)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        Ok(received.messages.filter(|messages| !messages.is_empty()))
+    })
+    .await
+    .unwrap();
+    let body = moved[0].body.as_deref().unwrap();
+    assert!(body.contains(&photo.to_string()), "{body}");
+}
