@@ -22,6 +22,10 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+/// The same allocator as the `catalog` binary, since the services run in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
