@@ -87,6 +87,9 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
         return Err(Rejection::Empty);
     }
     let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
+    if format == Format::WebP {
+        webp_chunks_fit(bytes)?;
+    }
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format.image_format())
         .into_decoder()
         .map_err(corrupt)?;
@@ -102,6 +105,13 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
     if pixels == 0 {
         return Err(Rejection::Corrupt("it has no pixels".into()));
     }
+    // Limits first: metadata readers trust chunk sizes (a 400-byte WebP can claim a 2.6 GB
+    // EXIF chunk, which the fuzzer found), and the decoders check allocations against these.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(pixels * 8 + (64 << 20));
+    decoder.set_limits(limits).map_err(corrupt)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -112,11 +122,6 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
             jpeg(bytes, icc.as_deref(), cover)?
         }
         _ => {
-            let mut limits = image::Limits::default();
-            limits.max_image_width = Some(width);
-            limits.max_image_height = Some(height);
-            limits.max_alloc = Some(pixels * 8 + (64 << 20));
-            decoder.set_limits(limits).map_err(corrupt)?;
             let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
             let image = if image.color().has_alpha() {
                 DynamicImage::ImageRgba8(image.into_rgba8())
@@ -131,6 +136,24 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
         orientation,
         original: (width, height),
     })
+}
+
+/// Refuses a WebP whose chunks claim more bytes than the file has. The WebP decoder allocates a
+/// metadata chunk at its declared size before reading it (and ignores memory limits there), so
+/// a few hundred bytes could otherwise claim gigabytes; the fuzzer found this.
+fn webp_chunks_fit(bytes: &[u8]) -> Result<(), Rejection> {
+    let mut rest = bytes.get(12..).unwrap_or_default();
+    while rest.len() >= 8 {
+        let size = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if size > rest.len() - 8 {
+            return Err(Rejection::Corrupt(
+                "a WebP chunk is larger than the file".into(),
+            ));
+        }
+        // Chunks are padded to an even size; some writers leave out the last padding byte.
+        rest = rest.get(8 + size + (size & 1)..).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// A JPEG through libjpeg-turbo, scaled in the DCT to the smallest size that covers `cover`.
