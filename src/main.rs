@@ -9,12 +9,10 @@ use catalog_events::resources::Resources;
 use catalog_http::auth::{self, AuthConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
-use catalog_read_side::startup::ReadApi;
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
-use catalog_write_side::startup::Application;
 use catalog_write_side::store::{self, PhotoStore};
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
@@ -106,14 +104,14 @@ async fn main() -> anyhow::Result<()> {
     let resources = Resources::standard()?.prefixed(&cli.resource_prefix);
     match cli.command {
         Command::WriteApi(config) => {
-            let app = Application::build(config)
+            let app = catalog_write_side::startup::build(config)
                 .await
                 .context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
             app.run_until_stopped().await?;
         }
         Command::ReadApi(config) => {
-            let app = ReadApi::build(config, &resources)
+            let app = catalog_read_side::startup::build(config, &resources)
                 .await
                 .context("starting the read API")?;
             tracing::info!(port = app.port(), "read API listening");

@@ -5,9 +5,11 @@
 //!   extractor.
 //! - [`ops`]: `/healthz`, `/metrics`, and the middleware that counts, times and tags every
 //!   request with its id.
+//! - [`service`]: the server around a service's state and routes, built alike for both.
 
 pub mod auth;
 pub mod ops;
 pub mod problem;
+pub mod service;
 
 pub use problem::Problem;

@@ -41,6 +41,10 @@ const GALLERY_MAX_AGE: u32 = 30;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|error, _| Problem::malformed(format!("bad query: {error}")).into()),
+        )
         .configure(catalog_http::ops::routes)
         .route("/readyz", web::get().to(readyz))
         .route("/v1/photos/{id}", web::get().to(photo))

@@ -14,7 +14,6 @@ use anyhow::Context;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
-use catalog_write_side::startup::Application;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -96,7 +95,7 @@ impl WriteApi {
         };
         adjust(&mut config);
         stack_env("AWS_ENDPOINT_URL")?;
-        let app = Application::build(config).await?;
+        let app = catalog_write_side::startup::build(config).await?;
         let base_url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let pool = PgPoolOptions::new()

@@ -13,7 +13,6 @@ use catalog_http::auth::AuthConfig;
 use catalog_projections::item;
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
-use catalog_read_side::startup::ReadApi;
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
@@ -106,7 +105,7 @@ impl Pipeline {
     pub async fn start_on(stack: Stack) -> anyhow::Result<Self> {
         let originals = stack.resources.buckets.originals.clone();
         let write = WriteApi::spawn_with(|config| config.originals.bucket = originals).await?;
-        let read = ReadApi::build(
+        let read = catalog_read_side::startup::build(
             ReadApiConfig {
                 listen: "127.0.0.1:0".into(),
                 auth: AuthConfig {

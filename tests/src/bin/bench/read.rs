@@ -8,7 +8,6 @@ use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use catalog_http::auth::AuthConfig;
 use catalog_projections::item::{self, Guard};
 use catalog_read_side::config::ReadApiConfig;
-use catalog_read_side::startup::ReadApi;
 use catalog_tests::pipeline::Stack;
 use chrono::Utc;
 use secrecy::SecretString;
@@ -38,7 +37,7 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
         ids.push(state.photo_id);
     }
     let ids = Arc::new(ids);
-    let api = ReadApi::build(
+    let api = catalog_read_side::startup::build(
         ReadApiConfig {
             listen: "127.0.0.1:0".into(),
             auth: AuthConfig {
