@@ -11,6 +11,7 @@ pub mod pipeline;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use catalog_events::UploadRequested;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
@@ -38,6 +39,25 @@ pub async fn fresh_database() -> anyhow::Result<String> {
     let mut url = url::Url::parse(&admin)?;
     url.set_path(&name);
     Ok(url.into())
+}
+
+/// The request of a new photo of `seller` for `product`, as the write API would build it
+/// (100 bytes declared, no caption, tags or checksum).
+pub fn upload_request(photo_id: Uuid, seller: &str, product: &str) -> UploadRequested {
+    UploadRequested {
+        occurred_at: chrono::Utc::now(),
+        photo_id,
+        seller_id: seller.into(),
+        product_id: product.into(),
+        filename: "p.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 100,
+        checksum_sha256: None,
+        caption: None,
+        tags: vec![],
+        callback_url: None,
+        object_key: format!("originals/{photo_id}"),
+    }
 }
 
 /// A JPEG of the given size, made here (a smooth gradient, like a photo compresses).

@@ -24,6 +24,9 @@ use crate::{WriteApi, eventually};
 
 /// Resources of one test, created in the local stack under a prefix of its own.
 pub struct Stack {
+    /// What every name of `resources` starts with (a `catalog` process takes it as
+    /// `CATALOG_RESOURCE_PREFIX`).
+    pub prefix: String,
     pub resources: Resources,
     pub sdk: aws_config::SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -44,6 +47,7 @@ impl Stack {
         catalog_projections::local_stack::create(&sdk, &resources).await?;
         Ok(Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            prefix,
             resources,
             sdk,
         })
@@ -190,15 +194,9 @@ pub struct Process(Child);
 impl Process {
     /// Starts `catalog <args>` against `stack` and the event store at `database_url`.
     pub fn start(stack: &Stack, database_url: &str, args: &[&str]) -> anyhow::Result<Self> {
-        let prefix = stack
-            .resources
-            .bus
-            .strip_suffix(&Resources::standard()?.bus)
-            .unwrap_or_default()
-            .to_owned();
         let child = Command::new(catalog_binary()?)
             .args(args)
-            .env("CATALOG_RESOURCE_PREFIX", prefix)
+            .env("CATALOG_RESOURCE_PREFIX", &stack.prefix)
             .env("CATALOG_DATABASE_URL", database_url)
             .env("CATALOG_DATABASE_MAX_CONNECTIONS", "4")
             .env("CATALOG_SQS_WAIT_SECS", "1")

@@ -9,7 +9,6 @@ use catalog_events::{PhotoStatus, UploadRequested};
 use catalog_tests::fresh_database;
 use catalog_write_side::aggregate::{PhotoCommand, PhotoError, PhotoServices};
 use catalog_write_side::store::{self, CommandError, PhotoStore};
-use chrono::Utc;
 use uuid::Uuid;
 
 async fn store() -> PhotoStore {
@@ -19,20 +18,7 @@ async fn store() -> PhotoStore {
 }
 
 fn request(photo_id: Uuid) -> UploadRequested {
-    UploadRequested {
-        occurred_at: Utc::now(),
-        photo_id,
-        seller_id: "seller-1".into(),
-        product_id: "sku-1".into(),
-        filename: "a.jpg".into(),
-        content_type: "image/jpeg".into(),
-        size_bytes: 10,
-        checksum_sha256: None,
-        caption: None,
-        tags: vec![],
-        callback_url: None,
-        object_key: format!("originals/{photo_id}"),
-    }
+    catalog_tests::upload_request(photo_id, "seller-1", "sku-1")
 }
 
 async fn sequences(store: &PhotoStore, photo_id: Uuid) -> Vec<i64> {

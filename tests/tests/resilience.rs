@@ -23,20 +23,7 @@ use proptest::test_runner::{Config, TestRunner};
 use uuid::Uuid;
 
 fn request(photo_id: Uuid, product: &str) -> UploadRequested {
-    UploadRequested {
-        occurred_at: Utc::now(),
-        photo_id,
-        seller_id: "seller-1".into(),
-        product_id: product.into(),
-        filename: "p.jpg".into(),
-        content_type: "image/jpeg".into(),
-        size_bytes: 100,
-        checksum_sha256: None,
-        caption: None,
-        tags: vec![],
-        callback_url: None,
-        object_key: format!("originals/{photo_id}"),
-    }
+    catalog_tests::upload_request(photo_id, "seller-1", product)
 }
 
 fn update(caption: &str) -> PhotoCommand {

@@ -8,11 +8,10 @@ use catalog_events::UploadRequested;
 use catalog_projections::projector::Projector;
 use catalog_projections::resync::resync as run_resync;
 use catalog_tests::pipeline::{Stack, projector_config, relay_config};
-use catalog_tests::{eventually, fresh_database};
+use catalog_tests::{eventually, fresh_database, upload_request};
 use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
 use catalog_write_side::relay::Relay;
 use catalog_write_side::store::{self, PhotoStore};
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -28,18 +27,14 @@ async fn photos(count: usize) -> anyhow::Result<Arc<PhotoStore>> {
         async move {
             let photo_id = Uuid::now_v7();
             let request = UploadRequested {
-                occurred_at: Utc::now(),
-                photo_id,
-                seller_id: format!("seller-{}", n % 50),
-                product_id: format!("sku-{}", n % 500),
-                filename: "p.jpg".into(),
-                content_type: "image/jpeg".into(),
-                size_bytes: 2_000_000,
-                checksum_sha256: None,
                 caption: Some("A product photo".into()),
                 tags: vec!["bench".into()],
-                callback_url: None,
-                object_key: format!("originals/{photo_id}"),
+                size_bytes: 2_000_000,
+                ..upload_request(
+                    photo_id,
+                    &format!("seller-{}", n % 50),
+                    &format!("sku-{}", n % 500),
+                )
             };
             let command = PhotoCommand::RecordUpload {
                 request,

@@ -9,7 +9,7 @@ use catalog_http::auth::AuthConfig;
 use catalog_projections::item::{self, Guard};
 use catalog_read_side::config::ReadApiConfig;
 use catalog_tests::pipeline::Stack;
-use chrono::Utc;
+use catalog_tests::upload_request;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -129,20 +129,11 @@ async fn ok(response: reqwest::Response) -> anyhow::Result<()> {
 }
 
 fn ready_photo() -> PhotoState {
-    let photo_id = Uuid::now_v7();
     let mut state = PhotoState::new(&UploadRequested {
-        occurred_at: Utc::now(),
-        photo_id,
-        seller_id: "seller-bench".into(),
-        product_id: PRODUCT.into(),
-        filename: "p.jpg".into(),
-        content_type: "image/jpeg".into(),
-        size_bytes: 2_000_000,
-        checksum_sha256: None,
         caption: Some("A product photo".into()),
         tags: vec!["bench".into()],
-        callback_url: None,
-        object_key: format!("originals/{photo_id}"),
+        size_bytes: 2_000_000,
+        ..upload_request(Uuid::now_v7(), "seller-bench", PRODUCT)
     });
     state.status = PhotoStatus::Ready;
     state.width = Some(4000);
