@@ -42,21 +42,24 @@ impl Answer {
 }
 
 /// Runs `work` once per (seller, key), or every time when the request has no key.
-/// `request_body` is what identifies the request besides its method and path.
-pub async fn once<F>(
+/// `identity` is what identifies the request besides its method and path (its parsed body);
+/// it is serialized only when the request has a key.
+pub async fn once<F, T>(
     pool: &PgPool,
     request: &HttpRequest,
     seller: &str,
-    request_body: &[u8],
+    identity: &T,
     work: F,
 ) -> Result<HttpResponse, Problem>
 where
     F: Future<Output = Result<Answer, Problem>>,
+    T: serde::Serialize + ?Sized,
 {
     let Some(key) = key(request)? else {
         return Ok(work.await?.response());
     };
-    let hash = request_hash(request, request_body);
+    let body = serde_json::to_vec(identity).map_err(|error| Problem::internal(&error))?;
+    let hash = request_hash(request, &body);
     match claim(pool, seller, &key, &hash).await? {
         Claim::Replay(answer) => return Ok(answer.response()),
         Claim::Mismatch => return Err(Problem::idempotency_mismatch()),

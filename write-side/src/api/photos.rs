@@ -57,8 +57,8 @@ pub async fn create(
     body: web::Json<NewPhoto>,
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
-    let canonical = serde_json::to_vec(&body).map_err(|error| Problem::internal(&error))?;
-    idempotency::once(state.store.pool(), &request, &seller.0, &canonical, async {
+    let identity = body.clone();
+    idempotency::once(state.store.pool(), &request, &seller.0, &identity, async {
         let photo = validate::new_photo(body, state.max_upload_bytes)?;
         let photo_id = Uuid::now_v7();
         let upload = state
@@ -97,7 +97,7 @@ pub async fn upload_complete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
-    idempotency::once(state.store.pool(), &request, &seller.0, b"", async {
+    idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let photo = owned(&state, photo_id, &seller).await?;
         let stored_size = if photo.status == PhotoStatus::PendingUpload {
             stored_size(&state, &photo).await?
@@ -184,7 +184,7 @@ pub async fn reprocess(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
-    idempotency::once(state.store.pool(), &request, &seller.0, b"", async {
+    idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let command = PhotoCommand::RequestReprocess {
             seller_id: seller.0.clone(),
         };

@@ -139,8 +139,8 @@ async fn create(
         tags: (!tags.is_empty()).then_some(tags),
         callback_url: fields.remove("callback_url"),
     };
-    let canonical = serde_json::to_vec(&photo).map_err(|error| Problem::internal(&error))?;
-    idempotency::once(state.store.pool(), request, &seller.0, &canonical, async {
+    let identity = photo.clone();
+    idempotency::once(state.store.pool(), request, &seller.0, &identity, async {
         let photo = validate::new_photo(photo, state.max_upload_bytes)?;
         let command = PhotoCommand::RecordUpload {
             request: upload_requested(photo_id, seller, photo),
