@@ -109,14 +109,26 @@ fn encode(
     alpha: bool,
     orientation: Orientation,
 ) -> Result<Rendered, Rejection> {
-    let mut image = if alpha {
-        image::RgbaImage::from_raw(width, height, pixels.to_vec()).map(DynamicImage::ImageRgba8)
-    } else {
-        image::RgbImage::from_raw(width, height, pixels.to_vec()).map(DynamicImage::ImageRgb8)
-    }
-    .ok_or_else(|| resize_error("a buffer of the wrong size"))?;
-    image.apply_orientation(orientation);
-    let (width, height) = (image.width(), image.height());
+    // Upright images (most) are encoded straight from the resized buffer; only the others are
+    // copied to be turned.
+    let turned = (orientation != Orientation::NoTransforms)
+        .then(|| {
+            let mut image = if alpha {
+                image::RgbaImage::from_raw(width, height, pixels.to_vec())
+                    .map(DynamicImage::ImageRgba8)
+            } else {
+                image::RgbImage::from_raw(width, height, pixels.to_vec())
+                    .map(DynamicImage::ImageRgb8)
+            }
+            .ok_or_else(|| resize_error("a buffer of the wrong size"))?;
+            image.apply_orientation(orientation);
+            Ok(image)
+        })
+        .transpose()?;
+    let (width, height, pixels) = match &turned {
+        Some(image) => (image.width(), image.height(), image.as_bytes()),
+        None => (width, height, pixels),
+    };
     let (content_type, bytes) = if alpha {
         let mut bytes = Vec::new();
         image::codecs::png::PngEncoder::new_with_quality(
@@ -124,16 +136,11 @@ fn encode(
             image::codecs::png::CompressionType::Fast,
             image::codecs::png::FilterType::Adaptive,
         )
-        .write_image(
-            image.as_bytes(),
-            width,
-            height,
-            image::ExtendedColorType::Rgba8,
-        )
+        .write_image(pixels, width, height, image::ExtendedColorType::Rgba8)
         .map_err(|error| Rejection::Corrupt(format!("encoding failed: {error}")))?;
         ("image/png", bytes)
     } else {
-        let bytes = jpeg(image.as_bytes(), width, height)
+        let bytes = jpeg(pixels, width, height)
             .map_err(|error| Rejection::Corrupt(format!("encoding failed: {error}")))?;
         ("image/jpeg", bytes)
     };
