@@ -217,7 +217,7 @@ impl Relay {
     async fn send(&self, outgoing: &[Outgoing]) -> Vec<i64> {
         let calls = self.calls(outgoing);
         let answers = join_all(calls.into_iter().map(|call| async move {
-            let entries = call.iter().map(|(_, entry)| entry.clone()).collect();
+            let (positions, entries): (Vec<i64>, Vec<_>) = call.into_iter().unzip();
             let answer = self
                 .bus
                 .put_events()
@@ -225,14 +225,14 @@ impl Relay {
                 .send()
                 .await;
             match answer {
-                Ok(answer) => call
-                    .iter()
+                Ok(answer) => positions
+                    .into_iter()
                     .zip(answer.entries.unwrap_or_default())
                     .filter(|(_, result)| result.error_code.is_none())
-                    .map(|((position, _), _)| *position)
+                    .map(|(position, _)| position)
                     .collect(),
                 Err(error) => {
-                    tracing::warn!(%error, entries = call.len(), "PutEvents failed");
+                    tracing::warn!(%error, entries = positions.len(), "PutEvents failed");
                     Vec::new()
                 }
             }
