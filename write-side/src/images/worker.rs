@@ -146,13 +146,13 @@ impl Processor {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             // Receive only when a job slot is free, and no more messages than free slots.
-            if slots.acquire().await.is_err() {
+            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
                 return;
-            }
-            let available = slots.available_permits().clamp(1, 10);
+            };
+            let wanted = (slots.available_permits() + 1).min(10);
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.receive(available) => received,
+                received = self.receive(wanted) => received,
             };
             let messages = match received {
                 Ok(messages) => {
@@ -167,9 +167,14 @@ impl Processor {
                     continue;
                 }
             };
+            let mut first = Some(first);
             for message in messages {
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    return;
+                let slot = match first.take() {
+                    Some(slot) => slot,
+                    None => match Arc::clone(&slots).acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
                 };
                 let processor = Arc::clone(&self);
                 tokio::spawn(async move {
