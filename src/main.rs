@@ -13,7 +13,7 @@ use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
-use catalog_write_side::store::{self, PhotoStore};
+use catalog_write_side::store::PhotoStore;
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let resources = Resources::standard()?.prefixed(&cli.resource_prefix);
     match cli.command {
         Command::WriteApi(config) => {
-            let app = catalog_write_side::startup::build(config)
+            let app = catalog_write_side::startup::build(config, &resources)
                 .await
                 .context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Relay { database, relay } => {
-            let pool = store::connect(&database.url, database.max_connections).await?;
+            let pool = database.connect().await?;
             let sdk = aws_config::load_from_env().await;
             tracing::info!(bus = %resources.bus, "relay started");
             Relay::new(pool, &sdk, &resources, relay)
@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
             database,
             processor,
         } => {
-            let pool = store::connect(&database.url, database.max_connections).await?;
+            let pool = database.connect().await?;
             let sdk = aws_config::load_from_env().await;
             let store = Arc::new(PhotoStore::new(pool, PhotoServices::default()));
             let processor = Arc::new(Processor::new(&sdk, &resources, store, &processor).await?);
@@ -143,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
             projector.run(config.receivers, shutdown()).await;
         }
         Command::Resync { database, dry_run } => {
-            let pool = store::connect(&database.url, database.max_connections).await?;
+            let pool = database.connect().await?;
             let sdk = aws_config::load_from_env().await;
             let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
             let report = catalog_projections::resync::resync(

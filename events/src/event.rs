@@ -54,6 +54,57 @@ pub enum PhotoEvent {
     PhotoDeleted { occurred_at: DateTime<Utc> },
     /// The seller asked for the variants to be made again.
     PhotoReprocessRequested { occurred_at: DateTime<Utc> },
+    /// The photo's `callback_url` accepted the webhook (a 2xx answer).
+    PhotoWebhookDelivered {
+        occurred_at: DateTime<Utc>,
+        webhook: Webhook,
+        /// Attempts made, this one included.
+        attempts: u32,
+        status: u16,
+    },
+    /// The notifier stopped trying to deliver the webhook.
+    PhotoWebhookGaveUp {
+        occurred_at: DateTime<Utc>,
+        webhook: Webhook,
+        attempts: u32,
+        /// The receiver's last answer, if one came.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_status: Option<u16>,
+        /// Why, for the seller (the last error, or why the address was refused).
+        reason: String,
+    },
+}
+
+/// The webhook that announces one state change of a photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The `webhook-id` header: the same on every attempt, so receivers can drop duplicates.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: WebhookKind,
+    /// The sequence of the event it announces.
+    pub for_sequence: u64,
+}
+
+/// What a webhook announces; its `type` in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookKind {
+    #[serde(rename = "photo.ready")]
+    PhotoReady,
+    #[serde(rename = "photo.failed")]
+    PhotoFailed,
+}
+
+impl WebhookKind {
+    /// The webhook an event calls for, if any.
+    pub fn announcing(event: &PhotoEvent) -> Option<Self> {
+        match event {
+            PhotoEvent::PhotoProcessed { .. } => Some(Self::PhotoReady),
+            PhotoEvent::PhotoProcessingFailed { .. } => Some(Self::PhotoFailed),
+            _ => None,
+        }
+    }
 }
 
 /// The first event of every photo.
@@ -93,6 +144,8 @@ impl PhotoEvent {
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
             Self::PhotoReprocessRequested { .. } => "PhotoReprocessRequested",
+            Self::PhotoWebhookDelivered { .. } => "PhotoWebhookDelivered",
+            Self::PhotoWebhookGaveUp { .. } => "PhotoWebhookGaveUp",
         }
     }
 
@@ -111,7 +164,9 @@ impl PhotoEvent {
             | Self::PhotoProcessingFailed { occurred_at, .. }
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }
-            | Self::PhotoReprocessRequested { occurred_at } => *occurred_at,
+            | Self::PhotoReprocessRequested { occurred_at }
+            | Self::PhotoWebhookDelivered { occurred_at, .. }
+            | Self::PhotoWebhookGaveUp { occurred_at, .. } => *occurred_at,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   brought to the current one when they are read.
 //! - [`read_model`]: the DynamoDB item of a photo, as the projector writes and the read API
 //!   reads it.
+//! - [`view`]: the photo as the HTTP contract shows it, to buyers and in webhooks.
 //! - [`resources`]: the names and routes of the AWS resources, from `infra-cdk/resources.json`.
 //!
 //! This crate does no I/O: it is types, their JSON and pure functions over them.
@@ -23,9 +24,10 @@ pub mod read_model;
 pub mod resources;
 pub mod state;
 pub mod upcast;
+pub mod view;
 
 pub use envelope::EventEnvelope;
-pub use event::{PhotoEvent, UploadRequested, Variant, VariantName};
+pub use event::{PhotoEvent, UploadRequested, Variant, VariantName, Webhook, WebhookKind};
 pub use state::{PhotoState, PhotoStatus};
 
 /// The aggregate type under which photo events are stored (postgres-es `aggregate_type`).

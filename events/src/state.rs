@@ -68,6 +68,10 @@ pub struct PhotoState {
     pub variants: BTreeMap<VariantName, Variant>,
     /// How many times processing started, across reprocessing.
     pub processing_attempts: u32,
+    /// The newest state change whose webhook was delivered or given up (its sequence):
+    /// the notifier sends nothing for it or anything older again.
+    #[serde(default)]
+    pub notified_through: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The sequence of the last event folded in: the aggregate's version.
@@ -95,6 +99,7 @@ impl PhotoState {
             height: None,
             variants: BTreeMap::new(),
             processing_attempts: 0,
+            notified_through: 0,
             created_at: requested.occurred_at,
             updated_at: requested.occurred_at,
             version: 1,
@@ -167,6 +172,13 @@ impl PhotoState {
                 // The current variants stay served until the new ones replace them.
                 self.status = PhotoStatus::Uploaded;
                 self.failure_reason = None;
+            }
+            PhotoEvent::PhotoWebhookDelivered { webhook, .. }
+            | PhotoEvent::PhotoWebhookGaveUp { webhook, .. } => {
+                // A delivery tells about the photo; it does not change it.
+                self.notified_through = self.notified_through.max(webhook.for_sequence);
+                self.version += 1;
+                return;
             }
         }
         self.updated_at = event.occurred_at();

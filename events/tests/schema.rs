@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use catalog_events::{
     EventEnvelope, PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName,
+    Webhook, WebhookKind,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -161,4 +162,42 @@ proptest! {
         let json = serde_json::to_string(&envelope).unwrap();
         prop_assert_eq!(serde_json::from_str::<EventEnvelope>(&json).unwrap(), envelope);
     }
+}
+
+#[test]
+fn a_state_written_before_webhooks_existed_still_reads() {
+    let mut golden: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/envelope.json")).unwrap();
+    golden["state"]
+        .as_object_mut()
+        .unwrap()
+        .remove("notified_through");
+    let read_back: EventEnvelope = serde_json::from_value(golden).unwrap();
+    assert_eq!(read_back.state.notified_through, 0);
+}
+
+#[test]
+fn a_webhook_outcome_advances_the_version_but_does_not_change_the_photo() {
+    let events = lifecycle();
+    let ready = PhotoState::fold(&events[..7]).unwrap();
+    let mut state = Some(ready.clone());
+    let webhook = Webhook {
+        id: "msg_1".into(),
+        kind: WebhookKind::PhotoReady,
+        for_sequence: 7,
+    };
+    PhotoState::apply(
+        &mut state,
+        &PhotoEvent::PhotoWebhookDelivered {
+            occurred_at: at(20),
+            webhook,
+            attempts: 1,
+            status: 204,
+        },
+    );
+    let after = state.unwrap();
+    assert_eq!(after.version, ready.version + 1);
+    assert_eq!(after.notified_through, 7);
+    assert_eq!(after.updated_at, ready.updated_at);
+    assert_eq!(after.status, ready.status);
 }

@@ -20,7 +20,8 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
     table(config, resources).await
 }
 
-async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+/// Creates the originals and variants buckets (alone, for tests of the write side).
+pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(config)
             .force_path_style(true)

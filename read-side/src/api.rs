@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::cursor;
-use crate::view::{self, PhotoView};
+use crate::view;
+use catalog_events::view::{self as photo_view, PhotoView};
 
 /// What every handler shares.
 pub struct ReadState {
@@ -101,7 +102,7 @@ async fn photo(
         }
     };
     let viewer = viewer.0.map(|Seller(id)| id);
-    if !view::visible_to(&photo, viewer.as_deref()) {
+    if !photo_view::visible_to(&photo, viewer.as_deref()) {
         return Err(Problem::not_found());
     }
     let public = photo.status == PhotoStatus::Ready;

@@ -1,94 +1,17 @@
-//! The photo as `API.md` shows it, built from the state in a read-model item.
+//! The photo state in a read-model item; the read API shows it as
+//! [`catalog_events::view::PhotoView`].
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use catalog_events::PhotoState;
 use catalog_events::read_model::STATE;
-use catalog_events::{PhotoState, PhotoStatus, VariantName};
-use chrono::SecondsFormat;
-use serde::Serialize;
-
-/// One variant, with the URL it is served from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VariantView {
-    pub url: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    pub content_type: String,
-}
-
-/// A photo in an answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PhotoView {
-    pub photo_id: String,
-    pub product_id: String,
-    pub seller_id: String,
-    pub caption: Option<String>,
-    pub tags: Vec<String>,
-    pub status: PhotoStatus,
-    pub failure_reason: Option<String>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub content_type: String,
-    pub variants: BTreeMap<VariantName, VariantView>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
-}
-
-impl PhotoView {
-    pub fn new(state: PhotoState, variants_base_url: &str) -> Self {
-        let base = variants_base_url.trim_end_matches('/');
-        let variants = state
-            .variants
-            .into_iter()
-            .map(|(name, variant)| {
-                let view = VariantView {
-                    url: format!("{base}/{}", variant.key),
-                    width: variant.width,
-                    height: variant.height,
-                    bytes: variant.bytes,
-                    content_type: variant.content_type,
-                };
-                (name, view)
-            })
-            .collect();
-        Self {
-            photo_id: state.photo_id.to_string(),
-            product_id: state.product_id,
-            seller_id: state.seller_id,
-            caption: state.caption,
-            tags: state.tags,
-            status: state.status,
-            failure_reason: state.failure_reason,
-            width: state.width,
-            height: state.height,
-            content_type: state.content_type,
-            variants,
-            created_at: state
-                .created_at
-                .to_rfc3339_opts(SecondsFormat::Micros, true),
-            updated_at: state
-                .updated_at
-                .to_rfc3339_opts(SecondsFormat::Micros, true),
-            version: state.version,
-        }
-    }
-}
 
 /// The photo state an item holds.
-pub fn state(
-    item: &std::collections::HashMap<String, AttributeValue>,
-) -> Result<PhotoState, serde_dynamo::Error> {
+pub fn state(item: &HashMap<String, AttributeValue>) -> Result<PhotoState, serde_dynamo::Error> {
     let state = item
         .get(STATE)
         .cloned()
         .unwrap_or(AttributeValue::Null(true));
     serde_dynamo::from_attribute_value(state)
-}
-
-/// Whether `viewer` may see `state`: ready photos are public, the rest only their owner's.
-pub fn visible_to(state: &PhotoState, viewer: Option<&str>) -> bool {
-    state.status == PhotoStatus::Ready || viewer == Some(state.seller_id.as_str())
 }

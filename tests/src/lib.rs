@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use catalog_events::UploadRequested;
+use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
@@ -21,6 +22,12 @@ use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
+
+/// A fresh prefix for the AWS resources of one test, so that tests never share a bucket,
+/// queue or table.
+pub fn resource_prefix() -> String {
+    format!("t{}-", &Uuid::new_v4().simple().to_string()[..10])
+}
 
 /// A variable the local stack sets; its absence means the tests were not started by `./dev`.
 pub fn stack_env(name: &str) -> anyhow::Result<String> {
@@ -92,30 +99,38 @@ impl WriteApi {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Spawns it after `adjust` changed the default test settings.
+    /// Spawns it, with buckets of its own, after `adjust` changed the default test settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut WriteApiConfig)) -> anyhow::Result<Self> {
+        stack_env("AWS_ENDPOINT_URL")?;
+        // Buckets of its own, so that no test depends on what `./dev up` bootstrapped.
+        let resources = Resources::standard()?.prefixed(&resource_prefix());
+        catalog_projections::local_stack::buckets(&aws_config::load_from_env().await, &resources)
+            .await?;
+        Self::spawn_on(&resources, adjust).await
+    }
+
+    /// Spawns it on the buckets of `resources`, which exist.
+    pub async fn spawn_on(
+        resources: &Resources,
+        adjust: impl FnOnce(&mut WriteApiConfig),
+    ) -> anyhow::Result<Self> {
         let database_url = fresh_database().await?;
         let secret = SecretString::from(format!("test-secret-{}", Uuid::new_v4()));
         let mut config = WriteApiConfig {
             listen: "127.0.0.1:0".into(),
             database: DatabaseConfig {
-                url: database_url.clone(),
+                url: Some(database_url.clone()),
                 max_connections: 8,
             },
             auth: AuthConfig {
                 jwt_secret: Some(secret.clone()),
             },
-            originals: OriginalsConfig {
-                bucket: std::env::var("CATALOG_ORIGINALS_BUCKET")
-                    .unwrap_or_else(|_| "catalog-originals".into()),
-                path_style: true,
-            },
+            originals: OriginalsConfig { path_style: true },
             max_upload_bytes: 25 * 1024 * 1024,
             presign_ttl_secs: 900,
         };
         adjust(&mut config);
-        stack_env("AWS_ENDPOINT_URL")?;
-        let app = catalog_write_side::startup::build(config).await?;
+        let app = catalog_write_side::startup::build(config, resources).await?;
         let base_url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let pool = PgPoolOptions::new()

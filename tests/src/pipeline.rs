@@ -40,7 +40,7 @@ impl Stack {
     /// Creates the resources after `adjust` changed them (say, a queue's timeouts).
     pub async fn create_with(adjust: impl FnOnce(&mut Resources)) -> anyhow::Result<Self> {
         crate::stack_env("AWS_ENDPOINT_URL")?;
-        let prefix = format!("t{}-", &Uuid::new_v4().simple().to_string()[..10]);
+        let prefix = crate::resource_prefix();
         let mut resources = Resources::standard()?.prefixed(&prefix);
         adjust(&mut resources);
         let sdk = aws_config::load_from_env().await;
@@ -107,8 +107,7 @@ impl Pipeline {
 
     /// Starts every part on `stack`.
     pub async fn start_on(stack: Stack) -> anyhow::Result<Self> {
-        let originals = stack.resources.buckets.originals.clone();
-        let write = WriteApi::spawn_with(|config| config.originals.bucket = originals).await?;
+        let write = WriteApi::spawn_on(&stack.resources, |_| {}).await?;
         let read = catalog_read_side::startup::build(
             ReadApiConfig {
                 listen: "127.0.0.1:0".into(),

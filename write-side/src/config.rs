@@ -28,12 +28,11 @@ pub struct WriteApiConfig {
 /// Where the event store is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseConfig {
-    #[arg(
-        long = "database-url",
-        env = "CATALOG_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/catalog"
-    )]
-    pub url: String,
+    /// A `postgres://` URL. Without it, libpq's variables say where (`PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`): that is how ECS hands over the
+    /// fields of the cluster's Secrets Manager secret.
+    #[arg(long = "database-url", env = "CATALOG_DATABASE_URL")]
+    pub url: Option<String>,
     /// Connections in the pool of each process.
     #[arg(
         long = "database-max-connections",
@@ -43,15 +42,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-/// The bucket that holds originals.
+/// How the originals bucket is reached (its name comes from `resources.json`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct OriginalsConfig {
-    #[arg(
-        long = "originals-bucket",
-        env = "CATALOG_ORIGINALS_BUCKET",
-        default_value = "catalog-originals"
-    )]
-    pub bucket: String,
     /// Address buckets by path (`endpoint/bucket/key`), as local S3 stand-ins need.
     #[arg(
         long = "s3-path-style",
@@ -59,4 +52,15 @@ pub struct OriginalsConfig {
         default_value_t = false
     )]
     pub path_style: bool,
+}
+
+impl DatabaseConfig {
+    /// Connects (and migrates) as configured.
+    pub async fn connect(&self) -> anyhow::Result<sqlx::PgPool> {
+        let options = match &self.url {
+            Some(url) => url.parse()?,
+            None => sqlx::postgres::PgConnectOptions::new(),
+        };
+        crate::store::connect_with(options, self.max_connections).await
+    }
 }

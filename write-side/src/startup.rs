@@ -3,20 +3,21 @@
 
 use std::time::Duration;
 
+use catalog_events::resources::Resources;
 use catalog_http::service::Service;
 
 use crate::aggregate::PhotoServices;
 use crate::api::{self, AppState};
 use crate::config::WriteApiConfig;
 use crate::originals::Originals;
-use crate::store::{self, PhotoStore};
+use crate::store::PhotoStore;
 
 /// Connects to Postgres (migrating it) and S3, and binds the write API's listener.
-pub async fn build(config: WriteApiConfig) -> anyhow::Result<Service> {
-    let pool = store::connect(&config.database.url, config.database.max_connections).await?;
+pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Result<Service> {
+    let pool = config.database.connect().await?;
     let state = AppState {
         store: PhotoStore::new(pool, PhotoServices::default()),
-        originals: Originals::from_env(&config.originals)
+        originals: Originals::from_env(&resources.buckets.originals, &config.originals)
             .await
             .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
         max_upload_bytes: config.max_upload_bytes,

@@ -26,7 +26,7 @@ use cqrs_es::persist::{
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::aggregate::{Photo, PhotoCommand, PhotoError, PhotoServices};
@@ -37,10 +37,18 @@ const CONFLICT_ATTEMPTS: u32 = 5;
 /// Connects to Postgres and brings the schema up to date. Safe to run from every process at
 /// once: sqlx serialises migrations with an advisory lock and skips those already applied.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_with(database_url.parse()?, max_connections).await
+}
+
+/// [`connect`] with options built otherwise (say, from libpq's variables).
+pub async fn connect_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
+        .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)

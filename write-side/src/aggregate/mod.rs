@@ -2,7 +2,8 @@
 //!
 //! Lifecycle: `pending_upload → uploaded → processing → ready | failed`; a ready or failed photo
 //! may be reprocessed (back to `uploaded`); any photo may be updated until it is deleted, and
-//! deleted once. A command that is not allowed in the photo's state is refused with a
+//! deleted once. The notifier records each webhook's outcome once, in any state (it is a fact
+//! about the past, even of a photo deleted since). A command that is not allowed in the photo's state is refused with a
 //! [`PhotoError`] that says why; a command that repeats what already happened (a second
 //! upload-complete, a second delete, a redelivered processing start) succeeds and appends
 //! nothing, so retries are harmless.
@@ -12,7 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use catalog_events::{PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName};
+use catalog_events::{
+    PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName, Webhook,
+};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
@@ -54,6 +57,33 @@ pub enum PhotoCommand {
     RequestReprocess {
         seller_id: String,
     },
+    /// The notifier's outcome for a webhook: it is recorded once, and never for a state change
+    /// older than one already settled.
+    RecordWebhook(WebhookOutcome),
+}
+
+/// How a webhook delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookOutcome {
+    Delivered {
+        webhook: Webhook,
+        attempts: u32,
+        status: u16,
+    },
+    GaveUp {
+        webhook: Webhook,
+        attempts: u32,
+        last_status: Option<u16>,
+        reason: String,
+    },
+}
+
+impl WebhookOutcome {
+    pub fn webhook(&self) -> &Webhook {
+        match self {
+            Self::Delivered { webhook, .. } | Self::GaveUp { webhook, .. } => webhook,
+        }
+    }
 }
 
 impl PhotoCommand {
@@ -78,6 +108,8 @@ pub enum PhotoError {
     },
     #[error("the stored object has {stored} bytes but {declared} were declared")]
     SizeMismatch { declared: u64, stored: u64 },
+    #[error("the photo has no event {0} to announce")]
+    NoSuchChange(u64),
 }
 
 /// What the aggregate needs from outside: the time.
@@ -238,6 +270,40 @@ impl Photo {
                     }]),
                     status => refuse("reprocess", status),
                 }
+            }
+            PhotoCommand::RecordWebhook(outcome) => {
+                let photo = self.existing()?;
+                let announced = outcome.webhook().for_sequence;
+                if announced > photo.version {
+                    return Err(PhotoError::NoSuchChange(announced));
+                }
+                if announced <= photo.notified_through {
+                    return Ok(vec![]);
+                }
+                Ok(vec![match outcome {
+                    WebhookOutcome::Delivered {
+                        webhook,
+                        attempts,
+                        status,
+                    } => PhotoEvent::PhotoWebhookDelivered {
+                        occurred_at: now,
+                        webhook,
+                        attempts,
+                        status,
+                    },
+                    WebhookOutcome::GaveUp {
+                        webhook,
+                        attempts,
+                        last_status,
+                        reason,
+                    } => PhotoEvent::PhotoWebhookGaveUp {
+                        occurred_at: now,
+                        webhook,
+                        attempts,
+                        last_status,
+                        reason,
+                    },
+                }])
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use catalog_events::PhotoEvent::*;
+use catalog_events::{Webhook, WebhookKind};
 use chrono::TimeZone;
 use cqrs_es::test::TestFramework;
 use uuid::Uuid;
@@ -453,4 +454,101 @@ fn commands_on_another_sellers_or_a_missing_photo_are_not_found() {
             .when(command)
             .then_expect_error(PhotoError::NotFound);
     }
+}
+
+fn webhook(kind: WebhookKind, for_sequence: u64) -> Webhook {
+    Webhook {
+        id: format!("msg_{for_sequence}"),
+        kind,
+        for_sequence,
+    }
+}
+
+fn delivered(for_sequence: u64) -> WebhookOutcome {
+    WebhookOutcome::Delivered {
+        webhook: webhook(WebhookKind::PhotoReady, for_sequence),
+        attempts: 3,
+        status: 200,
+    }
+}
+
+fn delivered_event(for_sequence: u64) -> PhotoEvent {
+    PhotoWebhookDelivered {
+        occurred_at: now(),
+        webhook: webhook(WebhookKind::PhotoReady, for_sequence),
+        attempts: 3,
+        status: 200,
+    }
+}
+
+#[test]
+fn a_delivered_webhook_is_recorded() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(PhotoCommand::RecordWebhook(delivered(4)))
+        .then_expect_events(vec![delivered_event(4)]);
+}
+
+#[test]
+fn a_given_up_webhook_is_recorded_with_its_last_status() {
+    let webhook = webhook(WebhookKind::PhotoFailed, 4);
+    test()
+        .given(history(PhotoStatus::Failed))
+        .when(PhotoCommand::RecordWebhook(WebhookOutcome::GaveUp {
+            webhook: webhook.clone(),
+            attempts: 10,
+            last_status: Some(503),
+            reason: "the receiver answered 503".into(),
+        }))
+        .then_expect_events(vec![PhotoWebhookGaveUp {
+            occurred_at: now(),
+            webhook,
+            attempts: 10,
+            last_status: Some(503),
+            reason: "the receiver answered 503".into(),
+        }]);
+}
+
+#[test]
+fn a_webhook_outcome_is_recorded_once() {
+    let mut given = history(PhotoStatus::Ready);
+    given.push(delivered_event(4));
+    test()
+        .given(given)
+        .when(PhotoCommand::RecordWebhook(delivered(4)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_outcome_for_an_older_state_change_than_one_settled_appends_nothing() {
+    // Ready at 4, reprocessed, ready again at 8 and announced: a late outcome for 4 is stale.
+    let mut given = history(PhotoStatus::Ready);
+    given.extend([reprocess_requested(), started(2), processed()]);
+    given.push(delivered_event(8));
+    test()
+        .given(given)
+        .when(PhotoCommand::RecordWebhook(delivered(4)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_outcome_is_recorded_even_for_a_photo_deleted_since() {
+    let mut given = history(PhotoStatus::Ready);
+    given.push(deleted());
+    test()
+        .given(given)
+        .when(PhotoCommand::RecordWebhook(delivered(4)))
+        .then_expect_events(vec![delivered_event(4)]);
+}
+
+#[test]
+fn an_outcome_for_an_event_the_photo_does_not_have_is_refused() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(PhotoCommand::RecordWebhook(delivered(9)))
+        .then_expect_error(PhotoError::NoSuchChange(9));
+    test()
+        .given_no_previous_events()
+        .when(PhotoCommand::RecordWebhook(delivered(1)))
+        .then_expect_error(PhotoError::NotFound);
 }

@@ -85,7 +85,8 @@ impl From<PhotoError> for Problem {
             PhotoError::NotFound => Self::not_found(),
             PhotoError::AlreadyExists
             | PhotoError::NotAllowed { .. }
-            | PhotoError::SizeMismatch { .. } => Self::conflict(error.to_string()),
+            | PhotoError::SizeMismatch { .. }
+            | PhotoError::NoSuchChange(_) => Self::conflict(error.to_string()),
         }
     }
 }

@@ -52,7 +52,7 @@ pub struct Originals {
 
 impl Originals {
     /// An S3 client from the standard AWS configuration (`AWS_ENDPOINT_URL` and friends).
-    pub async fn from_env(config: &OriginalsConfig) -> Result<Self, Error> {
+    pub async fn from_env(bucket: &str, config: &OriginalsConfig) -> Result<Self, Error> {
         let shared = aws_config::load_from_env().await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.path_style)
@@ -64,7 +64,7 @@ impl Originals {
             .credentials_provider()
             .ok_or("no AWS credentials provider is configured")?;
         let presigner = Presigner::new(
-            &config.bucket,
+            bucket,
             region.as_ref(),
             shared.endpoint_url(),
             config.path_style,
@@ -73,7 +73,7 @@ impl Originals {
         .await?;
         Ok(Self {
             client: Client::from_conf(s3),
-            bucket: config.bucket.clone(),
+            bucket: bucket.to_owned(),
             presigner: Arc::new(presigner),
         })
     }
