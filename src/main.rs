@@ -14,6 +14,7 @@ use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::PhotoStore;
+use catalog_write_side::webhooks::{Notifier, NotifierConfig};
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -72,6 +73,13 @@ enum Command {
         database: DatabaseConfig,
         #[command(flatten)]
         processor: ProcessorConfig,
+    },
+    /// Send the webhooks of photos that became ready or failed (the notifier).
+    Notify {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[command(flatten)]
+        notifier: NotifierConfig,
     },
     /// Keep the DynamoDB read model up to date from the projector's queue.
     Project(ProjectorConfig),
@@ -135,6 +143,14 @@ async fn main() -> anyhow::Result<()> {
             let processor = Arc::new(Processor::new(&sdk, &resources, store, &processor).await?);
             tracing::info!("image processor started");
             processor.run(shutdown()).await;
+        }
+        Command::Notify { database, notifier } => {
+            let pool = database.connect().await?;
+            let sdk = aws_config::load_from_env().await;
+            let store = Arc::new(PhotoStore::new(pool, PhotoServices::default()));
+            let notifier = Arc::new(Notifier::new(&sdk, &resources, store, &notifier).await?);
+            tracing::info!("notifier started");
+            notifier.run(shutdown()).await;
         }
         Command::Project(config) => {
             let sdk = aws_config::load_from_env().await;

@@ -7,6 +7,7 @@
 //! on AWS resources of the test's own.
 
 pub mod pipeline;
+pub mod receiver;
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,7 @@ use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
+use catalog_write_side::webhooks::CallbackPolicy;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -128,6 +130,7 @@ impl WriteApi {
             originals: OriginalsConfig { path_style: true },
             max_upload_bytes: 25 * 1024 * 1024,
             presign_ttl_secs: 900,
+            callbacks: CallbackPolicy::default(),
         };
         adjust(&mut config);
         let app = catalog_write_side::startup::build(config, resources).await?;

@@ -1,5 +1,5 @@
 //! A whole pipeline of one's own on the local stack: AWS resources under a prefix of the
-//! test's, the write API, the read API, and the relay, image processor and projector, either
+//! test's, the write API, the read API, and the relay, image processor, notifier and projector, either
 //! in this process or as `catalog` processes that a test may kill.
 
 use std::process::{Child, Command, Stdio};
@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_events::read_model::PHOTO_ID;
+use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
+use catalog_events::{EventEnvelope, PhotoState, PhotoStatus};
 use catalog_http::auth::AuthConfig;
 use catalog_projections::item;
 use catalog_projections::projector::{Projector, ProjectorConfig};
@@ -17,10 +20,11 @@ use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::{self, PhotoStore};
+use catalog_write_side::webhooks::{CallbackPolicy, Notifier, NotifierConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{WriteApi, eventually};
+use crate::{WriteApi, eventually, expect_json, jpeg};
 
 /// Resources of one test, created in the local stack under a prefix of its own.
 pub struct Stack {
@@ -51,6 +55,50 @@ impl Stack {
             resources,
             sdk,
         })
+    }
+
+    /// Puts `envelope` on the queue of `role` as EventBridge would deliver it (a redelivery).
+    pub async fn redeliver(&self, role: QueueRole, envelope: &EventEnvelope) -> anyhow::Result<()> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let body = serde_json::json!({"detail-type": envelope.event_type, "detail": envelope});
+        sqs.send_message()
+            .queue_url(self.queue_url(role).await?)
+            .message_body(body.to_string())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Messages on the queue of `role`, visible or in flight.
+    pub async fn queued(&self, role: QueueRole) -> anyhow::Result<u64> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url(role).await?)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        Ok(attributes
+            .values()
+            .filter_map(|count| count.parse::<u64>().ok())
+            .sum())
+    }
+
+    async fn queue_url(&self, role: QueueRole) -> anyhow::Result<String> {
+        let queue = self
+            .resources
+            .queue(role)
+            .ok_or_else(|| anyhow::anyhow!("no {role:?} queue"))?;
+        aws_sdk_sqs::Client::new(&self.sdk)
+            .get_queue_url()
+            .queue_name(&queue.name)
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no URL for {}", queue.name))
     }
 
     /// The read-model item of a photo, if there is one.
@@ -107,7 +155,15 @@ impl Pipeline {
 
     /// Starts every part on `stack`.
     pub async fn start_on(stack: Stack) -> anyhow::Result<Self> {
-        let write = WriteApi::spawn_on(&stack.resources, |_| {}).await?;
+        Self::start_with(stack, notifier_config()).await
+    }
+
+    /// Starts every part on `stack`, the notifier with `notifier`.
+    pub async fn start_with(stack: Stack, notifier: NotifierConfig) -> anyhow::Result<Self> {
+        let write = WriteApi::spawn_on(&stack.resources, |config| {
+            config.callbacks = loopback_callbacks();
+        })
+        .await?;
         let read = catalog_read_side::startup::build(
             ReadApiConfig {
                 listen: "127.0.0.1:0".into(),
@@ -136,6 +192,9 @@ impl Pipeline {
         )
         .await?;
         tokio::spawn(Arc::new(processor).run(workers.clone()));
+        let notifier =
+            Notifier::new(&stack.sdk, &stack.resources, Arc::clone(&store), &notifier).await?;
+        tokio::spawn(Arc::new(notifier).run(workers.clone()));
         let projector =
             Arc::new(Projector::new(&stack.sdk, &stack.resources, &projector_config()).await?);
         let running = Arc::clone(&projector);
@@ -153,6 +212,65 @@ impl Pipeline {
 
     pub fn read(&self, path: &str) -> String {
         format!("{}{path}", self.read_url)
+    }
+
+    /// Uploads a small JPEG through the multipart API, with `callback_url` if given; returns
+    /// the photo's id.
+    pub async fn upload(
+        &self,
+        seller: &str,
+        product: &str,
+        callback_url: Option<&str>,
+    ) -> anyhow::Result<Uuid> {
+        let mut form = reqwest::multipart::Form::new()
+            .text("product_id", product.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(jpeg(16, 12)).file_name("p.jpg"),
+            );
+        if let Some(url) = callback_url {
+            form = form.text("callback_url", url.to_owned());
+        }
+        let response = self
+            .write
+            .as_seller(reqwest::Method::POST, "/v1/photos/upload", seller)
+            .multipart(form)
+            .send()
+            .await?;
+        let created = expect_json(response, reqwest::StatusCode::CREATED).await?;
+        Ok(created["photo_id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no photo_id in {created}"))?
+            .parse()?)
+    }
+
+    /// The envelope the relay published for the photo's event at `sequence`.
+    pub async fn envelope(&self, photo: Uuid, sequence: u64) -> anyhow::Result<EventEnvelope> {
+        let history = self.store.history(photo).await?;
+        let upto = usize::try_from(sequence)?;
+        anyhow::ensure!(upto >= 1 && upto <= history.len(), "no event {sequence}");
+        let state = PhotoState::fold(history[..upto].iter().map(|stored| &stored.event))
+            .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
+        let event = history[upto - 1].event.clone();
+        Ok(EventEnvelope::new(photo, sequence, event, None, state))
+    }
+
+    /// Waits until the image processor has made the photo ready; returns its version then.
+    pub async fn ready(&self, photo: Uuid) -> anyhow::Result<u64> {
+        eventually(Duration::from_secs(60), || async {
+            let state = self
+                .store
+                .load(photo)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
+            anyhow::ensure!(
+                state.status != PhotoStatus::Failed,
+                "the photo failed: {:?}",
+                state.failure_reason
+            );
+            Ok((state.status == PhotoStatus::Ready).then_some(state.version))
+        })
+        .await
     }
 }
 
@@ -177,6 +295,35 @@ pub fn processor_config() -> ProcessorConfig {
         memory_mib: 512,
         wait_secs: 1,
         path_style: true,
+    }
+}
+
+/// What the local stack allows: `http` callbacks on loopback.
+pub fn loopback_callbacks() -> CallbackPolicy {
+    CallbackPolicy {
+        allowed_networks: ["127.0.0.0/8", "::1/128"]
+            .iter()
+            .filter_map(|net| net.parse().ok())
+            .collect(),
+        allow_http: true,
+    }
+}
+
+/// The Standard Webhooks secret of the tests' notifiers.
+pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA==";
+
+/// A notifier for tests: loopback allowed, one-second timeout and first retry, and giving up
+/// after a minute.
+pub fn notifier_config() -> NotifierConfig {
+    NotifierConfig {
+        secret: Some(WEBHOOK_SECRET.into()),
+        timeout_secs: 1,
+        retry_base_secs: 1,
+        give_up_after_secs: 60,
+        jobs: 8,
+        wait_secs: 1,
+        variants_base_url: "https://cdn.example/v".into(),
+        policy: loopback_callbacks(),
     }
 }
 

@@ -7,45 +7,19 @@
 use std::time::Duration;
 
 use catalog_tests::pipeline::Pipeline;
-use catalog_tests::{expect_json, expect_problem, jpeg};
+use catalog_tests::{expect_json, expect_problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const SELLER: &str = "seller-a";
 
-/// Uploads a photo through the multipart API; returns its id.
 async fn upload(pipeline: &Pipeline, product: &str) -> Uuid {
-    let form = reqwest::multipart::Form::new()
-        .text("product_id", product.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(jpeg(16, 12)).file_name("p.jpg"),
-        );
-    let response = pipeline
-        .write
-        .as_seller(Method::POST, "/v1/photos/upload", SELLER)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let created = expect_json(response, StatusCode::CREATED).await.unwrap();
-    created["photo_id"].as_str().unwrap().parse().unwrap()
+    pipeline.upload(SELLER, product, None).await.unwrap()
 }
 
-/// Waits until the image processor has made the photo ready; returns its version.
 async fn ready(pipeline: &Pipeline, photo: Uuid) -> u64 {
-    catalog_tests::eventually(Duration::from_secs(60), || async {
-        let state = pipeline.store.load(photo).await?.unwrap();
-        anyhow::ensure!(
-            state.status != catalog_events::PhotoStatus::Failed,
-            "{:?}",
-            state.failure_reason
-        );
-        Ok((state.status == catalog_events::PhotoStatus::Ready).then_some(state.version))
-    })
-    .await
-    .unwrap()
+    pipeline.ready(photo).await.unwrap()
 }
 
 async fn read_photo(
@@ -220,35 +194,10 @@ async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_
             + stats.superseded.load(std::sync::atomic::Ordering::Relaxed)
     };
     let before = settled();
-    let history = pipeline.store.history(photo).await.unwrap();
-    let events: Vec<_> = history.iter().map(|stored| &stored.event).collect();
-    let ready_index = usize::try_from(ready).unwrap();
-    let state = catalog_events::PhotoState::fold(events[..ready_index].iter().copied()).unwrap();
-    let late = catalog_events::EventEnvelope::new(
-        photo,
-        ready,
-        events[ready_index - 1].clone(),
-        None,
-        state,
-    );
-    let queue = pipeline
+    let late = pipeline.envelope(photo, ready).await.unwrap();
+    pipeline
         .stack
-        .resources
-        .queue(catalog_events::resources::QueueRole::Projector)
-        .unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&pipeline.stack.sdk);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(&queue.name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    sqs.send_message()
-        .queue_url(url)
-        .message_body(json!({"detail-type": "PhotoProcessed", "detail": late}).to_string())
-        .send()
+        .redeliver(catalog_events::resources::QueueRole::Projector, &late)
         .await
         .unwrap();
     catalog_tests::eventually(Duration::from_secs(20), || async {

@@ -5,6 +5,8 @@
 
 use catalog_http::auth::AuthConfig;
 
+use crate::webhooks::CallbackPolicy;
+
 /// Settings of `catalog write-api`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WriteApiConfig {
@@ -23,6 +25,9 @@ pub struct WriteApiConfig {
     /// How long a presigned upload URL stays valid, in seconds.
     #[arg(long, env = "CATALOG_PRESIGN_TTL_SECS", default_value_t = 900)]
     pub presign_ttl_secs: u64,
+    /// Which `callback_url`s are accepted.
+    #[command(flatten)]
+    pub callbacks: CallbackPolicy,
 }
 
 /// Where the event store is.

@@ -11,6 +11,8 @@
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
 //! - [`relay`]: the outbox relay that publishes stored events to EventBridge.
 //! - [`images`]: validation, decoding, resizing and encoding of uploaded photos.
+//! - [`webhooks`]: the notifier, and the guard on which callback URLs may be called.
+//! - [`queue`]: the SQS consumer loop the image processor and the notifier share.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
 //! - [`startup`]: builds the application from settings; `main` and the tests both call it.
 
@@ -19,6 +21,8 @@ pub mod api;
 pub mod config;
 pub mod images;
 pub mod originals;
+pub mod queue;
 pub mod relay;
 pub mod startup;
 pub mod store;
+pub mod webhooks;

@@ -22,6 +22,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
             .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
         max_upload_bytes: config.max_upload_bytes,
         presign_ttl: Duration::from_secs(config.presign_ttl_secs),
+        callbacks: config.callbacks,
     };
     Service::bind(&config.listen, &config.auth, state, api::routes)
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::aggregate::PhotoError;
 use crate::originals::Originals;
 use crate::store::{CommandError, PhotoStore};
+use crate::webhooks::CallbackPolicy;
 
 /// What every handler shares.
 pub struct AppState {
@@ -27,6 +28,7 @@ pub struct AppState {
     pub originals: Originals,
     pub max_upload_bytes: u64,
     pub presign_ttl: Duration,
+    pub callbacks: CallbackPolicy,
 }
 
 /// Largest JSON body accepted (the fields of a photo, with room to spare).

@@ -8,6 +8,8 @@ use url::Url;
 
 use catalog_http::problem::{FieldError, Problem};
 
+use crate::webhooks::CallbackPolicy;
+
 /// The image types accepted on upload (the processor checks the bytes themselves).
 pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
@@ -162,6 +164,17 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
         errors.push(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
     }
     Some(unique)
+}
+
+/// Refuses (`422`) a `callback_url` that the notifier would not call: not https, or resolving
+/// to an address that is not public (see [`crate::webhooks::address`]).
+pub async fn callback_allowed(policy: &CallbackPolicy, photo: &ValidPhoto) -> Result<(), Problem> {
+    let Some(url) = &photo.0.callback_url else {
+        return Ok(());
+    };
+    policy.check(url).await.map(drop).map_err(|refusal| {
+        Problem::invalid(vec![FieldError::new("callback_url", refusal.to_string())])
+    })
 }
 
 fn callback_url(url: &str, errors: &mut Vec<FieldError>) {

@@ -13,11 +13,10 @@
 //! long keeps extending its message's visibility.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::Message;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::{EventEnvelope, Variant};
 use futures_util::future::try_join_all;
@@ -28,6 +27,7 @@ use uuid::Uuid;
 
 use super::{Limits, Rejection, Rendition};
 use crate::aggregate::{PhotoCommand, PhotoError};
+use crate::queue::{self, Queue};
 use crate::store::{CommandError, PhotoStore};
 
 /// Cache header of variants: their keys never change content.
@@ -76,12 +76,9 @@ enum Outcome {
 }
 
 pub struct Processor {
-    sqs: aws_sdk_sqs::Client,
+    queue: Queue,
     s3: aws_sdk_s3::Client,
     store: Arc<PhotoStore>,
-    queue_url: String,
-    visibility: Duration,
-    max_receives: u32,
     originals: String,
     variants: String,
     limits: Limits,
@@ -99,17 +96,7 @@ impl Processor {
         store: Arc<PhotoStore>,
         config: &ProcessorConfig,
     ) -> anyhow::Result<Self> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let queue = resources
-            .queue(QueueRole::Images)
-            .ok_or_else(|| anyhow::anyhow!("no images queue in the resources"))?;
-        let queue_url = sqs
-            .get_queue_url()
-            .queue_name(&queue.name)
-            .send()
-            .await?
-            .queue_url
-            .ok_or_else(|| anyhow::anyhow!("no URL for queue {}", queue.name))?;
+        let queue = Queue::open(sdk, resources, QueueRole::Images).await?;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(config.path_style)
@@ -121,12 +108,9 @@ impl Processor {
             .max(1);
         let memory_mib = u32::try_from(config.memory_mib.max(1)).unwrap_or(u32::MAX);
         Ok(Self {
-            sqs,
+            queue,
             s3,
             store,
-            queue_url,
-            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
-            max_receives: queue.max_receive_count,
             originals: resources.buckets.originals.clone(),
             variants: resources.buckets.variants.clone(),
             limits: Limits {
@@ -142,64 +126,13 @@ impl Processor {
 
     /// Processes until `shutdown` is cancelled, `jobs` at a time; jobs under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.jobs));
-        let mut failures = 0u32;
-        while !shutdown.is_cancelled() {
-            // Receive only when a job slot is free, and no more messages than free slots.
-            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
-                return;
-            };
-            let wanted = (slots.available_permits() + 1).min(10);
-            let received = tokio::select! {
-                () = shutdown.cancelled() => break,
-                received = self.receive(wanted) => received,
-            };
-            let messages = match received {
-                Ok(messages) => {
-                    failures = 0;
-                    messages
-                }
-                Err(error) => {
-                    failures += 1;
-                    tracing::warn!(%error, "receiving from the images queue failed");
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
-                        .await;
-                    continue;
-                }
-            };
-            let mut first = Some(first);
-            for message in messages {
-                let slot = match first.take() {
-                    Some(slot) => slot,
-                    None => match Arc::clone(&slots).acquire_owned().await {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    },
-                };
-                let processor = Arc::clone(&self);
-                tokio::spawn(async move {
-                    processor.handle(message).await;
-                    drop(slot);
-                });
-            }
-        }
-        // Wait for the jobs under way.
-        let _ = slots
-            .acquire_many(u32::try_from(self.jobs).unwrap_or(u32::MAX))
+        let this = Arc::clone(&self);
+        self.queue
+            .consume(self.jobs, self.wait_secs, shutdown, move |message| {
+                let processor = Arc::clone(&this);
+                async move { processor.handle(message).await }
+            })
             .await;
-    }
-
-    async fn receive(&self, count: usize) -> anyhow::Result<Vec<Message>> {
-        let answer = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(i32::try_from(count).unwrap_or(10))
-            .wait_time_seconds(self.wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await?;
-        Ok(answer.messages.unwrap_or_default())
     }
 
     /// Handles one message, keeping it invisible to others while it runs.
@@ -207,14 +140,7 @@ impl Processor {
         let Some(receipt) = message.receipt_handle.clone() else {
             return;
         };
-        let receives: u32 = message
-            .attributes
-            .as_ref()
-            .and_then(|attributes| {
-                attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount)
-            })
-            .and_then(|count| count.parse().ok())
-            .unwrap_or(1);
+        let receives = queue::receive_count(&message);
         let envelope = match EventEnvelope::from_bus_message(
             message.body.as_deref().unwrap_or_default(),
         ) {
@@ -225,14 +151,14 @@ impl Processor {
             }
         };
         let photo = envelope.aggregate_id;
-        let heartbeat = self.keep_invisible(&receipt);
+        let heartbeat = self.queue.keep_hidden(&receipt);
         let outcome = tokio::select! {
             outcome = self.process(photo) => outcome,
             () = heartbeat => Outcome::Retry("the visibility heartbeat stopped".into()),
         };
         match outcome {
-            Outcome::Done => self.delete(&receipt).await,
-            Outcome::Retry(reason) if receives >= self.max_receives => {
+            Outcome::Done => self.queue.delete(&receipt).await,
+            Outcome::Retry(reason) if receives >= self.queue.max_receives => {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
                 let reason =
                     "the photo could not be processed; reprocess it to try again".to_owned();
@@ -250,25 +176,6 @@ impl Processor {
             }
             Outcome::Retry(reason) => {
                 tracing::warn!(%photo, receives, %reason, "processing will be retried");
-            }
-        }
-    }
-
-    /// Extends the message's visibility every half timeout; never returns on its own.
-    async fn keep_invisible(&self, receipt: &str) {
-        let half = self.visibility / 2;
-        loop {
-            tokio::time::sleep(half).await;
-            let extended = self
-                .sqs
-                .change_message_visibility()
-                .queue_url(&self.queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(i32::try_from(self.visibility.as_secs()).unwrap_or(i32::MAX))
-                .send()
-                .await;
-            if let Err(error) = extended {
-                tracing::warn!(%error, "could not extend a message's visibility");
             }
         }
     }
@@ -420,19 +327,6 @@ impl Processor {
             {
                 tracing::warn!(%key, %error, "could not remove an unused variant");
             }
-        }
-    }
-
-    async fn delete(&self, receipt: &str) {
-        if let Err(error) = self
-            .sqs
-            .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-        {
-            tracing::warn!(%error, "could not delete a processed message; it will be redelivered and change nothing");
         }
     }
 }

@@ -1,0 +1,172 @@
+//! An SQS queue of `resources.json` as the write side's workers (the image processor and the
+//! webhook notifier) consume it: long-polled receives that never take more messages than there
+//! are free job slots, each message handled on a task of its own, deletes, and visibility
+//! changes (to keep a long job's message hidden, or to schedule a retry).
+//!
+//! Nothing here deletes a message on its own: a handler deletes what it finished, and what it
+//! leaves comes back after the visibility timeout, up to the queue's `max_receive_count`,
+//! after which SQS moves it to the dead-letter queue.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use catalog_events::resources::{QueueRole, Resources};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// One queue, with the settings `resources.json` gives it.
+pub struct Queue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    /// How long a received message stays hidden from other receivers.
+    pub visibility: Duration,
+    /// Receives after which SQS moves a message to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl Queue {
+    /// Looks up the URL of the queue of `role`.
+    pub async fn open(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        role: QueueRole,
+    ) -> anyhow::Result<Self> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = resources
+            .queue(role)
+            .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
+        let url = sqs
+            .get_queue_url()
+            .queue_name(&queue.name)
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("no URL for queue {}", queue.name))?;
+        Ok(Self {
+            sqs,
+            url,
+            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
+            max_receives: queue.max_receive_count,
+        })
+    }
+
+    /// Receives and handles messages, at most `jobs` at once, until `shutdown` is cancelled;
+    /// then waits for the jobs under way.
+    pub async fn consume<F, Fut>(
+        &self,
+        jobs: usize,
+        wait_secs: i32,
+        shutdown: CancellationToken,
+        handle: F,
+    ) where
+        F: Fn(Message) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let slots = Arc::new(Semaphore::new(jobs.max(1)));
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            // Receive only when a job slot is free, and no more messages than free slots.
+            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let wanted = (slots.available_permits() + 1).min(10);
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.receive(wanted, wait_secs) => received,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    failures = 0;
+                    messages
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, "receiving from a queue failed");
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
+                        .await;
+                    continue;
+                }
+            };
+            let mut first = Some(first);
+            for message in messages {
+                let slot = match first.take() {
+                    Some(slot) => slot,
+                    None => match Arc::clone(&slots).acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                };
+                let job = handle(message);
+                tokio::spawn(async move {
+                    job.await;
+                    drop(slot);
+                });
+            }
+        }
+        let _ = slots
+            .acquire_many(u32::try_from(jobs.max(1)).unwrap_or(u32::MAX))
+            .await;
+    }
+
+    async fn receive(&self, count: usize, wait_secs: i32) -> anyhow::Result<Vec<Message>> {
+        let answer = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(i32::try_from(count).unwrap_or(10))
+            .wait_time_seconds(wait_secs.clamp(0, 20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await?;
+        Ok(answer.messages.unwrap_or_default())
+    }
+
+    /// Removes a finished message. A failure only means it comes back, which handlers allow.
+    pub async fn delete(&self, receipt: &str) {
+        if let Err(error) = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            tracing::warn!(%error, "could not delete a finished message; it will come back and change nothing");
+        }
+    }
+
+    /// Hides the message for `delay` from now (a retry's schedule, or a heartbeat).
+    pub async fn hide(&self, receipt: &str, delay: Duration) -> anyhow::Result<()> {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the message hidden, extending it every half timeout; never returns on its own.
+    pub async fn keep_hidden(&self, receipt: &str) {
+        loop {
+            tokio::time::sleep(self.visibility / 2).await;
+            if let Err(error) = self.hide(receipt, self.visibility).await {
+                tracing::warn!(%error, "could not extend a message's visibility");
+            }
+        }
+    }
+}
+
+/// How many times SQS has handed out `message`, this time included.
+pub fn receive_count(message: &Message) -> u32 {
+    message
+        .attributes
+        .as_ref()
+        .and_then(|attributes| attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}

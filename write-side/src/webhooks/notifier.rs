@@ -1,0 +1,398 @@
+//! The notifier: a worker on the notifier queue that tells a photo's `callback_url` that the
+//! photo became ready or failed.
+//!
+//! Each `PhotoProcessed` or `PhotoProcessingFailed` envelope is one webhook, whose id derives
+//! from the event's id, so every attempt (and every redelivery of the message) carries the
+//! same `webhook-id`. Its body is the photo as the envelope's state shows it, signed with the
+//! Standard Webhooks scheme.
+//!
+//! Retries are scheduled in SQS, not in memory: after a failed attempt the message is hidden
+//! for the next backoff delay (doubling from `retry_base`, capped at an hour, with jitter) and
+//! comes back by itself, so a restart loses no schedule and a receiver that never answers
+//! holds up nothing but its own message. The outcome (delivered, or given up once the next
+//! attempt would fall past `give_up_after` from the state change, or on the queue's last
+//! receive) is recorded on the photo as an event; its history shows it. A webhook whose
+//! outcome is recorded is never sent again, so a redelivered message sends nothing.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::Message;
+use catalog_events::resources::{QueueRole, Resources};
+use catalog_events::view::PhotoView;
+use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::address::{CallbackPolicy, GuardedResolver};
+use crate::aggregate::{PhotoCommand, WebhookOutcome};
+use crate::queue::{self, Queue};
+use crate::store::PhotoStore;
+
+/// The longest wait between two attempts.
+const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+/// Settings of `catalog notify`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NotifierConfig {
+    /// Standard Webhooks signing secret: `whsec_` and base64 bytes.
+    #[arg(long = "webhook-secret", env = "CATALOG_WEBHOOK_SECRET", value_parser = catalog_http::auth::secret, hide_env_values = true)]
+    pub secret: Option<SecretString>,
+    /// How long one attempt may take, in seconds.
+    #[arg(
+        long = "webhook-timeout-secs",
+        env = "CATALOG_WEBHOOK_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    pub timeout_secs: u64,
+    /// Delay before the first retry, in seconds; each next one doubles (up to an hour).
+    #[arg(
+        long = "webhook-retry-base-secs",
+        env = "CATALOG_WEBHOOK_RETRY_BASE_SECS",
+        default_value_t = 30
+    )]
+    pub retry_base_secs: u64,
+    /// How long after the state change attempts go on, in seconds.
+    #[arg(long = "webhook-give-up-after-secs", env = "CATALOG_WEBHOOK_GIVE_UP_AFTER_SECS", default_value_t = 6 * 3600)]
+    pub give_up_after_secs: u64,
+    /// Deliveries under way at once.
+    #[arg(
+        long = "webhook-jobs",
+        env = "CATALOG_WEBHOOK_JOBS",
+        default_value_t = 32
+    )]
+    pub jobs: usize,
+    /// Long-poll wait of each receive, in seconds (at most 20).
+    #[arg(
+        long = "notifier-wait-secs",
+        env = "CATALOG_SQS_WAIT_SECS",
+        default_value_t = 20
+    )]
+    pub wait_secs: i32,
+    /// Base of variant URLs in the body (the CDN in AWS), as the read API shows them.
+    #[arg(
+        long = "notifier-variants-base-url",
+        env = "CATALOG_VARIANTS_BASE_URL",
+        default_value = "http://127.0.0.1:4566/catalog-variants"
+    )]
+    pub variants_base_url: String,
+    #[command(flatten)]
+    pub policy: CallbackPolicy,
+}
+
+/// The body of a webhook (`API.md`).
+#[derive(Serialize)]
+struct Body {
+    #[serde(rename = "type")]
+    kind: WebhookKind,
+    photo: PhotoView,
+}
+
+/// What to do with a message after handling it.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Settled (or nothing to send): delete it.
+    Done,
+    /// Try again after this long.
+    RetryIn(Duration),
+    /// The event store did not answer: let the message come back by itself.
+    Leave,
+}
+
+/// Why an attempt did not deliver.
+struct Failure {
+    status: Option<u16>,
+    reason: String,
+    /// Trying again cannot help (the address is refused).
+    permanent: bool,
+}
+
+pub struct Notifier {
+    queue: Queue,
+    store: Arc<PhotoStore>,
+    http: reqwest::Client,
+    signer: standardwebhooks::Webhook,
+    policy: Arc<CallbackPolicy>,
+    retry_base: Duration,
+    give_up_after: chrono::Duration,
+    jobs: usize,
+    wait_secs: i32,
+    variants_base_url: String,
+    /// Webhooks this process is delivering now, so a duplicate message waits its turn.
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Notifier {
+    pub async fn new(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        store: Arc<PhotoStore>,
+        config: &NotifierConfig,
+    ) -> anyhow::Result<Self> {
+        let secret = config
+            .secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET is not set"))?;
+        let signer = standardwebhooks::Webhook::new(secret.expose_secret())
+            .map_err(|error| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET: {error:?}"))?;
+        let policy = Arc::new(config.policy.clone());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&policy))))
+            .user_agent(concat!(
+                "photo-catalog-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        Ok(Self {
+            queue: Queue::open(sdk, resources, QueueRole::Notifier).await?,
+            store,
+            http,
+            signer,
+            policy,
+            retry_base: Duration::from_secs(config.retry_base_secs.max(1)),
+            give_up_after: chrono::Duration::seconds(
+                i64::try_from(config.give_up_after_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            jobs: config.jobs.max(1),
+            wait_secs: config.wait_secs,
+            variants_base_url: config.variants_base_url.clone(),
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Delivers until `shutdown` is cancelled; deliveries under way finish.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let this = Arc::clone(&self);
+        self.queue
+            .consume(self.jobs, self.wait_secs, shutdown, move |message| {
+                let notifier = Arc::clone(&this);
+                async move { notifier.handle(message).await }
+            })
+            .await;
+    }
+
+    async fn handle(&self, message: Message) {
+        let Some(receipt) = message.receipt_handle.clone() else {
+            return;
+        };
+        let receives = queue::receive_count(&message);
+        let envelope = match EventEnvelope::from_bus_message(
+            message.body.as_deref().unwrap_or_default(),
+        ) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::error!(message_id = ?message.message_id, receives, %error, "unreadable message left for the dead-letter queue");
+                return;
+            }
+        };
+        let Some(kind) = WebhookKind::announcing(&envelope.event) else {
+            return self.queue.delete(&receipt).await;
+        };
+        let Some(url) = envelope.state.callback_url.clone() else {
+            return self.queue.delete(&receipt).await;
+        };
+        let webhook = Webhook {
+            id: format!("msg_{}", envelope.event_id.simple()),
+            kind,
+            for_sequence: envelope.sequence,
+        };
+        if !self.claim(&webhook.id) {
+            return;
+        }
+        let next = self.deliver(&envelope, &webhook, &url, receives).await;
+        self.release(&webhook.id);
+        match next {
+            Next::Done => self.queue.delete(&receipt).await,
+            Next::RetryIn(delay) => {
+                if let Err(error) = self.queue.hide(&receipt, delay).await {
+                    tracing::warn!(%error, "could not schedule a retry; the message returns after its visibility timeout");
+                }
+            }
+            Next::Leave => {}
+        }
+    }
+
+    async fn deliver(
+        &self,
+        envelope: &EventEnvelope,
+        webhook: &Webhook,
+        url: &str,
+        attempt: u32,
+    ) -> Next {
+        let photo = envelope.aggregate_id;
+        match self.store.load(photo).await {
+            Ok(Some(now)) if now.notified_through >= webhook.for_sequence => return Next::Done,
+            Ok(Some(now)) if now.status == PhotoStatus::Deleted => {
+                tracing::info!(%photo, "no webhook for a photo deleted since");
+                return Next::Done;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Next::Done,
+            Err(error) => {
+                tracing::warn!(%photo, %error, "event store unavailable; the webhook waits");
+                return Next::Leave;
+            }
+        }
+        let outcome = match self.attempt(envelope, webhook, url).await {
+            Ok(status) => WebhookOutcome::Delivered {
+                webhook: webhook.clone(),
+                attempts: attempt,
+                status,
+            },
+            Err(failure) => {
+                let delay = backoff(self.retry_base, attempt);
+                let deadline = envelope.occurred_at + self.give_up_after;
+                let too_late = Utc::now() + delay > deadline;
+                let last_receive = attempt >= self.queue.max_receives;
+                if !(failure.permanent || too_late || last_receive) {
+                    tracing::info!(%photo, webhook = %webhook.id, attempt, reason = %failure.reason, ?delay, "webhook will be retried");
+                    return Next::RetryIn(delay);
+                }
+                tracing::warn!(%photo, webhook = %webhook.id, attempt, reason = %failure.reason, "giving up on a webhook");
+                WebhookOutcome::GaveUp {
+                    webhook: webhook.clone(),
+                    attempts: attempt,
+                    last_status: failure.status,
+                    reason: failure.reason,
+                }
+            }
+        };
+        let correlation = format!("notify:{}", webhook.id);
+        match self
+            .store
+            .execute(photo, PhotoCommand::RecordWebhook(outcome), &correlation)
+            .await
+        {
+            Ok(_) => Next::Done,
+            Err(error) => {
+                tracing::warn!(%photo, %error, "could not record a webhook's outcome; the message comes back");
+                Next::Leave
+            }
+        }
+    }
+
+    /// One signed POST; the receiver's status if it was a 2xx.
+    async fn attempt(
+        &self,
+        envelope: &EventEnvelope,
+        webhook: &Webhook,
+        url: &str,
+    ) -> Result<u16, Failure> {
+        let url = self.policy.check(url).await.map_err(|refusal| Failure {
+            status: None,
+            reason: format!("the callback URL was refused: {refusal}"),
+            permanent: true,
+        })?;
+        let body = serde_json::to_vec(&Body {
+            kind: webhook.kind,
+            photo: PhotoView::new(envelope.state.clone(), &self.variants_base_url),
+        })
+        .map_err(|error| Failure {
+            status: None,
+            reason: error.to_string(),
+            permanent: true,
+        })?;
+        let timestamp = Utc::now().timestamp();
+        let signature = self
+            .signer
+            .sign(&webhook.id, timestamp, &body)
+            .map_err(|error| Failure {
+                status: None,
+                reason: format!("signing failed: {error:?}"),
+                permanent: true,
+            })?;
+        let sent = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &webhook.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
+            Ok(response) => Err(Failure {
+                status: Some(response.status().as_u16()),
+                reason: format!("the receiver answered {}", response.status()),
+                permanent: false,
+            }),
+            Err(error) => Err(Failure {
+                status: None,
+                reason: if error.is_timeout() {
+                    "the receiver did not answer in time".to_owned()
+                } else {
+                    format!("the receiver could not be reached: {}", root_cause(&error))
+                },
+                permanent: false,
+            }),
+        }
+    }
+
+    fn claim(&self, webhook: &str) -> bool {
+        self.in_flight
+            .lock()
+            .is_ok_and(|mut in_flight| in_flight.insert(webhook.to_owned()))
+    }
+
+    fn release(&self, webhook: &str) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(webhook);
+        }
+    }
+}
+
+/// The wait after attempt `attempt`: `base` doubled per attempt, capped at an hour, of which
+/// a random half ("equal jitter"), so that receivers coming back are not stampeded.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_DELAY);
+    let half = full / 2;
+    let delay = half + half.mul_f64(fastrand::f64());
+    // SQS schedules in whole seconds.
+    Duration::from_secs(delay.as_secs_f64().ceil() as u64).max(Duration::from_secs(1))
+}
+
+/// The innermost error of a failed request: the part that says what happened.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_with_jitter_up_to_an_hour() {
+        let base = Duration::from_secs(30);
+        for attempt in 1..=20u32 {
+            let full = (30 * 2u64.pow(attempt - 1)).min(3600);
+            for _ in 0..50 {
+                let delay = backoff(base, attempt).as_secs();
+                assert!(
+                    (full / 2..=full).contains(&delay),
+                    "attempt {attempt}: {delay}s outside {}..={full}",
+                    full / 2
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_backoff_is_at_least_a_second() {
+        assert_eq!(backoff(Duration::from_secs(1), 1), Duration::from_secs(1));
+    }
+}
