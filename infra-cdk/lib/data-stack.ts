@@ -1,0 +1,51 @@
+/**
+ * CatalogData: everything that holds state or a name other parts depend on (network, event
+ * store, buckets and CDN, read model, event bus and queues, keys). It changes rarely and is
+ * protected from deletion; the services stack can be torn down and redeployed freely.
+ */
+import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { CatalogConfig } from './config';
+import { Database } from './database';
+import { Messaging } from './messaging';
+import { Network } from './network';
+import { ReadModel } from './read-model';
+import { CatalogResources, Naming } from './resources';
+import { ServiceSecrets } from './secrets';
+import { Storage } from './storage';
+
+export interface DataStackProps extends StackProps {
+  readonly config: CatalogConfig;
+  readonly resources: CatalogResources;
+  readonly naming: Naming;
+}
+
+export class DataStack extends Stack {
+  readonly network: Network;
+  readonly database: Database;
+  readonly storage: Storage;
+  readonly readModel: ReadModel;
+  readonly messaging: Messaging;
+  readonly secrets: ServiceSecrets;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const { resources, naming } = props;
+
+    this.network = new Network(this, 'Network');
+    this.database = new Database(this, 'Database', { vpc: this.network.vpc });
+    this.storage = new Storage(this, 'Storage', {
+      originalsBucketName: naming.name(resources.buckets.originals),
+      variantsBucketName: naming.name(resources.buckets.variants),
+      uploadOrigins: props.config.uploadOrigins,
+    });
+    this.readModel = new ReadModel(this, 'ReadModel', { resources, naming });
+    this.messaging = new Messaging(this, 'Messaging', { resources, naming });
+    this.secrets = new ServiceSecrets(this, 'Secrets', { naming });
+
+    new CfnOutput(this, 'VariantsBaseUrl', {
+      value: `https://${this.storage.distribution.distributionDomainName}`,
+      description: 'CATALOG_VARIANTS_BASE_URL of the read API and the notifier',
+    });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * One `catalog` subcommand as a Fargate task definition: the shared image, JSON logs to its own
+ * log group, the resource prefix, and (when it uses the event store) the PG* variables from the
+ * cluster's secret, so no connection string with a password ever sits in a task definition.
+ */
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+
+/** What every process shares. */
+export interface ProcessContext {
+  readonly vpc: ec2.IVpc;
+  readonly image: ecs.ContainerImage;
+  /** `CATALOG_RESOURCE_PREFIX` of every process. */
+  readonly resourcePrefix: string;
+  /** The event store's credentials (host, port, dbname, username, password). */
+  readonly databaseSecret: secretsmanager.ISecret;
+  /** The event store's connections, to open its port to the processes that use it. */
+  readonly database: ec2.IConnectable;
+}
+
+export interface ProcessProps {
+  /** The `catalog` subcommand. */
+  readonly command: string;
+  readonly cpu: number;
+  readonly memoryLimitMiB: number;
+  /** Whether the process uses the event store (Postgres). */
+  readonly usesEventStore: boolean;
+  readonly port?: number;
+  readonly environment?: Readonly<Record<string, string>>;
+  readonly secrets?: Readonly<Record<string, ecs.Secret>>;
+}
+
+export class CatalogProcess extends Construct {
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly container: ecs.ContainerDefinition;
+
+  constructor(scope: Construct, id: string, context: ProcessContext, props: ProcessProps) {
+    super(scope, id);
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryLimitMiB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const secret = (field: string): ecs.Secret => ecs.Secret.fromSecretsManager(context.databaseSecret, field);
+    this.container = this.taskDefinition.addContainer('catalog', {
+      image: context.image,
+      entryPoint: ['catalog'],
+      command: [props.command],
+      environment: {
+        CATALOG_LOG_FORMAT: 'json',
+        CATALOG_RESOURCE_PREFIX: context.resourcePrefix,
+        ...(props.usesEventStore ? { PGSSLMODE: 'require' } : {}),
+        ...props.environment,
+      },
+      secrets: {
+        ...(props.usesEventStore ? {
+          PGHOST: secret('host'),
+          PGPORT: secret('port'),
+          PGDATABASE: secret('dbname'),
+          PGUSER: secret('username'),
+          PGPASSWORD: secret('password'),
+        } : {}),
+        ...props.secrets,
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: props.command }),
+      portMappings: props.port === undefined ? [] : [{ containerPort: props.port }],
+      // SIGTERM drains in-flight requests and messages; Fargate allows at most 120 s.
+      stopTimeout: Duration.seconds(120),
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: context.vpc,
+      description: `catalog ${props.command}`,
+      allowAllOutbound: true,
+    });
+    if (props.usesEventStore) {
+      const port = context.database.connections.defaultPort;
+      if (port === undefined) {
+        throw new Error('the event store has no default port');
+      }
+      for (const databaseGroup of context.database.connections.securityGroups) {
+        // A "remote" rule: it lives in this process's stack, so the data stack needs no
+        // reference back to the services stack.
+        databaseGroup.addIngressRule(this.securityGroup, port, `catalog ${props.command}`, true);
+      }
+    }
+
+    NagSuppressions.addResourceSuppressions(this.taskDefinition, [{
+      id: 'AwsSolutions-ECS2',
+      reason: 'The environment holds only non-secret settings (listen addresses, resource prefix, log format, '
+        + 'URLs); every secret (database credentials, JWT and webhook keys) is injected from Secrets Manager.',
+    }]);
+    NagSuppressions.addResourceSuppressions(this.taskDefinition.obtainExecutionRole(), [{
+      id: 'AwsSolutions-IAM5',
+      reason: 'The execution role as ECS needs it: ecr:GetAuthorizationToken has no resource-level permissions.',
+      appliesTo: ['Resource::*'],
+    }], true);
+  }
+
+  /** The role the process's AWS calls are made with. */
+  get role(): iam.IRole {
+    return this.taskDefinition.taskRole;
+  }
+
+  /** Grants exactly these actions on these resources to the process. */
+  allow(actions: readonly string[], resources: readonly string[]): void {
+    this.taskDefinition.addToTaskRolePolicy(new iam.PolicyStatement({
+      actions: [...actions],
+      resources: [...resources],
+    }));
+  }
+}

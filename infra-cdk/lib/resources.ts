@@ -1,0 +1,167 @@
+/**
+ * The typed view of `resources.json`, the one list of names and routes that the local stack
+ * (`./dev up`), the Rust services and this CDK app all read, so that the three cannot drift.
+ *
+ * Every AWS name is the file's name behind a prefix, exactly as the processes compute it from
+ * `CATALOG_RESOURCE_PREFIX`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A global secondary index of the read-model table. */
+export interface IndexSpec {
+  readonly name: string;
+  readonly partitionKey: string;
+  readonly sortKey: string;
+}
+
+/** An SQS queue of the pipeline, its dead-letter queue and the EventBridge rule that feeds it. */
+export interface QueueSpec {
+  /** What consumes the queue: `projector`, `images` or `notifier`. */
+  readonly role: QueueRole;
+  readonly name: string;
+  readonly deadLetterQueue: string;
+  readonly maxReceiveCount: number;
+  readonly visibilityTimeoutSecs: number;
+  readonly rule: string;
+  /** The detail-types the rule matches, or `undefined` for every event of the source. */
+  readonly detailTypes?: readonly string[];
+}
+
+export type QueueRole = 'projector' | 'images' | 'notifier';
+
+export interface CatalogResources {
+  readonly bus: string;
+  readonly eventSource: string;
+  readonly buckets: { readonly originals: string; readonly variants: string };
+  readonly table: {
+    readonly name: string;
+    readonly partitionKey: string;
+    readonly indexes: readonly IndexSpec[];
+  };
+  readonly queues: readonly QueueSpec[];
+}
+
+/** Where the file lives: beside this package, read at synth time (never copied). */
+export const RESOURCES_FILE = path.join(__dirname, '..', '..', 'resources.json');
+
+const QUEUE_ROLES: readonly QueueRole[] = ['projector', 'images', 'notifier'];
+
+class ResourcesError extends Error {}
+
+function field(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ResourcesError(`${where}: expected an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function text(object: Record<string, unknown>, key: string, where: string): string {
+  const value = object[key];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new ResourcesError(`${where}.${key}: expected a non-empty string`);
+  }
+  return value;
+}
+
+function positive(object: Record<string, unknown>, key: string, where: string): number {
+  const value = object[key];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new ResourcesError(`${where}.${key}: expected a positive integer`);
+  }
+  return value;
+}
+
+function list(object: Record<string, unknown>, key: string, where: string): unknown[] {
+  const value = object[key];
+  if (!Array.isArray(value)) {
+    throw new ResourcesError(`${where}.${key}: expected an array`);
+  }
+  return value;
+}
+
+function queue(value: unknown, where: string): QueueSpec {
+  const raw = field(value, where);
+  const role = text(raw, 'role', where);
+  if (!QUEUE_ROLES.includes(role as QueueRole)) {
+    throw new ResourcesError(`${where}.role: expected one of ${QUEUE_ROLES.join(', ')}`);
+  }
+  const detailTypes = raw['detail_types'];
+  if (detailTypes !== null && !(Array.isArray(detailTypes) && detailTypes.length > 0
+      && detailTypes.every((type) => typeof type === 'string' && type.length > 0))) {
+    throw new ResourcesError(`${where}.detail_types: expected null or a non-empty list of strings`);
+  }
+  return {
+    role: role as QueueRole,
+    name: text(raw, 'name', where),
+    deadLetterQueue: text(raw, 'dead_letter_queue', where),
+    maxReceiveCount: positive(raw, 'max_receive_count', where),
+    visibilityTimeoutSecs: positive(raw, 'visibility_timeout_secs', where),
+    rule: text(raw, 'rule', where),
+    detailTypes: detailTypes === null ? undefined : (detailTypes as string[]),
+  };
+}
+
+/** Parses and checks the JSON text of `resources.json`. */
+export function parseResources(json: string): CatalogResources {
+  const raw = field(JSON.parse(json), 'resources.json');
+  const buckets = field(raw['buckets'], 'buckets');
+  const table = field(raw['table'], 'table');
+  const queues = list(raw, 'queues', 'resources.json').map((entry, i) => queue(entry, `queues[${i}]`));
+  for (const role of QUEUE_ROLES) {
+    if (queues.filter((spec) => spec.role === role).length !== 1) {
+      throw new ResourcesError(`queues: expected exactly one queue with role ${role}`);
+    }
+  }
+  return {
+    bus: text(raw, 'bus', 'resources.json'),
+    eventSource: text(raw, 'event_source', 'resources.json'),
+    buckets: {
+      originals: text(buckets, 'originals', 'buckets'),
+      variants: text(buckets, 'variants', 'buckets'),
+    },
+    table: {
+      name: text(table, 'name', 'table'),
+      partitionKey: text(table, 'partition_key', 'table'),
+      indexes: list(table, 'indexes', 'table').map((entry, i) => {
+        const index = field(entry, `table.indexes[${i}]`);
+        return {
+          name: text(index, 'name', `table.indexes[${i}]`),
+          partitionKey: text(index, 'partition_key', `table.indexes[${i}]`),
+          sortKey: text(index, 'sort_key', `table.indexes[${i}]`),
+        };
+      }),
+    },
+    queues,
+  };
+}
+
+/** Reads `resources.json` (or another file of the same shape). */
+export function loadResources(file: string = RESOURCES_FILE): CatalogResources {
+  return parseResources(fs.readFileSync(file, 'utf8'));
+}
+
+/** The queue a given consumer reads. */
+export function queueFor(resources: CatalogResources, role: QueueRole): QueueSpec {
+  const spec = resources.queues.find((candidate) => candidate.role === role);
+  if (spec === undefined) {
+    throw new ResourcesError(`no queue with role ${role}`);
+  }
+  return spec;
+}
+
+/** The prefix of every name, as `CATALOG_RESOURCE_PREFIX` gives it to the processes. */
+export class Naming {
+  constructor(readonly prefix: string) {
+    if (!/^[a-z0-9][a-z0-9-]{0,29}$/.test(prefix)) {
+      throw new Error(
+        `resourcePrefix "${prefix}": use 1 to 30 lower-case letters, digits and hyphens `
+        + '(it starts S3 bucket names, which are global: choose one nobody else uses)');
+    }
+  }
+
+  /** The AWS name of a resources.json name. */
+  name(base: string): string {
+    return `${this.prefix}${base}`;
+  }
+}

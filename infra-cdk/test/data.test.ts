@@ -1,0 +1,144 @@
+/** Network, event store, buckets, CDN, read model and bus: the stateful stack. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Match } from 'aws-cdk-lib/assertions';
+import { POSTGRES_COMMANDS, resources, resourcesOf, synth, taskOf } from './synth';
+
+test('the VPC spans two AZs with one NAT gateway, S3 and DynamoDB gateway endpoints and flow logs', () => {
+  const { data } = synth();
+  assert.equal(Object.keys(resourcesOf(data, 'AWS::EC2::NatGateway')).length, 1);
+  assert.equal(Object.values(resourcesOf(data, 'AWS::EC2::Subnet')).filter((subnet) =>
+    JSON.stringify(subnet.Properties!.Tags).includes('"Public"')).length, 2);
+  const endpoints = Object.values(resourcesOf(data, 'AWS::EC2::VPCEndpoint'));
+  assert.deepEqual(endpoints.map((endpoint) => endpoint.Properties!.VpcEndpointType ?? 'Gateway'), ['Gateway', 'Gateway']);
+  assert.match(JSON.stringify(endpoints), /\.s3"/);
+  assert.match(JSON.stringify(endpoints), /\.dynamodb"/);
+  data.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
+});
+
+test('Postgres is Aurora Serverless v2 in isolated subnets, encrypted, deletion-protected and backed up', () => {
+  const { data } = synth();
+  data.hasResourceProperties('AWS::RDS::DBCluster', {
+    Engine: 'aurora-postgresql',
+    StorageEncrypted: true,
+    DeletionProtection: true,
+    BackupRetentionPeriod: 14,
+    ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+  });
+  data.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', PubliclyAccessible: false });
+  const subnetGroup = Object.values(resourcesOf(data, 'AWS::RDS::DBSubnetGroup'))[0]!;
+  assert.match(JSON.stringify(subnetGroup.Properties!.SubnetIds), /dataSubnet/);
+});
+
+test('the database credentials are generated into Secrets Manager and rotated', () => {
+  const { data } = synth();
+  data.hasResourceProperties('AWS::SecretsManager::Secret', {
+    GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"catalog"}' }),
+  });
+  data.hasResourceProperties('AWS::SecretsManager::SecretTargetAttachment', { TargetType: 'AWS::RDS::DBCluster' });
+  data.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+    RotationRules: { ScheduleExpression: 'rate(30 days)' },
+  });
+});
+
+test('Postgres accepts connections only from the processes that use it', () => {
+  const { data, services } = synth();
+  const databaseGroup = Object.entries(resourcesOf(data, 'AWS::EC2::SecurityGroup'))
+    .find(([id]) => id.startsWith('DatabaseClusterSecurityGroup'))![0];
+  const inline = resourcesOf(data, 'AWS::EC2::SecurityGroup')[databaseGroup]!.Properties!.SecurityGroupIngress;
+  assert.equal(inline, undefined, 'no open inline ingress on the database group');
+  const ingress = [data, services].flatMap((template) => Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')))
+    .filter((rule) => JSON.stringify(rule.Properties!.GroupId).includes(databaseGroup));
+  const sources = ingress.map((rule) => rule.Properties!.SourceSecurityGroupId['Fn::GetAtt']?.[0] as string);
+  const expected = POSTGRES_COMMANDS.map((command) => command.replace('-', ''));
+  for (const command of expected) {
+    assert.ok(sources.some((source) => source.toLowerCase().includes(`${command}securitygroup`)), `${command} may connect`);
+  }
+  // The rest: the rotation Lambda, nothing else.
+  assert.equal(ingress.length, expected.length + 1);
+  for (const command of ['read-api', 'project']) {
+    const secrets = (taskOf(services, command).container.Secrets ?? []) as { Name: string }[];
+    assert.ok(!secrets.some((secret) => secret.Name.startsWith('PG')), `${command} gets no database credentials`);
+  }
+});
+
+test('the originals bucket blocks public access, is encrypted and enforces TLS', () => {
+  const { data } = synth();
+  const name = `test-${resources.buckets.originals}`;
+  data.hasResourceProperties('AWS::S3::Bucket', {
+    BucketName: name,
+    PublicAccessBlockConfiguration: {
+      BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true,
+    },
+    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+  });
+  const [bucketId] = Object.entries(resourcesOf(data, 'AWS::S3::Bucket')).find(([, bucket]) => bucket.Properties!.BucketName === name)!;
+  data.hasResourceProperties('AWS::S3::BucketPolicy', {
+    Bucket: { Ref: bucketId },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
+      Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    })]) },
+  });
+});
+
+test('the originals bucket is versioned and expires what never completed or was replaced', () => {
+  synth().data.hasResourceProperties('AWS::S3::Bucket', {
+    BucketName: `test-${resources.buckets.originals}`,
+    VersioningConfiguration: { Status: 'Enabled' },
+    LifecycleConfiguration: { Rules: Match.arrayWith([
+      Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+      Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+    ]) },
+  });
+});
+
+test('the originals bucket takes browser PUTs (CORS) and notifies EventBridge', () => {
+  synth().data.hasResourceProperties('AWS::S3::Bucket', {
+    BucketName: `test-${resources.buckets.originals}`,
+    CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedMethods: ['PUT'], AllowedOrigins: ['*'] })] },
+    NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
+  });
+});
+
+test('variants are private and served only through CloudFront with origin access control', () => {
+  const { data } = synth();
+  const name = `test-${resources.buckets.variants}`;
+  const [bucketId] = Object.entries(resourcesOf(data, 'AWS::S3::Bucket')).find(([, bucket]) => bucket.Properties!.BucketName === name)!;
+  data.hasResourceProperties('AWS::S3::Bucket', {
+    BucketName: name,
+    PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicPolicy: true, RestrictPublicBuckets: true }),
+  });
+  data.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+    OriginAccessControlConfig: Match.objectLike({ OriginAccessControlOriginType: 's3', SigningBehavior: 'always' }),
+  });
+  data.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({
+      Origins: [Match.objectLike({ OriginAccessControlId: Match.anyValue(), DomainName: { 'Fn::GetAtt': [bucketId, 'RegionalDomainName'] } })],
+      DefaultCacheBehavior: Match.objectLike({ ViewerProtocolPolicy: 'redirect-to-https' }),
+    }),
+  });
+  data.hasResourceProperties('AWS::S3::BucketPolicy', {
+    Bucket: { Ref: bucketId },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
+      Effect: 'Allow', Action: 's3:GetObject', Principal: { Service: 'cloudfront.amazonaws.com' },
+    })]) },
+  });
+});
+
+test('the read-model table is on demand with point-in-time recovery and deletion protection', () => {
+  synth().data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+    TableName: `test-${resources.table.name}`,
+    BillingMode: 'PAY_PER_REQUEST',
+    Replicas: [Match.objectLike({
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+    })],
+  });
+});
+
+test('the bus archives every event of the source for replay', () => {
+  synth().data.hasResourceProperties('AWS::Events::Archive', {
+    EventPattern: { source: [resources.eventSource] },
+    RetentionDays: 90,
+  });
+});

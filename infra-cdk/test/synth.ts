@@ -1,0 +1,109 @@
+/**
+ * Synthesizes the app the way `cdk synth` does (cdk.json's feature flags, fixed test context,
+ * cdk-nag's AwsSolutions pack) once per context, and helps tests read the result.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Aspects } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildCatalog, CatalogStacks } from '../lib/catalog-app';
+import { loadResources } from '../lib/resources';
+
+export const PREFIX = 'test-';
+export const IMAGE_TAG = '0123abc';
+export const resources = loadResources();
+
+export interface Synthesized {
+  readonly stacks: CatalogStacks;
+  readonly data: Template;
+  readonly services: Template;
+}
+
+const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
+  context: Record<string, unknown>;
+};
+const cache = new Map<string, Synthesized>();
+
+/** The app synthesized with the test context plus `extra`. */
+export function synth(extra: Record<string, string> = {}): Synthesized {
+  const key = JSON.stringify(extra);
+  const cached = cache.get(key);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const app = new App({
+    context: { ...cdkJson.context, imageTag: IMAGE_TAG, resourcePrefix: PREFIX, ...extra },
+  });
+  const stacks = buildCatalog(app);
+  Aspects.of(app).add(new AwsSolutionsChecks({ reports: false }));
+  const result = {
+    stacks,
+    data: Template.fromStack(stacks.data),
+    services: Template.fromStack(stacks.services),
+  };
+  cache.set(key, result);
+  return result;
+}
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, any>; Metadata?: Record<string, any> }>;
+
+export function resourcesOf(template: Template, type?: string): Resources {
+  const all = template.toJSON().Resources as Resources;
+  return Object.fromEntries(Object.entries(all).filter(([, resource]) => type === undefined || resource.Type === type));
+}
+
+/** The container definition of the task whose command is `catalog <command>`. */
+export function taskOf(template: Template, command: string): { logicalId: string; properties: Record<string, any>; container: Record<string, any> } {
+  for (const [logicalId, resource] of Object.entries(resourcesOf(template, 'AWS::ECS::TaskDefinition'))) {
+    const container = resource.Properties!.ContainerDefinitions[0];
+    if (JSON.stringify(container.Command) === JSON.stringify([command])) {
+      return { logicalId, properties: resource.Properties!, container };
+    }
+  }
+  throw new Error(`no task definition runs ${command}`);
+}
+
+/** A statement of an IAM policy, with its actions always a list and its resources as JSON text. */
+export interface Grant {
+  readonly actions: string[];
+  readonly resources: string;
+}
+
+/** Every statement of every policy attached to the task role of `catalog <command>`. */
+export function taskRoleGrants(template: Template, command: string): Grant[] {
+  const role = taskOf(template, command).properties.TaskRoleArn['Fn::GetAtt'][0] as string;
+  const grants: Grant[] = [];
+  for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
+    const roles = (policy.Properties!.Roles as { Ref: string }[]).map((ref) => ref.Ref);
+    if (!roles.includes(role)) {
+      continue;
+    }
+    for (const statement of policy.Properties!.PolicyDocument.Statement) {
+      grants.push({
+        actions: ([] as string[]).concat(statement.Action),
+        resources: JSON.stringify(statement.Resource),
+      });
+    }
+  }
+  const managed = resourcesOf(template, 'AWS::IAM::Role')[role]!.Properties!;
+  if (managed.ManagedPolicyArns !== undefined || managed.Policies !== undefined) {
+    throw new Error(`the task role of ${command} has managed or inline policies the tests do not read`);
+  }
+  return grants;
+}
+
+/** The actions granted to `catalog <command>`, on any resource. */
+export function actionsOf(template: Template, command: string): string[] {
+  return taskRoleGrants(template, command).flatMap((grant) => grant.actions).sort();
+}
+
+/** The resources (as JSON text) on which `action` is granted to `catalog <command>`. */
+export function resourcesFor(template: Template, command: string, action: string): string[] {
+  return taskRoleGrants(template, command).filter((grant) => grant.actions.includes(action)).map((grant) => grant.resources);
+}
+
+/** The commands of every `catalog` process. */
+export const COMMANDS = ['write-api', 'read-api', 'relay', 'project', 'process-images', 'notify', 'resync'] as const;
+/** Those that use the event store. */
+export const POSTGRES_COMMANDS = ['write-api', 'relay', 'process-images', 'notify', 'resync'] as const;
