@@ -22,6 +22,23 @@ pub struct Resources {
 pub struct Buckets {
     pub originals: String,
     pub variants: String,
+    /// The tag a presigned upload stores its original with until upload-complete removes it;
+    /// the originals bucket's lifecycle expires objects still tagged after a few days.
+    pub unconfirmed_upload_tag: UploadTag,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UploadTag {
+    pub key: String,
+    pub value: String,
+    pub expire_after_days: u32,
+}
+
+impl UploadTag {
+    /// As S3's `x-amz-tagging` header takes it.
+    pub fn header(&self) -> String {
+        format!("{}={}", self.key, self.value)
+    }
 }
 
 /// The read-model table (see [`crate::read_model`] for its items).
@@ -76,6 +93,7 @@ impl Resources {
             buckets: Buckets {
                 originals: name(&self.buckets.originals),
                 variants: name(&self.buckets.variants),
+                ..self.buckets.clone()
             },
             table: Table {
                 name: name(&self.table.name),

@@ -37,6 +37,7 @@ export class DataStack extends Stack {
     this.storage = new Storage(this, 'Storage', {
       originalsBucketName: naming.name(resources.buckets.originals),
       variantsBucketName: naming.name(resources.buckets.variants),
+      unconfirmedUploadTag: resources.buckets.unconfirmedUploadTag,
       uploadOrigins: props.config.uploadOrigins,
     });
     this.readModel = new ReadModel(this, 'ReadModel', { resources, naming });

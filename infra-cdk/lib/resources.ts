@@ -28,12 +28,24 @@ export interface QueueSpec {
   readonly detailTypes?: readonly string[];
 }
 
+/** An S3 object tag, and how long an object may keep it before the lifecycle expires it. */
+export interface UploadTag {
+  readonly key: string;
+  readonly value: string;
+  readonly expireAfterDays: number;
+}
+
 export type QueueRole = 'projector' | 'images' | 'notifier';
 
 export interface CatalogResources {
   readonly bus: string;
   readonly eventSource: string;
-  readonly buckets: { readonly originals: string; readonly variants: string };
+  readonly buckets: {
+    readonly originals: string;
+    readonly variants: string;
+    /** The tag of an original uploaded but never confirmed; the write side removes it on upload-complete. */
+    readonly unconfirmedUploadTag: UploadTag;
+  };
   readonly table: {
     readonly name: string;
     readonly partitionKey: string;
@@ -80,6 +92,15 @@ function list(object: Record<string, unknown>, key: string, where: string): unkn
   return value;
 }
 
+function uploadTag(value: unknown, where: string): UploadTag {
+  const raw = field(value, where);
+  return {
+    key: text(raw, 'key', where),
+    value: text(raw, 'value', where),
+    expireAfterDays: positive(raw, 'expire_after_days', where),
+  };
+}
+
 function queue(value: unknown, where: string): QueueSpec {
   const raw = field(value, where);
   const role = text(raw, 'role', where);
@@ -119,6 +140,7 @@ export function parseResources(json: string): CatalogResources {
     buckets: {
       originals: text(buckets, 'originals', 'buckets'),
       variants: text(buckets, 'variants', 'buckets'),
+      unconfirmedUploadTag: uploadTag(buckets['unconfirmed_upload_tag'], 'buckets.unconfirmed_upload_tag'),
     },
     table: {
       name: text(table, 'name', 'table'),

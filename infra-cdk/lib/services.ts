@@ -4,7 +4,7 @@
  *
  * | process        | AWS it may use                                                        |
  * | -------------- | --------------------------------------------------------------------- |
- * | write-api      | originals: Put/Get/Delete object, abort multipart, ListBucket; Postgres |
+ * | write-api      | originals: Put/Get/Delete object and its tags, abort multipart, ListBucket; Postgres |
  * | read-api       | table and its indexes: GetItem, Query; DescribeTable                  |
  * | relay          | events:PutEvents on the bus; Postgres                                 |
  * | project        | projector queue (consume); PutItem on the table                       |
@@ -101,7 +101,9 @@ export class Services extends Construct {
       secrets: { CATALOG_JWT_SECRET: jwt },
     });
     writeApi.allow(
-      ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      // Tagging: presigned uploads carry the unconfirmed-upload tag, which upload-complete removes.
+      ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObjectTagging', 's3:GetObject', 's3:DeleteObject',
+        's3:AbortMultipartUpload'],
       [props.originals.arnForObjects('*')],
     );
     writeApi.allow(['s3:ListBucket'], [props.originals.bucketArn]);

@@ -4,9 +4,10 @@
  * CloudFront logs and the load balancer's access logs.
  *
  * Originals are never public and are versioned; their lifecycle aborts multipart uploads that
- * never completed (the streamed upload path) and expires replaced or deleted versions. A
- * presigned PUT that never happens leaves no object at all; an object that lands but is never
- * confirmed could only be expired by a tag the write side does not set (see README.md).
+ * never completed (the streamed upload path), expires replaced or deleted versions, and expires
+ * uploads never confirmed: a presigned PUT stores the object with the unconfirmed-upload tag
+ * of resources.json, which upload-complete removes, so an object still tagged after a few days
+ * is one no seller completed.
  */
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -16,6 +17,7 @@ import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { FactName } from 'aws-cdk-lib/region-info';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { UploadTag } from './resources';
 
 /** Where in the log bucket the load balancer writes. */
 export const LOAD_BALANCER_LOG_PREFIX = 'alb';
@@ -23,6 +25,8 @@ export const LOAD_BALANCER_LOG_PREFIX = 'alb';
 export interface StorageProps {
   readonly originalsBucketName: string;
   readonly variantsBucketName: string;
+  /** The tag of originals uploaded but not confirmed (resources.json). */
+  readonly unconfirmedUploadTag: UploadTag;
   /** Origins allowed to PUT originals from a browser (CORS). */
   readonly uploadOrigins: readonly string[];
 }
@@ -66,6 +70,11 @@ export class Storage extends Construct {
       }],
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        {
+          id: 'expire-unconfirmed-uploads',
+          tagFilters: { [props.unconfirmedUploadTag.key]: props.unconfirmedUploadTag.value },
+          expiration: Duration.days(props.unconfirmedUploadTag.expireAfterDays),
+        },
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
       ],

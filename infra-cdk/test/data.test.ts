@@ -82,11 +82,18 @@ test('the originals bucket blocks public access, is encrypted and enforces TLS',
 });
 
 test('the originals bucket is versioned and expires what never completed or was replaced', () => {
+  const tag = resources.buckets.unconfirmedUploadTag;
   synth().data.hasResourceProperties('AWS::S3::Bucket', {
     BucketName: `test-${resources.buckets.originals}`,
     VersioningConfiguration: { Status: 'Enabled' },
     LifecycleConfiguration: { Rules: Match.arrayWith([
       Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+      // Uploads no one confirmed: the tag of resources.json, which upload-complete removes.
+      Match.objectLike({
+        TagFilters: [{ Key: tag.key, Value: tag.value }],
+        ExpirationInDays: tag.expireAfterDays,
+        Status: 'Enabled',
+      }),
       Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
     ]) },
   });

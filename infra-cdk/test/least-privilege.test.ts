@@ -16,7 +16,8 @@ test('no task role holds a wildcard action', () => {
 test('the write API may use only the originals bucket', () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'write-api'),
-    sorted(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']));
+    sorted(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject', 's3:ListBucket',
+      's3:PutObject', 's3:PutObjectTagging']));
   for (const action of ['s3:PutObject', 's3:ListBucket']) {
     assert.ok(resourcesFor(services, 'write-api', action).every((resource) => /StorageOriginals/.test(resource)), action);
   }

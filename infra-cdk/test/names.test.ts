@@ -79,7 +79,8 @@ test('every process gets the resource prefix and JSON logs', () => {
 });
 
 test('a malformed resources.json is refused with the field that is wrong', () => {
-  const good = { bus: 'b', event_source: 's', buckets: { originals: 'o', variants: 'v' },
+  const good = { bus: 'b', event_source: 's',
+    buckets: { originals: 'o', variants: 'v', unconfirmed_upload_tag: { key: 'k', value: 'v', expire_after_days: 3 } },
     table: { name: 't', partition_key: 'k', indexes: [] }, queues: ['projector', 'images', 'notifier'].map((role) => ({
       role, name: role, dead_letter_queue: `${role}-dlq`, max_receive_count: 3, visibility_timeout_secs: 30,
       rule: `${role}-rule`, detail_types: null })) };
@@ -88,4 +89,7 @@ test('a malformed resources.json is refused with the field that is wrong', () =>
   bad.queues[1]!.max_receive_count = 0;
   assert.throws(() => parseResources(JSON.stringify(bad)), /queues\[1\]\.max_receive_count/);
   assert.throws(() => parseResources(JSON.stringify({ ...good, queues: good.queues.slice(1) })), /role projector/);
+  const untagged = structuredClone(good);
+  untagged.buckets.unconfirmed_upload_tag.expire_after_days = -1;
+  assert.throws(() => parseResources(JSON.stringify(untagged)), /unconfirmed_upload_tag\.expire_after_days/);
 });

@@ -93,6 +93,8 @@ pub struct WriteApi {
     /// The same database the API writes, for assertions on the event store.
     pub pool: PgPool,
     pub database_url: String,
+    /// The bucket of its originals.
+    pub originals: String,
     secret: SecretString,
 }
 
@@ -145,8 +147,30 @@ impl WriteApi {
             http: Client::builder().timeout(Duration::from_secs(30)).build()?,
             pool,
             database_url,
+            originals: resources.buckets.originals.clone(),
             secret,
         })
+    }
+
+    /// The tags of an original, as `(key, value)` pairs.
+    pub async fn original_tags(&self, key: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let sdk = aws_config::load_from_env().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let tags = s3
+            .get_object_tagging()
+            .bucket(&self.originals)
+            .key(key)
+            .send()
+            .await?;
+        Ok(tags
+            .tag_set()
+            .iter()
+            .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+            .collect())
     }
 
     /// The secret its tokens are signed with.

@@ -57,7 +57,12 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
     assert_eq!(created["status"], "pending_upload");
     assert_eq!(created["version"], 1);
     let headers = created["upload"]["headers"].as_object().unwrap();
-    for signed in ["content-type", "content-length", "x-amz-checksum-sha256"] {
+    for signed in [
+        "content-type",
+        "content-length",
+        "x-amz-checksum-sha256",
+        "x-amz-tagging",
+    ] {
         assert!(
             headers.contains_key(signed),
             "{signed} is not in {headers:?}"
@@ -71,6 +76,14 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
         "S3 refused the PUT: {}",
         put.text().await.unwrap()
     );
+    // Until it is confirmed, the original carries the tag the lifecycle rule expires.
+    let key = catalog_write_side::api::photos::original_key(
+        created["photo_id"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(
+        api.original_tags(&key).await.unwrap(),
+        [("catalog-upload".to_owned(), "pending".to_owned())]
+    );
 
     let complete = api
         .as_seller(Method::POST, &path(&created, "/upload-complete"), SELLER)
@@ -80,6 +93,7 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
     let completed = expect_json(complete, StatusCode::ACCEPTED).await.unwrap();
     assert_eq!(completed["status"], "uploaded");
     assert_eq!(completed["version"], 2);
+    assert!(api.original_tags(&key).await.unwrap().is_empty());
 
     let history = api
         .as_seller(Method::GET, &path(&created, "/history"), SELLER)

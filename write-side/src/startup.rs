@@ -17,7 +17,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
     let pool = config.database.connect().await?;
     let state = AppState {
         store: PhotoStore::new(pool, PhotoServices::default()),
-        originals: Originals::from_env(&resources.buckets.originals, &config.originals)
+        originals: Originals::from_env(&resources.buckets, &config.originals)
             .await
             .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
         max_upload_bytes: config.max_upload_bytes,

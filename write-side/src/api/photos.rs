@@ -101,7 +101,14 @@ pub async fn upload_complete(
     idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let photo = owned(&state, photo_id, &seller).await?;
         let stored_size = if photo.status == PhotoStatus::PendingUpload {
-            stored_size(&state, &photo).await?
+            let size = stored_size(&state, &photo).await?;
+            // Untag before confirming: a confirmed photo's original must never expire.
+            state
+                .originals
+                .keep(&photo.object_key)
+                .await
+                .map_err(|error| Problem::internal(&error))?;
+            size
         } else {
             photo.size_bytes
         };

@@ -1,6 +1,11 @@
 //! The originals bucket, as the write side uses it: presigned PUT URLs for clients, a HEAD to
 //! learn what a client uploaded, and a streamed upload for the multipart API.
 //!
+//! A presigned PUT stores the object with the unconfirmed-upload tag of `resources.json` until
+//! upload-complete confirms it and removes the tag: the bucket's lifecycle (infra-cdk, from
+//! the same file) expires objects still tagged after a few days, which are uploads no one
+//! ever completed.
+//!
 //! This is the only module of the write side that speaks S3; the aggregate never does.
 
 mod presign;
@@ -16,6 +21,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+
+use catalog_events::resources::Buckets;
 
 use self::presign::{Presigner, PutRequest};
 use crate::config::OriginalsConfig;
@@ -47,12 +54,15 @@ pub struct StoredObject {
 pub struct Originals {
     client: Client,
     bucket: String,
+    /// `x-amz-tagging` of presigned uploads.
+    unconfirmed_tag: String,
     presigner: Arc<Presigner>,
 }
 
 impl Originals {
     /// An S3 client from the standard AWS configuration (`AWS_ENDPOINT_URL` and friends).
-    pub async fn from_env(bucket: &str, config: &OriginalsConfig) -> Result<Self, Error> {
+    pub async fn from_env(buckets: &Buckets, config: &OriginalsConfig) -> Result<Self, Error> {
+        let bucket = &buckets.originals;
         let shared = aws_config::load_from_env().await;
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.path_style)
@@ -74,6 +84,7 @@ impl Originals {
         Ok(Self {
             client: Client::from_conf(s3),
             bucket: bucket.to_owned(),
+            unconfirmed_tag: buckets.unconfirmed_upload_tag.header(),
             presigner: Arc::new(presigner),
         })
     }
@@ -96,6 +107,7 @@ impl Originals {
             content_type,
             content_length: size_bytes,
             checksum_sha256: checksum.as_deref(),
+            tagging: &self.unconfirmed_tag,
         };
         let now = SystemTime::now();
         let (url, headers) = self.presigner.put(&request, now, ttl).await?;
@@ -134,6 +146,17 @@ impl Originals {
             size_bytes: u64::try_from(object.content_length().unwrap_or_default())?,
             checksum_sha256,
         }))
+    }
+
+    /// Removes the pending tag: the object is a confirmed original, kept.
+    pub async fn keep(&self, key: &str) -> Result<(), Error> {
+        self.client
+            .delete_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await?;
+        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), Error> {

@@ -41,6 +41,8 @@ pub struct PutRequest<'a> {
     pub content_length: u64,
     /// Base64 SHA-256 of the body, when the client declared one.
     pub checksum_sha256: Option<&'a str>,
+    /// Object tags (`key=value&...`) the object is stored with.
+    pub tagging: &'a str,
 }
 
 impl Presigner {
@@ -86,6 +88,7 @@ impl Presigner {
         if let Some(checksum) = request.checksum_sha256 {
             headers.push(("x-amz-checksum-sha256", checksum.to_owned()));
         }
+        headers.push(("x-amz-tagging", request.tagging.to_owned()));
         let signable = SignableRequest::new(
             "PUT",
             url.as_str(),
@@ -166,6 +169,7 @@ mod tests {
                 .content_type("image/jpeg")
                 .content_length(1234)
                 .checksum_sha256("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")
+                .tagging("catalog-upload=pending")
                 .presigned(
                     PresigningConfig::builder()
                         .start_time(now)
@@ -189,6 +193,7 @@ mod tests {
                 content_type: "image/jpeg",
                 content_length: 1234,
                 checksum_sha256: Some("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="),
+                tagging: "catalog-upload=pending",
             };
             let (url, headers) = ours.put(&request, now, ttl).await.unwrap();
             assert_eq!(url, sdk.uri());
