@@ -1,7 +1,9 @@
 /**
  * One `catalog` subcommand as a Fargate task definition: the shared image, JSON logs to its own
- * log group, the resource prefix, and (when it uses the event store) the PG* variables from the
- * cluster's secret, so no connection string with a password ever sits in a task definition.
+ * log group, the resource prefix, and (when it uses the event store) the name of the cluster's
+ * secret, which the process reads itself and reads again every minute: the rotation changes
+ * the password under running tasks, and new connections follow it without a restart. No
+ * password ever sits in a task definition or an environment.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -58,7 +60,6 @@ export class CatalogProcess extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    const secret = (field: string): ecs.Secret => ecs.Secret.fromSecretsManager(context.databaseSecret, field);
     this.container = this.taskDefinition.addContainer('catalog', {
       image: context.image,
       entryPoint: ['catalog'],
@@ -66,19 +67,13 @@ export class CatalogProcess extends Construct {
       environment: {
         CATALOG_LOG_FORMAT: 'json',
         CATALOG_RESOURCE_PREFIX: context.resourcePrefix,
-        ...(props.usesEventStore ? { PGSSLMODE: 'require' } : {}),
+        ...(props.usesEventStore ? {
+          CATALOG_DATABASE_SECRET: context.databaseSecret.secretArn,
+          PGSSLMODE: 'require',
+        } : {}),
         ...props.environment,
       },
-      secrets: {
-        ...(props.usesEventStore ? {
-          PGHOST: secret('host'),
-          PGPORT: secret('port'),
-          PGDATABASE: secret('dbname'),
-          PGUSER: secret('username'),
-          PGPASSWORD: secret('password'),
-        } : {}),
-        ...props.secrets,
-      },
+      secrets: { ...props.secrets },
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: props.command }),
       portMappings: props.port === undefined ? [] : [{ containerPort: props.port }],
       // SIGTERM drains in-flight requests and messages; Fargate allows at most 120 s.
@@ -91,6 +86,7 @@ export class CatalogProcess extends Construct {
       allowAllOutbound: true,
     });
     if (props.usesEventStore) {
+      this.allow(['secretsmanager:GetSecretValue'], [context.databaseSecret.secretArn]);
       const port = context.database.connections.defaultPort;
       if (port === undefined) {
         throw new Error('the event store has no default port');
@@ -105,7 +101,7 @@ export class CatalogProcess extends Construct {
     NagSuppressions.addResourceSuppressions(this.taskDefinition, [{
       id: 'AwsSolutions-ECS2',
       reason: 'The environment holds only non-secret settings (listen addresses, resource prefix, log format, '
-        + 'URLs); every secret (database credentials, JWT and webhook keys) is injected from Secrets Manager.',
+        + 'URLs); the JWT and webhook keys are injected from Secrets Manager, and the database credentials are read from it by the process.',
     }]);
     NagSuppressions.addResourceSuppressions(this.taskDefinition.obtainExecutionRole(), [{
       id: 'AwsSolutions-IAM5',

@@ -5,6 +5,8 @@ import { actionsOf, COMMANDS, resourcesFor, synth } from './synth';
 
 const CONSUMER = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
 const sorted = (actions: string[]): string[] => [...actions].sort();
+/** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts). */
+const DATABASE = ['secretsmanager:GetSecretValue'];
 
 test('no task role holds a wildcard action', () => {
   const { services } = synth();
@@ -16,8 +18,8 @@ test('no task role holds a wildcard action', () => {
 test('the write API may use only the originals bucket', () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'write-api'),
-    sorted(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject', 's3:ListBucket',
-      's3:PutObject', 's3:PutObjectTagging']));
+    sorted([...DATABASE, 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
+      's3:ListBucket', 's3:PutObject', 's3:PutObjectTagging']));
   for (const action of ['s3:PutObject', 's3:ListBucket']) {
     assert.ok(resourcesFor(services, 'write-api', action).every((resource) => /StorageOriginals/.test(resource)), action);
   }
@@ -33,7 +35,7 @@ test("the read API's role cannot write DynamoDB, nor touch S3 or the queues", ()
 
 test('the relay may only put events on the bus', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'relay'), ['events:PutEvents']);
+  assert.deepEqual(actionsOf(services, 'relay'), sorted([...DATABASE, 'events:PutEvents']));
   assert.deepEqual(resourcesFor(services, 'relay', 'events:PutEvents').map((resource) => /MessagingBus/.test(resource)), [true]);
 });
 
@@ -45,20 +47,20 @@ test('the projector consumes its queue and puts items; it cannot touch S3', () =
 
 test('the image processor reads originals and writes variants; no DynamoDB, no other queue', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'process-images'), sorted([...CONSUMER, 's3:DeleteObject', 's3:GetObject', 's3:PutObject']));
+  assert.deepEqual(actionsOf(services, 'process-images'), sorted([...CONSUMER, ...DATABASE, 's3:DeleteObject', 's3:GetObject', 's3:PutObject']));
   assert.ok(resourcesFor(services, 'process-images', 's3:GetObject').every((resource) => /StorageOriginals/.test(resource)));
   assert.ok(resourcesFor(services, 'process-images', 's3:PutObject').every((resource) => /StorageVariants/.test(resource)));
   assert.ok(resourcesFor(services, 'process-images', 'sqs:ReceiveMessage').every((resource) => /ImagesQueue/.test(resource)));
 });
 
-test('the notifier may only consume its queue', () => {
+test('the notifier may only consume its queue (and reach Postgres)', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'notify'), sorted(CONSUMER));
+  assert.deepEqual(actionsOf(services, 'notify'), sorted([...CONSUMER, ...DATABASE]));
   assert.ok(resourcesFor(services, 'notify', 'sqs:ReceiveMessage').every((resource) => /NotifierQueue/.test(resource)));
 });
 
 test('the resync may scan, batch-read, put and delete read-model items, and nothing else', () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'resync'),
-    sorted(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan']));
+    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan']));
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match } from 'aws-cdk-lib/assertions';
-import { COMMANDS, IMAGE_TAG, POSTGRES_COMMANDS, resourcesOf, synth, taskOf } from './synth';
+import { COMMANDS, IMAGE_TAG, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf } from './synth';
 
 test('every process runs the one image, from ECR, with the tag from context', () => {
   const { services } = synth();
@@ -13,19 +13,19 @@ test('every process runs the one image, from ECR, with the tag from context', ()
   }
 });
 
-test('every Postgres process gets PG* from the cluster secret and requires TLS, never a URL', () => {
+test('every Postgres process reads the cluster secret itself (no password in the task) and requires TLS', () => {
   const { services } = synth();
   for (const command of POSTGRES_COMMANDS) {
     const { container } = taskOf(services, command);
-    const secrets = Object.fromEntries((container.Secrets as { Name: string; ValueFrom: unknown }[])
-      .map((secret) => [secret.Name, JSON.stringify(secret.ValueFrom)]));
-    for (const [variable, field] of [['PGHOST', 'host'], ['PGPORT', 'port'], ['PGDATABASE', 'dbname'],
-      ['PGUSER', 'username'], ['PGPASSWORD', 'password']] as const) {
-      assert.match(secrets[variable] ?? '', new RegExp(`DatabaseClusterSecretAttachment.*:${field}::`), `${command} ${variable}`);
-    }
-    const environment = container.Environment as { Name: string; Value: string }[];
-    assert.ok(environment.some((variable) => variable.Name === 'PGSSLMODE' && variable.Value === 'require'), command);
-    assert.ok(!environment.some((variable) => variable.Name === 'CATALOG_DATABASE_URL'), command);
+    const environment = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[])
+      .map((variable) => [variable.Name, JSON.stringify(variable.Value)]));
+    assert.match(environment['CATALOG_DATABASE_SECRET'] ?? '', /DatabaseClusterSecretAttachment/, command);
+    assert.equal(environment['PGSSLMODE'], '"require"', command);
+    assert.equal(environment['CATALOG_DATABASE_URL'], undefined, command);
+    const secrets = ((container.Secrets ?? []) as { Name: string }[]).map((secret) => secret.Name);
+    assert.ok(!secrets.some((name) => name.startsWith('PG')), `${command}: ${secrets}`);
+    assert.deepEqual(resourcesFor(services, command, 'secretsmanager:GetSecretValue').map((resource) =>
+      /DatabaseClusterSecretAttachment/.test(resource)), [true], command);
   }
 });
 

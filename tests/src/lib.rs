@@ -124,6 +124,8 @@ impl WriteApi {
             listen: "127.0.0.1:0".into(),
             database: DatabaseConfig {
                 url: Some(database_url.clone()),
+                secret: None,
+                secret_refresh_secs: 60,
                 max_connections: 8,
             },
             auth: AuthConfig {

@@ -155,3 +155,72 @@ async fn migrations_run_again_change_nothing_and_fill_the_outbox_columns() {
     assert!(unpublished);
     assert_eq!(correlation, "corr-1");
 }
+
+/// The connection of a database secret, as RDS keeps it, for the database at `url`.
+fn secret_for(url: &str) -> String {
+    let url = url::Url::parse(url).unwrap();
+    serde_json::json!({
+        "engine": "postgres",
+        "host": url.host_str().unwrap(),
+        "port": url.port().unwrap_or(5432),
+        "username": url.username(),
+        "password": "rotated-elsewhere",
+        "dbname": url.path().trim_start_matches('/'),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_pool_follows_its_secret_through_a_rotation() {
+    catalog_tests::stack_env("AWS_ENDPOINT_URL").unwrap();
+    let (first, second) = (
+        fresh_database().await.unwrap(),
+        fresh_database().await.unwrap(),
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws_config::load_from_env().await);
+    let name = format!("catalog-test-{}", Uuid::new_v4());
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(secret_for(&first))
+        .send()
+        .await
+        .unwrap();
+    let config = catalog_write_side::config::DatabaseConfig {
+        url: None,
+        secret: Some(name.clone()),
+        secret_refresh_secs: 1,
+        max_connections: 1,
+    };
+    let pool = config.connect().await.unwrap();
+    let database = || async {
+        let mut connection = pool.acquire().await?;
+        let name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut *connection)
+            .await?;
+        // The next acquire opens a new connection, with whatever the pool knows by then.
+        connection.close_on_drop();
+        anyhow::Ok(name)
+    };
+    assert!(first.contains(&database().await.unwrap()));
+    // Connected through the secret, the process migrated the database it names.
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'events'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, 1);
+
+    secrets
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(secret_for(&second))
+        .send()
+        .await
+        .unwrap();
+    catalog_tests::eventually(std::time::Duration::from_secs(20), || async {
+        Ok(second.contains(&database().await?).then_some(()))
+    })
+    .await
+    .unwrap();
+}

@@ -5,6 +5,7 @@
 
 use catalog_http::auth::AuthConfig;
 
+pub use crate::database::DatabaseConfig;
 use crate::webhooks::CallbackPolicy;
 
 /// Settings of `catalog write-api`.
@@ -30,23 +31,6 @@ pub struct WriteApiConfig {
     pub callbacks: CallbackPolicy,
 }
 
-/// Where the event store is.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DatabaseConfig {
-    /// A `postgres://` URL. Without it, libpq's variables say where (`PGHOST`, `PGPORT`,
-    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`): that is how ECS hands over the
-    /// fields of the cluster's Secrets Manager secret.
-    #[arg(long = "database-url", env = "CATALOG_DATABASE_URL")]
-    pub url: Option<String>,
-    /// Connections in the pool of each process.
-    #[arg(
-        long = "database-max-connections",
-        env = "CATALOG_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 32
-    )]
-    pub max_connections: u32,
-}
-
 /// How the originals bucket is reached (its name comes from `resources.json`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct OriginalsConfig {
@@ -57,15 +41,4 @@ pub struct OriginalsConfig {
         default_value_t = false
     )]
     pub path_style: bool,
-}
-
-impl DatabaseConfig {
-    /// Connects (and migrates) as configured.
-    pub async fn connect(&self) -> anyhow::Result<sqlx::PgPool> {
-        let options = match &self.url {
-            Some(url) => url.parse()?,
-            None => sqlx::postgres::PgConnectOptions::new(),
-        };
-        crate::store::connect_with(options, self.max_connections).await
-    }
 }

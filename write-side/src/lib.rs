@@ -13,12 +13,15 @@
 //! - [`images`]: validation, decoding, resizing and encoding of uploaded photos.
 //! - [`webhooks`]: the notifier, and the guard on which callback URLs may be called.
 //! - [`queue`]: the SQS consumer loop the image processor and the notifier share.
+//! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
+//!   through rotations, or libpq's variables.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
 //! - [`startup`]: builds the application from settings; `main` and the tests both call it.
 
 pub mod aggregate;
 pub mod api;
 pub mod config;
+pub mod database;
 pub mod images;
 pub mod originals;
 pub mod queue;
