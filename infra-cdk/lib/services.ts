@@ -12,7 +12,8 @@
  * | notify         | notifier queue (consume); Postgres; the internet (webhooks, via NAT)  |
  *
  * The APIs scale on CPU; the queue consumers on their backlog (visible plus in-flight messages,
- * so a worker is never scaled in while it still holds messages), the image processor from zero.
+ * so a worker is never scaled in while it still holds messages), the image processor from zero;
+ * the notifier on visible messages only (its in-flight ones mostly wait for a retry).
  */
 import * as applicationautoscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -165,7 +166,9 @@ export class Services extends Construct {
     this.projector = this.service(projector, 1);
     this.scaleOnBacklog(this.projector, props.queues.projector, { min: 1, max: 4 });
     this.notifier = this.service(notifier, 1);
-    this.scaleOnBacklog(this.notifier, props.queues.notifier, { min: 1, max: 4 });
+    // The notifier's in-flight messages are mostly webhooks waiting (hidden) for their next
+    // retry, which need no task: it scales on what is ready to send.
+    this.scaleOnBacklog(this.notifier, props.queues.notifier, { min: 1, max: 4 }, { countInFlight: false });
     this.imageProcessor = this.service(imageProcessor, 0);
     this.scaleOnBacklog(this.imageProcessor, props.queues.images, { min: 0, max: 10 });
   }
@@ -193,17 +196,25 @@ export class Services extends Construct {
       });
   }
 
-  private scaleOnBacklog(service: ecs.FargateService, queue: sqs.IQueue, capacity: Capacity): void {
+  private scaleOnBacklog(
+    service: ecs.FargateService,
+    queue: sqs.IQueue,
+    capacity: Capacity,
+    { countInFlight }: { countInFlight: boolean } = { countInFlight: true },
+  ): void {
     const period = Duration.minutes(1);
-    const backlog = new cloudwatch.MathExpression({
-      label: 'Messages visible or in flight',
-      expression: 'visible + inflight',
-      usingMetrics: {
-        visible: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
-        inflight: queue.metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Maximum' }),
-      },
-      period,
-    });
+    const visible = queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' });
+    const backlog = countInFlight
+      ? new cloudwatch.MathExpression({
+        label: 'Messages visible or in flight',
+        expression: 'visible + inflight',
+        usingMetrics: {
+          visible,
+          inflight: queue.metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Maximum' }),
+        },
+        period,
+      })
+      : visible;
     service.autoScaleTaskCount({ minCapacity: capacity.min, maxCapacity: capacity.max })
       .scaleOnMetric('Backlog', {
         metric: backlog,

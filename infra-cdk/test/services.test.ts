@@ -100,13 +100,21 @@ test('queue consumers scale on their backlog, the image processor from zero', ()
   const targets = resourcesOf(services, 'AWS::ApplicationAutoScaling::ScalableTarget');
   const bounds = Object.values(targets).map((target) => [target.Properties!.MinCapacity, target.Properties!.MaxCapacity]);
   assert.deepEqual(bounds.sort(), [[0, 10], [1, 4], [1, 4], [2, 8], [2, 8]].sort());
-  const backlogAlarms = Object.values(resourcesOf(services, 'AWS::CloudWatch::Alarm'))
-    .filter((alarm) => JSON.stringify(alarm.Properties!.Metrics ?? []).includes('ApproximateNumberOfMessagesNotVisible'));
-  // An upper and a lower alarm per consumer.
-  assert.equal(backlogAlarms.length, 6);
-  for (const queue of ['ProjectorQueue', 'ImagesQueue', 'NotifierQueue']) {
-    assert.ok(backlogAlarms.some((alarm) => JSON.stringify(alarm).includes(queue)), queue);
+  // Step-scaling alarms (an upper and a lower per consumer), by the queue they watch.
+  const scaling = Object.values(resourcesOf(services, 'AWS::CloudWatch::Alarm'))
+    .filter((alarm) => JSON.stringify(alarm.Properties!.AlarmActions ?? []).includes('Backlog'))
+    .map((alarm) => JSON.stringify(alarm.Properties));
+  assert.equal(scaling.length, 6);
+  for (const queue of ['ProjectorQueue', 'ImagesQueue']) {
+    const alarms = scaling.filter((alarm) => alarm.includes(queue));
+    assert.equal(alarms.length, 2, queue);
+    assert.ok(alarms.every((alarm) => alarm.includes('ApproximateNumberOfMessagesNotVisible')), queue);
   }
+  // The notifier's hidden messages wait for a retry: it scales on visible ones only.
+  const notifier = scaling.filter((alarm) => alarm.includes('NotifierQueue'));
+  assert.equal(notifier.length, 2);
+  assert.ok(notifier.every((alarm) => alarm.includes('ApproximateNumberOfMessagesVisible')
+    && !alarm.includes('ApproximateNumberOfMessagesNotVisible')));
   const processor = Object.values(resourcesOf(services, 'AWS::ECS::Service'))
     .find((service) => JSON.stringify(service.Properties!.TaskDefinition).includes(taskOf(services, 'process-images').logicalId))!;
   assert.equal(processor.Properties!.DesiredCount, 0);
