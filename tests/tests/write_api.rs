@@ -380,6 +380,60 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
 }
 
 #[tokio::test]
+async fn an_idempotency_key_expires_after_a_day_and_is_purged() {
+    let api = WriteApi::spawn().await.unwrap();
+    let send = |body: &Value| {
+        api.as_seller(Method::POST, "/v1/photos", SELLER)
+            .header("idempotency-key", "create-2")
+            .json(body)
+            .send()
+    };
+    let body = new_photo(&jpeg(8, 8));
+    let first = expect_json(send(&body).await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+    let age = |hours: i32| {
+        sqlx::query("UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1)")
+            .bind(hours)
+            .execute(&api.pool)
+    };
+    // Within the day, the key still answers as the first time.
+    age(23).await.unwrap();
+    let replay = expect_json(send(&body).await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+    assert_eq!(replay, first);
+
+    // Past it, the same key (even with another body) is a new request.
+    age(25).await.unwrap();
+    let mut other = body.clone();
+    other["caption"] = json!("another caption");
+    let second = expect_json(send(&other).await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+    assert_ne!(second["photo_id"], first["photo_id"]);
+    assert_eq!(api.events().await.unwrap().len(), 2);
+
+    // The purge deletes what is past its retention, and only that.
+    age(25).await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (seller_id, key, request_hash) VALUES ('s', 'fresh', '')",
+    )
+    .execute(&api.pool)
+    .await
+    .unwrap();
+    let purged = catalog_write_side::api::idempotency::purge(&api.pool)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(&api.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["fresh"]);
+}
+
+#[tokio::test]
 async fn a_photo_is_updated_deleted_and_then_refused() {
     let api = WriteApi::spawn().await.unwrap();
     let created = created_photo(&api, &jpeg(8, 8)).await;

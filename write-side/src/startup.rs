@@ -7,14 +7,29 @@ use catalog_events::resources::Resources;
 use catalog_http::service::Service;
 
 use crate::aggregate::PhotoServices;
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, idempotency};
 use crate::config::WriteApiConfig;
 use crate::originals::Originals;
 use crate::store::PhotoStore;
 
-/// Connects to Postgres (migrating it) and S3, and binds the write API's listener.
+/// How often the write API deletes idempotency keys past their retention.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Connects to Postgres (migrating it) and S3, binds the write API's listener, and starts
+/// the hourly purge of expired idempotency keys.
 pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Result<Service> {
     let pool = config.database.connect().await?;
+    let purging = pool.clone();
+    tokio::spawn(async move {
+        while !purging.is_closed() {
+            match idempotency::purge(&purging).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
+                Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+            }
+            tokio::time::sleep(PURGE_EVERY).await;
+        }
+    });
     let state = AppState {
         store: PhotoStore::new(pool, PhotoServices::default()),
         originals: Originals::from_env(&resources.buckets, &config.originals)

@@ -6,6 +6,9 @@
 //! (success or a client error) is stored when the work ends; a server error releases the claim
 //! so the retry runs the work again. A claim left by a crashed process is taken over after
 //! [`IN_FLIGHT_TIMEOUT_SECS`].
+//!
+//! A key is remembered for [`RETENTION_HOURS`] (as payment APIs do): time enough for any
+//! client's retries. After that the same key starts a new request, and [`purge`] deletes it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -19,6 +22,10 @@ const HEADER: &str = "idempotency-key";
 const MAX_KEY_LENGTH: usize = 255;
 /// After this long, an unanswered claim is presumed dead and may be taken over.
 const IN_FLIGHT_TIMEOUT_SECS: f64 = 60.0;
+/// How long a key and its answer are kept.
+pub const RETENTION_HOURS: i32 = 24;
+/// Rows deleted per statement of [`purge`], so that it never holds many locks at once.
+const PURGE_BATCH: i64 = 5_000;
 
 /// A successful answer of a handler, before it becomes an HTTP response.
 #[derive(Debug, Clone)]
@@ -127,13 +134,17 @@ fn request_hash(request: &HttpRequest, body: &[u8]) -> Vec<u8> {
 }
 
 async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Claim, Problem> {
+    // A new key, or one past its retention (not purged yet): this request owns it.
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (seller_id, key, request_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (seller_id, key) DO UPDATE \
+           SET request_hash = EXCLUDED.request_hash, status = NULL, body = NULL, created_at = now() \
+           WHERE idempotency_keys.created_at < now() - make_interval(hours => $4)",
     )
     .bind(seller)
     .bind(key)
     .bind(hash)
+    .bind(RETENTION_HOURS)
     .execute(pool)
     .await
     .map_err(|error| Problem::internal(&error))?;
@@ -220,4 +231,25 @@ async fn record(
         .await
         .map_err(|error| Problem::internal(&error))?;
     Ok(())
+}
+
+/// Deletes the keys past their retention; returns how many.
+pub async fn purge(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut purged = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE ctid IN ( \
+               SELECT ctid FROM idempotency_keys \
+               WHERE created_at < now() - make_interval(hours => $1) LIMIT $2)",
+        )
+        .bind(RETENTION_HOURS)
+        .bind(PURGE_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        purged += deleted;
+        if deleted < u64::try_from(PURGE_BATCH).unwrap_or(u64::MAX) {
+            return Ok(purged);
+        }
+    }
 }
