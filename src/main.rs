@@ -216,3 +216,17 @@ fn init_logs(format: LogFormat) {
         LogFormat::Json => logs.json().init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand's arguments are consistent (unique names, valid defaults), which clap
+    /// otherwise checks only when that subcommand is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

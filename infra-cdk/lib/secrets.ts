@@ -4,6 +4,9 @@
  * (`CATALOG_WEBHOOK_SECRET`). Neither rotates automatically: rotating the JWT key logs every
  * seller out, and the webhook key is shared with every seller's server, so both change only in
  * a coordinated step.
+ *
+ * A generated value is 64 letters and digits: valid base64 of 48 bytes, which is the form the
+ * notifier and the Standard Webhooks libraries take as a key (sellers prefix it with `whsec_`).
  */
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RemovalPolicy } from 'aws-cdk-lib';

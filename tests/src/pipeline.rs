@@ -316,7 +316,7 @@ pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA==
 /// after a minute.
 pub fn notifier_config() -> NotifierConfig {
     NotifierConfig {
-        secret: Some(WEBHOOK_SECRET.into()),
+        signing_secret: Some(WEBHOOK_SECRET.into()),
         timeout_secs: 1,
         retry_base_secs: 1,
         give_up_after_secs: 60,

@@ -103,7 +103,10 @@ async fn a_failing_receiver_gets_retries_with_one_id_until_it_accepts_once() {
 async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() {
     let silent = Receiver::start(Answers::Never).await.unwrap();
     let healthy = Receiver::start(Answers::Script(vec![])).await.unwrap();
+    // Each attempt hangs for the whole timeout, longer than the other photo's whole way from
+    // upload to delivered webhook: that one must get through while this one hangs.
     let mut config = notifier_config();
+    config.timeout_secs = 12;
     config.give_up_after_secs = 20;
     let pipeline = Pipeline::start_with(Stack::create().await.unwrap(), config)
         .await
@@ -126,10 +129,12 @@ async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() 
     let delivered = outcome(&pipeline, fine).await;
     assert_eq!(delivered["event_type"], "PhotoWebhookDelivered");
     assert_eq!(healthy.received().len(), 1);
-    assert!(
-        of_type(&history(&pipeline, stuck).await, "PhotoWebhookGaveUp").is_empty(),
-        "the silent receiver was given up before the other photo's webhook went out"
+    assert_eq!(
+        silent.received().len(),
+        1,
+        "the other photo's webhook waited for the silent receiver's first attempt to end"
     );
+    assert!(of_type(&history(&pipeline, stuck).await, "PhotoWebhookGaveUp").is_empty());
 
     let gave_up = outcome(&pipeline, stuck).await;
     assert_eq!(gave_up["event_type"], "PhotoWebhookGaveUp");
@@ -160,17 +165,15 @@ async fn callback_urls_to_private_addresses_are_refused_at_submission() {
             "callback_url": url,
         })
     };
+    // The refusal does not say which address: what a name resolves to inside our network is
+    // not the seller's to learn.
+    let not_public = "its host resolves to an address that is not public";
     for (url, detail) in [
-        (
-            "https://169.254.169.254/latest/meta-data",
-            "its host resolves to 169.254.169.254, which is not a public address",
-        ),
-        (
-            "https://10.0.0.1/hook",
-            "its host resolves to 10.0.0.1, which is not a public address",
-        ),
-        // A name that resolves to loopback (`::1` or `127.0.0.1`, as /etc/hosts orders them).
-        ("https://localhost/hook", "which is not a public address"),
+        ("https://169.254.169.254/latest/meta-data", not_public),
+        ("https://10.0.0.1/hook", not_public),
+        ("https://[::ffff:a9fe:a9fe]/hook", not_public),
+        // A name that resolves to loopback.
+        ("https://localhost/hook", not_public),
         ("http://203.0.113.7/hook", "must be an absolute https URL"),
     ] {
         let response = api.create(SELLER, &body(url)).await.unwrap();
@@ -204,7 +207,7 @@ async fn an_address_refused_at_call_time_is_given_up_without_a_request() {
     assert_eq!(gave_up["payload"]["attempts"], 1);
     assert_eq!(
         gave_up["payload"]["reason"],
-        "the callback URL was refused: its host resolves to 127.0.0.1, which is not a public address"
+        "the callback URL was refused: its host resolves to an address that is not public"
     );
     assert!(receiver.received().is_empty());
 }

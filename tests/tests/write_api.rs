@@ -62,6 +62,7 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
         "content-length",
         "x-amz-checksum-sha256",
         "x-amz-tagging",
+        "if-none-match",
     ] {
         assert!(
             headers.contains_key(signed),
@@ -93,6 +94,10 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
     let completed = expect_json(complete, StatusCode::ACCEPTED).await.unwrap();
     assert_eq!(completed["status"], "uploaded");
     assert_eq!(completed["version"], 2);
+    assert!(api.original_tags(&key).await.unwrap().is_empty());
+    // The URL cannot replace the confirmed original (S3 writes it only if absent).
+    let again = put_presigned(&api, &created, bytes.clone()).await;
+    assert_eq!(again.status(), StatusCode::PRECONDITION_FAILED);
     assert!(api.original_tags(&key).await.unwrap().is_empty());
 
     let history = api

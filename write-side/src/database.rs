@@ -41,8 +41,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-/// The fields of an RDS database secret that a connection needs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The fields of an RDS database secret that a connection needs (no `Debug`: it holds the
+/// password).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 struct DatabaseSecret {
     host: String,
     port: u16,
@@ -84,8 +85,13 @@ impl DatabaseConfig {
         let every = Duration::from_secs(self.secret_refresh_secs.max(1));
         let secret = secret.clone();
         tokio::spawn(async move {
-            while !follower.is_closed() {
-                tokio::time::sleep(every).await;
+            let closed = follower.close_event();
+            tokio::pin!(closed);
+            loop {
+                tokio::select! {
+                    () = &mut closed => return,
+                    () = tokio::time::sleep(every) => {}
+                }
                 match read_secret(&client, &secret).await {
                     Ok(read) if read != current => {
                         tracing::info!("the database secret changed; new connections use it");

@@ -17,6 +17,9 @@ use catalog_events::resources::{QueueRole, Resources};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+/// The longest SQS keeps a message hidden.
+const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+
 /// One queue, with the settings `resources.json` gives it.
 pub struct Queue {
     sqs: aws_sdk_sqs::Client,
@@ -138,13 +141,15 @@ impl Queue {
         }
     }
 
-    /// Hides the message for `delay` from now (a retry's schedule, or a heartbeat).
+    /// Hides the message for `delay` from now (a retry's schedule, or a heartbeat), at most
+    /// the 12 hours SQS allows.
     pub async fn hide(&self, receipt: &str, delay: Duration) -> anyhow::Result<()> {
+        let secs = delay.as_secs().min(MAX_VISIBILITY_SECS);
         self.sqs
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
-            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
             .send()
             .await?;
         Ok(())

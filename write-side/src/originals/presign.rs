@@ -89,6 +89,8 @@ impl Presigner {
             headers.push(("x-amz-checksum-sha256", checksum.to_owned()));
         }
         headers.push(("x-amz-tagging", request.tagging.to_owned()));
+        // Written once: a second PUT with the same URL cannot replace a confirmed original.
+        headers.push(("if-none-match", "*".to_owned()));
         let signable = SignableRequest::new(
             "PUT",
             url.as_str(),
@@ -170,6 +172,7 @@ mod tests {
                 .content_length(1234)
                 .checksum_sha256("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")
                 .tagging("catalog-upload=pending")
+                .if_none_match("*")
                 .presigned(
                     PresigningConfig::builder()
                         .start_time(now)

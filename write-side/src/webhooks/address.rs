@@ -12,6 +12,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use url::{Host, Url};
@@ -36,7 +37,11 @@ pub struct CallbackPolicy {
     pub allow_http: bool,
 }
 
-/// Why a callback URL may not be called; written for the seller.
+/// How long a lookup of a callback's host may take.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a callback URL may not be called; written for the seller. The refused address is not
+/// in the message: what a name resolves to inside our network is not the seller's to learn.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("must be an absolute https URL")]
@@ -45,8 +50,15 @@ pub enum Refusal {
     Credentials,
     #[error("its host {0} does not resolve")]
     Unresolvable(String),
-    #[error("its host resolves to {0}, which is not a public address")]
+    #[error("its host resolves to an address that is not public")]
     NotPublic(IpAddr),
+}
+
+impl Refusal {
+    /// Whether asking again later may give another answer (a lookup that failed may succeed).
+    pub fn is_lasting(&self) -> bool {
+        !matches!(self, Self::Unresolvable(_))
+    }
 }
 
 impl CallbackPolicy {
@@ -77,15 +89,10 @@ impl CallbackPolicy {
             Some(Host::Ipv4(ip)) => self.check_addresses([IpAddr::V4(ip)]),
             Some(Host::Ipv6(ip)) => self.check_addresses([IpAddr::V6(ip)]),
             Some(Host::Domain(name)) => {
-                let addresses: Vec<IpAddr> = tokio::net::lookup_host((name, port))
+                let addresses = lookup(name, port)
                     .await
-                    .map_err(|_| Refusal::Unresolvable(name.to_owned()))?
-                    .map(|address| address.ip())
-                    .collect();
-                if addresses.is_empty() {
-                    return Err(Refusal::Unresolvable(name.to_owned()));
-                }
-                self.check_addresses(addresses)
+                    .map_err(|_| Refusal::Unresolvable(name.to_owned()))?;
+                self.check_addresses(addresses.iter().map(SocketAddr::ip))
             }
             None => Err(Refusal::NotHttps),
         }?;
@@ -96,10 +103,29 @@ impl CallbackPolicy {
     /// addresses lets its owner choose which one is called.
     fn check_addresses(&self, addresses: impl IntoIterator<Item = IpAddr>) -> Result<(), Refusal> {
         match addresses.into_iter().find(|ip| !self.permits(*ip)) {
-            Some(ip) => Err(Refusal::NotPublic(ip)),
+            Some(ip) => {
+                tracing::info!(%ip, "a callback host resolves to an address that is not public");
+                Err(Refusal::NotPublic(ip))
+            }
             None => Ok(()),
         }
     }
+}
+
+/// The addresses of `host`, within [`LOOKUP_TIMEOUT`]; an error if there are none.
+async fn lookup(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "lookup timed out"))??
+            .collect();
+    if addresses.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no addresses",
+        ));
+    }
+    Ok(addresses)
 }
 
 /// The DNS resolver of the notifier's HTTP client: resolves like the system and hands
@@ -116,12 +142,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = Arc::clone(&self.0);
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addresses.is_empty() {
-                return Err(Refusal::Unresolvable(host).into());
-            }
+            let addresses = lookup(name.as_str(), 0).await?;
             policy.check_addresses(addresses.iter().map(SocketAddr::ip))?;
             let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
@@ -157,6 +178,9 @@ static NOT_PUBLIC: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
         "240.0.0.0/4",
         "::/128",
         "::1/128",
+        // IPv4-compatible (deprecated) and IPv4-translated forms of IPv4 addresses.
+        "::/96",
+        "::ffff:0:0:0/96",
         "64:ff9b::/96",
         "64:ff9b:1::/48",
         "100::/64",
@@ -193,7 +217,7 @@ mod tests {
 
     #[test]
     fn every_range_of_the_list_parses() {
-        assert_eq!(NOT_PUBLIC.len(), 26);
+        assert_eq!(NOT_PUBLIC.len(), 28);
     }
 
     #[test]
@@ -211,6 +235,8 @@ mod tests {
             "fd00:ec2::254",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
+            "::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
         ] {
             assert!(!strict().permits(ip.parse().unwrap()), "{ip} was permitted");
         }
@@ -266,5 +292,35 @@ mod tests {
             Err(Refusal::NotPublic(ip)) if ip.is_loopback()
         ));
         assert!(local().check("http://localhost:9000/hook").await.is_ok());
+    }
+
+    /// The notifier's HTTP client connects only where the policy permits, whatever checked
+    /// (or did not check) the URL before.
+    #[tokio::test]
+    async fn the_guarded_resolver_refuses_what_the_policy_refuses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let client = |policy: CallbackPolicy| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .dns_resolver(Arc::new(GuardedResolver(Arc::new(policy))))
+                .build()
+                .unwrap()
+        };
+        let url = format!("http://localhost:{port}/hook");
+        let refused = client(strict()).post(&url).send().await.unwrap_err();
+        assert!(refused.is_connect(), "{refused:?}");
+        let allowed = client(local()).post(&url).send().await.unwrap();
+        assert_eq!(allowed.status(), 204);
     }
 }

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::view::PhotoView;
 use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
@@ -35,13 +37,17 @@ use crate::store::PhotoStore;
 
 /// The longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// The longest `give_up_after` taken (a week; the queue's receives run out long before).
+const MAX_GIVE_UP_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// The shortest signing key accepted, in bytes (Standard Webhooks uses 24 to 64).
+const MIN_SECRET_BYTES: usize = 24;
 
 /// Settings of `catalog notify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NotifierConfig {
     /// Standard Webhooks signing secret: `whsec_` and base64 bytes.
     #[arg(long = "webhook-secret", env = "CATALOG_WEBHOOK_SECRET", value_parser = catalog_http::auth::secret, hide_env_values = true)]
-    pub secret: Option<SecretString>,
+    pub signing_secret: Option<SecretString>,
     /// How long one attempt may take, in seconds.
     #[arg(
         long = "webhook-timeout-secs",
@@ -134,10 +140,18 @@ impl Notifier {
         config: &NotifierConfig,
     ) -> anyhow::Result<Self> {
         let secret = config
-            .secret
+            .signing_secret
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET is not set"))?;
-        let signer = standardwebhooks::Webhook::new(secret.expose_secret())
+        let key = secret.expose_secret();
+        let key_bytes = BASE64
+            .decode(key.strip_prefix("whsec_").unwrap_or(key))
+            .map_err(|_| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET is not whsec_ and base64"))?;
+        anyhow::ensure!(
+            key_bytes.len() >= MIN_SECRET_BYTES,
+            "CATALOG_WEBHOOK_SECRET must hold at least {MIN_SECRET_BYTES} bytes"
+        );
+        let signer = standardwebhooks::Webhook::new(key)
             .map_err(|error| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET: {error:?}"))?;
         let policy = Arc::new(config.policy.clone());
         let http = reqwest::Client::builder()
@@ -158,7 +172,7 @@ impl Notifier {
             policy,
             retry_base: Duration::from_secs(config.retry_base_secs.max(1)),
             give_up_after: chrono::Duration::seconds(
-                i64::try_from(config.give_up_after_secs).unwrap_or(i64::MAX / 1000),
+                i64::try_from(config.give_up_after_secs.min(MAX_GIVE_UP_AFTER_SECS)).unwrap_or(0),
             ),
             jobs: config.jobs.max(1),
             wait_secs: config.wait_secs,
@@ -203,11 +217,10 @@ impl Notifier {
             kind,
             for_sequence: envelope.sequence,
         };
-        if !self.claim(&webhook.id) {
+        let Some(_delivering) = self.claim(&webhook.id) else {
             return;
-        }
+        };
         let next = self.deliver(&envelope, &webhook, &url, receives).await;
-        self.release(&webhook.id);
         match next {
             Next::Done => self.queue.delete(&receipt).await,
             Next::RetryIn(delay) => {
@@ -288,7 +301,7 @@ impl Notifier {
         let url = self.policy.check(url).await.map_err(|refusal| Failure {
             status: None,
             reason: format!("the callback URL was refused: {refusal}"),
-            permanent: true,
+            permanent: refusal.is_lasting(),
         })?;
         let body = serde_json::to_vec(&Body {
             kind: webhook.kind,
@@ -299,25 +312,20 @@ impl Notifier {
             reason: error.to_string(),
             permanent: true,
         })?;
-        let timestamp = Utc::now().timestamp();
-        let signature = self
-            .signer
-            .sign(&webhook.id, timestamp, &body)
+        let headers = signed_headers(&self.signer, &webhook.id, Utc::now().timestamp(), &body)
             .map_err(|error| Failure {
                 status: None,
                 reason: format!("signing failed: {error:?}"),
                 permanent: true,
             })?;
-        let sent = self
+        let mut request = self
             .http
             .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &webhook.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let sent = request.body(body).send().await;
         match sent {
             Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
             Ok(response) => Err(Failure {
@@ -337,17 +345,47 @@ impl Notifier {
         }
     }
 
-    fn claim(&self, webhook: &str) -> bool {
-        self.in_flight
+    /// Marks the webhook as being delivered by this process, until the guard is dropped
+    /// (even by a panic); `None` if it already is.
+    fn claim<'a>(&'a self, webhook: &str) -> Option<InFlight<'a>> {
+        let claimed = self
+            .in_flight
             .lock()
-            .is_ok_and(|mut in_flight| in_flight.insert(webhook.to_owned()))
+            .is_ok_and(|mut in_flight| in_flight.insert(webhook.to_owned()));
+        claimed.then(|| InFlight {
+            set: &self.in_flight,
+            webhook: webhook.to_owned(),
+        })
     }
+}
 
-    fn release(&self, webhook: &str) {
-        if let Ok(mut in_flight) = self.in_flight.lock() {
-            in_flight.remove(webhook);
+/// A webhook this process is delivering; dropping it ends the claim.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    webhook: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.set.lock() {
+            in_flight.remove(&self.webhook);
         }
     }
+}
+
+/// The Standard Webhooks headers of one attempt: the same id on every attempt, this attempt's
+/// time, and the signature of `{id}.{timestamp}.{body}`.
+fn signed_headers(
+    signer: &standardwebhooks::Webhook,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<[(&'static str, String); 3], standardwebhooks::WebhookError> {
+    Ok([
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signer.sign(id, timestamp, body)?),
+    ])
 }
 
 /// The wait after attempt `attempt`: `base` doubled per attempt, capped at an hour, of which
@@ -389,6 +427,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The test vector of the Standard Webhooks specification.
+    #[test]
+    fn the_signature_is_the_specifications() {
+        let signer =
+            standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let headers = signed_headers(
+            &signer,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            headers,
+            [
+                ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".to_owned()),
+                ("webhook-timestamp", "1614265330".to_owned()),
+                (
+                    "webhook-signature",
+                    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_owned()
+                ),
+            ]
+        );
     }
 
     #[test]
