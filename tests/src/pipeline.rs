@@ -222,11 +222,23 @@ impl Pipeline {
         product: &str,
         callback_url: Option<&str>,
     ) -> anyhow::Result<Uuid> {
+        self.upload_file(seller, product, callback_url, jpeg(16, 12))
+            .await
+    }
+
+    /// [`Pipeline::upload`] of these bytes.
+    pub async fn upload_file(
+        &self,
+        seller: &str,
+        product: &str,
+        callback_url: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Uuid> {
         let mut form = reqwest::multipart::Form::new()
             .text("product_id", product.to_owned())
             .part(
                 "file",
-                reqwest::multipart::Part::bytes(jpeg(16, 12)).file_name("p.jpg"),
+                reqwest::multipart::Part::bytes(bytes).file_name("p"),
             );
         if let Some(url) = callback_url {
             form = form.text("callback_url", url.to_owned());

@@ -100,6 +100,36 @@ async fn a_failing_receiver_gets_retries_with_one_id_until_it_accepts_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_that_fails_is_announced_as_failed_with_its_reason() {
+    let receiver = Receiver::start(Answers::Script(vec![])).await.unwrap();
+    let pipeline = Pipeline::start().await.unwrap();
+    // A WebP whose header passes the upload's sniffing but which does not decode.
+    let damaged =
+        include_bytes!("../../write-side/fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
+    let photo = pipeline
+        .upload_file(SELLER, "sku-w6", Some(&receiver.url), damaged.to_vec())
+        .await
+        .unwrap();
+
+    let delivered = outcome(&pipeline, photo).await;
+    assert_eq!(delivered["event_type"], "PhotoWebhookDelivered");
+    assert_eq!(delivered["payload"]["webhook"]["type"], "photo.failed");
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].signature_valid);
+    let body = &received[0].body;
+    assert_eq!(body["type"], "photo.failed");
+    assert_eq!(body["photo"]["status"], "failed");
+    assert!(
+        body["photo"]["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("damaged"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() {
     let silent = Receiver::start(Answers::Never).await.unwrap();
     let healthy = Receiver::start(Answers::Script(vec![])).await.unwrap();
