@@ -22,8 +22,10 @@ export const QUEUE_AGE_LIMITS: Readonly<Record<QueueRole, Duration>> = {
   projector: Duration.minutes(2),
   // An image takes seconds; a quarter hour means the processors are stuck or at their maximum.
   images: Duration.minutes(15),
-  // Webhooks retry with backoff against sellers' servers, so some age is normal.
-  notifier: Duration.minutes(30),
+  // A webhook to a seller's server that is down stays on the queue, hidden between retries,
+  // until the notifier gives up (CATALOG_WEBHOOK_GIVE_UP_AFTER_SECS, 6 hours): only a message
+  // older than that means the notifier itself is not settling them.
+  notifier: Duration.hours(7),
 };
 
 /** 5xx answers per 5 minutes that count as an outage rather than noise. */
