@@ -18,6 +18,7 @@ use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::images::worker::{Processor, ProcessorConfig};
+use catalog_write_side::queue::Polling;
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::{self, PhotoStore};
 use catalog_write_side::webhooks::{CallbackPolicy, Notifier, NotifierConfig};
@@ -305,7 +306,7 @@ pub fn processor_config() -> ProcessorConfig {
         max_bytes: 25 * 1024 * 1024,
         jobs: Some(2),
         memory_mib: 512,
-        wait_secs: 1,
+        polling: Polling { wait_secs: 1 },
         path_style: true,
     }
 }
@@ -333,7 +334,7 @@ pub fn notifier_config() -> NotifierConfig {
         retry_base_secs: 1,
         give_up_after_secs: 60,
         jobs: 8,
-        wait_secs: 1,
+        polling: Polling { wait_secs: 1 },
         variants_base_url: "https://cdn.example/v".into(),
         policy: loopback_callbacks(),
     }

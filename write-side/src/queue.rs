@@ -17,6 +17,18 @@ use catalog_events::resources::{QueueRole, Resources};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+/// How a worker polls its queue (shared by the image processor and the notifier).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Polling {
+    /// Long-poll wait of each receive, in seconds (at most 20).
+    #[arg(
+        long = "sqs-wait-secs",
+        env = "CATALOG_SQS_WAIT_SECS",
+        default_value_t = 20
+    )]
+    pub wait_secs: i32,
+}
+
 /// The longest SQS keeps a message hidden.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
@@ -61,7 +73,7 @@ impl Queue {
     pub async fn consume<F, Fut>(
         &self,
         jobs: usize,
-        wait_secs: i32,
+        polling: &Polling,
         shutdown: CancellationToken,
         handle: F,
     ) where
@@ -78,7 +90,7 @@ impl Queue {
             let wanted = (slots.available_permits() + 1).min(10);
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.receive(wanted, wait_secs) => received,
+                received = self.receive(wanted, polling.wait_secs) => received,
             };
             let messages = match received {
                 Ok(messages) => {

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::{Limits, Rejection, Rendition};
 use crate::aggregate::{PhotoCommand, PhotoError};
-use crate::queue::{self, Queue};
+use crate::queue::{self, Polling, Queue};
 use crate::store::{CommandError, PhotoStore};
 
 /// Cache header of variants: their keys never change content.
@@ -50,13 +50,8 @@ pub struct ProcessorConfig {
     /// Memory the decoded images of all jobs may take together, in MiB.
     #[arg(long, env = "CATALOG_IMAGE_MEMORY_MIB", default_value_t = 1024)]
     pub memory_mib: u64,
-    /// Long-poll wait of each receive, in seconds (at most 20).
-    #[arg(
-        long = "processor-wait-secs",
-        env = "CATALOG_SQS_WAIT_SECS",
-        default_value_t = 20
-    )]
-    pub wait_secs: i32,
+    #[command(flatten)]
+    pub polling: Polling,
     /// Address buckets by path, as local S3 stand-ins need.
     #[arg(
         long = "processor-s3-path-style",
@@ -83,7 +78,7 @@ pub struct Processor {
     variants: String,
     limits: Limits,
     max_bytes: u64,
-    wait_secs: i32,
+    polling: Polling,
     jobs: usize,
     memory: Arc<Semaphore>,
     memory_mib: u32,
@@ -117,7 +112,7 @@ impl Processor {
                 max_pixels: config.max_pixels,
             },
             max_bytes: config.max_bytes,
-            wait_secs: config.wait_secs.clamp(0, 20),
+            polling: config.polling.clone(),
             jobs,
             memory: Arc::new(Semaphore::new(memory_mib as usize)),
             memory_mib,
@@ -128,7 +123,7 @@ impl Processor {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
         self.queue
-            .consume(self.jobs, self.wait_secs, shutdown, move |message| {
+            .consume(self.jobs, &self.polling, shutdown, move |message| {
                 let processor = Arc::clone(&this);
                 async move { processor.handle(message).await }
             })

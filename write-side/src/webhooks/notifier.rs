@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::address::{CallbackPolicy, GuardedResolver};
 use crate::aggregate::{PhotoCommand, WebhookOutcome};
-use crate::queue::{self, Queue};
+use crate::queue::{self, Polling, Queue};
 use crate::store::PhotoStore;
 
 /// The longest wait between two attempts.
@@ -72,13 +72,8 @@ pub struct NotifierConfig {
         default_value_t = 32
     )]
     pub jobs: usize,
-    /// Long-poll wait of each receive, in seconds (at most 20).
-    #[arg(
-        long = "notifier-wait-secs",
-        env = "CATALOG_SQS_WAIT_SECS",
-        default_value_t = 20
-    )]
-    pub wait_secs: i32,
+    #[command(flatten)]
+    pub polling: Polling,
     /// Base of variant URLs in the body (the CDN in AWS), as the read API shows them.
     #[arg(
         long = "notifier-variants-base-url",
@@ -126,7 +121,7 @@ pub struct Notifier {
     retry_base: Duration,
     give_up_after: chrono::Duration,
     jobs: usize,
-    wait_secs: i32,
+    polling: Polling,
     variants_base_url: String,
     /// Webhooks this process is delivering now, so a duplicate message waits its turn.
     in_flight: Mutex<HashSet<String>>,
@@ -175,7 +170,7 @@ impl Notifier {
                 i64::try_from(config.give_up_after_secs.min(MAX_GIVE_UP_AFTER_SECS)).unwrap_or(0),
             ),
             jobs: config.jobs.max(1),
-            wait_secs: config.wait_secs,
+            polling: config.polling.clone(),
             variants_base_url: config.variants_base_url.clone(),
             in_flight: Mutex::new(HashSet::new()),
         })
@@ -185,7 +180,7 @@ impl Notifier {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
         self.queue
-            .consume(self.jobs, self.wait_secs, shutdown, move |message| {
+            .consume(self.jobs, &self.polling, shutdown, move |message| {
                 let notifier = Arc::clone(&this);
                 async move { notifier.handle(message).await }
             })
