@@ -136,8 +136,8 @@ async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() 
     // Each attempt hangs for the whole timeout, longer than the other photo's whole way from
     // upload to delivered webhook: that one must get through while this one hangs.
     let mut config = notifier_config();
-    config.timeout_secs = 12;
-    config.give_up_after_secs = 20;
+    config.timeout_secs = 20;
+    config.give_up_after_secs = 30;
     let pipeline = Pipeline::start_with(Stack::create().await.unwrap(), config)
         .await
         .unwrap();
