@@ -1,7 +1,9 @@
 //! An SQS queue of `resources.json` as the write side's workers (the image processor and the
 //! webhook notifier) consume it: long-polled receives that never take more messages than there
-//! are free job slots, each message handled on a task of its own, deletes, and visibility
-//! changes (to keep a long job's message hidden, or to schedule a retry).
+//! are free job slots, each message opened into the envelope it carries and handled on a task
+//! of its own, deletes, and visibility changes (to keep a long job's message hidden, or to
+//! schedule a retry). A message that is not an envelope is left alone, for the dead-letter
+//! queue.
 //!
 //! Nothing here deletes a message on its own: a handler deletes what it finished, and what it
 //! leaves comes back after the visibility timeout, up to the queue's `max_receive_count`,
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use catalog_events::EventEnvelope;
 use catalog_events::resources::{QueueRole, Resources};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +30,34 @@ pub struct Polling {
         default_value_t = 20
     )]
     pub wait_secs: i32,
+}
+
+/// A received message, opened.
+pub struct Delivery {
+    /// What deletes the message or changes its visibility.
+    pub receipt: String,
+    /// How many times SQS has handed it out, this time included.
+    pub receives: u32,
+    pub envelope: EventEnvelope,
+}
+
+impl Delivery {
+    /// The envelope in an EventBridge message, or `None` (logged) for anything else.
+    fn open(message: Message) -> Option<Self> {
+        let receives = receive_count(&message);
+        let receipt = message.receipt_handle?;
+        match EventEnvelope::from_bus_message(message.body.as_deref().unwrap_or_default()) {
+            Ok(envelope) => Some(Self {
+                receipt,
+                receives,
+                envelope,
+            }),
+            Err(error) => {
+                tracing::error!(message_id = ?message.message_id, receives, %error, "unreadable message left for the dead-letter queue");
+                None
+            }
+        }
+    }
 }
 
 /// The longest SQS keeps a message hidden.
@@ -77,7 +108,7 @@ impl Queue {
         shutdown: CancellationToken,
         handle: F,
     ) where
-        F: Fn(Message) -> Fut,
+        F: Fn(Delivery) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let slots = Arc::new(Semaphore::new(jobs.max(1)));
@@ -106,7 +137,7 @@ impl Queue {
                 }
             };
             let mut first = Some(first);
-            for message in messages {
+            for delivery in messages.into_iter().filter_map(Delivery::open) {
                 let slot = match first.take() {
                     Some(slot) => slot,
                     None => match Arc::clone(&slots).acquire_owned().await {
@@ -114,7 +145,7 @@ impl Queue {
                         Err(_) => return,
                     },
                 };
-                let job = handle(message);
+                let job = handle(delivery);
                 tokio::spawn(async move {
                     job.await;
                     drop(slot);
@@ -179,7 +210,7 @@ impl Queue {
 }
 
 /// How many times SQS has handed out `message`, this time included.
-pub fn receive_count(message: &Message) -> u32 {
+fn receive_count(message: &Message) -> u32 {
     message
         .attributes
         .as_ref()

@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::Message;
+use catalog_events::Variant;
 use catalog_events::resources::{QueueRole, Resources};
-use catalog_events::{EventEnvelope, Variant};
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -27,7 +26,7 @@ use uuid::Uuid;
 
 use super::{Limits, Rejection, Rendition};
 use crate::aggregate::{PhotoCommand, PhotoError};
-use crate::queue::{self, Polling, Queue};
+use crate::queue::{Delivery, Polling, Queue};
 use crate::store::{CommandError, PhotoStore};
 
 /// Cache header of variants: their keys never change content.
@@ -123,28 +122,20 @@ impl Processor {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
         self.queue
-            .consume(self.jobs, &self.polling, shutdown, move |message| {
+            .consume(self.jobs, &self.polling, shutdown, move |delivery| {
                 let processor = Arc::clone(&this);
-                async move { processor.handle(message).await }
+                async move { processor.handle(delivery).await }
             })
             .await;
     }
 
     /// Handles one message, keeping it invisible to others while it runs.
-    pub async fn handle(&self, message: Message) {
-        let Some(receipt) = message.receipt_handle.clone() else {
-            return;
-        };
-        let receives = queue::receive_count(&message);
-        let envelope = match EventEnvelope::from_bus_message(
-            message.body.as_deref().unwrap_or_default(),
-        ) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::error!(message_id = ?message.message_id, receives, %error, "unreadable message left for the dead-letter queue");
-                return;
-            }
-        };
+    async fn handle(&self, delivery: Delivery) {
+        let Delivery {
+            receipt,
+            receives,
+            envelope,
+        } = delivery;
         let photo = envelope.aggregate_id;
         let heartbeat = self.queue.keep_hidden(&receipt);
         let outcome = tokio::select! {

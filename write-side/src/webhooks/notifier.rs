@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::Message;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use catalog_events::resources::{QueueRole, Resources};
@@ -32,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::address::{CallbackPolicy, GuardedResolver};
 use crate::aggregate::{PhotoCommand, WebhookOutcome};
-use crate::queue::{self, Polling, Queue};
+use crate::queue::{Delivery, Polling, Queue};
 use crate::store::PhotoStore;
 
 /// The longest wait between two attempts.
@@ -180,27 +179,19 @@ impl Notifier {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
         self.queue
-            .consume(self.jobs, &self.polling, shutdown, move |message| {
+            .consume(self.jobs, &self.polling, shutdown, move |delivery| {
                 let notifier = Arc::clone(&this);
-                async move { notifier.handle(message).await }
+                async move { notifier.handle(delivery).await }
             })
             .await;
     }
 
-    async fn handle(&self, message: Message) {
-        let Some(receipt) = message.receipt_handle.clone() else {
-            return;
-        };
-        let receives = queue::receive_count(&message);
-        let envelope = match EventEnvelope::from_bus_message(
-            message.body.as_deref().unwrap_or_default(),
-        ) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::error!(message_id = ?message.message_id, receives, %error, "unreadable message left for the dead-letter queue");
-                return;
-            }
-        };
+    async fn handle(&self, delivery: Delivery) {
+        let Delivery {
+            receipt,
+            receives,
+            envelope,
+        } = delivery;
         let Some(kind) = WebhookKind::announcing(&envelope.event) else {
             return self.queue.delete(&receipt).await;
         };
