@@ -63,7 +63,7 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let body = serde_json::json!({"detail-type": envelope.event_type, "detail": envelope});
         sqs.send_message()
-            .queue_url(self.queue_url(role).await?)
+            .queue_url(self.queue_url(role, false).await?)
             .message_body(body.to_string())
             .send()
             .await?;
@@ -75,7 +75,7 @@ impl Stack {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let attributes = sqs
             .get_queue_attributes()
-            .queue_url(self.queue_url(role).await?)
+            .queue_url(self.queue_url(role, false).await?)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
@@ -88,18 +88,24 @@ impl Stack {
             .sum())
     }
 
-    async fn queue_url(&self, role: QueueRole) -> anyhow::Result<String> {
+    /// The URL of the queue of `role`, or of its dead-letter queue.
+    pub async fn queue_url(&self, role: QueueRole, dead_letters: bool) -> anyhow::Result<String> {
         let queue = self
             .resources
             .queue(role)
             .ok_or_else(|| anyhow::anyhow!("no {role:?} queue"))?;
+        let name = if dead_letters {
+            &queue.dead_letter_queue
+        } else {
+            &queue.name
+        };
         aws_sdk_sqs::Client::new(&self.sdk)
             .get_queue_url()
-            .queue_name(&queue.name)
+            .queue_name(name)
             .send()
             .await?
             .queue_url
-            .ok_or_else(|| anyhow::anyhow!("no URL for {}", queue.name))
+            .ok_or_else(|| anyhow::anyhow!("no URL for {name}"))
     }
 
     /// The read-model item of a photo, if there is one.

@@ -219,18 +219,10 @@ async fn a_job_that_keeps_failing_ends_failed_with_its_message_in_the_dead_lette
         Some("the photo could not be processed; reprocess it to try again")
     );
     let sqs = aws_sdk_sqs::Client::new(&pipeline.stack.sdk);
-    let queue = pipeline
+    let dead_letters = pipeline
         .stack
-        .resources
-        .queue(catalog_events::resources::QueueRole::Images)
-        .unwrap();
-    let dead_letters = sqs
-        .get_queue_url()
-        .queue_name(&queue.dead_letter_queue)
-        .send()
+        .queue_url(catalog_events::resources::QueueRole::Images, true)
         .await
-        .unwrap()
-        .queue_url
         .unwrap();
     let moved = eventually(Duration::from_secs(30), || async {
         let received = sqs

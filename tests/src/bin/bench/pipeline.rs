@@ -77,17 +77,9 @@ pub async fn project(count: usize) -> anyhow::Result<()> {
     let reference = Stack::create().await?;
     publish_twice(&store, &reference).await?;
     let sqs = aws_sdk_sqs::Client::new(&reference.sdk);
-    let queue = reference
-        .resources
-        .queue(catalog_events::resources::QueueRole::Projector)
-        .ok_or_else(|| anyhow::anyhow!("no projector queue"))?;
-    let url = sqs
-        .get_queue_url()
-        .queue_name(&queue.name)
-        .send()
-        .await?
-        .queue_url
-        .unwrap_or_default();
+    let url = reference
+        .queue_url(catalog_events::resources::QueueRole::Projector, false)
+        .await?;
     let drained = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let drainers = (0..4).map(|_| {
