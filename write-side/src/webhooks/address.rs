@@ -81,21 +81,29 @@ impl CallbackPolicy {
         is_public(ip) || self.allowed_networks.iter().any(|net| net.contains(&ip))
     }
 
-    /// Checks the URL and every address its host resolves to now.
+    /// Checks the URL and every address its host resolves to now (at submission).
     pub async fn check(&self, url: &str) -> Result<Url, Refusal> {
+        let url = self.check_literal(url)?;
+        if let Some(Host::Domain(name)) = url.host() {
+            let port = url.port_or_known_default().unwrap_or(443);
+            let addresses = lookup(name, port)
+                .await
+                .map_err(|_| Refusal::Unresolvable(name.to_owned()))?;
+            self.check_addresses(addresses.iter().map(SocketAddr::ip))?;
+        }
+        Ok(url)
+    }
+
+    /// Checks the URL's shape and, when its host is an address, the address; a name is left to
+    /// [`GuardedResolver`], which the notifier's client resolves every name with (so a call
+    /// looks the name up once, and connects to what was checked).
+    pub fn check_literal(&self, url: &str) -> Result<Url, Refusal> {
         let url = self.parse(url)?;
-        let port = url.port_or_known_default().unwrap_or(443);
         match url.host() {
-            Some(Host::Ipv4(ip)) => self.check_addresses([IpAddr::V4(ip)]),
-            Some(Host::Ipv6(ip)) => self.check_addresses([IpAddr::V6(ip)]),
-            Some(Host::Domain(name)) => {
-                let addresses = lookup(name, port)
-                    .await
-                    .map_err(|_| Refusal::Unresolvable(name.to_owned()))?;
-                self.check_addresses(addresses.iter().map(SocketAddr::ip))
-            }
-            None => Err(Refusal::NotHttps),
-        }?;
+            Some(Host::Ipv4(ip)) => self.check_addresses([IpAddr::V4(ip)])?,
+            Some(Host::Ipv6(ip)) => self.check_addresses([IpAddr::V6(ip)])?,
+            Some(Host::Domain(_)) | None => {}
+        }
         Ok(url)
     }
 
@@ -142,7 +150,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = Arc::clone(&self.0);
         Box::pin(async move {
-            let addresses = lookup(name.as_str(), 0).await?;
+            let addresses = lookup(name.as_str(), 0)
+                .await
+                .map_err(|_| Refusal::Unresolvable(name.as_str().to_owned()))?;
             policy.check_addresses(addresses.iter().map(SocketAddr::ip))?;
             let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
             Ok(addresses)

@@ -29,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::address::{CallbackPolicy, GuardedResolver};
+use super::address::{CallbackPolicy, GuardedResolver, Refusal};
 use crate::aggregate::{PhotoCommand, WebhookOutcome};
 use crate::queue::{Delivery, Polling, Queue};
 use crate::store::PhotoStore;
@@ -284,11 +284,7 @@ impl Notifier {
         webhook: &Webhook,
         url: &str,
     ) -> Result<u16, Failure> {
-        let url = self.policy.check(url).await.map_err(|refusal| Failure {
-            status: None,
-            reason: format!("the callback URL was refused: {refusal}"),
-            permanent: refusal.is_lasting(),
-        })?;
+        let url = self.policy.check_literal(url).map_err(refused)?;
         let body = serde_json::to_vec(&Body {
             kind: webhook.kind,
             photo: PhotoView::new(envelope.state.clone(), &self.variants_base_url),
@@ -319,14 +315,18 @@ impl Notifier {
                 reason: format!("the receiver answered {}", response.status()),
                 permanent: false,
             }),
-            Err(error) => Err(Failure {
-                status: None,
-                reason: if error.is_timeout() {
-                    "the receiver did not answer in time".to_owned()
-                } else {
-                    format!("the receiver could not be reached: {}", root_cause(&error))
+            // The guarded resolver refused the name (or could not resolve it), or no answer.
+            Err(error) => Err(match refusal_in(&error) {
+                Some(refusal) => refused(refusal),
+                None => Failure {
+                    status: None,
+                    reason: if error.is_timeout() {
+                        "the receiver did not answer in time".to_owned()
+                    } else {
+                        format!("the receiver could not be reached: {}", root_cause(&error))
+                    },
+                    permanent: false,
                 },
-                permanent: false,
             }),
         }
     }
@@ -384,6 +384,27 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     let delay = half + half.mul_f64(fastrand::f64());
     // SQS schedules in whole seconds.
     Duration::from_secs(delay.as_secs_f64().ceil() as u64).max(Duration::from_secs(1))
+}
+
+/// A failure for a refused callback URL: given up at once unless trying again may help.
+fn refused(refusal: Refusal) -> Failure {
+    Failure {
+        status: None,
+        reason: format!("the callback URL was refused: {refusal}"),
+        permanent: refusal.is_lasting(),
+    }
+}
+
+/// The address guard's refusal behind a failed request, if that is why it failed.
+fn refusal_in(error: &(dyn std::error::Error + 'static)) -> Option<Refusal> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(refusal) = error.downcast_ref::<Refusal>() {
+            return Some(refusal.clone());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The innermost error of a failed request: the part that says what happened.
