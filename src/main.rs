@@ -7,17 +7,17 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use catalog_events::resources::Resources;
 use catalog_http::auth::{self, AuthConfig};
+use catalog_image_processor::{Processor, ProcessorConfig};
+use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
+use catalog_runtime::aws;
+use catalog_runtime::shutdown;
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
-use catalog_write_side::images::worker::{Processor, ProcessorConfig};
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::PhotoStore;
-use catalog_write_side::webhooks::{Notifier, NotifierConfig};
 use clap::{Parser, Subcommand};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the services allocate many small, short-lived buffers per request (JSON, SDK
@@ -91,8 +91,6 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Create the AWS resources in the local stack (idempotent).
-    Bootstrap,
     /// Print a signed bearer token for a seller, for local use.
     Token {
         #[arg(long)]
@@ -127,10 +125,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Relay { database, relay } => {
             let pool = database.connect().await?;
-            let sdk = aws_config::load_from_env().await;
+            let sdk = aws::sdk().await;
             tracing::info!(bus = %resources.bus, "relay started");
             Relay::new(pool, &sdk, &resources, relay)
-                .run(shutdown())
+                .run(shutdown::on_signal())
                 .await?;
         }
         Command::ProcessImages {
@@ -138,29 +136,29 @@ async fn main() -> anyhow::Result<()> {
             processor,
         } => {
             let pool = database.connect().await?;
-            let sdk = aws_config::load_from_env().await;
+            let sdk = aws::sdk().await;
             let store = Arc::new(PhotoStore::new(pool, PhotoServices::default()));
             let processor = Arc::new(Processor::new(&sdk, &resources, store, &processor).await?);
             tracing::info!("image processor started");
-            processor.run(shutdown()).await;
+            processor.run(shutdown::on_signal()).await;
         }
         Command::Notify { database, notifier } => {
             let pool = database.connect().await?;
-            let sdk = aws_config::load_from_env().await;
+            let sdk = aws::sdk().await;
             let store = Arc::new(PhotoStore::new(pool, PhotoServices::default()));
             let notifier = Arc::new(Notifier::new(&sdk, &resources, store, &notifier).await?);
             tracing::info!("notifier started");
-            notifier.run(shutdown()).await;
+            notifier.run(shutdown::on_signal()).await;
         }
         Command::Project(config) => {
-            let sdk = aws_config::load_from_env().await;
-            let projector = Projector::new(&sdk, &resources, &config).await?;
+            let sdk = aws::sdk().await;
+            let projector = Arc::new(Projector::new(&sdk, &resources, &config).await?);
             tracing::info!(table = %resources.table.name, "projector started");
-            projector.run(config.receivers, shutdown()).await;
+            projector.run(shutdown::on_signal()).await;
         }
         Command::Resync { database, dry_run } => {
             let pool = database.connect().await?;
-            let sdk = aws_config::load_from_env().await;
+            let sdk = aws::sdk().await;
             let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
             let report = catalog_projections::resync::resync(
                 &pool,
@@ -171,39 +169,12 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
         }
-        Command::Bootstrap => {
-            let sdk = aws_config::load_from_env().await;
-            catalog_projections::local_stack::create(&sdk, &resources).await?;
-            println!("local stack: buckets, bus, rules, queues and table are in place");
-        }
         Command::Token { seller, ttl, auth } => {
             let token = auth::issue(auth.jwt_secret.as_ref(), &seller, SystemTime::now() + ttl)?;
             println!("{token}");
         }
     }
     Ok(())
-}
-
-/// Cancelled on SIGINT or SIGTERM (how ECS stops a task), so workers finish what they hold.
-fn shutdown() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let terminate = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut terminate) => {
-                    terminate.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
-        }
-        cancel.cancel();
-    });
-    token
 }
 
 fn init_logs(format: LogFormat) {

@@ -18,6 +18,15 @@ use crate::state::PhotoState;
 /// Namespace of the UUID v5 event ids (so ids are stable across relays and redeliveries).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_93b7_4d0e_a5c8_1e2f_3a4b_5c6d);
 
+/// Why a message from the bus holds no envelope a consumer may act on.
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableMessage {
+    #[error("not an envelope: {0}")]
+    NotAnEnvelope(#[from] serde_json::Error),
+    #[error("the envelope's state is not the photo's at sequence {sequence}")]
+    Inconsistent { sequence: u64 },
+}
+
 /// One event as it travels on the bus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,14 +66,23 @@ impl EventEnvelope {
         }
     }
 
-    /// The envelope in a message that EventBridge delivered to an SQS queue: the event's
-    /// `detail`.
-    pub fn from_bus_message(body: &str) -> Result<Self, serde_json::Error> {
+    /// The envelope in a message that EventBridge delivered to an SQS queue (the event's
+    /// `detail`), checked for consistency: its state must be the photo's, at the event's
+    /// sequence.
+    pub fn from_bus_message(body: &str) -> Result<Self, UnreadableMessage> {
         #[derive(Deserialize)]
         struct BusEvent {
             detail: EventEnvelope,
         }
-        serde_json::from_str::<BusEvent>(body).map(|event| event.detail)
+        let envelope = serde_json::from_str::<BusEvent>(body)?.detail;
+        if envelope.state.photo_id != envelope.aggregate_id
+            || envelope.state.version != envelope.sequence
+        {
+            return Err(UnreadableMessage::Inconsistent {
+                sequence: envelope.sequence,
+            });
+        }
+        Ok(envelope)
     }
 
     /// The stable id of the event at `sequence` of photo `aggregate_id`.

@@ -11,8 +11,6 @@
 //!   photo's state after it, so a consumer never has to ask the write side for anything.
 //! - [`upcast`]: event versioning. Stored events are never rewritten; older payload shapes are
 //!   brought to the current one when they are read.
-//! - [`read_model`]: the DynamoDB item of a photo, as the projector writes and the read API
-//!   reads it.
 //! - [`view`]: the photo as the HTTP contract shows it, to buyers and in webhooks.
 //! - [`resources`]: the names and routes of the AWS resources, from `infra-cdk/resources.json`.
 //!
@@ -20,7 +18,6 @@
 
 pub mod envelope;
 pub mod event;
-pub mod read_model;
 pub mod resources;
 pub mod state;
 pub mod upcast;

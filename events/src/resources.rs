@@ -41,7 +41,7 @@ impl UploadTag {
     }
 }
 
-/// The read-model table (see [`crate::read_model`] for its items).
+/// The read-model table (its items are `catalog-read-model`'s).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Table {
     pub name: String,
@@ -130,7 +130,6 @@ impl Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read_model;
 
     #[test]
     fn the_resource_list_parses_and_has_every_consumer() {
@@ -145,33 +144,6 @@ mod tests {
                 "source": ["photo-catalog.write-side"],
                 "detail-type": ["PhotoUploaded", "PhotoReprocessRequested"]
             })
-        );
-    }
-
-    #[test]
-    fn the_read_model_uses_the_tables_attribute_names() {
-        let table = Resources::standard().unwrap().table;
-        assert_eq!(table.partition_key, read_model::PHOTO_ID);
-        let index = |name: &str| {
-            table
-                .indexes
-                .iter()
-                .find(|index| index.name == name)
-                .unwrap()
-                .clone()
-        };
-        let gallery = index(read_model::GALLERY_INDEX);
-        assert_eq!(
-            (gallery.partition_key.as_str(), gallery.sort_key.as_str()),
-            (read_model::GALLERY_KEY, read_model::LISTED_KEY)
-        );
-        let inventory = index(read_model::INVENTORY_INDEX);
-        assert_eq!(
-            (
-                inventory.partition_key.as_str(),
-                inventory.sort_key.as_str()
-            ),
-            (read_model::INVENTORY_KEY, read_model::LISTED_KEY)
         );
     }
 

@@ -1,51 +1,14 @@
-//! A photo's read-model item (see `catalog_events::read_model`) and the one guarded write that
-//! the projector and the resync both use: an item is replaced only by a newer version of the
+//! The one guarded write of a photo's read-model item (its layout is `catalog-read-model`'s)
+//! that the projector and the resync both use: an item is replaced only by a newer version of the
 //! same photo, so duplicates and reordering change nothing and a late event cannot undo a
 //! later one (a deletion included).
-
-use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoState;
-use catalog_events::read_model::{
-    GALLERY_KEY, INVENTORY_KEY, IndexKeys, LISTED_KEY, PHOTO_ID, STATE, VERSION,
-};
+use catalog_read_model::{PHOTO_ID, VERSION};
 
-pub type Item = HashMap<String, AttributeValue>;
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// The item that holds `state`.
-pub fn item(state: &PhotoState) -> Result<Item, serde_dynamo::Error> {
-    let keys = IndexKeys::of(state);
-    let mut item = Item::from([
-        (
-            PHOTO_ID.to_owned(),
-            AttributeValue::S(state.photo_id.to_string()),
-        ),
-        (
-            VERSION.to_owned(),
-            AttributeValue::N(state.version.to_string()),
-        ),
-        (STATE.to_owned(), serde_dynamo::to_attribute_value(state)?),
-        (LISTED_KEY.to_owned(), AttributeValue::S(keys.listed_key)),
-    ]);
-    if let Some(gallery) = keys.gallery_key {
-        item.insert(GALLERY_KEY.to_owned(), AttributeValue::S(gallery));
-    }
-    if let Some(inventory) = keys.inventory_key {
-        item.insert(INVENTORY_KEY.to_owned(), AttributeValue::S(inventory));
-    }
-    Ok(item)
-}
-
-/// The version an item holds.
-pub fn version(item: &Item) -> Option<u64> {
-    match item.get(VERSION)? {
-        AttributeValue::N(number) => number.parse().ok(),
-        _ => None,
-    }
-}
 
 /// Which stored versions a write may replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +41,7 @@ pub async fn put(
     let answer = client
         .put_item()
         .table_name(table)
-        .set_item(Some(item(state)?))
+        .set_item(Some(catalog_read_model::encode(state)?))
         .condition_expression(format!(
             "attribute_not_exists(#id) OR #version {comparison} :version"
         ))

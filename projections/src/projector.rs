@@ -6,19 +6,19 @@
 //! the newest envelope of each photo is written; a duplicate this process can rule out from the
 //! versions it has already written costs no DynamoDB call at all. A message is deleted only
 //! after DynamoDB accepted (or had already superseded) its write, so a crash redelivers it.
-//! A message that cannot be read is left alone: after the queue's receive limit it moves to
-//! the dead-letter queue, and the other messages go on.
+//! A message that cannot be read is left alone (by the shared consumer of `catalog-runtime`):
+//! after the queue's receive limit it moves to the dead-letter queue, and the other messages go
+//! on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use catalog_events::EventEnvelope;
 use catalog_events::resources::{QueueRole, Resources};
+use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
 use futures_util::future::join_all;
 use lru::LruCache;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,8 @@ use crate::item::{self, Guard, Written};
 
 /// Photos whose last written version this process remembers.
 const REMEMBERED_PHOTOS: usize = 100_000;
+/// Messages one receive takes (SQS's most).
+const PER_RECEIVE: usize = 10;
 
 /// Settings of `catalog project`.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,15 +37,14 @@ pub struct ProjectorConfig {
     /// Concurrent long-polls of the queue (each takes up to 10 messages).
     #[arg(long, env = "CATALOG_PROJECTOR_RECEIVERS", default_value_t = 4)]
     pub receivers: usize,
-    /// Long-poll wait of each receive, in seconds (at most 20).
-    #[arg(long, env = "CATALOG_SQS_WAIT_SECS", default_value_t = 20)]
-    pub wait_secs: i32,
+    #[command(flatten)]
+    pub polling: Polling,
 }
 
-/// Counts of what the projector did, for metrics and the benchmark.
+/// Counts of what the projector did, for the benchmark.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Envelopes read from messages.
+    /// Envelopes received.
     pub events: AtomicU64,
     /// DynamoDB writes made.
     pub writes: AtomicU64,
@@ -51,137 +52,98 @@ pub struct Stats {
     pub superseded: AtomicU64,
     /// Envelopes settled without a call: older than a version this process wrote.
     pub ruled_out: AtomicU64,
-    /// Messages that could not be read.
-    pub unreadable: AtomicU64,
 }
 
 pub struct Projector {
-    sqs: aws_sdk_sqs::Client,
+    queue: Queue,
     dynamodb: aws_sdk_dynamodb::Client,
-    queue_url: String,
     table: String,
-    wait_secs: i32,
+    concurrency: Concurrency,
+    polling: Polling,
     written: Mutex<LruCache<Uuid, u64>>,
     pub stats: Stats,
 }
 
 impl Projector {
     pub async fn new(
-        config: &SdkConfig,
+        sdk: &SdkConfig,
         resources: &Resources,
         settings: &ProjectorConfig,
     ) -> anyhow::Result<Self> {
-        let sqs = aws_sdk_sqs::Client::new(config);
-        let queue = resources
-            .queue(QueueRole::Projector)
-            .ok_or_else(|| anyhow::anyhow!("no projector queue in the resources"))?;
-        let queue_url = sqs
-            .get_queue_url()
-            .queue_name(&queue.name)
-            .send()
-            .await?
-            .queue_url
-            .ok_or_else(|| anyhow::anyhow!("no URL for queue {}", queue.name))?;
+        let receivers = settings.receivers.max(1);
         let capacity = NonZeroUsize::new(REMEMBERED_PHOTOS).unwrap_or(NonZeroUsize::MIN);
         Ok(Self {
-            sqs,
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            queue_url,
+            queue: Queue::open(sdk, resources, QueueRole::Projector).await?,
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             table: resources.table.name.clone(),
-            wait_secs: settings.wait_secs.clamp(0, 20),
+            concurrency: Concurrency {
+                jobs: receivers * PER_RECEIVE,
+                receivers,
+            },
+            polling: settings.polling.clone(),
             written: Mutex::new(LruCache::new(capacity)),
             stats: Stats::default(),
         })
     }
 
-    /// Projects until `shutdown` is cancelled, with `receivers` long-polls at once.
-    pub async fn run(&self, receivers: usize, shutdown: CancellationToken) {
-        join_all((0..receivers.max(1)).map(|_| self.receive_loop(&shutdown))).await;
+    /// Projects until `shutdown` is cancelled; batches under way finish.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let this = Arc::clone(&self);
+        self.queue
+            .consume(
+                self.concurrency,
+                &self.polling,
+                shutdown,
+                move |deliveries| {
+                    let projector = Arc::clone(&this);
+                    async move { projector.handle(deliveries).await }
+                },
+            )
+            .await;
     }
 
-    async fn receive_loop(&self, shutdown: &CancellationToken) {
-        let mut failures = 0u32;
-        while !shutdown.is_cancelled() {
-            let received = tokio::select! {
-                () = shutdown.cancelled() => return,
-                received = self.receive() => received,
-            };
-            match received {
-                Ok(messages) => {
-                    failures = 0;
-                    if !messages.is_empty() {
-                        self.handle(messages).await;
-                    }
-                }
-                Err(error) => {
-                    failures += 1;
-                    tracing::warn!(%error, "receiving from the projector queue failed");
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
-                        .await;
-                }
+    /// Projects one receive's messages and deletes those that are done with.
+    async fn handle(&self, deliveries: Vec<Delivery>) {
+        let settled = self
+            .project(deliveries.iter().map(|delivery| &delivery.envelope))
+            .await;
+        let done = deliveries
+            .into_iter()
+            .filter(|delivery| settled.contains(&delivery.envelope.aggregate_id))
+            .map(|delivery| delivery.receipt)
+            .collect();
+        self.queue.delete(done).await;
+    }
+
+    /// Writes the newest of `envelopes` of each photo; returns the photos whose envelopes are
+    /// settled (written, or older than what the table holds). The others are to be retried.
+    pub async fn project<'a>(
+        &self,
+        envelopes: impl IntoIterator<Item = &'a EventEnvelope>,
+    ) -> HashSet<Uuid> {
+        let mut newest: HashMap<Uuid, &EventEnvelope> = HashMap::new();
+        for envelope in envelopes {
+            self.stats.events.fetch_add(1, Ordering::Relaxed);
+            let entry = newest.entry(envelope.aggregate_id).or_insert(envelope);
+            if envelope.sequence > entry.sequence {
+                *entry = envelope;
             }
         }
-    }
-
-    async fn receive(&self) -> anyhow::Result<Vec<Message>> {
-        let answer = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(self.wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await?;
-        Ok(answer.messages.unwrap_or_default())
-    }
-
-    /// Projects one batch and deletes the messages that are done with.
-    pub async fn handle(&self, messages: Vec<Message>) {
-        let mut newest: HashMap<Uuid, (EventEnvelope, Vec<String>)> = HashMap::new();
-        for message in messages {
-            let Some(receipt) = message.receipt_handle.clone() else {
-                continue;
-            };
-            match read(&message) {
-                Ok(envelope) => {
-                    self.stats.events.fetch_add(1, Ordering::Relaxed);
-                    let entry = newest
-                        .entry(envelope.aggregate_id)
-                        .or_insert_with(|| (envelope.clone(), Vec::new()));
-                    if envelope.sequence > entry.0.sequence {
-                        entry.0 = envelope;
-                    }
-                    entry.1.push(receipt);
-                }
-                Err(error) => {
-                    self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
-                    let receives = message
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .cloned()
-                        .unwrap_or_default();
-                    tracing::error!(message_id = ?message.message_id, receives, %error,
-                        "unreadable message left for the dead-letter queue");
-                }
-            }
-        }
-        let outcomes = join_all(newest.into_values().map(|(envelope, receipts)| async move {
-            match self.project(&envelope).await {
-                Ok(()) => receipts,
+        let outcomes = join_all(newest.into_values().map(|envelope| async move {
+            match self.write(envelope).await {
+                Ok(()) => Some(envelope.aggregate_id),
                 Err(error) => {
                     tracing::warn!(photo_id = %envelope.aggregate_id, sequence = envelope.sequence,
                         %error, "projection failed; the message will be redelivered");
-                    Vec::new()
+                    None
                 }
             }
         }))
         .await;
-        self.delete(outcomes.into_iter().flatten().collect()).await;
+        outcomes.into_iter().flatten().collect()
     }
 
-    async fn project(
+    async fn write(
         &self,
         envelope: &EventEnvelope,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -214,49 +176,4 @@ impl Projector {
             written.put(photo, known.max(version));
         }
     }
-
-    async fn delete(&self, receipts: Vec<String>) {
-        for chunk in receipts.chunks(10) {
-            let entries = chunk.iter().enumerate().filter_map(|(index, receipt)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(index.to_string())
-                    .receipt_handle(receipt)
-                    .build()
-                    .ok()
-            });
-            let answer = self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries.collect()))
-                .send()
-                .await;
-            match answer {
-                Ok(answer) if !answer.failed.is_empty() => {
-                    tracing::warn!(
-                        failed = answer.failed.len(),
-                        "some messages were not deleted; they will be redelivered and ruled out by version"
-                    );
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "deleting messages failed; they will be redelivered")
-                }
-            }
-        }
-    }
-}
-
-/// The envelope of a message, checked for consistency: the state must be the photo's and
-/// be at the event's sequence.
-fn read(message: &Message) -> anyhow::Result<EventEnvelope> {
-    let body = message.body.as_deref().unwrap_or_default();
-    let envelope = EventEnvelope::from_bus_message(body)?;
-    anyhow::ensure!(
-        envelope.state.photo_id == envelope.aggregate_id
-            && envelope.state.version == envelope.sequence,
-        "the envelope's state is not the photo's at sequence {}",
-        envelope.sequence
-    );
-    Ok(envelope)
 }

@@ -13,12 +13,13 @@ use std::fmt;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use catalog_events::read_model::{PHOTO_ID, VERSION};
-use catalog_events::{AGGREGATE_TYPE, PhotoState, upcast};
+use catalog_events::PhotoState;
+use catalog_read_model::{Item, PHOTO_ID, VERSION};
+use catalog_write_side::store::read::{self, Photos};
 use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
-use crate::item::{self, Guard, Item, Written};
+use crate::item::{self, Guard, Written};
 
 /// Items asked for in one `BatchGetItem` (DynamoDB's limit).
 const BATCH_GET: usize = 100;
@@ -65,29 +66,13 @@ pub async fn resync(
         report: Report::default(),
         known: HashSet::new(),
     };
-    let mut rows = sqlx::query_as::<_, (String, String, String, serde_json::Value)>(
-        "SELECT aggregate_id, event_type, event_version, payload FROM events \
-         WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
-    )
-    .bind(AGGREGATE_TYPE)
-    .fetch(pool);
+    let mut photos = std::pin::pin!(read::latest(pool, Photos::All));
     let mut batch: Vec<PhotoState> = Vec::with_capacity(BATCH_GET);
-    let mut current: Option<(String, Option<PhotoState>)> = None;
-    while let Some((id, event_type, event_version, payload)) = rows.try_next().await? {
-        if current.as_ref().is_some_and(|(photo, _)| *photo != id) {
-            if let Some((_, Some(state))) = current.take() {
-                batch.push(state);
-            }
-            if batch.len() == BATCH_GET {
-                resync.compare(std::mem::take(&mut batch)).await?;
-            }
-        }
-        let (_, state) = current.get_or_insert_with(|| (id.clone(), None));
-        let event = upcast::decode(&event_type, &event_version, payload)?;
-        PhotoState::apply(state, &event);
-    }
-    if let Some((_, Some(state))) = current {
+    while let Some(state) = photos.try_next().await? {
         batch.push(state);
+        if batch.len() == BATCH_GET {
+            resync.compare(std::mem::take(&mut batch)).await?;
+        }
     }
     if !batch.is_empty() {
         resync.compare(batch).await?;
@@ -111,10 +96,12 @@ impl Resync<'_> {
         for state in photos {
             let id = state.photo_id.to_string();
             self.report.scanned += 1;
-            let expected = item::item(&state)?;
+            let expected = catalog_read_model::encode(&state)?;
             let current = stored.get(&id);
             self.known.insert(id);
-            if current == Some(&expected) || current.and_then(item::version) > Some(state.version) {
+            if current == Some(&expected)
+                || current.and_then(catalog_read_model::version) > Some(state.version)
+            {
                 self.report.unchanged += 1;
                 continue;
             }
@@ -205,16 +192,8 @@ impl Resync<'_> {
         if candidates.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = candidates.iter().map(|(id, _)| id.as_str()).collect();
-        let now_known: HashSet<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2)",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&ids)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .collect();
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let now_known = read::known(pool, &ids).await?;
         for (id, version) in candidates
             .into_iter()
             .filter(|(id, _)| !now_known.contains(id))

@@ -12,18 +12,17 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse, web};
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoStatus;
-use catalog_events::read_model::{
-    GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
-};
 use catalog_http::Problem;
 use catalog_http::auth::{MaybeSeller, Seller};
 use catalog_http::problem::FieldError;
+use catalog_read_model::{
+    GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::cursor;
-use crate::view;
 use catalog_events::view::{self as photo_view, PhotoView};
 
 /// What every handler shares.
@@ -135,7 +134,7 @@ async fn get(
         .map_err(|error| Problem::internal(&error))?;
     answer
         .item
-        .map(|item| view::state(&item).map_err(|error| Problem::internal(&error)))
+        .map(|item| catalog_read_model::decode(&item).map_err(|error| Problem::internal(&error)))
         .transpose()
 }
 
@@ -261,7 +260,8 @@ impl Listing {
             .unwrap_or_default()
             .iter()
             .map(|item| {
-                view::state(item).map(|photo| PhotoView::new(photo, &state.variants_base_url))
+                catalog_read_model::decode(item)
+                    .map(|photo| PhotoView::new(photo, &state.variants_base_url))
             })
             .collect::<Result<_, _>>()
             .map_err(|error| Problem::internal(&error))?;

@@ -1,6 +1,7 @@
 //! The read side's settings, read once at start from `CATALOG_*` variables (or flags).
 
 use catalog_http::auth::AuthConfig;
+use catalog_runtime::settings::VariantsUrl;
 
 /// Settings of `catalog read-api`.
 #[derive(Debug, Clone, clap::Args)]
@@ -10,13 +11,9 @@ pub struct ReadApiConfig {
     pub listen: String,
     #[command(flatten)]
     pub auth: AuthConfig,
-    /// Where variant keys are served from (the CDN in AWS; the bucket locally).
-    #[arg(
-        long,
-        env = "CATALOG_VARIANTS_BASE_URL",
-        default_value = "http://127.0.0.1:4566/catalog-variants"
-    )]
-    pub variants_base_url: String,
+    /// Where variant keys are served from.
+    #[command(flatten)]
+    pub variants: VariantsUrl,
     /// How long `min_version` may wait for the read model, in milliseconds.
     #[arg(long, env = "CATALOG_CONSISTENCY_WAIT_MS", default_value_t = 3000)]
     pub consistency_wait_ms: u64,

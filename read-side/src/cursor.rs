@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use catalog_events::read_model::{LISTED_KEY, PHOTO_ID};
+use catalog_read_model::{LISTED_KEY, PHOTO_ID};
 
 pub type Key = HashMap<String, AttributeValue>;
 

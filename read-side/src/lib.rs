@@ -2,7 +2,6 @@
 //!
 //! - [`api`]: the three read paths of `API.md` (a photo; a product's gallery; a seller's
 //!   inventory), with `ETag`/`Cache-Control`, `304`, and read-your-writes by `min_version`.
-//! - [`view`]: the photo as clients see it, built from the item's state.
 //! - [`cursor`]: opaque page cursors over DynamoDB's `LastEvaluatedKey`.
 //! - [`config`] and [`startup`]: settings, and the one function that builds the server for
 //!   `main` and the tests.
@@ -11,4 +10,3 @@ pub mod api;
 pub mod config;
 pub mod cursor;
 pub mod startup;
-pub mod view;

@@ -11,11 +11,11 @@ use crate::config::ReadApiConfig;
 
 /// The read API on its port, not yet serving.
 pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Result<Service> {
-    let sdk = aws_config::load_from_env().await;
+    let sdk = catalog_runtime::aws::sdk().await;
     let state = ReadState {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         table: resources.table.name.clone(),
-        variants_base_url: config.variants_base_url,
+        variants_base_url: config.variants.variants_base_url,
         consistency_wait: Duration::from_millis(config.consistency_wait_ms),
     };
     Service::bind(&config.listen, &config.auth, state, api::routes)

@@ -12,12 +12,14 @@ pub mod receiver;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use catalog_callback_guard::CallbackPolicy;
 use catalog_events::UploadRequested;
 use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
-use catalog_write_side::config::{DatabaseConfig, OriginalsConfig, WriteApiConfig};
-use catalog_write_side::webhooks::CallbackPolicy;
+use catalog_runtime::aws::S3Settings;
+use catalog_runtime::settings::UploadLimit;
+use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -108,8 +110,7 @@ impl WriteApi {
         stack_env("AWS_ENDPOINT_URL")?;
         // Buckets of its own, so that no test depends on what `./dev up` bootstrapped.
         let resources = Resources::standard()?.prefixed(&resource_prefix());
-        catalog_projections::local_stack::buckets(&aws_config::load_from_env().await, &resources)
-            .await?;
+        catalog_local_stack::buckets(&catalog_runtime::aws::sdk().await, &resources).await?;
         Self::spawn_on(&resources, adjust).await
     }
 
@@ -131,8 +132,10 @@ impl WriteApi {
             auth: AuthConfig {
                 jwt_secret: Some(secret.clone()),
             },
-            originals: OriginalsConfig { path_style: true },
-            max_upload_bytes: 25 * 1024 * 1024,
+            s3: S3Settings { path_style: true },
+            upload_limit: UploadLimit {
+                max_upload_bytes: 25 * 1024 * 1024,
+            },
             presign_ttl_secs: 900,
             callbacks: CallbackPolicy::default(),
         };

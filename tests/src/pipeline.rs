@@ -8,20 +8,22 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use catalog_events::read_model::PHOTO_ID;
+use catalog_callback_guard::CallbackPolicy;
 use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
 use catalog_events::{EventEnvelope, PhotoState, PhotoStatus};
 use catalog_http::auth::AuthConfig;
-use catalog_projections::item;
+use catalog_image_processor::{Processor, ProcessorConfig};
+use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
+use catalog_read_model::PHOTO_ID;
 use catalog_read_side::config::ReadApiConfig;
+use catalog_runtime::aws::S3Settings;
+use catalog_runtime::queue::Polling;
+use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 use catalog_write_side::aggregate::PhotoServices;
-use catalog_write_side::images::worker::{Processor, ProcessorConfig};
-use catalog_write_side::queue::Polling;
 use catalog_write_side::relay::{Relay, RelayConfig};
 use catalog_write_side::store::{self, PhotoStore};
-use catalog_write_side::webhooks::{CallbackPolicy, Notifier, NotifierConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -49,7 +51,7 @@ impl Stack {
         let mut resources = Resources::standard()?.prefixed(&prefix);
         adjust(&mut resources);
         let sdk = aws_config::load_from_env().await;
-        catalog_projections::local_stack::create(&sdk, &resources).await?;
+        catalog_local_stack::create(&sdk, &resources).await?;
         Ok(Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             prefix,
@@ -109,7 +111,7 @@ impl Stack {
     }
 
     /// The read-model item of a photo, if there is one.
-    pub async fn item(&self, photo_id: Uuid) -> anyhow::Result<Option<item::Item>> {
+    pub async fn item(&self, photo_id: Uuid) -> anyhow::Result<Option<catalog_read_model::Item>> {
         Ok(self
             .dynamodb
             .get_item()
@@ -133,7 +135,7 @@ impl Stack {
         while let Some(page) = pages.next().await {
             for found in page?.items.unwrap_or_default() {
                 if let (Some(AttributeValue::S(id)), Some(version)) =
-                    (found.get(PHOTO_ID), item::version(&found))
+                    (found.get(PHOTO_ID), catalog_read_model::version(&found))
                 {
                     versions.push((id.clone(), version));
                 }
@@ -177,7 +179,9 @@ impl Pipeline {
                 auth: AuthConfig {
                     jwt_secret: Some(write.secret().clone()),
                 },
-                variants_base_url: "https://cdn.example/v".into(),
+                variants: VariantsUrl {
+                    variants_base_url: "https://cdn.example/v".into(),
+                },
                 consistency_wait_ms: 5_000,
             },
             &stack.resources,
@@ -206,7 +210,7 @@ impl Pipeline {
             Arc::new(Projector::new(&stack.sdk, &stack.resources, &projector_config()).await?);
         let running = Arc::clone(&projector);
         let stop = workers.clone();
-        tokio::spawn(async move { running.run(2, stop).await });
+        tokio::spawn(running.run(stop));
         Ok(Self {
             store,
             stack,
@@ -309,11 +313,13 @@ pub fn relay_config() -> RelayConfig {
 pub fn processor_config() -> ProcessorConfig {
     ProcessorConfig {
         max_pixels: 50_000_000,
-        max_bytes: 25 * 1024 * 1024,
+        upload_limit: UploadLimit {
+            max_upload_bytes: 25 * 1024 * 1024,
+        },
         jobs: Some(2),
         memory_mib: 512,
         polling: Polling { wait_secs: 1 },
-        path_style: true,
+        s3: S3Settings { path_style: true },
     }
 }
 
@@ -341,7 +347,9 @@ pub fn notifier_config() -> NotifierConfig {
         give_up_after_secs: 60,
         jobs: 8,
         polling: Polling { wait_secs: 1 },
-        variants_base_url: "https://cdn.example/v".into(),
+        variants: VariantsUrl {
+            variants_base_url: "https://cdn.example/v".into(),
+        },
         policy: loopback_callbacks(),
     }
 }
@@ -349,7 +357,7 @@ pub fn notifier_config() -> NotifierConfig {
 pub fn projector_config() -> ProjectorConfig {
     ProjectorConfig {
         receivers: 2,
-        wait_secs: 1,
+        polling: Polling { wait_secs: 1 },
     }
 }
 

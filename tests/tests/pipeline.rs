@@ -206,7 +206,7 @@ async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_
     .await
     .unwrap();
     let item = pipeline.stack.item(photo).await.unwrap().unwrap();
-    assert_eq!(catalog_projections::item::version(&item), Some(version));
+    assert_eq!(catalog_read_model::version(&item), Some(version));
     assert!(ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await).is_empty());
 }
 

@@ -7,12 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::Message;
-use catalog_events::read_model::{PHOTO_ID, STATE};
 use catalog_events::{EventEnvelope, PhotoState, UploadRequested};
-use catalog_projections::item;
 use catalog_projections::projector::Projector;
 use catalog_projections::resync::{Report, resync};
+use catalog_read_model::{PHOTO_ID, STATE};
 use catalog_tests::pipeline::{Process, Stack, projected, projector_config};
 use catalog_tests::{eventually, fresh_database};
 use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
@@ -53,16 +51,6 @@ async fn photo_with_three_events(store: &PhotoStore, product: &str) -> Uuid {
         .await
         .unwrap();
     photo
-}
-
-/// The message EventBridge would deliver for an envelope.
-fn message(envelope: &EventEnvelope, receipt: usize) -> Message {
-    let body = serde_json::json!({"detail-type": envelope.event_type, "detail": envelope});
-    Message::builder()
-        .message_id(format!("m-{receipt}"))
-        .receipt_handle(format!("not-a-real-receipt-{receipt}"))
-        .body(body.to_string())
-        .build()
 }
 
 /// One photo's whole life as envelopes, in order.
@@ -126,16 +114,13 @@ fn any_order_and_duplication_of_envelopes_gives_the_ordered_item() {
                 let projector = Projector::new(&stack.sdk, &stack.resources, &projector_config())
                     .await
                     .unwrap();
-                for (chunk_index, chunk) in deliveries.chunks(batch).enumerate() {
-                    let messages = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(n, index)| message(&envelopes[*index], chunk_index * 10 + n))
-                        .collect();
-                    projector.handle(messages).await;
+                for chunk in deliveries.chunks(batch) {
+                    projector
+                        .project(chunk.iter().map(|index| &envelopes[*index]))
+                        .await;
                 }
                 let stored = stack.item(photo).await.unwrap().unwrap();
-                let expected = item::item(&envelopes[5].state).unwrap();
+                let expected = catalog_read_model::encode(&envelopes[5].state).unwrap();
                 prop_assert_eq!(stored, expected);
                 Ok(())
             })
@@ -227,7 +212,7 @@ async fn resync_repairs_exactly_what_drifted() {
         .await
         .unwrap();
     assert_eq!((first.scanned, first.created, first.unchanged), (6, 6, 0));
-    let healthy: HashMap<Uuid, item::Item> = {
+    let healthy: HashMap<Uuid, catalog_read_model::Item> = {
         let mut items = HashMap::new();
         for photo in &photos {
             items.insert(*photo, stack.item(*photo).await.unwrap().unwrap());

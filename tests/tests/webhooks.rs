@@ -105,7 +105,7 @@ async fn a_photo_that_fails_is_announced_as_failed_with_its_reason() {
     let pipeline = Pipeline::start().await.unwrap();
     // A WebP whose header passes the upload's sniffing but which does not decode.
     let damaged =
-        include_bytes!("../../write-side/fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
+        include_bytes!("../../images/fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
     let photo = pipeline
         .upload_file(SELLER, "sku-w6", Some(&receiver.url), damaged.to_vec())
         .await

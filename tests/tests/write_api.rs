@@ -544,7 +544,7 @@ async fn a_multipart_upload_creates_an_uploaded_photo() {
 #[tokio::test]
 async fn multipart_uploads_over_the_cap_or_not_images_are_refused() {
     let cap = 4096;
-    let api = WriteApi::spawn_with(|config| config.max_upload_bytes = cap)
+    let api = WriteApi::spawn_with(|config| config.upload_limit.max_upload_bytes = cap)
         .await
         .unwrap();
     let upload = |bytes: Vec<u8>| {

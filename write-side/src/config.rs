@@ -3,10 +3,12 @@
 //! AWS settings are the SDK's own (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials); the JWT
 //! secret is held in a `SecretString` so it never reaches a log.
 
+use catalog_callback_guard::CallbackPolicy;
 use catalog_http::auth::AuthConfig;
+use catalog_runtime::aws::S3Settings;
+use catalog_runtime::settings::UploadLimit;
 
 pub use crate::database::DatabaseConfig;
-use crate::webhooks::CallbackPolicy;
 
 /// Settings of `catalog write-api`.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,27 +20,15 @@ pub struct WriteApiConfig {
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    /// How the originals bucket is reached (its name comes from `resources.json`).
     #[command(flatten)]
-    pub originals: OriginalsConfig,
-    /// Largest original accepted, declared or streamed, in bytes.
-    #[arg(long, env = "CATALOG_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
-    pub max_upload_bytes: u64,
+    pub s3: S3Settings,
+    #[command(flatten)]
+    pub upload_limit: UploadLimit,
     /// How long a presigned upload URL stays valid, in seconds.
     #[arg(long, env = "CATALOG_PRESIGN_TTL_SECS", default_value_t = 900)]
     pub presign_ttl_secs: u64,
     /// Which `callback_url`s are accepted.
     #[command(flatten)]
     pub callbacks: CallbackPolicy,
-}
-
-/// How the originals bucket is reached (its name comes from `resources.json`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct OriginalsConfig {
-    /// Address buckets by path (`endpoint/bucket/key`), as local S3 stand-ins need.
-    #[arg(
-        long = "s3-path-style",
-        env = "CATALOG_S3_PATH_STYLE",
-        default_value_t = false
-    )]
-    pub path_style: bool,
 }

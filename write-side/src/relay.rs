@@ -17,15 +17,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::store::read::{self, Photos};
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
-use catalog_events::{AGGREGATE_TYPE, EventEnvelope, PhotoState, upcast};
+use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 /// The channel the append trigger notifies.
 const CHANNEL: &str = "catalog_events";
@@ -135,8 +136,8 @@ impl Relay {
     /// Claims, sends and marks one batch.
     pub async fn round(&self) -> anyhow::Result<Round> {
         let mut transaction = self.pool.begin().await?;
-        let claimed: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT position, aggregate_id, sequence, metadata->>'correlation_id' FROM events \
+        let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT position, aggregate_id, sequence FROM events \
              WHERE published_at IS NULL ORDER BY transaction_id, position \
              LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
@@ -165,41 +166,24 @@ impl Relay {
     async fn envelopes(
         &self,
         transaction: &mut sqlx::PgConnection,
-        claimed: Vec<(i64, String, i64, Option<String>)>,
+        claimed: Vec<(i64, String, i64)>,
     ) -> anyhow::Result<Vec<Outgoing>> {
-        let mut wanted: HashMap<(String, i64), (i64, Option<String>)> = HashMap::new();
-        for (position, photo, sequence, correlation) in claimed {
-            wanted.insert((photo, sequence), (position, correlation));
-        }
-        let photos: Vec<&str> = wanted.keys().map(|(photo, _)| photo.as_str()).collect();
-        let rows: Vec<(String, i64, String, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(&photos)
-        .fetch_all(&mut *transaction)
-        .await?;
+        let mut wanted: HashMap<(String, u64), i64> = claimed
+            .into_iter()
+            .map(|(position, photo, sequence)| ((photo, sequence as u64), position))
+            .collect();
+        let photos: Vec<String> = wanted.keys().map(|(photo, _)| photo.clone()).collect();
+        let mut events = read::events(&mut *transaction, Photos::These(&photos));
         let mut outgoing = Vec::with_capacity(wanted.len());
-        let mut state: Option<(String, Option<PhotoState>)> = None;
-        for (photo, sequence, event_type, event_version, payload) in rows {
-            if state.as_ref().is_none_or(|(current, _)| *current != photo) {
-                state = Some((photo.clone(), None));
-            }
-            let Some((_, folded)) = state.as_mut() else {
-                continue;
-            };
-            let event = upcast::decode(&event_type, &event_version, payload)?;
-            PhotoState::apply(folded, &event);
-            if let (Some((position, correlation)), Some(after)) =
-                (wanted.remove(&(photo.clone(), sequence)), folded.as_ref())
-            {
+        while let Some(folded) = events.try_next().await? {
+            let key = (folded.photo_id.to_string(), folded.sequence);
+            if let Some(position) = wanted.remove(&key) {
                 let envelope = EventEnvelope::new(
-                    Uuid::parse_str(&photo)?,
-                    sequence as u64,
-                    event,
-                    correlation,
-                    after.clone(),
+                    folded.photo_id,
+                    folded.sequence,
+                    folded.event,
+                    folded.correlation_id,
+                    folded.after,
                 );
                 outgoing.push(Outgoing { position, envelope });
             }

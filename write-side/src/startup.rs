@@ -32,10 +32,10 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
     });
     let state = AppState {
         store: PhotoStore::new(pool, PhotoServices::default()),
-        originals: Originals::from_env(&resources.buckets, &config.originals)
+        originals: Originals::from_env(&resources.buckets, &config.s3)
             .await
             .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
-        max_upload_bytes: config.max_upload_bytes,
+        max_upload_bytes: config.upload_limit.max_upload_bytes,
         presign_ttl: Duration::from_secs(config.presign_ttl_secs),
         callbacks: config.callbacks,
     };

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::aggregate::PhotoError;
 use crate::originals::Originals;
 use crate::store::{CommandError, PhotoStore};
-use crate::webhooks::CallbackPolicy;
+use catalog_callback_guard::CallbackPolicy;
 
 /// What every handler shares.
 pub struct AppState {

@@ -25,8 +25,8 @@ use super::idempotency::{self, Answer};
 use super::photos::{original_key, summary, upload_requested};
 use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
 use crate::aggregate::PhotoCommand;
-use crate::images::decode::Format;
 use crate::originals::{StreamedUpload, Uploaded};
+use catalog_images::decode::Format;
 
 /// Room for the form's other fields and boundaries on top of the file.
 const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;

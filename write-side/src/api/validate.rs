@@ -8,7 +8,7 @@ use url::Url;
 
 use catalog_http::problem::{FieldError, Problem};
 
-use crate::webhooks::CallbackPolicy;
+use catalog_callback_guard::CallbackPolicy;
 
 /// The image types accepted on upload (the processor checks the bytes themselves).
 pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
@@ -167,7 +167,7 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
 }
 
 /// Refuses (`422`) a `callback_url` that the notifier would not call: not https, or resolving
-/// to an address that is not public (see [`crate::webhooks::address`]).
+/// to an address that is not public (see `catalog-callback-guard`).
 pub async fn callback_allowed(policy: &CallbackPolicy, photo: &ValidPhoto) -> Result<(), Problem> {
     let Some(url) = &photo.0.callback_url else {
         return Ok(());

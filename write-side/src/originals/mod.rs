@@ -23,9 +23,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use catalog_events::resources::Buckets;
+use catalog_runtime::aws::S3Settings;
 
 use self::presign::{Presigner, PutRequest};
-use crate::config::OriginalsConfig;
 
 /// Parts of a streamed upload (S3 wants at least 5 MiB for every part but the last): also
 /// the most one upload holds in memory.
@@ -61,12 +61,9 @@ pub struct Originals {
 
 impl Originals {
     /// An S3 client from the standard AWS configuration (`AWS_ENDPOINT_URL` and friends).
-    pub async fn from_env(buckets: &Buckets, config: &OriginalsConfig) -> Result<Self, Error> {
+    pub async fn from_env(buckets: &Buckets, config: &S3Settings) -> Result<Self, Error> {
         let bucket = &buckets.originals;
-        let shared = aws_config::load_from_env().await;
-        let s3 = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(config.path_style)
-            .build();
+        let shared = catalog_runtime::aws::sdk().await;
         let region = shared
             .region()
             .ok_or("no AWS region is configured (AWS_REGION)")?;
@@ -82,7 +79,7 @@ impl Originals {
         )
         .await?;
         Ok(Self {
-            client: Client::from_conf(s3),
+            client: config.client(&shared),
             bucket: bucket.to_owned(),
             unconfirmed_tag: buckets.unconfirmed_upload_tag.header(),
             presigner: Arc::new(presigner),

@@ -9,8 +9,8 @@
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
 //! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
-//! - `images DIR`: every image of a folder through our processor and through libvips, with
-//!   seconds, peak memory and DSSIM of the variants.
+//!
+//! The image benchmark lives beside the pipeline it measures (`images/benches`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,19 +46,6 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         photos: usize,
     },
-    /// Every image of a folder through our processor and through libvips.
-    Images {
-        folder: std::path::PathBuf,
-        /// The Python that has pyvips.
-        #[arg(long, default_value = ".local/venv/bin/python")]
-        python: std::path::PathBuf,
-    },
-    /// Our side of `images`, in a process of its own (run by `images`).
-    #[command(hide = true)]
-    ImagesOurs {
-        folder: std::path::PathBuf,
-        out: std::path::PathBuf,
-    },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -79,13 +66,10 @@ async fn main() -> anyhow::Result<()> {
         Bench::Write { count, concurrency } => write(count, concurrency).await,
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Project { photos } => pipeline::project(photos).await,
-        Bench::Images { folder, python } => images::run(&folder, &python),
-        Bench::ImagesOurs { folder, out } => images::ours(&folder, &out),
         Bench::Resync { photos } => pipeline::resync(photos).await,
     }
 }
 
-mod images;
 mod pipeline;
 mod read;
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use catalog_events::UploadRequested;
-use catalog_projections::projector::Projector;
+use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_projections::resync::resync as run_resync;
 use catalog_tests::pipeline::{Stack, projector_config, relay_config};
 use catalog_tests::{eventually, fresh_database, upload_request};
@@ -126,13 +126,14 @@ pub async fn project(count: usize) -> anyhow::Result<()> {
 
     let stack = Stack::create().await?;
     publish_twice(&store, &stack).await?;
-    let projector =
-        Arc::new(Projector::new(&stack.sdk, &stack.resources, &projector_config()).await?);
+    let settings = ProjectorConfig {
+        receivers: 4,
+        ..projector_config()
+    };
+    let projector = Arc::new(Projector::new(&stack.sdk, &stack.resources, &settings).await?);
     let stop = CancellationToken::new();
-    let running = Arc::clone(&projector);
-    let stopped = stop.clone();
     let started = Instant::now();
-    let worker = tokio::spawn(async move { running.run(4, stopped).await });
+    let worker = tokio::spawn(Arc::clone(&projector).run(stop.clone()));
     let stats = &projector.stats;
     eventually(Duration::from_secs(600), || async {
         Ok((stats.events.load(Ordering::Relaxed) >= messages).then_some(()))

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use catalog_events::read_model::{GALLERY_INDEX, GALLERY_KEY, PHOTO_ID};
 use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use catalog_http::auth::AuthConfig;
 use catalog_projections::item::{self, Guard};
+use catalog_read_model::{GALLERY_INDEX, GALLERY_KEY, PHOTO_ID};
 use catalog_read_side::config::ReadApiConfig;
+use catalog_runtime::settings::VariantsUrl;
 use catalog_tests::pipeline::Stack;
 use catalog_tests::upload_request;
 use secrecy::SecretString;
@@ -43,7 +44,9 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
             auth: AuthConfig {
                 jwt_secret: Some(SecretString::from("bench")),
             },
-            variants_base_url: "https://cdn.example".into(),
+            variants: VariantsUrl {
+                variants_base_url: "https://cdn.example".into(),
+            },
             consistency_wait_ms: 3000,
         },
         &stack.resources,

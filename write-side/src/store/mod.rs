@@ -13,6 +13,8 @@
 //! - [`OneStatementRepository`] appends a command's events with one multi-row `INSERT`, which
 //!   is atomic on its own, where postgres-es wraps its inserts in `BEGIN`/`COMMIT`. Reads stay
 //!   postgres-es's.
+//!
+//! [`read`] reads many photos at once, folded, for the relay and the resync.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -30,6 +32,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::aggregate::{Photo, PhotoCommand, PhotoError, PhotoServices};
+
+pub mod read;
 
 /// How many times a command is tried when another command on the same photo commits first.
 const CONFLICT_ATTEMPTS: u32 = 5;

@@ -298,12 +298,12 @@ fn an_animated_gif_gives_its_first_frame() {
     );
 }
 
-/// Inputs the fuzzer (`write-side/fuzz`) found that once hurt the processor, with the refusal
+/// Inputs the fuzzer (`images/fuzz`) found that once hurt the processor, with the refusal
 /// each gets now.
 #[test]
 fn fuzzer_findings_stay_fixed() {
     // A 391-byte WebP whose EXIF chunk claims 2.6 GB: the decoder allocated it before reading.
-    let bytes = include_bytes!("../../fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
+    let bytes = include_bytes!("../fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
     assert_eq!(
         render(bytes, LIMITS).unwrap_err(),
         Rejection::Corrupt("a WebP chunk is larger than the file".into())

@@ -1,7 +1,9 @@
-//! `bench images DIR`: our variants of every image in a folder, next to libvips making the
-//! same four sizes at the same quality from the same bytes on one thread (pyvips
-//! `thumbnail_buffer`, `VIPS_CONCURRENCY=1`). Each side runs in a process of its own, so each
-//! peak memory is its own; the variants are compared with DSSIM (0 is identical).
+//! `./dev bench images DIR` (`cargo bench -p catalog-images --bench versus-libvips -- DIR
+//! PYTHON`): our variants of every image in a folder, next to libvips making the same four
+//! sizes at the same quality from the same bytes on one thread (pyvips `thumbnail_buffer`,
+//! `VIPS_CONCURRENCY=1`). Each side runs in a process of its own, so each peak memory is its
+//! own; the variants are compared with DSSIM (0 is identical). It prints figures; it never
+//! passes or fails on them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use catalog_events::VariantName;
-use catalog_write_side::images::{self, Limits};
+use catalog_images::{self as images, Limits};
 use serde_json::{Value, json};
 
 const LIMITS: Limits = Limits {
@@ -33,8 +35,8 @@ fn images_in(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The side measured here, run as `bench images-ours DIR OUT` in a process of its own.
-pub fn ours(folder: &Path, out: &Path) -> anyhow::Result<()> {
+/// The side measured here, run as `versus-libvips ours DIR OUT` in a process of its own.
+fn ours(folder: &Path, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     for path in images_in(folder)? {
         let bytes = std::fs::read(&path)?;
@@ -105,16 +107,16 @@ fn run_side(command: &mut Command) -> anyhow::Result<Side> {
     Ok(side)
 }
 
-pub fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
+fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
     let out = std::env::temp_dir().join(format!("catalog-bench-images-{}", std::process::id()));
     let me = std::env::current_exe()?;
     let ours = run_side(
         Command::new(&me)
-            .arg("images-ours")
+            .arg("ours")
             .arg(folder)
             .arg(out.join("ours")),
     )?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/vips.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/vips.py");
     let vips = run_side(
         Command::new(python)
             .arg(script)
@@ -193,4 +195,17 @@ fn dssim(a: &Path, b: &Path) -> anyhow::Result<f64> {
         .context("DSSIM image")?;
     let (value, _) = attr.compare(&first, second);
     Ok(f64::from(value))
+}
+
+fn main() -> anyhow::Result<()> {
+    // Cargo adds `--bench` to the arguments of a bench without a harness.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg != "--bench")
+        .collect();
+    match args.as_slice() {
+        [side, folder, out] if side == "ours" => ours(Path::new(folder), Path::new(out)),
+        [folder, python] => run(Path::new(folder), Path::new(python)),
+        _ => anyhow::bail!("usage: versus-libvips DIR PYTHON (the Python that has pyvips)"),
+    }
 }

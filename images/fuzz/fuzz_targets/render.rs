@@ -3,7 +3,7 @@
 //! fuzzer's time goes to parsing, not to resizing legitimately large images.
 #![no_main]
 
-use catalog_write_side::images::{Limits, render};
+use catalog_images::{Limits, render};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

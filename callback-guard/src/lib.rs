@@ -8,6 +8,9 @@
 //! submitted; the notifier checks again when it calls, and its HTTP client connects only to
 //! addresses that pass ([`GuardedResolver`]), so a name that resolves elsewhere by then (DNS
 //! rebinding) is refused too.
+//!
+//! It is a crate of its own because both processes apply it and the notifier depends on the
+//! write side (to record outcomes), not the other way round.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

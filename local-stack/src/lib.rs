@@ -1,7 +1,10 @@
-//! Creates the service's AWS resources in the local stack (moto's server), idempotently:
-//! the buckets, the event bus, every queue with its dead-letter queue and the rule that feeds
-//! it, and the read-model table with its indexes. In AWS, infra-cdk declares the same
-//! resources from the same `resources.json`.
+//! Development support, never part of what is deployed: creates the service's AWS resources
+//! in the local stack (moto's server), idempotently: the buckets, the event bus, every queue
+//! with its dead-letter queue and the rule that feeds it, and the read-model table with its
+//! indexes. In AWS, infra-cdk declares the same resources from the same `resources.json`.
+//!
+//! `./dev` runs it as the `local-stack` binary; the tests call [`create`] for resources of
+//! their own under a prefix.
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
@@ -11,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_events::resources::{Queue, Resources};
+use catalog_runtime::aws::S3Settings;
 
 /// Creates every resource that does not exist yet and brings queue settings and routes to
 /// what `resources` says.
@@ -22,11 +26,7 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
 
 /// Creates the originals and variants buckets (alone, for tests of the write side).
 pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = S3Settings { path_style: true }.client(config);
     for bucket in [&resources.buckets.originals, &resources.buckets.variants] {
         if let Err(error) = s3.create_bucket().bucket(bucket).send().await {
             let exists = error.as_service_error().is_some_and(|e| {

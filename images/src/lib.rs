@@ -1,4 +1,9 @@
-//! Image processing: from an uploaded file's bytes to the four variants of `API.md`.
+//! The image pipeline: from an uploaded file's bytes to the four variants of the contract.
+//!
+//! Pure and synchronous on purpose: bytes in, encoded variants out, with no async runtime, no
+//! AWS and no database (a test of the workspace holds it to that). The image processor
+//! (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it any bytes and
+//! `benches/versus-libvips.rs` measures it beside libvips.
 //!
 //! The bytes decide everything (never the name or the declared type): [`decode`] identifies
 //! the format from its magic bytes, reads the dimensions from the header and refuses more
@@ -13,7 +18,6 @@
 
 pub mod decode;
 pub mod variants;
-pub mod worker;
 
 use catalog_events::VariantName;
 

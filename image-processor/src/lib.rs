@@ -1,9 +1,13 @@
 //! The image processor: a worker on the images queue that turns uploads into variants.
 //!
+//! The pixels are `catalog-images`' business (bytes in, variants out); this crate is the
+//! worker around it: the queue, S3, the memory budget, and the commands it executes on the
+//! photo through the write side's event store.
+//!
 //! For each `PhotoUploaded` or `PhotoReprocessRequested` it records that processing started
 //! (a photo that is already ready, deleted or failed is left as it is: a redelivered message
 //! changes nothing), downloads the original with a size cap, checks the declared SHA-256,
-//! renders the variants ([`super::render`]) on a blocking thread within a memory budget,
+//! renders the variants ([`catalog_images::render`]) on a blocking thread within a memory budget,
 //! stores them in the variants bucket under a key of this attempt (immutable: a reprocess
 //! never changes bytes behind a cached URL), and completes the photo.
 //!
@@ -12,22 +16,25 @@
 //! receive the photo is failed and the message moves to the dead-letter queue. A job that runs
 //! long keeps extending its message's visibility.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use catalog_events::Variant;
 use catalog_events::resources::{QueueRole, Resources};
-use futures_util::future::try_join_all;
+use catalog_events::{Variant, VariantName};
+use futures_util::future::{join_all, try_join_all};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Limits, Rejection, Rendition};
-use crate::aggregate::{PhotoCommand, PhotoError};
-use crate::queue::{Delivery, Polling, Queue};
-use crate::store::{CommandError, PhotoStore};
+use catalog_images::{Limits, Rejection, Rendered, Rendition};
+use catalog_runtime::aws::S3Settings;
+use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
+use catalog_runtime::settings::UploadLimit;
+use catalog_write_side::aggregate::{PhotoCommand, PhotoError};
+use catalog_write_side::store::{CommandError, PhotoStore};
 
 /// Cache header of variants: their keys never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -40,9 +47,8 @@ pub struct ProcessorConfig {
     /// Most pixels an image may declare; larger ones fail before decoding.
     #[arg(long, env = "CATALOG_MAX_PIXELS", default_value_t = 50_000_000)]
     pub max_pixels: u64,
-    /// Largest original downloaded, in bytes.
-    #[arg(long = "processor-max-bytes", env = "CATALOG_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
-    pub max_bytes: u64,
+    #[command(flatten)]
+    pub upload_limit: UploadLimit,
     /// Jobs at once (default: one per core).
     #[arg(long, env = "CATALOG_IMAGE_JOBS")]
     pub jobs: Option<usize>,
@@ -51,13 +57,8 @@ pub struct ProcessorConfig {
     pub memory_mib: u64,
     #[command(flatten)]
     pub polling: Polling,
-    /// Address buckets by path, as local S3 stand-ins need.
-    #[arg(
-        long = "processor-s3-path-style",
-        env = "CATALOG_S3_PATH_STYLE",
-        default_value_t = false
-    )]
-    pub path_style: bool,
+    #[command(flatten)]
+    pub s3: S3Settings,
 }
 
 /// How one message ended.
@@ -91,11 +92,7 @@ impl Processor {
         config: &ProcessorConfig,
     ) -> anyhow::Result<Self> {
         let queue = Queue::open(sdk, resources, QueueRole::Images).await?;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk)
-                .force_path_style(config.path_style)
-                .build(),
-        );
+        let s3 = config.s3.client(sdk);
         let jobs = config
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
@@ -110,7 +107,7 @@ impl Processor {
             limits: Limits {
                 max_pixels: config.max_pixels,
             },
-            max_bytes: config.max_bytes,
+            max_bytes: config.upload_limit.max_upload_bytes,
             polling: config.polling.clone(),
             jobs,
             memory: Arc::new(Semaphore::new(memory_mib as usize)),
@@ -121,29 +118,36 @@ impl Processor {
     /// Processes until `shutdown` is cancelled, `jobs` at a time; jobs under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
+        let concurrency = Concurrency {
+            jobs: self.jobs,
+            receivers: 1,
+        };
         self.queue
-            .consume(self.jobs, &self.polling, shutdown, move |delivery| {
+            .consume(concurrency, &self.polling, shutdown, move |deliveries| {
                 let processor = Arc::clone(&this);
-                async move { processor.handle(delivery).await }
+                async move {
+                    join_all(
+                        deliveries
+                            .into_iter()
+                            .map(|delivery| processor.handle(delivery)),
+                    )
+                    .await;
+                }
             })
             .await;
     }
 
     /// Handles one message, keeping it invisible to others while it runs.
     async fn handle(&self, delivery: Delivery) {
-        let Delivery {
-            receipt,
-            receives,
-            envelope,
-        } = delivery;
-        let photo = envelope.aggregate_id;
-        let heartbeat = self.queue.keep_hidden(&receipt);
+        let photo = delivery.envelope.aggregate_id;
+        let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
+        let heartbeat = self.queue.keep_hidden(receipt);
         let outcome = tokio::select! {
             outcome = self.process(photo) => outcome,
             () = heartbeat => Outcome::Retry("the visibility heartbeat stopped".into()),
         };
         match outcome {
-            Outcome::Done => self.queue.delete(&receipt).await,
+            Outcome::Done => self.queue.delete(vec![receipt.to_owned()]).await,
             Outcome::Retry(reason) if receives >= self.queue.max_receives => {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
                 let reason =
@@ -261,7 +265,7 @@ impl Processor {
 
     /// Renders on a blocking thread, holding the memory the decoded image will take.
     async fn render(&self, original: Vec<u8>) -> anyhow::Result<Result<Rendition, Rejection>> {
-        let pixels = super::decode::declared_pixels(&original)
+        let pixels = catalog_images::decode::declared_pixels(&original)
             .unwrap_or(0)
             .min(self.limits.max_pixels);
         let mib = u32::try_from((pixels * BYTES_PER_PIXEL) >> 20)
@@ -269,14 +273,14 @@ impl Processor {
             .clamp(1, self.memory_mib);
         let _memory = self.memory.acquire_many(mib).await?;
         let limits = self.limits;
-        Ok(tokio::task::spawn_blocking(move || super::render(&original, limits)).await?)
+        Ok(tokio::task::spawn_blocking(move || catalog_images::render(&original, limits)).await?)
     }
 
     async fn store_variants(
         &self,
         prefix: &str,
         rendition: &Rendition,
-    ) -> anyhow::Result<std::collections::BTreeMap<catalog_events::VariantName, Variant>> {
+    ) -> anyhow::Result<BTreeMap<VariantName, Variant>> {
         let uploads = rendition.variants.iter().map(|rendered| async move {
             let key = variant_key(prefix, rendered);
             self.s3
@@ -317,7 +321,7 @@ impl Processor {
     }
 }
 
-fn variant_key(prefix: &str, rendered: &super::Rendered) -> String {
+fn variant_key(prefix: &str, rendered: &Rendered) -> String {
     let extension = if rendered.content_type == "image/png" {
         "png"
     } else {

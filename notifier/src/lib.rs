@@ -25,14 +25,16 @@ use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::view::PhotoView;
 use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
 use chrono::Utc;
+use futures_util::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::address::{CallbackPolicy, GuardedResolver, Refusal};
-use crate::aggregate::{PhotoCommand, WebhookOutcome};
-use crate::queue::{Delivery, Polling, Queue};
-use crate::store::PhotoStore;
+use catalog_callback_guard::{CallbackPolicy, GuardedResolver, Refusal};
+use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
+use catalog_runtime::settings::VariantsUrl;
+use catalog_write_side::aggregate::{PhotoCommand, WebhookOutcome};
+use catalog_write_side::store::PhotoStore;
 
 /// The longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
@@ -73,13 +75,9 @@ pub struct NotifierConfig {
     pub jobs: usize,
     #[command(flatten)]
     pub polling: Polling,
-    /// Base of variant URLs in the body (the CDN in AWS), as the read API shows them.
-    #[arg(
-        long = "notifier-variants-base-url",
-        env = "CATALOG_VARIANTS_BASE_URL",
-        default_value = "http://127.0.0.1:4566/catalog-variants"
-    )]
-    pub variants_base_url: String,
+    /// Base of variant URLs in the body, as the read API shows them.
+    #[command(flatten)]
+    pub variants: VariantsUrl,
     #[command(flatten)]
     pub policy: CallbackPolicy,
 }
@@ -170,7 +168,7 @@ impl Notifier {
             ),
             jobs: config.jobs.max(1),
             polling: config.polling.clone(),
-            variants_base_url: config.variants_base_url.clone(),
+            variants_base_url: config.variants.variants_base_url.clone(),
             in_flight: Mutex::new(HashSet::new()),
         })
     }
@@ -178,10 +176,21 @@ impl Notifier {
     /// Delivers until `shutdown` is cancelled; deliveries under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
+        let concurrency = Concurrency {
+            jobs: self.jobs,
+            receivers: 1,
+        };
         self.queue
-            .consume(self.jobs, &self.polling, shutdown, move |delivery| {
+            .consume(concurrency, &self.polling, shutdown, move |deliveries| {
                 let notifier = Arc::clone(&this);
-                async move { notifier.handle(delivery).await }
+                async move {
+                    join_all(
+                        deliveries
+                            .into_iter()
+                            .map(|delivery| notifier.handle(delivery)),
+                    )
+                    .await;
+                }
             })
             .await;
     }
@@ -191,12 +200,13 @@ impl Notifier {
             receipt,
             receives,
             envelope,
+            ..
         } = delivery;
         let Some(kind) = WebhookKind::announcing(&envelope.event) else {
-            return self.queue.delete(&receipt).await;
+            return self.queue.delete(vec![receipt]).await;
         };
         let Some(url) = envelope.state.callback_url.clone() else {
-            return self.queue.delete(&receipt).await;
+            return self.queue.delete(vec![receipt]).await;
         };
         let webhook = Webhook {
             id: format!("msg_{}", envelope.event_id.simple()),
@@ -208,7 +218,7 @@ impl Notifier {
         };
         let next = self.deliver(&envelope, &webhook, &url, receives).await;
         match next {
-            Next::Done => self.queue.delete(&receipt).await,
+            Next::Done => self.queue.delete(vec![receipt]).await,
             Next::RetryIn(delay) => {
                 if let Err(error) = self.queue.hide(&receipt, delay).await {
                     tracing::warn!(%error, "could not schedule a retry; the message returns after its visibility timeout");

@@ -1,0 +1,15 @@
+//! What every process of the catalog runs on, whichever part it is:
+//!
+//! - [`aws`]: the AWS SDK configuration from the standard variables (`AWS_ENDPOINT_URL`,
+//!   `AWS_REGION`, credentials) and the S3 client every part builds the same way.
+//! - [`queue`]: the one SQS consumer. The image processor, the notifier and the projector
+//!   each read a queue of `resources.json` through it: long-polled receives that never take
+//!   more messages than there are free job slots, each message opened into its envelope,
+//!   batched deletes, visibility changes. It is also where a queue's URL is looked up.
+//! - [`settings`]: the settings more than one process reads, declared once.
+//! - [`shutdown`]: the signal (SIGTERM from ECS, Ctrl-C) on which every worker drains.
+
+pub mod aws;
+pub mod queue;
+pub mod settings;
+pub mod shutdown;

@@ -1,0 +1,285 @@
+//! The SQS consumer of every worker: the image processor, the notifier and the projector each
+//! read one queue of `resources.json` through [`Queue::consume`].
+//!
+//! Receives are long-polled and never take more messages than there are free job slots: a
+//! worker never holds a message it cannot start on, so another task of the same service (or
+//! the same one later) gets it instead. Each message is opened into the envelope it carries
+//! and handed over as a [`Delivery`] that holds its job slot until it is dropped; a handler
+//! gets the messages of one receive together, so the projector can settle a batch at once
+//! and the processor can run each on its own.
+//!
+//! Nothing here deletes a message on its own: a handler deletes what it finished, and what it
+//! leaves comes back after the visibility timeout, up to the queue's `max_receive_count`,
+//! after which SQS moves it to the dead-letter queue. A message that is not an envelope is
+//! left alone for that reason, and counted.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use catalog_events::EventEnvelope;
+use catalog_events::resources::{QueueRole, Resources};
+use futures_util::future::join_all;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How a worker polls its queue.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Polling {
+    /// Long-poll wait of each receive, in seconds (at most 20).
+    #[arg(
+        long = "sqs-wait-secs",
+        env = "CATALOG_SQS_WAIT_SECS",
+        default_value_t = 20
+    )]
+    pub wait_secs: i32,
+}
+
+/// How much a worker takes on at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Concurrency {
+    /// Messages handled at once (each holds a job slot until its delivery is dropped).
+    pub jobs: usize,
+    /// Receives in flight at once (long polls waiting side by side).
+    pub receivers: usize,
+}
+
+/// The most messages one receive may return (SQS's limit).
+const MAX_PER_RECEIVE: usize = 10;
+/// The longest SQS keeps a message hidden.
+const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+
+/// A received message, opened. Its job slot is free again when it is dropped.
+pub struct Delivery {
+    /// What deletes the message or changes its visibility.
+    pub receipt: String,
+    /// How many times SQS has handed it out, this time included.
+    pub receives: u32,
+    pub envelope: EventEnvelope,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Delivery {
+    /// The envelope in an EventBridge message, or `None` (logged and counted) for anything
+    /// else.
+    fn open(message: Message, slot: OwnedSemaphorePermit, queue: &str) -> Option<Self> {
+        let receives = receive_count(&message);
+        let receipt = message.receipt_handle?;
+        match EventEnvelope::from_bus_message(message.body.as_deref().unwrap_or_default()) {
+            Ok(envelope) => Some(Self {
+                receipt,
+                receives,
+                envelope,
+                _slot: slot,
+            }),
+            Err(error) => {
+                metrics::counter!("sqs_unreadable_messages_total", "queue" => queue.to_owned())
+                    .increment(1);
+                tracing::error!(message_id = ?message.message_id, receives, %error,
+                    "unreadable message left for the dead-letter queue");
+                None
+            }
+        }
+    }
+}
+
+/// The URL of the queue named `name`.
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<String> {
+    sqs.get_queue_url()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .ok_or_else(|| anyhow::anyhow!("no URL for queue {name}"))
+}
+
+/// One queue, with the settings `resources.json` gives it.
+pub struct Queue {
+    sqs: aws_sdk_sqs::Client,
+    /// Its name, for logs and metrics.
+    name: String,
+    url: String,
+    /// How long a received message stays hidden from other receivers.
+    pub visibility: Duration,
+    /// Receives after which SQS moves a message to the dead-letter queue.
+    pub max_receives: u32,
+}
+
+impl Queue {
+    /// Opens the queue of `role`.
+    pub async fn open(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        role: QueueRole,
+    ) -> anyhow::Result<Self> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = resources
+            .queue(role)
+            .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
+        Ok(Self {
+            url: queue_url(&sqs, &queue.name).await?,
+            sqs,
+            name: queue.name.clone(),
+            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
+            max_receives: queue.max_receive_count,
+        })
+    }
+
+    /// Receives messages and hands each receive's deliveries to `handle` on a task of its
+    /// own, with at most `concurrency.jobs` deliveries alive at once, until `shutdown` is
+    /// cancelled; then waits for the deliveries under way.
+    pub async fn consume<F, Fut>(
+        &self,
+        concurrency: Concurrency,
+        polling: &Polling,
+        shutdown: CancellationToken,
+        handle: F,
+    ) where
+        F: Fn(Vec<Delivery>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let jobs = concurrency.jobs.max(1);
+        let slots = Arc::new(Semaphore::new(jobs));
+        let receivers = concurrency.receivers.clamp(1, jobs);
+        join_all((0..receivers).map(|_| self.receive_loop(&slots, polling, &shutdown, &handle)))
+            .await;
+        let _ = slots
+            .acquire_many(u32::try_from(jobs).unwrap_or(u32::MAX))
+            .await;
+    }
+
+    async fn receive_loop<F, Fut>(
+        &self,
+        slots: &Arc<Semaphore>,
+        polling: &Polling,
+        shutdown: &CancellationToken,
+        handle: &F,
+    ) where
+        F: Fn(Vec<Delivery>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            // Receive only when a slot is free, and no more messages than free slots.
+            let Ok(first) = Arc::clone(slots).acquire_owned().await else {
+                return;
+            };
+            let mut held = vec![first];
+            while held.len() < MAX_PER_RECEIVE {
+                match Arc::clone(slots).try_acquire_owned() {
+                    Ok(slot) => held.push(slot),
+                    Err(_) => break,
+                }
+            }
+            let received = tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = self.receive(held.len(), polling.wait_secs) => received,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    failures = 0;
+                    messages
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(queue = %self.name, error = format!("{error:#}"), "receiving from a queue failed");
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
+                        .await;
+                    continue;
+                }
+            };
+            // Each message takes one of the held slots; the rest are free again on drop.
+            let deliveries: Vec<Delivery> = messages
+                .into_iter()
+                .zip(held)
+                .filter_map(|(message, slot)| Delivery::open(message, slot, &self.name))
+                .collect();
+            if !deliveries.is_empty() {
+                tokio::spawn(handle(deliveries));
+            }
+        }
+    }
+
+    async fn receive(&self, count: usize, wait_secs: i32) -> anyhow::Result<Vec<Message>> {
+        let answer = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(i32::try_from(count).unwrap_or(10))
+            .wait_time_seconds(wait_secs.clamp(0, 20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await?;
+        Ok(answer.messages.unwrap_or_default())
+    }
+
+    /// Removes finished messages, ten to a call. A failure only means they come back, which
+    /// every handler allows.
+    pub async fn delete(&self, receipts: Vec<String>) {
+        for chunk in receipts.chunks(MAX_PER_RECEIVE) {
+            let entries = chunk.iter().enumerate().filter_map(|(index, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .ok()
+            });
+            let answer = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if !answer.failed.is_empty() => tracing::warn!(
+                    queue = %self.name,
+                    failed = answer.failed.len(),
+                    "some finished messages were not deleted; they will come back and change nothing"
+                ),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    queue = %self.name,
+                    error = %aws_sdk_sqs::error::DisplayErrorContext(&error),
+                    "deleting finished messages failed; they will come back and change nothing"
+                ),
+            }
+        }
+    }
+
+    /// Hides the message for `delay` from now (a retry's schedule, or a heartbeat), at most
+    /// the 12 hours SQS allows.
+    pub async fn hide(&self, receipt: &str, delay: Duration) -> anyhow::Result<()> {
+        let secs = delay.as_secs().min(MAX_VISIBILITY_SECS);
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(secs).unwrap_or(i32::MAX))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the message hidden, extending it every half timeout; never returns on its own.
+    pub async fn keep_hidden(&self, receipt: &str) {
+        loop {
+            tokio::time::sleep(self.visibility / 2).await;
+            if let Err(error) = self.hide(receipt, self.visibility).await {
+                tracing::warn!(queue = %self.name, error = format!("{error:#}"), "could not extend a message's visibility");
+            }
+        }
+    }
+}
+
+/// How many times SQS has handed out `message`, this time included.
+fn receive_count(message: &Message) -> u32 {
+    message
+        .attributes
+        .as_ref()
+        .and_then(|attributes| attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}

@@ -1,0 +1,164 @@
+//! Photos read out of the event store in bulk, folded: every stored event with the photo's
+//! state after it. The outbox relay (the envelopes of what it publishes) and the resync (each
+//! photo's latest state) both read through here, so they fold alike, with the one fold of
+//! `catalog-events`. [`known`] tells the resync which photos exist.
+//!
+//! Rows arrive photo by photo in sequence order and are folded as they stream, so memory holds
+//! one photo's state at a time, however many photos there are.
+
+use std::collections::HashSet;
+
+use catalog_events::{AGGREGATE_TYPE, PhotoEvent, PhotoState, upcast};
+use futures_util::future::ready;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// One stored event, with the photo's state after it.
+#[derive(Debug, Clone)]
+pub struct FoldedEvent {
+    pub photo_id: Uuid,
+    pub sequence: u64,
+    pub event: PhotoEvent,
+    /// The request (or job) that caused it.
+    pub correlation_id: Option<String>,
+    pub after: PhotoState,
+}
+
+/// Why the event store could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading the event store: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event {sequence} of photo {photo_id} cannot be read: {source}")]
+    Undecodable {
+        photo_id: String,
+        sequence: i64,
+        source: upcast::DecodeError,
+    },
+    #[error("photo {0} has events that fold into no photo (its first is not an upload request)")]
+    NoPhoto(String),
+}
+
+/// Which photos to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Photos<'a> {
+    All,
+    These(&'a [String]),
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    correlation_id: Option<String>,
+}
+
+/// The events of `photos`, photo by photo in sequence order, each with the state after it.
+pub fn events<'e>(
+    executor: impl PgExecutor<'e> + 'e,
+    photos: Photos<'e>,
+) -> impl Stream<Item = Result<FoldedEvent, ReadError>> + Send + 'e {
+    let rows = match photos {
+        Photos::All => sqlx::query_as::<_, Row>(
+            "SELECT aggregate_id, sequence, event_type, event_version, payload, \
+                    metadata->>'correlation_id' AS correlation_id \
+             FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+        )
+        .bind(AGGREGATE_TYPE)
+        .fetch(executor),
+        Photos::These(ids) => sqlx::query_as::<_, Row>(
+            "SELECT aggregate_id, sequence, event_type, event_version, payload, \
+                    metadata->>'correlation_id' AS correlation_id \
+             FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+             ORDER BY aggregate_id, sequence",
+        )
+        .bind(AGGREGATE_TYPE)
+        .bind(ids)
+        .fetch(executor),
+    };
+    let mut folder = Folder::default();
+    rows.map_err(ReadError::from)
+        .and_then(move |row| ready(folder.fold(row)))
+}
+
+/// Each photo's latest state, photo by photo.
+pub fn latest<'e>(
+    executor: impl PgExecutor<'e> + 'e,
+    photos: Photos<'e>,
+) -> impl Stream<Item = Result<PhotoState, ReadError>> + Send + 'e {
+    let events = events(executor, photos).fuse().boxed();
+    futures_util::stream::try_unfold(
+        (events, None::<PhotoState>),
+        |(mut events, mut held)| async move {
+            while let Some(event) = events.try_next().await? {
+                match held.replace(event.after) {
+                    Some(done) if done.photo_id != event.photo_id => {
+                        return Ok(Some((done, (events, held))));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(held.map(|last| (last, (events, None))))
+        },
+    )
+}
+
+/// Which of `ids` the event store holds a photo under.
+pub async fn known<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[String],
+) -> Result<HashSet<String>, ReadError> {
+    let known: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = ANY($2)",
+    )
+    .bind(AGGREGATE_TYPE)
+    .bind(ids)
+    .fetch_all(executor)
+    .await?;
+    Ok(known.into_iter().collect())
+}
+
+/// The fold of rows that come photo by photo in sequence order.
+#[derive(Default)]
+struct Folder {
+    photo: Option<(String, Option<PhotoState>)>,
+}
+
+impl Folder {
+    fn fold(&mut self, row: Row) -> Result<FoldedEvent, ReadError> {
+        if self
+            .photo
+            .as_ref()
+            .is_none_or(|(photo, _)| *photo != row.aggregate_id)
+        {
+            self.photo = Some((row.aggregate_id.clone(), None));
+        }
+        let Some((_, state)) = self.photo.as_mut() else {
+            return Err(ReadError::NoPhoto(row.aggregate_id));
+        };
+        let event =
+            upcast::decode(&row.event_type, &row.event_version, row.payload).map_err(|source| {
+                ReadError::Undecodable {
+                    photo_id: row.aggregate_id.clone(),
+                    sequence: row.sequence,
+                    source,
+                }
+            })?;
+        PhotoState::apply(state, &event);
+        let after = state
+            .clone()
+            .ok_or_else(|| ReadError::NoPhoto(row.aggregate_id.clone()))?;
+        Ok(FoldedEvent {
+            photo_id: after.photo_id,
+            sequence: u64::try_from(row.sequence).unwrap_or_default(),
+            event,
+            correlation_id: row.correlation_id,
+            after,
+        })
+    }
+}
