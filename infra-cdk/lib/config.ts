@@ -3,6 +3,9 @@
  */
 import { Node } from 'constructs';
 
+/** The rate limit per client IP of the web ACL when `wafRateLimit` is not given: requests per 5 minutes. */
+export const DEFAULT_WAF_RATE_LIMIT = 2000;
+
 export interface CatalogConfig {
   /** The tag of the `catalog` image in the ECR repository. */
   readonly imageTag: string;
@@ -10,12 +13,24 @@ export interface CatalogConfig {
   readonly ecrRepository: string;
   /** Starts every resource name; S3 bucket names are global, so it must be unique to you. */
   readonly resourcePrefix: string;
-  /** An ACM certificate for the load balancer; without it, HTTP only. */
+  /** An ACM certificate for the load balancer; without it, HTTP only (always with `apiOriginDomain`). */
   readonly certificateArn?: string;
+  /**
+   * The DNS name, covered by `certificateArn`, that points at the load balancer: CloudFront
+   * connects to the API origin by this name over HTTPS (it checks the origin's certificate
+   * against the name it connects to, which the load balancer's own name never matches).
+   */
+  readonly apiOriginDomain?: string;
   /** Origins whose browsers may PUT originals (CORS). */
   readonly uploadOrigins: readonly string[];
   /** An address the alarm topic mails. */
   readonly alarmEmail?: string;
+  /** Sign-in callback and sign-out URLs of the seller page's app client besides the page's own. */
+  readonly pageCallbackUrls: readonly string[];
+  /** Origins the APIs answer CORS for besides the seller page's. */
+  readonly corsOrigins: readonly string[];
+  /** Requests per 5 minutes one client IP may send to the load balancer before the web ACL blocks it. */
+  readonly wafRateLimit: number;
 }
 
 function optional(node: Node, key: string): string | undefined {
@@ -37,13 +52,83 @@ function required(node: Node, key: string, example: string): string {
   return value;
 }
 
+/** A comma-separated list; empty entries (a trailing comma) are dropped. */
+function list(node: Node, key: string): string[] {
+  return (optional(node, key) ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+}
+
+/** Whether a URL is one Cognito accepts as a callback: HTTPS, or plain HTTP to localhost. */
+function secureOrLocal(url: URL): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
+}
+
+function parseUrl(value: string, key: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new Error(`context ${key}: "${value}" is not a URL`);
+  }
+}
+
+/** Callback URLs: absolute, HTTPS (or HTTP to localhost), without a fragment. */
+function callbackUrls(node: Node, key: string): string[] {
+  return list(node, key).map((value) => {
+    const url = parseUrl(value, key);
+    if (!secureOrLocal(url) || url.hash !== '') {
+      throw new Error(`context ${key}: "${value}" must be https:// (or http://localhost) without a #fragment`);
+    }
+    return value;
+  });
+}
+
+/** Origins: scheme, host and port only, exactly as a browser sends them in `Origin`. */
+function origins(node: Node, key: string): string[] {
+  return list(node, key).map((value) => {
+    const url = parseUrl(value, key);
+    if (url.origin !== value || !secureOrLocal(url)) {
+      throw new Error(`context ${key}: "${value}" must be an origin such as https://shop.example.com `
+        + '(https, or http://localhost; no path, no trailing slash)');
+    }
+    return value;
+  });
+}
+
+function rateLimit(node: Node, key: string): number {
+  const value: unknown = node.tryGetContext(key);
+  if (value === undefined || value === null || value === '') {
+    return DEFAULT_WAF_RATE_LIMIT;
+  }
+  const limit = typeof value === 'number' ? value : Number(value);
+  // AWS WAF's bounds for a rate-based rule.
+  if (!Number.isInteger(limit) || limit < 10 || limit > 2_000_000_000) {
+    throw new Error(`context ${key}: expected a whole number of requests per 5 minutes, 10 to 2000000000`);
+  }
+  return limit;
+}
+
+/** A lower-case DNS name of two labels or more. */
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
 export function configFromContext(node: Node): CatalogConfig {
+  const certificateArn = optional(node, 'certificateArn');
+  const apiOriginDomain = optional(node, 'apiOriginDomain');
+  if ((certificateArn === undefined) !== (apiOriginDomain === undefined)) {
+    throw new Error('context certificateArn and apiOriginDomain go together: CloudFront reaches the load balancer '
+      + 'over HTTPS only by a name its certificate covers (give both), or over HTTP by its own name (give neither)');
+  }
+  if (apiOriginDomain !== undefined && !DNS_NAME.test(apiOriginDomain)) {
+    throw new Error(`context apiOriginDomain: "${apiOriginDomain}" is not a lower-case DNS name such as api-origin.example.com`);
+  }
   return {
     imageTag: required(node, 'imageTag', '<git sha>'),
     ecrRepository: optional(node, 'ecrRepository') ?? 'photo-catalog',
     resourcePrefix: required(node, 'resourcePrefix', 'acme-prod-'),
-    certificateArn: optional(node, 'certificateArn'),
+    certificateArn,
+    apiOriginDomain,
     uploadOrigins: (optional(node, 'uploadOrigins') ?? '*').split(',').map((origin) => origin.trim()),
     alarmEmail: optional(node, 'alarmEmail'),
+    pageCallbackUrls: callbackUrls(node, 'pageCallbackUrls'),
+    corsOrigins: origins(node, 'corsOrigins'),
+    wafRateLimit: rateLimit(node, 'wafRateLimit'),
   };
 }

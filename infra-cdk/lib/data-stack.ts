@@ -1,10 +1,12 @@
 /**
  * CatalogData: everything that holds state or a name other parts depend on (network, event
- * store, buckets and CDN, read model, event bus and queues, keys). It changes rarely and is
- * protected from deletion; the services stack can be torn down and redeployed freely.
+ * store, buckets and CDN, read model, event bus and queues, keys, the sellers' user pool). It
+ * changes rarely and is protected from deletion; the services stack can be torn down and
+ * redeployed (see its one retained bucket in services-stack.ts).
  */
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { SellerAuth } from './auth';
 import { CatalogConfig } from './config';
 import { Database } from './database';
 import { Messaging } from './messaging';
@@ -27,6 +29,7 @@ export class DataStack extends Stack {
   readonly readModel: ReadModel;
   readonly messaging: Messaging;
   readonly secrets: ServiceSecrets;
+  readonly auth: SellerAuth;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -43,10 +46,19 @@ export class DataStack extends Stack {
     this.readModel = new ReadModel(this, 'ReadModel', { resources, naming });
     this.messaging = new Messaging(this, 'Messaging', { resources, naming });
     this.secrets = new ServiceSecrets(this, 'Secrets', { naming });
+    this.auth = new SellerAuth(this, 'Auth', { naming });
 
     new CfnOutput(this, 'VariantsBaseUrl', {
       value: `https://${this.storage.distribution.distributionDomainName}`,
       description: 'CATALOG_VARIANTS_BASE_URL of the read API and the notifier',
+    });
+    new CfnOutput(this, 'UserPoolId', {
+      value: this.auth.userPool.userPoolId,
+      description: "The sellers' Cognito user pool",
+    });
+    new CfnOutput(this, 'HostedUiUrl', {
+      value: this.auth.hostedUiUrl,
+      description: 'Where sellers sign up and sign in (Cognito hosted UI)',
     });
   }
 }

@@ -101,7 +101,8 @@ export class CatalogProcess extends Construct {
     NagSuppressions.addResourceSuppressions(this.taskDefinition, [{
       id: 'AwsSolutions-ECS2',
       reason: 'The environment holds only non-secret settings (listen addresses, resource prefix, log format, '
-        + 'URLs); the JWT and webhook keys are injected from Secrets Manager, and the database credentials are read from it by the process.',
+        + 'URLs, and the ARNs of secrets): the processes read the database credentials and the webhook secrets key '
+        + 'from Secrets Manager themselves, and verify tokens with the user pool\'s public keys.',
     }]);
     NagSuppressions.addResourceSuppressions(this.taskDefinition.obtainExecutionRole(), [{
       id: 'AwsSolutions-IAM5',

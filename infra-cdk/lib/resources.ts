@@ -43,6 +43,8 @@ export interface CatalogResources {
   readonly buckets: {
     readonly originals: string;
     readonly variants: string;
+    /** The seller web page's static files, served only through its CloudFront distribution. */
+    readonly sellerPage: string;
     /** The tag of an original uploaded but never confirmed; the write side removes it on upload-complete. */
     readonly unconfirmedUploadTag: UploadTag;
   };
@@ -140,6 +142,7 @@ export function parseResources(json: string): CatalogResources {
     buckets: {
       originals: text(buckets, 'originals', 'buckets'),
       variants: text(buckets, 'variants', 'buckets'),
+      sellerPage: text(buckets, 'seller_page', 'buckets'),
       unconfirmedUploadTag: uploadTag(buckets['unconfirmed_upload_tag'], 'buckets.unconfirmed_upload_tag'),
     },
     table: {

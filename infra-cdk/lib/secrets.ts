@@ -1,12 +1,14 @@
 /**
- * The services' own keys, generated into Secrets Manager at the first deploy: the HS256 key of
- * bearer tokens (`CATALOG_JWT_SECRET`) and the HMAC key of webhook signatures
- * (`CATALOG_WEBHOOK_SECRET`). Neither rotates automatically: rotating the JWT key logs every
- * seller out, and the webhook key is shared with every seller's server, so both change only in
- * a coordinated step.
+ * The services' own key, generated into Secrets Manager at the first deploy: the key that
+ * encrypts every seller's webhook signing secret (`CATALOG_WEBHOOK_KEY_SECRET`). The write API
+ * creates each seller's secret (`POST /v1/webhook-secret`) and stores it encrypted under a data
+ * key; the notifier decrypts it to sign. The processes read this secret themselves, by ARN.
  *
- * A generated value is 64 letters and digits: valid base64 of 48 bytes, which is the form the
- * notifier and the Standard Webhooks libraries take as a key (sellers prefix it with `whsec_`).
+ * The value is 64 letters and digits. It does not rotate automatically: every stored seller
+ * secret is encrypted under it, so changing it needs those re-encrypted first.
+ *
+ * Bearer tokens need no key here: in AWS the APIs accept only Cognito's tokens, verified with
+ * the user pool's published keys (auth.ts); the HS256 secret is for local use.
  */
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RemovalPolicy } from 'aws-cdk-lib';
@@ -15,27 +17,22 @@ import { Construct } from 'constructs';
 import { Naming } from './resources';
 
 export class ServiceSecrets extends Construct {
-  readonly jwt: secretsmanager.Secret;
-  readonly webhook: secretsmanager.Secret;
+  /** The key-encryption key of the sellers' webhook signing secrets. */
+  readonly webhookKeys: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: { readonly naming: Naming }) {
     super(scope, id);
 
-    const generated = (secretId: string, name: string, description: string): secretsmanager.Secret => {
-      const secret = new secretsmanager.Secret(this, secretId, {
-        secretName: props.naming.name(name),
-        description,
-        generateSecretString: { passwordLength: 64, excludePunctuation: true },
-        removalPolicy: RemovalPolicy.RETAIN,
-      });
-      NagSuppressions.addResourceSuppressions(secret, [{
-        id: 'AwsSolutions-SMG4',
-        reason: 'Changing this key breaks its other holders (issued bearer tokens; sellers verifying webhook '
-          + 'signatures), so it is rotated by hand in a coordinated change, not on a schedule.',
-      }]);
-      return secret;
-    };
-    this.jwt = generated('JwtSecret', 'catalog/jwt-secret', 'HS256 key of the catalog bearer tokens');
-    this.webhook = generated('WebhookSecret', 'catalog/webhook-secret', 'HMAC key of the catalog webhook signatures');
+    this.webhookKeys = new secretsmanager.Secret(this, 'WebhookSecretsKey', {
+      secretName: props.naming.name('catalog/webhook-secrets-key'),
+      description: "Encrypts every seller's webhook signing secret (CATALOG_WEBHOOK_KEY_SECRET of write-api and notify)",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    NagSuppressions.addResourceSuppressions(this.webhookKeys, [{
+      id: 'AwsSolutions-SMG4',
+      reason: "Every seller's stored webhook secret is encrypted under this key: a scheduled rotation would leave "
+        + 'them unreadable, so it is changed by hand, together with re-encrypting them.',
+    }]);
   }
 }

@@ -1,18 +1,29 @@
 /**
  * CatalogServices: the stateless half, all from one container image: the ECS cluster and its
- * services, the load balancer, scaling, the nightly resync schedule and the alarms.
+ * services, the load balancer with its web ACL, the API's CloudFront distribution, the seller
+ * page (its bucket, distribution, app client and files), scaling, the nightly resync schedule
+ * and the alarms.
+ *
+ * The page and its app client live here, not with the user pool in the data stack: the page's
+ * Content-Security-Policy names the API's distribution (in front of this stack's load
+ * balancer), and the APIs' CORS origins and token audience name the page's distribution and
+ * client, so the three must be in one stack. The page's bucket is the one resource here that is
+ * retained: after tearing this stack down, delete it before deploying again (its name is global).
  */
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { Alarms } from './alarms';
+import { ApiCdn } from './api-cdn';
 import { CatalogConfig } from './config';
 import { DataStack } from './data-stack';
+import { ApiFirewall } from './firewall';
 import { LoadBalancer } from './load-balancer';
 import { ProcessContext } from './process';
 import { CatalogResources, Naming } from './resources';
 import { ResyncSchedule } from './resync-schedule';
+import { SellerPage } from './seller-page';
 import { Services } from './services';
 import { LOAD_BALANCER_LOG_PREFIX } from './storage';
 
@@ -26,34 +37,37 @@ export interface ServicesStackProps extends StackProps {
 export class ServicesStack extends Stack {
   readonly services: Services;
   readonly loadBalancer: LoadBalancer;
+  readonly api: ApiCdn;
+  readonly firewall: ApiFirewall;
+  readonly sellerPage: SellerPage;
   readonly resync: ResyncSchedule;
   readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props: ServicesStackProps) {
     super(scope, id, props);
-    const { config, data, resources } = props;
+    const { config, data, resources, naming } = props;
 
     const repository = ecr.Repository.fromRepositoryName(this, 'Repository', config.ecrRepository);
     const context: ProcessContext = {
       vpc: data.network.vpc,
       image: ecs.ContainerImage.fromEcrRepository(repository, config.imageTag),
-      resourcePrefix: props.naming.prefix,
+      resourcePrefix: naming.prefix,
       databaseSecret: data.database.secret,
       database: data.database.cluster,
     };
     const queues = data.messaging.queues;
+    const variantsBaseUrl = `https://${data.storage.distribution.distributionDomainName}`;
 
     this.services = new Services(this, 'Services', {
       ...context,
       originals: data.storage.originals,
       variants: data.storage.variants,
-      variantsBaseUrl: `https://${data.storage.distribution.distributionDomainName}`,
+      variantsBaseUrl,
       table: data.readModel.table,
       indexNames: resources.table.indexes.map((index) => index.name),
       bus: data.messaging.bus,
       queues: { projector: queues.projector.queue, images: queues.images.queue, notifier: queues.notifier.queue },
-      jwtSecret: data.secrets.jwt,
-      webhookSecret: data.secrets.webhook,
+      webhookKeySecret: data.secrets.webhookKeys,
     });
 
     this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
@@ -62,6 +76,36 @@ export class ServicesStack extends Stack {
       readApi: this.services.readApi,
       accessLogs: { bucket: data.storage.logs, prefix: LOAD_BALANCER_LOG_PREFIX },
       certificateArn: config.certificateArn,
+    });
+
+    this.api = new ApiCdn(this, 'Api', {
+      loadBalancer: this.loadBalancer.alb,
+      originHeader: this.loadBalancer.originHeader,
+      originDomain: config.apiOriginDomain,
+      logs: data.storage.logs,
+      namePrefix: naming.prefix,
+    });
+    this.firewall = new ApiFirewall(this, 'Firewall', {
+      loadBalancer: this.loadBalancer.alb,
+      rateLimit: config.wafRateLimit,
+      namePrefix: naming.prefix,
+    });
+
+    this.sellerPage = new SellerPage(this, 'SellerPage', {
+      bucketName: naming.name(resources.buckets.sellerPage),
+      logs: data.storage.logs,
+      auth: data.auth,
+      apiUrl: this.api.url,
+      variantsUrl: variantsBaseUrl,
+      uploadUrl: `https://${data.storage.originals.bucketRegionalDomainName}`,
+      extraCallbackUrls: config.pageCallbackUrls,
+      namePrefix: naming.prefix,
+    });
+    this.services.acceptTokens({
+      jwksUrl: data.auth.jwksUrl,
+      issuer: data.auth.issuer,
+      audience: this.sellerPage.client.userPoolClientId,
+      corsOrigins: [this.sellerPage.origin, ...config.corsOrigins],
     });
 
     this.resync = new ResyncSchedule(this, 'Resync', {
@@ -78,8 +122,20 @@ export class ServicesStack extends Stack {
     });
 
     new CfnOutput(this, 'ApiUrl', {
-      value: `${config.certificateArn === undefined ? 'http' : 'https'}://${this.loadBalancer.alb.loadBalancerDnsName}`,
-      description: 'The API (point a DNS name covered by the certificate at the load balancer for HTTPS)',
+      value: this.api.url,
+      description: 'The API (both sides) for the seller page and sellers\' scripts, through CloudFront',
+    });
+    new CfnOutput(this, 'LoadBalancerDnsName', {
+      value: this.loadBalancer.alb.loadBalancerDnsName,
+      description: 'The API\'s origin: point apiOriginDomain (a name the certificate covers) at it; it refuses direct requests',
+    });
+    new CfnOutput(this, 'SellerPageUrl', {
+      value: this.sellerPage.url,
+      description: 'The seller web page',
+    });
+    new CfnOutput(this, 'UserPoolClientId', {
+      value: this.sellerPage.client.userPoolClientId,
+      description: "The seller page's Cognito app client (CATALOG_JWT_AUDIENCE of the APIs)",
     });
   }
 }

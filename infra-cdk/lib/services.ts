@@ -4,12 +4,15 @@
  *
  * | process        | AWS it may use                                                        |
  * | -------------- | --------------------------------------------------------------------- |
- * | write-api      | originals: Put/Get/Delete object and its tags, abort multipart, ListBucket; Postgres |
+ * | write-api      | originals: Put/Get/Delete object and its tags, abort multipart, ListBucket; the webhook secrets' key; Postgres |
  * | read-api       | table and its indexes: GetItem, Query; DescribeTable                  |
  * | relay          | events:PutEvents on the bus; Postgres                                 |
  * | project        | projector queue (consume); PutItem on the table                       |
  * | process-images | images queue (consume); originals GetObject; variants Put/Delete; Postgres |
- * | notify         | notifier queue (consume); Postgres; the internet (webhooks, via NAT)  |
+ * | notify         | notifier queue (consume); the webhook secrets' key; Postgres; the internet (webhooks, via NAT) |
+ *
+ * The APIs verify bearer tokens with the Cognito user pool's published keys and answer CORS
+ * for the seller page (`acceptTokens`); no token key is held anywhere in AWS.
  *
  * The APIs scale on CPU; the queue consumers on their backlog (visible plus in-flight messages,
  * so a worker is never scaled in while it still holds messages), the image processor from zero;
@@ -51,8 +54,20 @@ export interface ServicesProps extends ProcessContext {
   readonly indexNames: readonly string[];
   readonly bus: events.IEventBus;
   readonly queues: Readonly<Record<QueueRole, sqs.IQueue>>;
-  readonly jwtSecret: secretsmanager.ISecret;
-  readonly webhookSecret: secretsmanager.ISecret;
+  /** The key of the sellers' webhook signing secrets, read by write-api and notify themselves. */
+  readonly webhookKeySecret: secretsmanager.ISecret;
+}
+
+/** Whose bearer tokens the APIs accept, and which browser origins may call them. */
+export interface TokenSettings {
+  /** `CATALOG_JWKS_URL`: the issuer's signing keys. */
+  readonly jwksUrl: string;
+  /** `CATALOG_JWT_ISSUER`: the `iss` every token must carry. */
+  readonly issuer: string;
+  /** `CATALOG_JWT_AUDIENCE`: the app client id the tokens were issued to. */
+  readonly audience: string;
+  /** `CATALOG_CORS_ORIGINS`: origins whose browsers may call the APIs. */
+  readonly corsOrigins: readonly string[];
 }
 
 /** How many tasks of a service run. */
@@ -71,6 +86,9 @@ export class Services extends Construct {
   readonly notifier: ecs.FargateService;
   /** Task roles by subcommand, for tests and audits. */
   readonly processes: Readonly<Record<string, CatalogProcess>>;
+  /** write-api and read-api, which take bearer tokens. */
+  private readonly apis: readonly CatalogProcess[];
+  private tokensAccepted = false;
 
   constructor(scope: Construct, id: string, props: ServicesProps) {
     super(scope, id);
@@ -82,7 +100,7 @@ export class Services extends Construct {
 
     const tableArns = [props.table.tableArn];
     const indexArns = props.indexNames.map((name) => `${props.table.tableArn}/index/${name}`);
-    const jwt = ecs.Secret.fromSecretsManager(props.jwtSecret);
+    const webhookKey = { CATALOG_WEBHOOK_KEY_SECRET: props.webhookKeySecret.secretArn };
     const processes: Record<string, CatalogProcess> = {};
     const process = (name: string, processProps: Omit<ProcessProps, 'command'>): CatalogProcess => {
       const created = new CatalogProcess(this, name, props, { command: name, ...processProps });
@@ -98,9 +116,10 @@ export class Services extends Construct {
       environment: {
         CATALOG_WRITE_ADDR: `0.0.0.0:${WRITE_API_PORT}`,
         CATALOG_WEBHOOK_ALLOW_HTTP: 'false',
+        ...webhookKey,
       },
-      secrets: { CATALOG_JWT_SECRET: jwt },
     });
+    writeApi.allow(['secretsmanager:GetSecretValue'], [props.webhookKeySecret.secretArn]);
     writeApi.allow(
       // Tagging: presigned uploads carry the unconfirmed-upload tag, which upload-complete removes.
       ['s3:PutObject', 's3:PutObjectTagging', 's3:DeleteObjectTagging', 's3:GetObject', 's3:DeleteObject',
@@ -119,7 +138,6 @@ export class Services extends Construct {
         CATALOG_READ_ADDR: `0.0.0.0:${READ_API_PORT}`,
         CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl,
       },
-      secrets: { CATALOG_JWT_SECRET: jwt },
     });
     readApi.allow(['dynamodb:GetItem', 'dynamodb:Query'], [...tableArns, ...indexArns]);
     readApi.allow(['dynamodb:DescribeTable'], tableArns);
@@ -147,12 +165,13 @@ export class Services extends Construct {
       cpu: 256,
       memoryLimitMiB: 512,
       usesEventStore: true,
-      environment: { CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl },
-      secrets: { CATALOG_WEBHOOK_SECRET: ecs.Secret.fromSecretsManager(props.webhookSecret) },
+      environment: { CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl, ...webhookKey },
     });
     notifier.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.notifier.queueArn]);
+    notifier.allow(['secretsmanager:GetSecretValue'], [props.webhookKeySecret.secretArn]);
 
     this.processes = processes;
+    this.apis = [writeApi, readApi];
 
     this.writeApi = this.service(writeApi, 2);
     this.readApi = this.service(readApi, 2);
@@ -171,6 +190,26 @@ export class Services extends Construct {
     this.scaleOnBacklog(this.notifier, props.queues.notifier, { min: 1, max: 4 }, { countInFlight: false });
     this.imageProcessor = this.service(imageProcessor, 0);
     this.scaleOnBacklog(this.imageProcessor, props.queues.images, { min: 0, max: 10 });
+
+    // Without these settings the APIs would refuse every token (and not start): fail the synth.
+    this.node.addValidation({
+      validate: () => (this.tokensAccepted ? [] : ['the APIs accept no tokens: call Services.acceptTokens']),
+    });
+  }
+
+  /**
+   * Gives both APIs the issuer whose tokens they accept and the browser origins they answer
+   * CORS for. Set after construction: the audience and the page's origin come from resources
+   * (the page's CloudFront distribution and app client) that are built after the load balancer.
+   */
+  acceptTokens(settings: TokenSettings): void {
+    for (const api of this.apis) {
+      api.container.addEnvironment('CATALOG_JWKS_URL', settings.jwksUrl);
+      api.container.addEnvironment('CATALOG_JWT_ISSUER', settings.issuer);
+      api.container.addEnvironment('CATALOG_JWT_AUDIENCE', settings.audience);
+      api.container.addEnvironment('CATALOG_CORS_ORIGINS', settings.corsOrigins.join(','));
+    }
+    this.tokensAccepted = true;
   }
 
   private service(process: CatalogProcess, desiredCount: number): ecs.FargateService {

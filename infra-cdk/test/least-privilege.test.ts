@@ -1,11 +1,12 @@
 /** Each process's task role may make exactly the calls the process makes, on its own resources. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { actionsOf, COMMANDS, resourcesFor, synth } from './synth';
+import { actionsOf, COMMANDS, resourcesFor, synth, taskRoleGrants } from './synth';
 
 const CONSUMER = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
 const sorted = (actions: string[]): string[] => [...actions].sort();
-/** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts). */
+/** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts); the write
+ * API and the notifier read the webhook secrets' key by the same action (checked below). */
 const DATABASE = ['secretsmanager:GetSecretValue'];
 
 test('no task role holds a wildcard action', () => {
@@ -63,4 +64,22 @@ test('the resync may scan, batch-read, put and delete read-model items, and noth
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'resync'),
     sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan']));
+});
+
+test("only the write API and the notifier may read the webhook secrets' key, by GetSecretValue alone", () => {
+  const { services } = synth();
+  for (const command of COMMANDS) {
+    const grants = taskRoleGrants(services, command).filter((grant) => /SecretsWebhookSecretsKey/.test(grant.resources));
+    assert.deepEqual(grants.map((grant) => grant.actions),
+      ['write-api', 'notify'].includes(command) ? [['secretsmanager:GetSecretValue']] : [], command);
+  }
+});
+
+test('no role may read a secret it does not name (no wildcard secret resources)', () => {
+  const { services } = synth();
+  for (const command of COMMANDS) {
+    for (const resource of resourcesFor(services, command, 'secretsmanager:GetSecretValue')) {
+      assert.doesNotMatch(resource, /\*/, command);
+    }
+  }
 });

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { resourcesOf, synth } from './synth';
+import { resourcesOf, synth, WITH_CERTIFICATE } from './synth';
 
-for (const extra of [{} as Record<string, string>, { certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/test' }]) {
+for (const extra of [{} as Record<string, string>, WITH_CERTIFICATE]) {
   const label = Object.keys(extra).length === 0 ? 'HTTP only' : 'with a certificate';
 
   test(`AwsSolutions reports no unsuppressed error or warning (${label})`, () => {

@@ -69,6 +69,11 @@ test('the buckets are named from resources.json', () => {
   data.hasResourceProperties('AWS::S3::Bucket', { BucketName: PREFIX + resources.buckets.variants });
 });
 
+test("the seller page's bucket is named from resources.json (it lives with its distribution)", () => {
+  assert.equal(resources.buckets.sellerPage, 'catalog-seller-page');
+  synth().services.hasResourceProperties('AWS::S3::Bucket', { BucketName: PREFIX + resources.buckets.sellerPage });
+});
+
 test('every process gets the resource prefix and JSON logs', () => {
   const { services } = synth();
   for (const command of COMMANDS) {
@@ -80,7 +85,7 @@ test('every process gets the resource prefix and JSON logs', () => {
 
 test('a malformed resources.json is refused with the field that is wrong', () => {
   const good = { bus: 'b', event_source: 's',
-    buckets: { originals: 'o', variants: 'v', unconfirmed_upload_tag: { key: 'k', value: 'v', expire_after_days: 3 } },
+    buckets: { originals: 'o', variants: 'v', seller_page: 'p', unconfirmed_upload_tag: { key: 'k', value: 'v', expire_after_days: 3 } },
     table: { name: 't', partition_key: 'k', indexes: [] }, queues: ['projector', 'images', 'notifier'].map((role) => ({
       role, name: role, dead_letter_queue: `${role}-dlq`, max_receive_count: 3, visibility_timeout_secs: 30,
       rule: `${role}-rule`, detail_types: null })) };
@@ -92,4 +97,6 @@ test('a malformed resources.json is refused with the field that is wrong', () =>
   const untagged = structuredClone(good);
   untagged.buckets.unconfirmed_upload_tag.expire_after_days = -1;
   assert.throws(() => parseResources(JSON.stringify(untagged)), /unconfirmed_upload_tag\.expire_after_days/);
+  const { seller_page: _, ...pageless } = good.buckets;
+  assert.throws(() => parseResources(JSON.stringify({ ...good, buckets: pageless })), /buckets\.seller_page/);
 });

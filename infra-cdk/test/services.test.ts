@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match } from 'aws-cdk-lib/assertions';
-import { COMMANDS, IMAGE_TAG, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf } from './synth';
+import { COMMANDS, environmentOf, IMAGE_TAG, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE } from './synth';
 
 test('every process runs the one image, from ECR, with the tag from context', () => {
   const { services } = synth();
@@ -29,20 +29,19 @@ test('every Postgres process reads the cluster secret itself (no password in the
   }
 });
 
-test('the APIs get their listen address and JWT secret; the read API and notifier the CDN URL', () => {
+test('the APIs get their listen address; the read API and notifier the CDN URL', () => {
   const { services } = synth();
-  const env = (command: string): Record<string, string> => Object.fromEntries(
-    (taskOf(services, command).container.Environment as { Name: string; Value: unknown }[])
-      .map((variable) => [variable.Name, JSON.stringify(variable.Value)]));
-  const secretNames = (command: string): string[] =>
-    (taskOf(services, command).container.Secrets as { Name: string }[]).map((secret) => secret.Name);
-  assert.equal(env('write-api')['CATALOG_WRITE_ADDR'], '"0.0.0.0:8080"');
-  assert.equal(env('read-api')['CATALOG_READ_ADDR'], '"0.0.0.0:8081"');
-  assert.ok(secretNames('write-api').includes('CATALOG_JWT_SECRET'));
-  assert.ok(secretNames('read-api').includes('CATALOG_JWT_SECRET'));
-  assert.ok(secretNames('notify').includes('CATALOG_WEBHOOK_SECRET'));
+  assert.equal(environmentOf(services, 'write-api')['CATALOG_WRITE_ADDR'], '"0.0.0.0:8080"');
+  assert.equal(environmentOf(services, 'read-api')['CATALOG_READ_ADDR'], '"0.0.0.0:8081"');
   for (const command of ['read-api', 'notify']) {
-    assert.match(env(command)['CATALOG_VARIANTS_BASE_URL'] ?? '', /https:\/\/.*VariantsCdn.*DomainName/, command);
+    assert.match(environmentOf(services, command)['CATALOG_VARIANTS_BASE_URL'] ?? '', /https:\/\/.*VariantsCdn.*DomainName/, command);
+  }
+});
+
+test('no process is given a secret value: no container secrets at all', () => {
+  const { services } = synth();
+  for (const command of COMMANDS) {
+    assert.equal(taskOf(services, command).container.Secrets, undefined, command);
   }
 });
 
@@ -59,38 +58,114 @@ test('both APIs sit behind the load balancer, health-checked on /readyz', () => 
   });
 });
 
-test('writes and history go to the write API, every other GET to the read API', () => {
-  const { services } = synth();
-  const groups = resourcesOf(services, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-  const groupOf = (port: number): string => Object.entries(groups).find(([, group]) => group.Properties!.Port === port)![0];
-  const write = { Ref: groupOf(8080) };
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-    Port: 80, DefaultActions: [Match.objectLike({ TargetGroupArn: { Ref: groupOf(8081) } })],
-  });
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
-    Conditions: Match.arrayWith([{ Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['POST', 'PUT', 'PATCH', 'DELETE'] } }]),
-    Actions: [Match.objectLike({ TargetGroupArn: write })],
-  });
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
-    Conditions: Match.arrayWith([
-      { Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['GET'] } },
-      { Field: 'path-pattern', PathPatternConfig: { Values: ['/v1/photos/*/history'] } },
-    ]),
-    Actions: [Match.objectLike({ TargetGroupArn: write })],
-  });
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
-    Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/metrics'] } }],
-    Actions: [Match.objectLike({ Type: 'fixed-response' })],
+/** The logical id of the target group on `port`. */
+function targetGroup(port: number, extra: Record<string, string> = {}): string {
+  const groups = resourcesOf(synth(extra).services, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+  return Object.entries(groups).find(([, group]) => group.Properties!.Port === port)![0];
+}
+
+/** The condition every forwarding rule carries: the header CloudFront adds, with the secret's value. */
+const fromCloudFront = Match.objectLike({
+  Field: 'http-header',
+  HttpHeaderConfig: { HttpHeaderName: 'X-Catalog-Origin-Verify', Values: [{ 'Fn::Join': ['', [
+    '{{resolve:secretsmanager:', { Ref: Match.stringLikeRegexp('^LoadBalancerOriginVerify') }, ':SecretString:::}}',
+  ]] }] },
+});
+
+test('writes go to the write API', () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [fromCloudFront, { Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['POST', 'PUT', 'PATCH', 'DELETE'] } }],
+    Actions: [Match.objectLike({ TargetGroupArn: { Ref: targetGroup(8080) } })],
   });
 });
 
-test('with a certificate the load balancer serves HTTPS and redirects HTTP', () => {
-  const certificateArn = 'arn:aws:acm:us-east-1:123456789012:certificate/test';
-  const { services } = synth({ certificateArn });
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-    Port: 443, Protocol: 'HTTPS', Certificates: [{ CertificateArn: certificateArn }],
+test("a photo's history goes to the write API", () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [
+      fromCloudFront,
+      { Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['GET'] } },
+      { Field: 'path-pattern', PathPatternConfig: { Values: ['/v1/photos/*/history'] } },
+    ],
+    Actions: [Match.objectLike({ TargetGroupArn: { Ref: targetGroup(8080) } })],
   });
-  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+});
+
+test('CORS preflights of writes go to the write API', () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [fromCloudFront, {
+      Field: 'http-header',
+      HttpHeaderConfig: { HttpHeaderName: 'Access-Control-Request-Method', Values: ['POST', 'PUT', 'PATCH', 'DELETE'] },
+    }],
+    Actions: [Match.objectLike({ TargetGroupArn: { Ref: targetGroup(8080) } })],
+  });
+});
+
+test("CORS preflights of a photo's history go to the write API", () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [
+      fromCloudFront,
+      { Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['OPTIONS'] } },
+      { Field: 'path-pattern', PathPatternConfig: { Values: ['/v1/photos/*/history'] } },
+    ],
+    Actions: [Match.objectLike({ TargetGroupArn: { Ref: targetGroup(8080) } })],
+  });
+});
+
+test('every other request from CloudFront goes to the read API, after the write rules', () => {
+  const rules = Object.values(resourcesOf(synth().services, 'AWS::ElasticLoadBalancingV2::ListenerRule'));
+  const reads = rules.filter((rule) => JSON.stringify(rule.Properties!.Actions).includes(targetGroup(8081)));
+  assert.equal(reads.length, 1);
+  assert.equal(reads[0]!.Properties!.Conditions.length, 1, 'the origin header is its only condition');
+  const writePriorities = rules.filter((rule) => JSON.stringify(rule.Properties!.Actions).includes(targetGroup(8080)))
+    .map((rule) => rule.Properties!.Priority as number);
+  assert.equal(writePriorities.length, 4);
+  assert.ok(writePriorities.every((priority) => priority < reads[0]!.Properties!.Priority), `${writePriorities}`);
+});
+
+for (const [label, extra] of [['HTTP only', {}], ['with a certificate', WITH_CERTIFICATE]] as const) {
+  test(`every forwarding rule requires the header CloudFront adds, within five condition values (${label})`, () => {
+    const forwarding = Object.values(resourcesOf(synth(extra).services, 'AWS::ElasticLoadBalancingV2::ListenerRule'))
+      .filter((rule) => JSON.stringify(rule.Properties!.Actions).includes('forward'));
+    assert.equal(forwarding.length, 5);
+    for (const rule of forwarding) {
+      const conditions = rule.Properties!.Conditions as Record<string, unknown>[];
+      assert.ok(fromCloudFront.test(conditions[0]).isSuccess, JSON.stringify(conditions));
+      const values = conditions.flatMap((condition) => Object.values(condition)
+        .flatMap((config) => (typeof config === 'object' && config !== null ? (config as { Values: unknown[] }).Values : [])));
+      assert.ok(values.length <= 5, JSON.stringify(conditions));
+    }
+  });
+}
+
+test('a request without that header is refused with 403', () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 80, DefaultActions: [Match.objectLike({ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '403' }) })],
+  });
+});
+
+test('the origin header value is a generated secret of 64 letters and digits', () => {
+  synth().services.hasResourceProperties('AWS::SecretsManager::Secret', {
+    Description: Match.stringLikeRegexp('X-Catalog-Origin-Verify'),
+    GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true },
+  });
+});
+
+test('/metrics answers 404 to everyone', () => {
+  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/metrics'] } }],
+    Actions: [Match.objectLike({ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } })],
+  });
+});
+
+test('with a certificate the load balancer serves HTTPS and refuses requests without the header', () => {
+  synth(WITH_CERTIFICATE).services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    Port: 443, Protocol: 'HTTPS', Certificates: [{ CertificateArn: WITH_CERTIFICATE['certificateArn'] }],
+    DefaultActions: [Match.objectLike({ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '403' }) })],
+  });
+});
+
+test('with a certificate plain HTTP only redirects to HTTPS', () => {
+  synth(WITH_CERTIFICATE).services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
     Port: 80, DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Port: '443', Protocol: 'HTTPS' }) })],
   });
 });

@@ -13,6 +13,11 @@ import { loadResources } from '../lib/resources';
 export const PREFIX = 'test-';
 export const IMAGE_TAG = '0123abc';
 export const resources = loadResources();
+/** The context of a deployment with HTTPS to the origin: a certificate and the name it covers. */
+export const WITH_CERTIFICATE: Readonly<Record<string, string>> = {
+  certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/test',
+  apiOriginDomain: 'api-origin.example.com',
+};
 
 export interface Synthesized {
   readonly stacks: CatalogStacks;
@@ -46,7 +51,7 @@ export function synth(extra: Record<string, string> = {}): Synthesized {
   return result;
 }
 
-type Resources = Record<string, { Type: string; Properties?: Record<string, any>; Metadata?: Record<string, any> }>;
+type Resources = Record<string, { Type: string; Properties?: Record<string, any>; Metadata?: Record<string, any>; DeletionPolicy?: string }>;
 
 export function resourcesOf(template: Template, type?: string): Resources {
   const all = template.toJSON().Resources as Resources;
@@ -91,6 +96,21 @@ export function taskRoleGrants(template: Template, command: string): Grant[] {
     throw new Error(`the task role of ${command} has managed or inline policies the tests do not read`);
   }
   return grants;
+}
+
+/** The environment of `catalog <command>`, each value as JSON text. */
+export function environmentOf(template: Template, command: string): Record<string, string> {
+  return Object.fromEntries((taskOf(template, command).container.Environment as { Name: string; Value: unknown }[])
+    .map((variable) => [variable.Name, JSON.stringify(variable.Value)]));
+}
+
+/** The logical id of the only resource of `type` whose properties' JSON matches `pattern`. */
+export function logicalIdOf(template: Template, type: string, pattern: RegExp = /./): string {
+  const found = Object.entries(resourcesOf(template, type)).filter(([, resource]) => pattern.test(JSON.stringify(resource.Properties)));
+  if (found.length !== 1) {
+    throw new Error(`${found.length} resources of ${type} match ${pattern}`);
+  }
+  return found[0]![0];
 }
 
 /** The actions granted to `catalog <command>`, on any resource. */

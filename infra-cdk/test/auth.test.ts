@@ -1,0 +1,136 @@
+/** Seller sign-in: the Cognito user pool, its hosted UI, the page's app client, and the APIs' token settings. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Capture, Match } from 'aws-cdk-lib/assertions';
+import { cognitoDomainPrefix } from '../lib/auth';
+import { environmentOf, logicalIdOf, PREFIX, resourcesOf, synth } from './synth';
+
+test('sellers sign up themselves, with their e-mail address as the sign-in name, verified by a code', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
+    UserPoolName: `${PREFIX}catalog-sellers`,
+    UsernameAttributes: ['email'],
+    AutoVerifiedAttributes: ['email'],
+    AdminCreateUserConfig: { AllowAdminCreateUserOnly: false },
+    UsernameConfiguration: { CaseSensitive: false },
+  });
+});
+
+test('passwords are at least 12 characters with every character class', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
+    Policies: { PasswordPolicy: Match.objectLike({
+      MinimumLength: 12, RequireLowercase: true, RequireUppercase: true, RequireNumbers: true, RequireSymbols: true,
+    }) },
+  });
+});
+
+test('MFA is optional, by authenticator app (TOTP) only', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
+    MfaConfiguration: 'OPTIONAL',
+    EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+  });
+});
+
+test('an account is recovered by e-mail only', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
+    AccountRecoverySetting: { RecoveryMechanisms: [{ Name: 'verified_email', Priority: 1 }] },
+  });
+});
+
+test('threat protection is enforced (Plus plan)', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
+    UserPoolTier: 'PLUS',
+    UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
+  });
+});
+
+test('the user pool is deletion-protected and retained', () => {
+  const { data } = synth();
+  data.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'ACTIVE' });
+  assert.equal(resourcesOf(data)[logicalIdOf(data, 'AWS::Cognito::UserPool')]!.DeletionPolicy, 'Retain');
+});
+
+test('the hosted UI has a Cognito domain named from the resource prefix', () => {
+  synth().data.hasResourceProperties('AWS::Cognito::UserPoolDomain', { Domain: `${PREFIX}catalog` });
+});
+
+test('the domain prefix is cleaned to what Cognito accepts', () => {
+  assert.equal(cognitoDomainPrefix('acme-prod-'), 'acme-prod-catalog');
+  assert.equal(cognitoDomainPrefix('aws-shop-'), 'shop-catalog');
+  assert.equal(cognitoDomainPrefix('awamazonsx-'), 'x-catalog');
+  assert.equal(cognitoDomainPrefix('my--cognito-'), 'my-catalog');
+  assert.equal(cognitoDomainPrefix('a'.repeat(30)), `${'a'.repeat(30)}catalog`);
+  assert.match(cognitoDomainPrefix('Z_9.'), /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/);
+});
+
+test("the page's app client is public and uses only the authorization code grant", () => {
+  synth().services.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+    GenerateSecret: false,
+    AllowedOAuthFlowsUserPoolClient: true,
+    AllowedOAuthFlows: ['code'],
+    AllowedOAuthScopes: ['openid', 'email', 'profile'],
+    SupportedIdentityProviders: ['COGNITO'],
+  });
+});
+
+test("the app client's tokens last an hour, refresh tokens 30 days, and unknown users are not revealed", () => {
+  synth().services.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+    AccessTokenValidity: 60,
+    IdTokenValidity: 60,
+    RefreshTokenValidity: 30 * 24 * 60,
+    TokenValidityUnits: { AccessToken: 'minutes', IdToken: 'minutes', RefreshToken: 'minutes' },
+    PreventUserExistenceErrors: 'ENABLED',
+    EnableTokenRevocation: true,
+  });
+});
+
+test('the callback and sign-out URL is the seller page', () => {
+  const { services } = synth();
+  const page = logicalIdOf(services, 'AWS::CloudFront::Distribution', /Seller page/);
+  const pageUrl = { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [page, 'DomainName'] }, '/']] };
+  services.hasResourceProperties('AWS::Cognito::UserPoolClient', { CallbackURLs: [pageUrl], LogoutURLs: [pageUrl] });
+});
+
+test('pageCallbackUrls adds callback and sign-out URLs', () => {
+  const extra = ['http://localhost:5173/', 'https://sellers.example.com/'];
+  const callbacks = new Capture();
+  const { services } = synth({ pageCallbackUrls: extra.join(', ') });
+  services.hasResourceProperties('AWS::Cognito::UserPoolClient', { CallbackURLs: callbacks, LogoutURLs: Match.arrayWith(extra) });
+  assert.deepEqual(callbacks.asArray().slice(1), extra);
+});
+
+test('both APIs verify Cognito tokens: the JWKS URL, issuer and audience of the pool and app client', () => {
+  const { services } = synth();
+  const client = logicalIdOf(services, 'AWS::Cognito::UserPoolClient');
+  const issuer = /^\{"Fn::Join":\["",\["https:\/\/cognito-idp\.",\{"Ref":"AWS::Region"\},"\.amazonaws\.com\/",\{"Fn::ImportValue":"CatalogData:ExportsOutputRefAuthUserPool[^"]+"\}/;
+  for (const command of ['write-api', 'read-api']) {
+    const environment = environmentOf(services, command);
+    assert.match(environment['CATALOG_JWT_ISSUER'] ?? '', new RegExp(`${issuer.source}\\]\\]\\}$`), command);
+    assert.match(environment['CATALOG_JWKS_URL'] ?? '', new RegExp(`${issuer.source},"/\\.well-known/jwks\\.json"\\]\\]\\}$`), command);
+    assert.equal(environment['CATALOG_JWT_AUDIENCE'], JSON.stringify({ Ref: client }), command);
+  }
+});
+
+test("both APIs answer CORS for the seller page's origin", () => {
+  const { services } = synth();
+  const page = logicalIdOf(services, 'AWS::CloudFront::Distribution', /Seller page/);
+  for (const command of ['write-api', 'read-api']) {
+    assert.equal(environmentOf(services, command)['CATALOG_CORS_ORIGINS'],
+      JSON.stringify({ 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [page, 'DomainName'] }]] }), command);
+  }
+});
+
+test('corsOrigins adds origins to both APIs', () => {
+  const { services } = synth({ corsOrigins: 'https://shop.example.com,http://localhost:5173' });
+  for (const command of ['write-api', 'read-api']) {
+    assert.match(environmentOf(services, command)['CATALOG_CORS_ORIGINS'] ?? '',
+      /"DomainName"\]\},",https:\/\/shop\.example\.com,http:\/\/localhost:5173"\]\]\}$/, command);
+  }
+});
+
+test('no other process is given token or CORS settings', () => {
+  const { services } = synth();
+  for (const command of ['relay', 'project', 'process-images', 'notify', 'resync']) {
+    const names = Object.keys(environmentOf(services, command));
+    assert.ok(!names.some((name) => /JWT|JWKS|CORS/.test(name)), `${command}: ${names}`);
+  }
+});
