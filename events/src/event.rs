@@ -222,14 +222,3 @@ pub struct Variant {
     pub bytes: u64,
     pub content_type: String,
 }
-
-#[cfg(feature = "cqrs")]
-impl cqrs_es::DomainEvent for PhotoEvent {
-    fn event_type(&self) -> String {
-        PhotoEvent::event_type(self).to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        PhotoEvent::event_version(self).to_owned()
-    }
-}

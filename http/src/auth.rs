@@ -27,7 +27,7 @@ struct Claims {
     iat: u64,
 }
 
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 
 /// Reads a secret setting without letting it reach a log.
 pub fn secret(value: &str) -> Result<SecretString, Infallible> {
@@ -56,8 +56,12 @@ impl FromRequest for Seller {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(seller(request).and_then(|seller| {
-            seller
-                .ok_or_else(|| Problem::unauthorized("an Authorization: Bearer token is required"))
+            seller.ok_or_else(|| {
+                Problem::new(
+                    Code::Unauthorized,
+                    "an Authorization: Bearer token is required",
+                )
+            })
         }))
     }
 }
@@ -77,13 +81,18 @@ fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
     };
     let authenticator = request
         .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| Problem::internal(&"no authenticator is configured"))?;
+        .ok_or_else(|| {
+            Problem::internal(&std::io::Error::other("no authenticator is configured"))
+        })?;
     let token = value
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
+            Problem::new(
+                Code::Unauthorized,
+                "the Authorization header must be 'Bearer <token>'",
+            )
         })?;
     Ok(Some(Seller(authenticator.verify(token.trim())?)))
 }

@@ -1,7 +1,8 @@
 //! Errors as RFC 9457 `application/problem+json`, the one error shape of the HTTP API.
 //!
-//! Every refusal the API can give is built here; the `type` of each is a stable code that
-//! clients may match on. Internal causes are logged with their chain and never sent.
+//! Every refusal the API can give is a row of one table ([`Code`]: code, status, title); the
+//! `type` of each is a stable code that clients may match on. Internal causes are logged with
+//! their whole chain and never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -26,9 +27,107 @@ impl FieldError {
     }
 }
 
+/// Every kind of problem the APIs answer with: one row each of the code clients match on (the
+/// end of the problem's `type`, `urn:photo-catalog:problem:<code>`), its HTTP status and its
+/// title. Codes are public API: a new refusal gets a new row, a row never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    Malformed,
+    Unauthorized,
+    NotFound,
+    Conflict,
+    Busy,
+    TooLarge,
+    UnsupportedType,
+    Invalid,
+    IdempotencyKeyReused,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    /// Every code, as the OpenAPI documents list them.
+    pub const ALL: [Self; 11] = [
+        Self::Malformed,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::Conflict,
+        Self::Busy,
+        Self::TooLarge,
+        Self::UnsupportedType,
+        Self::Invalid,
+        Self::IdempotencyKeyReused,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The table: code, status, title.
+    const fn row(self) -> (&'static str, StatusCode, &'static str) {
+        match self {
+            Self::Malformed => ("malformed", StatusCode::BAD_REQUEST, "Malformed request"),
+            Self::Unauthorized => (
+                "unauthorized",
+                StatusCode::UNAUTHORIZED,
+                "Not authenticated",
+            ),
+            Self::NotFound => ("not-found", StatusCode::NOT_FOUND, "Not found"),
+            Self::Conflict => ("conflict", StatusCode::CONFLICT, "Not allowed now"),
+            Self::Busy => ("busy", StatusCode::CONFLICT, "Try again"),
+            Self::TooLarge => ("too-large", StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
+            Self::UnsupportedType => (
+                "unsupported-type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported type",
+            ),
+            Self::Invalid => (
+                "invalid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid request",
+            ),
+            Self::IdempotencyKeyReused => (
+                "idempotency-key-reused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+            ),
+            Self::Unavailable => (
+                "unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+            ),
+            Self::Internal => (
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+            ),
+        }
+    }
+
+    pub const fn code(self) -> &'static str {
+        self.row().0
+    }
+
+    pub const fn status(self) -> StatusCode {
+        self.row().1
+    }
+
+    pub const fn title(self) -> &'static str {
+        self.row().2
+    }
+
+    /// The problem's `type`.
+    pub fn type_uri(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.code())
+    }
+}
+
+/// What every problem `type` starts with.
+pub const TYPE_PREFIX: &str = "urn:photo-catalog:problem:";
+
 /// One problem answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    #[serde(skip)]
+    pub code: Code,
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'static str,
@@ -43,75 +142,29 @@ pub struct Problem {
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl Problem {
-    fn new(status: StatusCode, code: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    /// A problem of `code`, with `detail` for the client.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
         Self {
-            kind: format!("urn:photo-catalog:problem:{code}"),
-            title,
-            status: status.as_u16(),
+            code,
+            kind: code.type_uri(),
+            title: code.title(),
+            status: code.status().as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
         }
     }
 
-    pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "Malformed request",
-            detail,
-        )
-    }
-
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Not authenticated",
-            detail,
-        )
-    }
-
+    /// No such photo, or another seller's (which must look the same).
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            "no such photo",
-        )
+        Self::new(Code::NotFound, "no such photo")
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            "no such resource",
-        )
+        Self::new(Code::NotFound, "no such resource")
     }
 
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", "Not allowed now", detail)
-    }
-
-    pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "Too large",
-            detail,
-        )
-    }
-
-    pub fn unsupported_type(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-type",
-            "Unsupported type",
-            detail,
-        )
-    }
-
+    /// `422` with every field error at once.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let detail = errors
             .iter()
@@ -120,58 +173,61 @@ impl Problem {
             .join("; ");
         Self {
             errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-                detail,
-            )
+            ..Self::new(Code::Invalid, detail)
         }
-    }
-
-    pub fn idempotency_mismatch() -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-            "this Idempotency-Key was used with another request",
-        )
     }
 
     /// Someone else is changing the same thing; `retry_after_secs` says when to try again.
     pub fn busy(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(StatusCode::CONFLICT, "busy", "Try again", detail)
+            ..Self::new(Code::Busy, detail)
         }
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self {
             retry_after_secs: Some(1),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Unavailable",
-                detail,
-            )
+            ..Self::new(Code::Unavailable, detail)
         }
     }
 
-    /// An internal failure: logged with its cause, answered without it.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
+    /// `/readyz` when `dependency` does not answer: the cause is logged with its whole chain,
+    /// and the answer names the dependency only.
+    pub fn not_ready(dependency: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(dependency, error = %chain(error), "not ready");
+        Self::unavailable(format!("not ready: {dependency} does not answer"))
+    }
+
+    /// An internal failure: logged with its whole cause chain (inside the request's span, so
+    /// with its request id), answered without it.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %chain(error), "request failed");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
+            Code::Internal,
             "the request could not be completed; it is safe to retry",
         )
     }
 
     pub fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        self.code.status()
     }
+}
+
+/// An error and every cause behind it, outermost first: AWS SDK and database errors say little
+/// on their own ("service error", "error communicating with database").
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let more = source.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = source.source();
+    }
+    text
 }
 
 impl std::fmt::Display for Problem {
@@ -201,7 +257,9 @@ impl ResponseError for Problem {
 impl From<AuthError> for Problem {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Expired | AuthError::Invalid(_) => Self::unauthorized(error.to_string()),
+            AuthError::Expired | AuthError::Invalid(_) => {
+                Self::new(Code::Unauthorized, error.to_string())
+            }
             AuthError::NoSecret => Self::internal(&error),
         }
     }
@@ -216,15 +274,50 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> Problem {
             Problem::invalid(vec![FieldError::new("body", error.to_string())])
         }
         JsonPayloadError::Deserialize(error) => {
-            Problem::malformed(format!("malformed JSON: {error}"))
+            Problem::new(Code::Malformed, format!("malformed JSON: {error}"))
         }
         JsonPayloadError::ContentType => {
-            Problem::unsupported_type("the body must be application/json")
+            Problem::new(Code::UnsupportedType, "the body must be application/json")
         }
         JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            Problem::too_large(format!("the JSON body is larger than {limit} bytes"))
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::new(
+            Code::TooLarge,
+            format!("the JSON body is larger than {limit} bytes"),
+        ),
+        other => Problem::new(Code::Malformed, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_is_an_error_status() {
+        let codes: HashSet<&str> = Code::ALL.iter().map(|code| code.code()).collect();
+        assert_eq!(codes.len(), Code::ALL.len());
+        for code in Code::ALL {
+            assert!(code.status().is_client_error() || code.status().is_server_error());
         }
-        other => Problem::malformed(other.to_string()),
+    }
+
+    #[test]
+    fn an_internal_problem_says_nothing_of_its_cause() {
+        let cause = std::io::Error::other("password authentication failed for user postgres");
+        let problem = Problem::internal(&cause);
+        let body = serde_json::to_string(&problem).unwrap();
+        assert!(!body.contains("password"), "{body}");
+        assert_eq!(problem.status, 500);
+    }
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(chain(&error), "outer: inner");
     }
 }

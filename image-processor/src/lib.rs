@@ -23,7 +23,7 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::{Variant, VariantName};
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use catalog_images::{Limits, Rejection, Rendered, Rendition};
 use catalog_runtime::aws::S3Settings;
-use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
+use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
 use catalog_write_side::aggregate::{PhotoCommand, PhotoError};
 use catalog_write_side::store::{CommandError, PhotoStore};
@@ -118,21 +118,10 @@ impl Processor {
     /// Processes until `shutdown` is cancelled, `jobs` at a time; jobs under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
-        let concurrency = Concurrency {
-            jobs: self.jobs,
-            receivers: 1,
-        };
         self.queue
-            .consume(concurrency, &self.polling, shutdown, move |deliveries| {
+            .consume_each(self.jobs, &self.polling, shutdown, move |delivery| {
                 let processor = Arc::clone(&this);
-                async move {
-                    join_all(
-                        deliveries
-                            .into_iter()
-                            .map(|delivery| processor.handle(delivery)),
-                    )
-                    .await;
-                }
+                async move { processor.handle(delivery).await }
             })
             .await;
     }

@@ -25,13 +25,12 @@ use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::view::PhotoView;
 use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
 use chrono::Utc;
-use futures_util::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use catalog_callback_guard::{CallbackPolicy, GuardedResolver, Refusal};
-use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
+use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::VariantsUrl;
 use catalog_write_side::aggregate::{PhotoCommand, WebhookOutcome};
 use catalog_write_side::store::PhotoStore;
@@ -176,21 +175,10 @@ impl Notifier {
     /// Delivers until `shutdown` is cancelled; deliveries under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
-        let concurrency = Concurrency {
-            jobs: self.jobs,
-            receivers: 1,
-        };
         self.queue
-            .consume(concurrency, &self.polling, shutdown, move |deliveries| {
+            .consume_each(self.jobs, &self.polling, shutdown, move |delivery| {
                 let notifier = Arc::clone(&this);
-                async move {
-                    join_all(
-                        deliveries
-                            .into_iter()
-                            .map(|delivery| notifier.handle(delivery)),
-                    )
-                    .await;
-                }
+                async move { notifier.handle(delivery).await }
             })
             .await;
     }

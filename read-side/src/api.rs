@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoStatus;
 use catalog_http::Problem;
 use catalog_http::auth::{MaybeSeller, Seller};
-use catalog_http::problem::FieldError;
+use catalog_http::problem::{Code, FieldError};
 use catalog_read_model::{
     GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
 };
@@ -41,10 +41,9 @@ const GALLERY_MAX_AGE: u32 = 30;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|error, _| Problem::malformed(format!("bad query: {error}")).into()),
-        )
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            Problem::new(Code::Malformed, format!("bad query: {error}")).into()
+        }))
         .configure(catalog_http::ops::routes)
         .route("/readyz", web::get().to(readyz))
         .route("/v1/photos/{id}", web::get().to(photo))
@@ -62,7 +61,7 @@ async fn readyz(state: web::Data<ReadState>) -> Result<HttpResponse, Problem> {
         .table_name(&state.table)
         .send()
         .await
-        .map_err(|error| Problem::unavailable(format!("read model: {error}")))?;
+        .map_err(|error| Problem::not_ready("the read model", &error))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 
@@ -229,7 +228,7 @@ impl Listing {
             .as_deref()
             .map(|cursor| cursor::decode(cursor, self.key, &self.value))
             .transpose()
-            .map_err(|error| Problem::malformed(error.to_string()))?;
+            .map_err(|error| Problem::new(Code::Malformed, error.to_string()))?;
         let mut request = state
             .dynamodb
             .query()

@@ -11,7 +11,7 @@
 //! Nothing here deletes a message on its own: a handler deletes what it finished, and what it
 //! leaves comes back after the visibility timeout, up to the queue's `max_receive_count`,
 //! after which SQS moves it to the dead-letter queue. A message that is not an envelope is
-//! left alone for that reason, and counted.
+//! left alone for that reason, and logged.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,8 +62,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// The envelope in an EventBridge message, or `None` (logged and counted) for anything
-    /// else.
+    /// The envelope in an EventBridge message, or `None` (logged) for anything else.
     fn open(message: Message, slot: OwnedSemaphorePermit, queue: &str) -> Option<Self> {
         let receives = receive_count(&message);
         let receipt = message.receipt_handle?;
@@ -75,9 +74,7 @@ impl Delivery {
                 _slot: slot,
             }),
             Err(error) => {
-                metrics::counter!("sqs_unreadable_messages_total", "queue" => queue.to_owned())
-                    .increment(1);
-                tracing::error!(message_id = ?message.message_id, receives, %error,
+                tracing::error!(queue, message_id = ?message.message_id, receives, %error,
                     "unreadable message left for the dead-letter queue");
                 None
             }
@@ -148,6 +145,28 @@ impl Queue {
         let _ = slots
             .acquire_many(u32::try_from(jobs).unwrap_or(u32::MAX))
             .await;
+    }
+
+    /// [`Queue::consume`] with one receiver, each delivery handled on its own (a long job
+    /// frees its slot when it ends, whatever its neighbours do).
+    pub async fn consume_each<F, Fut>(
+        &self,
+        jobs: usize,
+        polling: &Polling,
+        shutdown: CancellationToken,
+        handle: F,
+    ) where
+        F: Fn(Delivery) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let concurrency = Concurrency { jobs, receivers: 1 };
+        self.consume(concurrency, polling, shutdown, move |deliveries| {
+            let jobs = join_all(deliveries.into_iter().map(handle.clone()));
+            async move {
+                jobs.await;
+            }
+        })
+        .await;
     }
 
     async fn receive_loop<F, Fut>(

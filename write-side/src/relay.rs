@@ -155,7 +155,6 @@ impl Relay {
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
-        metrics::counter!("relay_published_total").increment(published.len() as u64);
         Ok(Round {
             claimed: outgoing.len(),
             published: published.len(),

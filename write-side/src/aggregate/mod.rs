@@ -17,8 +17,8 @@ use catalog_events::{
     PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName, Webhook,
 };
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 /// What can be asked of a photo. Commands a seller sends carry the seller's id, checked
@@ -132,6 +132,23 @@ impl PhotoServices {
 impl Default for PhotoServices {
     fn default() -> Self {
         Self::with_clock(Utc::now)
+    }
+}
+
+/// A photo's event as cqrs-es handles it: the schema's [`PhotoEvent`], with the same JSON,
+/// under cqrs-es's `DomainEvent`, so that the event schema itself depends on no event-store
+/// crate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fact(pub PhotoEvent);
+
+impl DomainEvent for Fact {
+    fn event_type(&self) -> String {
+        self.0.event_type().to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        self.0.event_version().to_owned()
     }
 }
 
@@ -312,7 +329,7 @@ impl Photo {
 impl Aggregate for Photo {
     const TYPE: &'static str = catalog_events::AGGREGATE_TYPE;
     type Command = PhotoCommand;
-    type Event = PhotoEvent;
+    type Event = Fact;
     type Error = PhotoError;
     type Services = PhotoServices;
 
@@ -323,12 +340,12 @@ impl Aggregate for Photo {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         for event in self.decide(command, services.now())? {
-            sink.write(event, self).await;
+            sink.write(Fact(event), self).await;
         }
         Ok(())
     }
 
-    fn apply(&mut self, event: Self::Event) {
+    fn apply(&mut self, Fact(event): Self::Event) {
         PhotoState::apply(&mut self.state, &event);
     }
 }

@@ -48,44 +48,44 @@ fn variants() -> BTreeMap<VariantName, Variant> {
     BTreeMap::from([(VariantName::Thumb, variant)])
 }
 
-fn requested() -> PhotoEvent {
-    PhotoUploadRequested(request())
+fn requested() -> Fact {
+    Fact(PhotoUploadRequested(request()))
 }
-fn uploaded() -> PhotoEvent {
-    PhotoUploaded {
+fn uploaded() -> Fact {
+    Fact(PhotoUploaded {
         occurred_at: now(),
         size_bytes: 1000,
-    }
+    })
 }
-fn started(attempt: u32) -> PhotoEvent {
-    PhotoProcessingStarted {
+fn started(attempt: u32) -> Fact {
+    Fact(PhotoProcessingStarted {
         occurred_at: now(),
         attempt,
-    }
+    })
 }
-fn processed() -> PhotoEvent {
-    PhotoProcessed {
+fn processed() -> Fact {
+    Fact(PhotoProcessed {
         occurred_at: now(),
         width: 300,
         height: 200,
         variants: variants(),
-    }
+    })
 }
-fn failed() -> PhotoEvent {
-    PhotoProcessingFailed {
+fn failed() -> Fact {
+    Fact(PhotoProcessingFailed {
         occurred_at: now(),
         reason: "the file is not an image".into(),
-    }
+    })
 }
-fn deleted() -> PhotoEvent {
-    PhotoDeleted { occurred_at: now() }
+fn deleted() -> Fact {
+    Fact(PhotoDeleted { occurred_at: now() })
 }
-fn reprocess_requested() -> PhotoEvent {
-    PhotoReprocessRequested { occurred_at: now() }
+fn reprocess_requested() -> Fact {
+    Fact(PhotoReprocessRequested { occurred_at: now() })
 }
 
 /// The events that bring a photo to each status.
-fn history(status: PhotoStatus) -> Vec<PhotoEvent> {
+fn history(status: PhotoStatus) -> Vec<Fact> {
     use PhotoStatus::*;
     match status {
         PendingUpload => vec![requested()],
@@ -239,11 +239,11 @@ fn updating_details_records_only_what_changed() {
             caption: Some("A shoe".into()),
             tags: Some(vec!["blue".into()]),
         })
-        .then_expect_events(vec![PhotoDetailsUpdated {
+        .then_expect_events(vec![Fact(PhotoDetailsUpdated {
             occurred_at: now(),
             caption: None,
             tags: Some(vec!["blue".into()]),
-        }]);
+        })]);
 }
 
 #[test]
@@ -472,13 +472,13 @@ fn delivered(for_sequence: u64) -> WebhookOutcome {
     }
 }
 
-fn delivered_event(for_sequence: u64) -> PhotoEvent {
-    PhotoWebhookDelivered {
+fn delivered_event(for_sequence: u64) -> Fact {
+    Fact(PhotoWebhookDelivered {
         occurred_at: now(),
         webhook: webhook(WebhookKind::PhotoReady, for_sequence),
         attempts: 3,
         status: 200,
-    }
+    })
 }
 
 #[test]
@@ -500,13 +500,13 @@ fn a_given_up_webhook_is_recorded_with_its_last_status() {
             last_status: Some(503),
             reason: "the receiver answered 503".into(),
         }))
-        .then_expect_events(vec![PhotoWebhookGaveUp {
+        .then_expect_events(vec![Fact(PhotoWebhookGaveUp {
             occurred_at: now(),
             webhook,
             attempts: 10,
             last_status: Some(503),
             reason: "the receiver answered 503".into(),
-        }]);
+        })]);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use catalog_http::problem::{PROBLEM_JSON, Problem};
+use catalog_http::problem::{Code, PROBLEM_JSON, Problem};
 
 const HEADER: &str = "idempotency-key";
 const MAX_KEY_LENGTH: usize = 255;
@@ -69,7 +69,12 @@ where
     let hash = request_hash(request, &body);
     match claim(pool, seller, &key, &hash).await? {
         Claim::Replay(answer) => return Ok(answer.response()),
-        Claim::Mismatch => return Err(Problem::idempotency_mismatch()),
+        Claim::Mismatch => {
+            return Err(Problem::new(
+                Code::IdempotencyKeyReused,
+                "this Idempotency-Key was used with another request",
+            ));
+        }
         Claim::InFlight => {
             return Err(Problem::busy(
                 "a request with this Idempotency-Key is in progress",
@@ -117,9 +122,10 @@ fn key(request: &HttpRequest) -> Result<Option<String>, Problem> {
     };
     match value.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= MAX_KEY_LENGTH => Ok(Some(key.to_owned())),
-        _ => Err(Problem::malformed(format!(
-            "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"
-        ))),
+        _ => Err(Problem::new(
+            Code::Malformed,
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
+        )),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod validate;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use catalog_http::problem::Code;
 use catalog_http::{Problem, ops, problem};
 use uuid::Uuid;
 
@@ -67,12 +68,12 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     sqlx::query("SELECT 1")
         .execute(state.store.pool())
         .await
-        .map_err(|error| Problem::unavailable(format!("postgres: {error}")))?;
+        .map_err(|error| Problem::not_ready("the event store", &error))?;
     state
         .originals
         .check()
         .await
-        .map_err(|error| Problem::unavailable(format!("originals bucket: {error}")))?;
+        .map_err(|error| Problem::not_ready("the originals bucket", &*error))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 
@@ -88,7 +89,7 @@ impl From<PhotoError> for Problem {
             PhotoError::AlreadyExists
             | PhotoError::NotAllowed { .. }
             | PhotoError::SizeMismatch { .. }
-            | PhotoError::NoSuchChange(_) => Self::conflict(error.to_string()),
+            | PhotoError::NoSuchChange(_) => Self::new(Code::Conflict, error.to_string()),
         }
     }
 }

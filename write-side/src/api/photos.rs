@@ -11,6 +11,7 @@ use uuid::Uuid;
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
 use catalog_http::ops::correlation_id;
+use catalog_http::problem::Code;
 
 use super::idempotency::{self, Answer};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
@@ -72,7 +73,7 @@ pub async fn create(
                 state.presign_ttl,
             )
             .await
-            .map_err(|error| Problem::internal(&error))?;
+            .map_err(|error| Problem::internal(&*error))?;
         let command = PhotoCommand::RequestUpload(upload_requested(photo_id, &seller, photo));
         let after = state
             .store
@@ -107,7 +108,7 @@ pub async fn upload_complete(
                 .originals
                 .keep(&photo.object_key)
                 .await
-                .map_err(|error| Problem::internal(&error))?;
+                .map_err(|error| Problem::internal(&*error))?;
             size
         } else {
             photo.size_bytes
@@ -132,12 +133,18 @@ async fn stored_size(state: &AppState, photo: &PhotoState) -> Result<u64, Proble
         .originals
         .head(&photo.object_key)
         .await
-        .map_err(|error| Problem::internal(&error))?
-        .ok_or_else(|| Problem::conflict("nothing has been uploaded for this photo yet"))?;
+        .map_err(|error| Problem::internal(&*error))?
+        .ok_or_else(|| {
+            Problem::new(
+                Code::Conflict,
+                "nothing has been uploaded for this photo yet",
+            )
+        })?;
     if let (Some(declared), Some(stored)) = (&photo.checksum_sha256, &object.checksum_sha256)
         && declared != stored
     {
-        return Err(Problem::conflict(
+        return Err(Problem::new(
+            Code::Conflict,
             "the uploaded file's SHA-256 differs from the declared checksum_sha256",
         ));
     }

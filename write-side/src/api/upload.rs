@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use catalog_http::auth::Seller;
 use catalog_http::ops::correlation_id;
-use catalog_http::problem::{FieldError, Problem};
+use catalog_http::problem::{Code, FieldError, Problem};
 
 use super::AppState;
 use super::idempotency::{self, Answer};
@@ -185,7 +185,7 @@ async fn receive_file(
                 started
                     .write(&head)
                     .await
-                    .map_err(|error| Problem::internal(&error))?;
+                    .map_err(|error| Problem::internal(&*error))?;
                 upload = Some((started, content_type));
             }
             if let Some((streamed, _)) = upload.as_mut() {
@@ -195,7 +195,7 @@ async fn receive_file(
                 streamed
                     .write(chunk)
                     .await
-                    .map_err(|error| Problem::internal(&error))?;
+                    .map_err(|error| Problem::internal(&*error))?;
             }
         }
         Ok(())
@@ -212,7 +212,7 @@ async fn receive_file(
     let upload = streamed
         .finish()
         .await
-        .map_err(|error| Problem::internal(&error))?;
+        .map_err(|error| Problem::internal(&*error))?;
     Ok(ReceivedFile {
         upload,
         content_type,
@@ -252,13 +252,17 @@ fn content_length(request: &HttpRequest) -> Option<u64> {
 }
 
 fn too_large(limit: u64) -> Problem {
-    Problem::too_large(format!(
-        "the file is larger than the limit of {limit} bytes"
-    ))
+    Problem::new(
+        Code::TooLarge,
+        format!("the file is larger than the limit of {limit} bytes"),
+    )
 }
 
 fn not_an_image() -> Problem {
-    Problem::unsupported_type("the file is not a JPEG, PNG or WebP image")
+    Problem::new(
+        Code::UnsupportedType,
+        "the file is not a JPEG, PNG or WebP image",
+    )
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> Problem {
@@ -266,7 +270,10 @@ fn invalid(field: &str, message: impl Into<String>) -> Problem {
 }
 
 fn malformed(error: actix_multipart::MultipartError) -> Problem {
-    Problem::malformed(format!("malformed multipart body: {error}"))
+    Problem::new(
+        Code::Malformed,
+        format!("malformed multipart body: {error}"),
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use catalog_http::problem::{FieldError, Problem};
+use catalog_http::problem::{Code, FieldError, Problem};
 
 use catalog_callback_guard::CallbackPolicy;
 
@@ -49,17 +49,23 @@ pub struct ValidPhoto(pub NewPhoto);
 
 pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhoto, Problem> {
     if !SUPPORTED_TYPES.contains(&photo.content_type.as_str()) {
-        return Err(Problem::unsupported_type(format!(
-            "content_type {:?} is not one of {}",
-            photo.content_type,
-            SUPPORTED_TYPES.join(", ")
-        )));
+        return Err(Problem::new(
+            Code::UnsupportedType,
+            format!(
+                "content_type {:?} is not one of {}",
+                photo.content_type,
+                SUPPORTED_TYPES.join(", ")
+            ),
+        ));
     }
     if photo.size_bytes > max_upload_bytes {
-        return Err(Problem::too_large(format!(
-            "size_bytes {} is over the limit of {max_upload_bytes} bytes",
-            photo.size_bytes
-        )));
+        return Err(Problem::new(
+            Code::TooLarge,
+            format!(
+                "size_bytes {} is over the limit of {max_upload_bytes} bytes",
+                photo.size_bytes
+            ),
+        ));
     }
     let mut errors = Vec::new();
     text(

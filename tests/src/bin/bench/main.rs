@@ -9,6 +9,8 @@
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
 //! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
+//! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
+//!   photos per hour, CPU-seconds per photo.
 //!
 //! The image benchmark lives beside the pipeline it measures (`images/benches`).
 
@@ -46,6 +48,21 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         photos: usize,
     },
+    /// Real photos through the running local stack: upload-complete to ready, photos/hour,
+    /// CPU-seconds per photo.
+    E2e {
+        folder: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        photos: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
+        write_addr: String,
+        #[arg(long, env = "CATALOG_READ_ADDR", default_value = "127.0.0.1:8081")]
+        read_addr: String,
+        #[arg(long, env = "CATALOG_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: String,
+    },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -67,9 +84,25 @@ async fn main() -> anyhow::Result<()> {
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
+        Bench::E2e {
+            folder,
+            photos,
+            concurrency,
+            write_addr,
+            read_addr,
+            jwt_secret,
+        } => {
+            let target = e2e::Target {
+                write_url: format!("http://{write_addr}"),
+                read_url: format!("http://{read_addr}"),
+                jwt_secret,
+            };
+            e2e::run(&folder, photos, concurrency, target).await
+        }
     }
 }
 
+mod e2e;
 mod pipeline;
 mod read;
 
