@@ -1,33 +1,50 @@
-//! Bearer tokens: HS256 JWTs whose `sub` is the seller id.
+//! Bearer tokens: JWTs whose `sub` is the seller id.
 //!
-//! [`Authenticator`] verifies a token and names its seller; [`issue`] signs one, for
-//! `catalog token` and the tests. Both refuse to work without a secret. Handlers take a
-//! [`Seller`] (a token is required) or a [`MaybeSeller`] (anonymous callers allowed, but a
-//! token that is sent must be valid); both read the `Authenticator` from the app data.
+//! Two kinds are accepted, each only with its own keys, so that one can never pass for the
+//! other (no algorithm confusion: the algorithm checked comes from the key, never from the
+//! token's header):
+//!
+//! - HS256 signed with `CATALOG_JWT_SECRET`, for local use (`catalog token` issues them);
+//! - RS256 or ES256 signed by an identity provider whose keys are published as a JWKS
+//!   (`CATALOG_JWKS_URL`, as Amazon Cognito publishes them). A key is found by the token's
+//!   `kid`; an RSA key verifies RS256 only, a P-256 key ES256 only. The key set is fetched when
+//!   first needed and again when a token names a `kid` it does not hold, at most once a
+//!   minute (`CATALOG_JWKS_REFRESH_SECS`), so forged `kid`s cannot make the service hammer the
+//!   provider.
+//!
+//! Every token must carry `sub` and `exp`; `nbf` is honoured when present, `iat` is not
+//! required. With `CATALOG_JWT_ISSUER` set, `iss` must match it. With `CATALOG_JWT_AUDIENCE`
+//! set, the token must be meant for it: its `aud` names it (ID tokens), or it is an access
+//! token (`token_use: "access"`) whose `client_id` is it, as Cognito issues them.
+//!
+//! Handlers take a [`Seller`] (a token is required) or a [`MaybeSeller`] (anonymous callers
+//! allowed, but a token that is sent must be valid); both read the [`Authenticator`] from the
+//! app data.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::{Ready, ready};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-
+use futures_util::future::LocalBoxFuture;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-
-/// Seconds of clock skew tolerated on `exp`.
-const LEEWAY_SECS: u64 = 30;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    exp: u64,
-    iat: u64,
-}
+use tokio::sync::{Mutex, RwLock};
 
 use crate::problem::{Code, Problem};
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 30;
+/// How long fetching the key set may take.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest seller id a token may carry.
+const MAX_SUB_CHARS: usize = 128;
 
 /// Reads a secret setting without letting it reach a log.
 pub fn secret(value: &str) -> Result<SecretString, Infallible> {
@@ -37,9 +54,37 @@ pub fn secret(value: &str) -> Result<SecretString, Infallible> {
 /// How bearer tokens are checked.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
-    /// HS256 secret that signs and verifies tokens.
+    /// HS256 secret that signs and verifies local tokens.
     #[arg(long = "jwt-secret", env = "CATALOG_JWT_SECRET", value_parser = secret, hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
+    /// URL of the identity provider's key set (JWKS) for RS256/ES256 tokens.
+    #[arg(long = "jwks-url", env = "CATALOG_JWKS_URL")]
+    pub jwks_url: Option<url::Url>,
+    /// The `iss` every token must carry.
+    #[arg(long = "jwt-issuer", env = "CATALOG_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// The audience (`aud`, or `client_id` of an access token) every token must be for.
+    #[arg(long = "jwt-audience", env = "CATALOG_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// The least time between two fetches of the key set, in seconds.
+    #[arg(
+        long = "jwks-refresh-secs",
+        env = "CATALOG_JWKS_REFRESH_SECS",
+        default_value_t = 60
+    )]
+    pub jwks_refresh_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            jwks_refresh_secs: 60,
+        }
+    }
 }
 
 /// The seller a valid bearer token names.
@@ -52,38 +97,39 @@ pub struct MaybeSeller(pub Option<Seller>);
 
 impl FromRequest for Seller {
     type Error = Problem;
-    type Future = Ready<Result<Self, Problem>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(seller(request).and_then(|seller| {
-            seller.ok_or_else(|| {
+        let request = request.clone();
+        Box::pin(async move {
+            seller(&request).await?.ok_or_else(|| {
                 Problem::new(
                     Code::Unauthorized,
                     "an Authorization: Bearer token is required",
                 )
             })
-        }))
+        })
     }
 }
 
 impl FromRequest for MaybeSeller {
     type Error = Problem;
-    type Future = Ready<Result<Self, Problem>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(seller(request).map(MaybeSeller))
+        let request = request.clone();
+        Box::pin(async move { seller(&request).await.map(MaybeSeller) })
     }
 }
 
-fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
+async fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let authenticator = request
         .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| {
-            Problem::internal(&std::io::Error::other("no authenticator is configured"))
-        })?;
+        .ok_or_else(|| Problem::internal(&std::io::Error::other("no authenticator is configured")))?
+        .clone();
     let token = value
         .to_str()
         .ok()
@@ -94,7 +140,7 @@ fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
                 "the Authorization header must be 'Bearer <token>'",
             )
         })?;
-    Ok(Some(Seller(authenticator.verify(token.trim())?)))
+    Ok(Some(Seller(authenticator.verify(token.trim()).await?)))
 }
 
 /// Why a token was not accepted.
@@ -102,46 +148,289 @@ fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
 pub enum AuthError {
     #[error("the bearer token has expired")]
     Expired,
+    #[error("the bearer token is not valid yet")]
+    NotYetValid,
     #[error("the bearer token is not valid: {0}")]
     Invalid(String),
+    #[error("no way to check tokens is configured (set CATALOG_JWT_SECRET or CATALOG_JWKS_URL)")]
+    NotConfigured,
     #[error("no JWT secret is configured (set CATALOG_JWT_SECRET)")]
     NoSecret,
 }
 
+impl AuthError {
+    fn invalid(reason: impl Into<String>) -> Self {
+        Self::Invalid(reason.into())
+    }
+}
+
+/// The claims read from a token (signature and times are checked by `jsonwebtoken`).
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<Audience>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_use: Option<String>,
+}
+
+/// `aud` is a string or a list of strings.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Self::One(one) => one == wanted,
+            Self::Many(many) => many.iter().any(|one| one == wanted),
+        }
+    }
+}
+
 /// Checks bearer tokens.
 pub struct Authenticator {
-    key: DecodingKey,
-    validation: Validation,
+    hs256: Option<DecodingKey>,
+    jwks: Option<Jwks>,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 impl Authenticator {
-    pub fn new(secret: Option<&SecretString>) -> Result<Self, AuthError> {
-        let secret = secret.ok_or(AuthError::NoSecret)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+    pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        if config.jwt_secret.is_none() && config.jwks_url.is_none() {
+            return Err(AuthError::NotConfigured);
+        }
         Ok(Self {
-            key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
-            validation,
+            hs256: config
+                .jwt_secret
+                .as_ref()
+                .map(|secret| DecodingKey::from_secret(secret.expose_secret().as_bytes())),
+            jwks: config
+                .jwks_url
+                .clone()
+                .map(|url| Jwks::new(url, Duration::from_secs(config.jwks_refresh_secs))),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
         })
     }
 
     /// The seller the token names.
-    pub fn verify(&self, token: &str) -> Result<String, AuthError> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+    pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|error| AuthError::invalid(error.to_string()))?;
+        let (key, algorithm) = match header.alg {
+            Algorithm::HS256 => (
+                self.hs256
+                    .clone()
+                    .ok_or_else(|| AuthError::invalid("HS256 tokens are not accepted here"))?,
+                Algorithm::HS256,
+            ),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let jwks = self.jwks.as_ref().ok_or_else(|| {
+                    AuthError::invalid("tokens signed with a public key are not accepted here")
+                })?;
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| AuthError::invalid("the token names no key (kid)"))?;
+                let key = jwks.key(kid).await?;
+                // The key decides the algorithm; a token claiming another is refused.
+                if key.algorithm != header.alg {
+                    return Err(AuthError::invalid(format!(
+                        "key {kid} verifies {:?} tokens only",
+                        key.algorithm
+                    )));
+                }
+                (key.key, key.algorithm)
+            }
+            other => {
+                return Err(AuthError::invalid(format!(
+                    "{other:?} tokens are not accepted"
+                )));
+            }
+        };
+        let claims = self.claims(token, &key, algorithm)?;
+        let sub = claims.sub;
+        if sub.trim().is_empty() {
+            return Err(AuthError::invalid("the token names no seller"));
+        }
+        if sub.chars().count() > MAX_SUB_CHARS || sub.chars().any(char::is_control) {
+            return Err(AuthError::invalid(
+                "the token's seller id is not one this service accepts",
+            ));
+        }
+        Ok(sub)
+    }
+
+    fn claims(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        algorithm: Algorithm,
+    ) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        // The audience is checked below: `aud`, or an access token's `client_id`.
+        validation.validate_aud = false;
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".to_owned());
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid(error.to_string()),
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    AuthError::invalid("the token is from another issuer")
+                }
+                _ => AuthError::invalid(error.to_string()),
             })?
             .claims;
-        if claims.sub.trim().is_empty() {
-            return Err(AuthError::Invalid("the token names no seller".into()));
+        if let Some(audience) = &self.audience {
+            let by_aud = claims
+                .aud
+                .as_ref()
+                .is_some_and(|aud| aud.contains(audience));
+            let by_client = claims.token_use.as_deref() == Some("access")
+                && claims.client_id.as_deref() == Some(audience.as_str());
+            if !(by_aud || by_client) {
+                return Err(AuthError::invalid(
+                    "the token is meant for another audience",
+                ));
+            }
         }
-        Ok(claims.sub)
+        Ok(claims)
     }
 }
 
-/// Signs a token for `seller` that expires at `expires_at` (in the past, for tests of expiry).
+/// A key of the key set, with the one algorithm it verifies.
+#[derive(Clone)]
+struct PublicKey {
+    key: DecodingKey,
+    algorithm: Algorithm,
+}
+
+/// The identity provider's key set, fetched when needed.
+struct Jwks {
+    url: url::Url,
+    /// The least time between two fetches.
+    refresh_every: Duration,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, PublicKey>>,
+    /// When the set was last fetched; held while fetching, so that one fetch serves everyone
+    /// waiting for it.
+    fetched: Mutex<Option<Instant>>,
+}
+
+impl Jwks {
+    fn new(url: url::Url, refresh_every: Duration) -> Self {
+        Self {
+            url,
+            refresh_every,
+            http: reqwest::Client::builder()
+                .timeout(JWKS_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
+            keys: RwLock::new(HashMap::new()),
+            fetched: Mutex::new(None),
+        }
+    }
+
+    /// The key named `kid`, fetching the set again if it is unknown and the last fetch is
+    /// older than `refresh_every`.
+    async fn key(&self, kid: &str) -> Result<PublicKey, AuthError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut fetched = self.fetched.lock().await;
+        // Someone may have fetched while this request waited.
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        if fetched.is_some_and(|at| at.elapsed() < self.refresh_every) {
+            return Err(AuthError::invalid(format!("unknown key {kid}")));
+        }
+        *fetched = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "fetched the identity provider's keys");
+                *self.keys.write().await = keys;
+            }
+            Err(error) => {
+                tracing::warn!(url = %self.url, %error, "could not fetch the identity provider's keys");
+            }
+        }
+        self.keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::invalid(format!("unknown key {kid}")))
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, PublicKey>, reqwest::Error> {
+        let set: JwkSet = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, public_key(jwk)?)))
+            .collect())
+    }
+}
+
+/// A signing key of the set, if it is one this service verifies with: RSA for RS256, P-256
+/// for ES256. A key whose `use` or `alg` says otherwise is left out.
+fn public_key(jwk: &Jwk) -> Option<PublicKey> {
+    let algorithm = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
+        _ => return None,
+    };
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|usage| *usage != PublicKeyUse::Signature)
+    {
+        return None;
+    }
+    let declared_other = match jwk.common.key_algorithm {
+        None => false,
+        Some(KeyAlgorithm::RS256) => algorithm != Algorithm::RS256,
+        Some(KeyAlgorithm::ES256) => algorithm != Algorithm::ES256,
+        Some(_) => true,
+    };
+    if declared_other {
+        return None;
+    }
+    Some(PublicKey {
+        key: DecodingKey::from_jwk(jwk).ok()?,
+        algorithm,
+    })
+}
+
+/// Signs an HS256 token for `seller` that expires at `expires_at` (in the past, for tests of
+/// expiry).
 pub fn issue(
     secret: Option<&SecretString>,
     seller: &str,
@@ -156,70 +445,104 @@ pub fn issue(
     let claims = Claims {
         sub: seller.to_owned(),
         exp: seconds(expires_at),
-        iat: seconds(SystemTime::now()),
+        iat: Some(seconds(SystemTime::now())),
+        aud: None,
+        client_id: None,
+        token_use: None,
     };
     let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
-        .map_err(|error| AuthError::Invalid(error.to_string()))
+        .map_err(|error| AuthError::invalid(error.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
-    fn secret(value: &str) -> SecretString {
-        SecretString::from(value)
+    fn local(secret: &str) -> AuthConfig {
+        AuthConfig {
+            jwt_secret: Some(SecretString::from(secret)),
+            ..AuthConfig::default()
+        }
     }
 
-    #[test]
-    fn a_token_names_its_seller() {
-        let key = secret("s1");
-        let token = issue(
-            Some(&key),
-            "seller-9",
-            SystemTime::now() + Duration::from_secs(60),
-        )
-        .unwrap();
-        assert_eq!(
-            Authenticator::new(Some(&key))
-                .unwrap()
-                .verify(&token)
-                .unwrap(),
-            "seller-9"
-        );
+    fn soon() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(60)
     }
 
-    #[test]
-    fn expired_foreign_and_garbled_tokens_are_refused() {
-        let key = secret("s1");
-        let auth = Authenticator::new(Some(&key)).unwrap();
+    #[tokio::test]
+    async fn a_token_names_its_seller() {
+        let config = local("s1");
+        let token = issue(config.jwt_secret.as_ref(), "seller-9", soon()).unwrap();
+        let auth = Authenticator::new(&config).unwrap();
+        assert_eq!(auth.verify(&token).await.unwrap(), "seller-9");
+    }
+
+    #[tokio::test]
+    async fn expired_foreign_and_garbled_tokens_are_refused() {
+        let config = local("s1");
+        let auth = Authenticator::new(&config).unwrap();
         let expired = issue(
-            Some(&key),
+            config.jwt_secret.as_ref(),
             "s",
             SystemTime::now() - Duration::from_secs(3600),
         )
         .unwrap();
-        assert!(matches!(auth.verify(&expired), Err(AuthError::Expired)));
-        let foreign = issue(
-            Some(&secret("s2")),
-            "s",
-            SystemTime::now() + Duration::from_secs(60),
-        )
-        .unwrap();
-        assert!(matches!(auth.verify(&foreign), Err(AuthError::Invalid(_))));
-        assert!(matches!(auth.verify("a.b.c"), Err(AuthError::Invalid(_))));
-        let nobody = issue(Some(&key), " ", SystemTime::now() + Duration::from_secs(60)).unwrap();
-        assert!(matches!(auth.verify(&nobody), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            auth.verify(&expired).await,
+            Err(AuthError::Expired)
+        ));
+        let foreign = issue(Some(&SecretString::from("s2")), "s", soon()).unwrap();
+        assert!(matches!(
+            auth.verify(&foreign).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            auth.verify("a.b.c").await,
+            Err(AuthError::Invalid(_))
+        ));
+        let nobody = issue(config.jwt_secret.as_ref(), " ", soon()).unwrap();
+        assert!(matches!(
+            auth.verify(&nobody).await,
+            Err(AuthError::Invalid(_))
+        ));
+        let control = issue(config.jwt_secret.as_ref(), "seller\u{0}1", soon()).unwrap();
+        assert!(matches!(
+            auth.verify(&control).await,
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_token_not_valid_yet_is_refused_and_iat_is_optional() {
+        let config = local("s1");
+        let auth = Authenticator::new(&config).unwrap();
+        let key = EncodingKey::from_secret(b"s1");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        };
+        let later = sign(serde_json::json!({"sub": "s", "exp": now + 7200, "nbf": now + 3600}));
+        assert!(matches!(
+            auth.verify(&later).await,
+            Err(AuthError::NotYetValid)
+        ));
+        let no_iat = sign(serde_json::json!({"sub": "s", "exp": now + 60}));
+        assert_eq!(auth.verify(&no_iat).await.unwrap(), "s");
     }
 
     #[test]
-    fn nothing_is_signed_or_checked_without_a_secret() {
+    fn nothing_is_signed_or_checked_without_a_way_to_check() {
         assert!(matches!(
             issue(None, "s", SystemTime::now()),
             Err(AuthError::NoSecret)
         ));
-        assert!(matches!(Authenticator::new(None), Err(AuthError::NoSecret)));
+        assert!(matches!(
+            Authenticator::new(&AuthConfig::default()),
+            Err(AuthError::NotConfigured)
+        ));
     }
 }

@@ -1,13 +1,15 @@
 //! What the two HTTP services share, so they answer alike:
 //!
 //! - [`problem`]: every error as RFC 9457 `application/problem+json`.
-//! - [`auth`]: HS256 bearer tokens whose `sub` is the seller, and the [`auth::Seller`]
-//!   extractor.
+//! - [`auth`]: bearer tokens whose `sub` is the seller (HS256 locally, RS256/ES256 from an
+//!   identity provider's JWKS), and the [`auth::Seller`] extractor.
+//! - [`cors`]: which browser origins may call.
 //! - [`ops`]: `/healthz`, `/metrics`, and the middleware that counts, times and tags every
 //!   request with its id.
 //! - [`service`]: the server around a service's state and routes, built alike for both.
 
 pub mod auth;
+pub mod cors;
 pub mod ops;
 pub mod problem;
 pub mod service;

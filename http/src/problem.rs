@@ -257,10 +257,10 @@ impl ResponseError for Problem {
 impl From<AuthError> for Problem {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Expired | AuthError::Invalid(_) => {
+            AuthError::Expired | AuthError::NotYetValid | AuthError::Invalid(_) => {
                 Self::new(Code::Unauthorized, error.to_string())
             }
-            AuthError::NoSecret => Self::internal(&error),
+            AuthError::NoSecret | AuthError::NotConfigured => Self::internal(&error),
         }
     }
 }

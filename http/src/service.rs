@@ -1,5 +1,5 @@
-//! Builds an API server the way both APIs run: request ids and tracing, metrics, bearer tokens,
-//! the service's state and routes, bound to its listener.
+//! Builds an API server the way both APIs run: request ids and tracing, metrics, CORS, bearer
+//! tokens, the service's state and routes, bound to its listener.
 
 use std::net::TcpListener;
 
@@ -8,6 +8,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::{AuthConfig, Authenticator};
+use crate::cors::CorsConfig;
 use crate::ops;
 
 /// An API bound to its port, not yet serving.
@@ -21,16 +22,19 @@ impl Service {
     pub fn bind<T: Send + Sync + 'static>(
         listen: &str,
         auth: &AuthConfig,
+        cors: &CorsConfig,
         state: T,
         routes: fn(&mut web::ServiceConfig),
     ) -> anyhow::Result<Self> {
-        let auth = web::Data::new(Authenticator::new(auth.jwt_secret.as_ref())?);
+        let auth = web::Data::new(Authenticator::new(auth)?);
+        let cors = cors.clone();
         let state = web::Data::new(state);
         ops::metrics_handle();
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(cors.middleware())
                 .wrap(from_fn(ops::observe))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())

@@ -1,6 +1,7 @@
 //! The read side's settings, read once at start from `CATALOG_*` variables (or flags).
 
 use catalog_http::auth::AuthConfig;
+use catalog_http::cors::CorsConfig;
 use catalog_runtime::settings::VariantsUrl;
 
 /// Settings of `catalog read-api`.
@@ -11,6 +12,8 @@ pub struct ReadApiConfig {
     pub listen: String,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub cors: CorsConfig,
     /// Where variant keys are served from.
     #[command(flatten)]
     pub variants: VariantsUrl,

@@ -18,5 +18,11 @@ pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Resu
         variants_base_url: config.variants.variants_base_url,
         consistency_wait: Duration::from_millis(config.consistency_wait_ms),
     };
-    Service::bind(&config.listen, &config.auth, state, api::routes)
+    Service::bind(
+        &config.listen,
+        &config.auth,
+        &config.cors,
+        state,
+        api::routes,
+    )
 }

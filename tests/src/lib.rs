@@ -17,6 +17,7 @@ use catalog_events::UploadRequested;
 use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
+use catalog_http::cors::CorsConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
@@ -26,6 +27,16 @@ use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
+
+/// The origin of the seller page in tests: both APIs answer CORS for it.
+pub const PAGE_ORIGIN: &str = "http://page.test";
+
+/// CORS for [`PAGE_ORIGIN`].
+pub fn page_cors() -> CorsConfig {
+    CorsConfig {
+        cors_origins: vec![PAGE_ORIGIN.to_owned()],
+    }
+}
 
 /// A fresh prefix for the AWS resources of one test, so that tests never share a bucket,
 /// queue or table.
@@ -131,7 +142,9 @@ impl WriteApi {
             },
             auth: AuthConfig {
                 jwt_secret: Some(secret.clone()),
+                ..AuthConfig::default()
             },
+            cors: page_cors(),
             s3: S3Settings { path_style: true },
             upload_limit: UploadLimit {
                 max_upload_bytes: 25 * 1024 * 1024,

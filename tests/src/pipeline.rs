@@ -178,7 +178,9 @@ impl Pipeline {
                 listen: "127.0.0.1:0".into(),
                 auth: AuthConfig {
                     jwt_secret: Some(write.secret().clone()),
+                    ..AuthConfig::default()
                 },
+                cors: crate::page_cors(),
                 variants: VariantsUrl {
                     variants_base_url: "https://cdn.example/v".into(),
                 },

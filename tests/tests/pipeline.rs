@@ -352,3 +352,63 @@ async fn read_your_writes_gives_up_with_503_when_the_version_never_comes() {
         "it waited for the configured 5 s"
     );
 }
+
+/// A browser page on the seller page's origin may call both APIs: preflights are answered for
+/// it (and only for it), and the headers it needs to read are exposed.
+#[tokio::test]
+async fn both_apis_answer_cors_preflights_for_the_page_origin_only() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let http = &pipeline.write.http;
+    for (url, method) in [
+        (pipeline.write.url("/v1/photos"), "POST"),
+        (pipeline.write.url("/v1/photos/upload"), "POST"),
+        (pipeline.read("/v1/sellers/me/photos"), "GET"),
+    ] {
+        let preflight = |origin: &'static str| {
+            http.request(Method::OPTIONS, &url)
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type, idempotency-key",
+                )
+                .send()
+        };
+        let allowed = preflight(catalog_tests::PAGE_ORIGIN).await.unwrap();
+        assert!(allowed.status().is_success(), "{url}: {}", allowed.status());
+        let header = |name: &str| {
+            allowed
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        assert_eq!(
+            header("access-control-allow-origin"),
+            catalog_tests::PAGE_ORIGIN
+        );
+        assert!(header("access-control-allow-methods").contains(&method.to_ascii_lowercase()));
+        assert!(header("access-control-allow-headers").contains("idempotency-key"));
+        let other = preflight("https://evil.example").await.unwrap();
+        assert!(
+            other.headers().get("access-control-allow-origin").is_none(),
+            "{url} allowed another origin"
+        );
+    }
+    let read = http
+        .get(pipeline.read("/v1/products/sku-1/photos"))
+        .header("origin", catalog_tests::PAGE_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    let exposed = read
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for header in ["etag", "retry-after", "location", "x-request-id"] {
+        assert!(exposed.contains(header), "{header} not exposed: {exposed}");
+    }
+}

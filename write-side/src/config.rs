@@ -5,6 +5,7 @@
 
 use catalog_callback_guard::CallbackPolicy;
 use catalog_http::auth::AuthConfig;
+use catalog_http::cors::CorsConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 
@@ -20,6 +21,8 @@ pub struct WriteApiConfig {
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
+    #[command(flatten)]
+    pub cors: CorsConfig,
     /// How the originals bucket is reached (its name comes from `resources.json`).
     #[command(flatten)]
     pub s3: S3Settings,

@@ -39,5 +39,11 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         presign_ttl: Duration::from_secs(config.presign_ttl_secs),
         callbacks: config.callbacks,
     };
-    Service::bind(&config.listen, &config.auth, state, api::routes)
+    Service::bind(
+        &config.listen,
+        &config.auth,
+        &config.cors,
+        state,
+        api::routes,
+    )
 }

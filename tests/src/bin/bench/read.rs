@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use catalog_http::auth::AuthConfig;
+use catalog_http::cors::CorsConfig;
 use catalog_projections::item::{self, Guard};
 use catalog_read_model::{GALLERY_INDEX, GALLERY_KEY, PHOTO_ID};
 use catalog_read_side::config::ReadApiConfig;
@@ -43,7 +44,9 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
             listen: "127.0.0.1:0".into(),
             auth: AuthConfig {
                 jwt_secret: Some(SecretString::from("bench")),
+                ..AuthConfig::default()
             },
+            cors: CorsConfig::default(),
             variants: VariantsUrl {
                 variants_base_url: "https://cdn.example".into(),
             },
