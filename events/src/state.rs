@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::event::{PhotoEvent, UploadRequested, Variant, VariantName};
 
 /// Where a photo is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhotoStatus {
     PendingUpload,

@@ -7,8 +7,8 @@ use crate::{PhotoState, PhotoStatus, VariantName};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-/// One variant, with the URL it is served from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One variant, with the URL it is served from (anonymously, with an immutable cache header).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct VariantView {
     pub url: String,
     pub width: u32,
@@ -18,8 +18,9 @@ pub struct VariantView {
 }
 
 /// A photo in an answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PhotoView {
+    #[schema(format = "uuid")]
     pub photo_id: String,
     pub product_id: String,
     pub seller_id: String,
@@ -30,9 +31,14 @@ pub struct PhotoView {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub content_type: String,
+    /// `thumb`, `small`, `medium` and `large`, once the photo is ready.
+    #[schema(value_type = BTreeMap<String, VariantView>)]
     pub variants: BTreeMap<VariantName, VariantView>,
+    #[schema(format = "date-time")]
     pub created_at: String,
+    #[schema(format = "date-time")]
     pub updated_at: String,
+    /// The aggregate's sequence this view reflects (the write side's `version`).
     pub version: u64,
 }
 

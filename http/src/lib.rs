@@ -4,12 +4,14 @@
 //! - [`auth`]: bearer tokens whose `sub` is the seller (HS256 locally, RS256/ES256 from an
 //!   identity provider's JWKS), and the [`auth::Seller`] extractor.
 //! - [`cors`]: which browser origins may call.
+//! - [`openapi`]: each API's OpenAPI 3.1 document, generated from its routes.
 //! - [`ops`]: `/healthz`, `/metrics`, and the middleware that counts, times and tags every
 //!   request with its id.
 //! - [`service`]: the server around a service's state and routes, built alike for both.
 
 pub mod auth;
 pub mod cors;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod service;

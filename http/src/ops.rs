@@ -8,9 +8,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpResponse, get};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_actix_web::RequestId;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// The process's metrics registry (one per process, however many servers it runs).
 pub fn metrics_handle() -> PrometheusHandle {
@@ -27,23 +28,36 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /healthz`: the process is up.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+/// `{"status": ...}`, the answer of the health checks.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-/// `GET /metrics` in Prometheus text format.
-pub async fn metrics() -> HttpResponse {
+/// The process is up.
+#[utoipa::path(tag = "operations", responses((status = OK, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Prometheus metrics: requests by method, route and status, and their durations.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = OK, content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
+pub async fn prometheus() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics_handle().render())
 }
 
 /// Registers `/healthz` and `/metrics`.
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics));
+pub fn routes(config: &mut ServiceConfig) {
+    config.service(healthz).service(prometheus);
 }
 
 /// The id of this request (as logged and returned in `x-request-id`), to store with what

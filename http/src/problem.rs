@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 
 /// A field that failed validation.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -123,10 +123,12 @@ impl Code {
 /// What every problem `type` starts with.
 pub const TYPE_PREFIX: &str = "urn:photo-catalog:problem:";
 
-/// One problem answer.
-#[derive(Debug, Clone, Serialize)]
+/// One problem answer (its schema in the OpenAPI documents is written out in full by
+/// `openapi`, with every `type`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(skip)]
+    #[schema(ignore)]
     pub code: Code,
     #[serde(rename = "type")]
     pub kind: String,
@@ -136,6 +138,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     #[serde(skip)]
+    #[schema(ignore)]
     pub retry_after_secs: Option<u64>,
 }
 

@@ -9,17 +9,21 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{
     self, CacheControl, CacheDirective, ETag, EntityTag, Header, IfNoneMatch,
 };
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoStatus;
 use catalog_http::Problem;
 use catalog_http::auth::{MaybeSeller, Seller};
+use catalog_http::openapi::Description;
+use catalog_http::ops::Health;
 use catalog_http::problem::{Code, FieldError};
 use catalog_read_model::{
     GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::cursor;
@@ -39,21 +43,37 @@ const MAX_LIMIT: i32 = 100;
 const PUBLIC_PHOTO_MAX_AGE: u32 = 60;
 const GALLERY_MAX_AGE: u32 = 30;
 
-pub fn routes(config: &mut web::ServiceConfig) {
+/// What the read API says of itself in its OpenAPI document.
+pub const DESCRIPTION: Description = Description {
+    title: "Photo catalog: read API",
+    summary: "Catalog pages read photos, product galleries and sellers' inventories.",
+    local_url: "http://127.0.0.1:8081",
+};
+
+pub fn routes(config: &mut ServiceConfig) {
     config
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
             Problem::new(Code::Malformed, format!("bad query: {error}")).into()
         }))
         .configure(catalog_http::ops::routes)
-        .route("/readyz", web::get().to(readyz))
-        .route("/v1/photos/{id}", web::get().to(photo))
-        .route("/v1/products/{product_id}/photos", web::get().to(gallery))
-        .route("/v1/sellers/me/photos", web::get().to(inventory))
+        .service(readyz)
+        .service(photo)
+        .service(gallery)
+        .service(inventory)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
         }));
 }
 
+/// The read model answers: the read API can serve.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = OK, body = Health),
+        (status = 503, description = "The read model does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
 async fn readyz(state: web::Data<ReadState>) -> Result<HttpResponse, Problem> {
     state
         .dynamodb
@@ -62,16 +82,32 @@ async fn readyz(state: web::Data<ReadState>) -> Result<HttpResponse, Problem> {
         .send()
         .await
         .map_err(|error| Problem::not_ready("the read model", &error))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PhotoQuery {
+    /// Answer once the read model holds this version of the photo or a later one (read your
+    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503`.
     min_version: Option<u64>,
 }
 
-/// `GET /v1/photos/{id}[?min_version=N]`
+/// A photo. Photos that are not `ready` are shown to their owner only.
+#[utoipa::path(
+    tag = "photos",
+    security((), ("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)"), PhotoQuery),
+    responses(
+        (status = OK, body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
+        (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_version` did not arrive in time", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+    )
+)]
+#[get("/v1/photos/{id}")]
 async fn photo(
     state: web::Data<ReadState>,
     request: HttpRequest,
@@ -137,15 +173,36 @@ async fn get(
         .transpose()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Photos in a page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i32>,
+    /// The `next_cursor` of the page before (opaque).
     cursor: Option<String>,
+    /// Only photos in this status (the inventory only).
+    #[param(value_type = Option<PhotoStatus>)]
     status: Option<String>,
 }
 
-/// `GET /v1/products/{product_id}/photos`: ready photos, newest first.
+/// A product's gallery: its `ready` photos, newest first. Anyone may read it.
+#[utoipa::path(
+    tag = "products",
+    params(
+        ("product_id", description = "The product's id"),
+        ("limit" = Option<i32>, Query, minimum = 1, maximum = 100, description = "Photos in a page, 1 to 100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before (opaque)"),
+    ),
+    responses(
+        (status = OK, body = Page, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = NOT_MODIFIED, description = "The client holds this page (`If-None-Match`)"),
+        (status = 400, description = "A malformed query or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range, or a `status` filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/products/{product_id}/photos")]
 async fn gallery(
     state: web::Data<ReadState>,
     request: HttpRequest,
@@ -172,7 +229,19 @@ async fn gallery(
     Ok(conditional(&request, page_tag(&page), cache, &page))
 }
 
-/// `GET /v1/sellers/me/photos[?status=]`: the seller's photos in every status, newest first.
+/// The token's seller's photos in every status, newest first; with `status`, only those.
+#[utoipa::path(
+    tag = "sellers",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = OK, body = Page, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = NOT_MODIFIED, description = "The client holds this page (`If-None-Match`)"),
+        (status = 400, description = "A malformed query or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range, or an unknown status", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/sellers/me/photos")]
 async fn inventory(
     state: web::Data<ReadState>,
     request: HttpRequest,
@@ -200,9 +269,11 @@ async fn inventory(
     Ok(conditional(&request, page_tag(&page), cache, &page))
 }
 
-#[derive(Debug, serde::Serialize)]
-struct Page {
+/// A page of photos.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Page {
     items: Vec<PhotoView>,
+    /// The cursor of the next page, or `null` on the last.
     next_cursor: Option<String>,
 }
 
@@ -260,7 +331,7 @@ impl Listing {
             .iter()
             .map(|item| {
                 catalog_read_model::decode(item)
-                    .map(|photo| PhotoView::new(photo, &state.variants_base_url))
+                    .map(|found| PhotoView::new(found, &state.variants_base_url))
             })
             .collect::<Result<_, _>>()
             .map_err(|error| Problem::internal(&error))?;

@@ -23,6 +23,7 @@ pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Resu
         &config.auth,
         &config.cors,
         state,
+        &api::DESCRIPTION,
         api::routes,
     )
 }

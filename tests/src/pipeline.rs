@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_callback_guard::CallbackPolicy;
 use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
-use catalog_events::{EventEnvelope, PhotoState, PhotoStatus};
+use catalog_events::{EventEnvelope, PhotoStatus};
 use catalog_http::auth::AuthConfig;
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
@@ -23,7 +23,9 @@ use catalog_runtime::queue::Polling;
 use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::relay::{Relay, RelayConfig};
+use catalog_write_side::store::read::{self, Photos};
 use catalog_write_side::store::{self, PhotoStore};
+use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -271,13 +273,20 @@ impl Pipeline {
 
     /// The envelope the relay published for the photo's event at `sequence`.
     pub async fn envelope(&self, photo: Uuid, sequence: u64) -> anyhow::Result<EventEnvelope> {
-        let history = self.store.history(photo).await?;
-        let upto = usize::try_from(sequence)?;
-        anyhow::ensure!(upto >= 1 && upto <= history.len(), "no event {sequence}");
-        let state = PhotoState::fold(history[..upto].iter().map(|stored| &stored.event))
-            .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
-        let event = history[upto - 1].event.clone();
-        Ok(EventEnvelope::new(photo, sequence, event, None, state))
+        let ids = [photo.to_string()];
+        let mut events = std::pin::pin!(read::events(self.store.pool(), Photos::These(&ids)));
+        while let Some(folded) = events.try_next().await? {
+            if folded.sequence == sequence {
+                return Ok(EventEnvelope::new(
+                    photo,
+                    sequence,
+                    folded.event,
+                    None,
+                    folded.after,
+                ));
+            }
+        }
+        anyhow::bail!("photo {photo} has no event {sequence}")
     }
 
     /// Waits until the image processor has made the photo ready; returns its version then.

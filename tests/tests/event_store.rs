@@ -113,7 +113,12 @@ async fn a_version_1_event_in_the_store_still_loads() {
     let state = store.load(photo_id).await.unwrap().unwrap();
     assert_eq!(state.tags, ["red", "sale"]);
     assert_eq!(state.status, PhotoStatus::PendingUpload);
-    let history = store.history(photo_id).await.unwrap();
+    let history = store
+        .history(photo_id, 0, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .events;
     assert_eq!(history[0].event_version, "1.0");
 
     // New events follow it as usual.

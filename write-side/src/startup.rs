@@ -44,6 +44,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         &config.auth,
         &config.cors,
         state,
+        &api::DESCRIPTION,
         api::routes,
     )
 }

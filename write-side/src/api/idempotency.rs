@@ -27,6 +27,17 @@ pub const RETENTION_HOURS: i32 = 24;
 /// Rows deleted per statement of [`purge`], so that it never holds many locks at once.
 const PURGE_BATCH: i64 = 5_000;
 
+/// The `Idempotency-Key` header, as the OpenAPI documents describe it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// A retry with the same key and body gets the first answer and appends nothing; the same
+    /// key with another body is `422`. Kept for 24 hours, per seller.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
+    #[allow(dead_code)] // read from the request's headers, declared here for the document
+    idempotency_key: Option<String>,
+}
+
 /// A successful answer of a handler, before it becomes an HTTP response.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -37,6 +48,13 @@ pub struct Answer {
 impl Answer {
     pub fn new(status: StatusCode, body: Value) -> Self {
         Self { status, body }
+    }
+
+    /// `body` serialized, with `status`.
+    pub fn of<T: serde::Serialize>(status: StatusCode, body: &T) -> Result<Self, Problem> {
+        serde_json::to_value(body)
+            .map(|body| Self::new(status, body))
+            .map_err(|error| Problem::internal(&error))
     }
 
     fn response(&self) -> HttpResponse {

@@ -6,6 +6,7 @@
 //!
 //! Errors, tokens, health and metrics are `catalog-http`'s, shared with the read API.
 
+pub mod bodies;
 pub mod idempotency;
 pub mod photos;
 pub mod upload;
@@ -13,9 +14,12 @@ pub mod validate;
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
+use catalog_http::openapi::Description;
+use catalog_http::ops::Health;
 use catalog_http::problem::Code;
 use catalog_http::{Problem, ops, problem};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::aggregate::PhotoError;
@@ -35,8 +39,15 @@ pub struct AppState {
 /// Largest JSON body accepted (the fields of a photo, with room to spare).
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
+/// What the write API says of itself in its OpenAPI document.
+pub const DESCRIPTION: Description = Description {
+    title: "Photo catalog: write API",
+    summary: "Sellers declare, upload, change, reprocess and delete their product photos.",
+    local_url: "http://127.0.0.1:8080",
+};
+
 /// Registers every route of the write side.
-pub fn routes(config: &mut web::ServiceConfig) {
+pub fn routes(config: &mut ServiceConfig) {
     config
         .app_data(
             web::JsonConfig::default()
@@ -44,26 +55,28 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .error_handler(|error, _| problem::json_error(error).into()),
         )
         .configure(ops::routes)
-        .route("/readyz", web::get().to(readyz))
-        .service(
-            web::scope("/v1/photos")
-                .route("", web::post().to(photos::create))
-                .route("/upload", web::post().to(upload::upload))
-                .route("/{id}", web::patch().to(photos::update))
-                .route("/{id}", web::delete().to(photos::delete))
-                .route(
-                    "/{id}/upload-complete",
-                    web::post().to(photos::upload_complete),
-                )
-                .route("/{id}/reprocess", web::post().to(photos::reprocess))
-                .route("/{id}/history", web::get().to(photos::history)),
-        )
+        .service(readyz)
+        .service(photos::create)
+        .service(upload::upload)
+        .service(photos::update)
+        .service(photos::delete)
+        .service(photos::upload_complete)
+        .service(photos::reprocess)
+        .service(photos::history)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
         }));
 }
 
-/// `GET /readyz`: Postgres and the originals bucket answer.
+/// Postgres and the originals bucket answer: the write API can take commands.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = OK, body = Health),
+        (status = 503, description = "A dependency does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     sqlx::query("SELECT 1")
         .execute(state.store.pool())
@@ -74,7 +87,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
         .check()
         .await
         .map_err(|error| Problem::not_ready("the originals bucket", &*error))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
 
 /// The photo id in the path. An id that is not a UUID names no photo: `404`.

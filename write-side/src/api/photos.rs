@@ -1,19 +1,21 @@
-//! The photo commands of `API.md`: create (presigned PUT), upload-complete, update, delete,
+//! The photo commands of the contract: create (presigned PUT), upload-complete, update, delete,
 //! reprocess, and the history read from the event store.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use chrono::Utc;
-use serde_json::json;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
 use catalog_http::ops::correlation_id;
-use catalog_http::problem::Code;
+use catalog_http::problem::{Code, FieldError};
 
-use super::idempotency::{self, Answer};
+use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion};
+use super::idempotency::{self, Answer, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
 use super::{AppState, photo_id};
 use crate::aggregate::PhotoCommand;
@@ -45,12 +47,22 @@ pub fn upload_requested(
     }
 }
 
-/// `{"photo_id", "status", "version"}`, the answer of most commands.
-pub fn summary(photo: &PhotoState) -> serde_json::Value {
-    json!({"photo_id": photo.photo_id, "status": photo.status, "version": photo.version})
-}
-
-/// `POST /v1/photos`
+/// Declare a photo; the answer holds a presigned URL to PUT the original to.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = NewPhoto,
+    responses(
+        (status = CREATED, body = CreatedPhoto),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`size_bytes` over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+        (status = 415, description = "`content_type` not supported", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/photos")]
 pub async fn create(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -79,19 +91,27 @@ pub async fn create(
             .store
             .execute(photo_id, command, &correlation_id(&request))
             .await?;
-        let mut body = summary(&after);
-        body["upload"] = json!({
-            "method": "PUT",
-            "url": upload.url,
-            "headers": upload.headers,
-            "expires_at": upload.expires_at,
-        });
-        Ok(Answer::new(StatusCode::CREATED, body))
+        let created = CreatedPhoto {
+            photo: PhotoSummary::from(&after),
+            upload: upload.into(),
+        };
+        Answer::of(StatusCode::CREATED, &created)
     })
     .await
 }
 
-/// `POST /v1/photos/{id}/upload-complete`: checks the object with a HEAD, then confirms.
+/// Tell the service the original is uploaded; it checks the object and records the upload.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    responses(
+        (status = ACCEPTED, body = PhotoSummary),
+        (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing uploaded yet, or not the declared file", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/photos/{id}/upload-complete")]
 pub async fn upload_complete(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -121,7 +141,7 @@ pub async fn upload_complete(
             .store
             .execute(photo_id, command, &correlation_id(&request))
             .await?;
-        Ok(Answer::new(StatusCode::ACCEPTED, summary(&after)))
+        Answer::of(StatusCode::ACCEPTED, &PhotoSummary::from(&after))
     })
     .await
 }
@@ -151,7 +171,21 @@ async fn stored_size(state: &AppState, photo: &PhotoState) -> Result<u64, Proble
     Ok(object.size_bytes)
 }
 
-/// `PATCH /v1/photos/{id}`
+/// Change a photo's caption and tags.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)")),
+    request_body = DetailsPatch,
+    responses(
+        (status = OK, body = PhotoVersion),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The photo is deleted, or busy", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/photos/{id}")]
 pub async fn update(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -170,10 +204,21 @@ pub async fn update(
         .store
         .execute(photo_id, command, &correlation_id(&request))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"photo_id": after.photo_id, "version": after.version})))
+    Ok(HttpResponse::Ok().json(PhotoVersion::from(&after)))
 }
 
-/// `DELETE /v1/photos/{id}`
+/// Delete a photo (a second delete changes nothing).
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)")),
+    responses(
+        (status = ACCEPTED, body = PhotoSummary),
+        (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Busy: try again", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/photos/{id}")]
 pub async fn delete(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -188,10 +233,21 @@ pub async fn delete(
         .store
         .execute(photo_id, command, &correlation_id(&request))
         .await?;
-    Ok(HttpResponse::Accepted().json(summary(&after)))
+    Ok(HttpResponse::Accepted().json(PhotoSummary::from(&after)))
 }
 
-/// `POST /v1/photos/{id}/reprocess`
+/// Make a ready or failed photo's variants again.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    responses(
+        (status = ACCEPTED, body = PhotoVersion),
+        (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the photo's status", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/photos/{id}/reprocess")]
 pub async fn reprocess(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -207,40 +263,67 @@ pub async fn reprocess(
             .store
             .execute(photo_id, command, &correlation_id(&request))
             .await?;
-        Ok(Answer::new(
-            StatusCode::ACCEPTED,
-            json!({"photo_id": after.photo_id, "version": after.version}),
-        ))
+        Answer::of(StatusCode::ACCEPTED, &PhotoVersion::from(&after))
     })
     .await
 }
 
-/// `GET /v1/photos/{id}/history`
+/// The query of a history page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Events after this sequence (the `next_after` of the page before).
+    after: Option<u64>,
+    /// Events in the page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+const DEFAULT_HISTORY_LIMIT: u32 = 100;
+const MAX_HISTORY_LIMIT: u32 = 1000;
+
+/// The photo's events from the event store, oldest first, paged.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)"), HistoryQuery),
+    responses(
+        (status = OK, body = History),
+        (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/photos/{id}/history")]
 pub async fn history(
     state: web::Data<AppState>,
     seller: Seller,
     path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
-    let events = state.store.history(photo_id).await?;
-    let owner =
-        PhotoState::fold(events.iter().map(|stored| &stored.event)).map(|photo| photo.seller_id);
-    if owner.as_deref() != Some(seller.0.as_str()) {
-        return Err(Problem::not_found());
+    let limit = query.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
+    if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
+        return Err(Problem::invalid(vec![FieldError::new(
+            "limit",
+            format!("must be 1 to {MAX_HISTORY_LIMIT}"),
+        )]));
     }
-    let events: Vec<_> = events
-        .into_iter()
-        .map(|stored| {
-            json!({
-                "sequence": stored.sequence,
-                "event_type": stored.event.event_type(),
-                "event_version": stored.event_version,
-                "occurred_at": stored.event.occurred_at(),
-                "payload": stored.event,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"events": events})))
+    let page = state
+        .store
+        .history(photo_id, query.after.unwrap_or(0), limit)
+        .await?
+        .filter(|page| page.owner == seller.0)
+        .ok_or_else(Problem::not_found)?;
+    let next_after = page
+        .more
+        .then(|| page.events.last().map(|last| last.sequence))
+        .flatten();
+    Ok(HttpResponse::Ok().json(History {
+        events: page.events.into_iter().map(HistoryEvent::from).collect(),
+        next_after,
+    }))
 }
 
 /// The photo, if it exists and belongs to `seller`; `404` otherwise.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use actix_multipart::{Field, Multipart};
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
@@ -21,8 +21,9 @@ use catalog_http::ops::correlation_id;
 use catalog_http::problem::{Code, FieldError, Problem};
 
 use super::AppState;
-use super::idempotency::{self, Answer};
-use super::photos::{original_key, summary, upload_requested};
+use super::bodies::PhotoSummary;
+use super::idempotency::{self, Answer, IdempotencyKey};
+use super::photos::{original_key, upload_requested};
 use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
 use crate::aggregate::PhotoCommand;
 use crate::originals::{StreamedUpload, Uploaded};
@@ -42,6 +43,24 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
         .filter(|content_type| SUPPORTED_TYPES.contains(content_type))
 }
 
+/// Upload a photo and its original in one request (up to `CATALOG_MAX_UPLOAD_BYTES`).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // the form is read field by field as it streams; this describes it
+pub struct UploadForm {
+    /// The image: JPEG, PNG or WebP, told by its bytes.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    product_id: String,
+    /// Defaults to the file's name.
+    filename: Option<String>,
+    /// Lower-case hex SHA-256 of the file; refused if it does not match.
+    checksum_sha256: Option<String>,
+    caption: Option<String>,
+    /// Repeat the field for several tags.
+    tags: Option<Vec<String>>,
+    callback_url: Option<String>,
+}
+
 /// A form read whole, its file already in the bucket.
 struct Form {
     fields: BTreeMap<String, String>,
@@ -55,6 +74,21 @@ struct ReceivedFile {
     filename: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = CREATED, body = PhotoSummary),
+        (status = 400, description = "A malformed multipart body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+        (status = 413, description = "The file is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The file is not a JPEG, PNG or WebP image", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/photos/upload")]
 pub async fn upload(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -152,7 +186,7 @@ async fn create(
             .execute(photo_id, command, &correlation_id(request))
             .await?;
         created.set(true);
-        Ok(Answer::new(StatusCode::CREATED, summary(&after)))
+        Answer::of(StatusCode::CREATED, &PhotoSummary::from(&after))
     })
     .await
 }
@@ -169,11 +203,11 @@ async fn receive_file(
         .and_then(|disposition| disposition.get_filename())
         .map(str::to_owned);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let mut upload: Option<(StreamedUpload, &'static str)> = None;
+    let mut streaming: Option<(StreamedUpload, &'static str)> = None;
     let outcome = async {
         while let Some(chunk) = field.try_next().await.map_err(malformed)? {
             let mut chunk = &chunk[..];
-            if upload.is_none() {
+            if streaming.is_none() {
                 let wanted = (SNIFF_BYTES - head.len()).min(chunk.len());
                 head.extend_from_slice(&chunk[..wanted]);
                 chunk = &chunk[wanted..];
@@ -186,9 +220,9 @@ async fn receive_file(
                     .write(&head)
                     .await
                     .map_err(|error| Problem::internal(&*error))?;
-                upload = Some((started, content_type));
+                streaming = Some((started, content_type));
             }
-            if let Some((streamed, _)) = upload.as_mut() {
+            if let Some((streamed, _)) = streaming.as_mut() {
                 if streamed.size_bytes() + chunk.len() as u64 > limit {
                     return Err(too_large(limit));
                 }
@@ -201,7 +235,7 @@ async fn receive_file(
         Ok(())
     }
     .await;
-    let Some((streamed, content_type)) = upload else {
+    let Some((streamed, content_type)) = streaming else {
         outcome?;
         return Err(not_an_image());
     };
@@ -209,12 +243,12 @@ async fn receive_file(
         streamed.abort().await;
         return Err(problem);
     }
-    let upload = streamed
+    let stored = streamed
         .finish()
         .await
         .map_err(|error| Problem::internal(&*error))?;
     Ok(ReceivedFile {
-        upload,
+        upload: stored,
         content_type,
         filename,
     })

@@ -21,24 +21,41 @@ const MAX_TAG_CHARS: usize = 50;
 const MAX_URL_CHARS: usize = 2048;
 
 /// The fields that describe a new photo (`POST /v1/photos`; the multipart form has the same).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPhoto {
+    /// The product the photo shows.
+    #[schema(min_length = 1, max_length = 128)]
     pub product_id: String,
+    #[schema(min_length = 1, max_length = 255)]
     pub filename: String,
+    /// The declared type; the processor trusts the file's bytes, not this.
+    #[schema(example = "image/jpeg", pattern = "^image/(jpeg|png|webp)$")]
     pub content_type: String,
+    /// The original's size in bytes, signed into the upload URL.
+    #[schema(minimum = 1)]
     pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the original, as `sha256sum` prints it.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub checksum_sha256: Option<String>,
+    #[schema(max_length = 2000)]
     pub caption: Option<String>,
+    /// Up to 20 tags of 1 to 50 characters; trimmed, duplicates dropped.
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
+    /// Where to POST a signed webhook when the photo becomes ready or failed (https, public).
+    #[schema(max_length = 2048, format = "uri")]
     pub callback_url: Option<String>,
 }
 
-/// `PATCH /v1/photos/{id}`.
-#[derive(Debug, Clone, Deserialize)]
+/// `PATCH /v1/photos/{id}`: the fields to change (at least one).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailsPatch {
+    /// An empty caption clears it.
+    #[schema(max_length = 2000)]
     pub caption: Option<String>,
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
 

@@ -187,29 +187,62 @@ impl PhotoStore {
         Ok(context.aggregate().state().cloned())
     }
 
-    /// Every event of the photo in order, upcast to the current shapes.
-    pub async fn history(&self, photo_id: Uuid) -> Result<Vec<StoredEvent>, CommandError> {
+    /// The photo's owner and a page of its events after `after`, oldest first: at most
+    /// `limit`, and whether more follow. `None` if the photo was never requested. It reads the
+    /// page and the first event only, however long the photo's history is.
+    pub async fn history(
+        &self,
+        photo_id: Uuid,
+        after: u64,
+        limit: u32,
+    ) -> Result<Option<HistoryPage>, CommandError> {
         let rows: Vec<(i64, String, String, serde_json::Value)> = sqlx::query_as(
             "SELECT sequence, event_type, event_version, payload FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND (sequence = 1 OR sequence > $3) \
+             ORDER BY sequence LIMIT $4",
         )
         .bind(catalog_events::AGGREGATE_TYPE)
         .bind(photo_id.to_string())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit) + 2)
         .fetch_all(&self.pool)
         .await
         .map_err(|error| CommandError::Store(error.into()))?;
-        rows.into_iter()
-            .map(|(sequence, event_type, event_version, payload)| {
-                let event = upcast::decode(&event_type, &event_version, payload)
-                    .map_err(|error| CommandError::Store(error.into()))?;
-                Ok(StoredEvent {
-                    sequence: u64::try_from(sequence).unwrap_or_default(),
+        let mut owner = None;
+        let mut events = Vec::with_capacity(rows.len());
+        for (sequence, event_type, event_version, payload) in rows {
+            let event = upcast::decode(&event_type, &event_version, payload)
+                .map_err(|error| CommandError::Store(error.into()))?;
+            if let (1, PhotoEvent::PhotoUploadRequested(requested)) = (sequence, &event) {
+                owner = Some(requested.seller_id.clone());
+            }
+            let sequence = u64::try_from(sequence).unwrap_or_default();
+            if sequence > after {
+                events.push(StoredEvent {
+                    sequence,
                     event_version,
                     event,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        Ok(owner.map(|owner| HistoryPage {
+            owner,
+            events,
+            more,
+        }))
     }
+}
+
+/// A page of a photo's history.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// The seller the photo belongs to.
+    pub owner: String,
+    pub events: Vec<StoredEvent>,
+    /// Whether events follow the last of this page.
+    pub more: bool,
 }
 
 /// A short, growing, jittered pause before deciding a raced command again.

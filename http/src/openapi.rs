@@ -1,0 +1,135 @@
+//! The OpenAPI 3.1 document of each API, generated from its routes: every handler declares its
+//! path, parameters, bodies and answers (`#[utoipa::path]`), and `utoipa-actix-web` collects
+//! exactly the handlers that are routed, so the document cannot list a route that does not
+//! exist or miss one that does. This module adds what every operation shares: the problem
+//! schema with every problem `type` of [`Code`], the bearer scheme, and the answers any call
+//! may get (`401` where a token is involved, `500`).
+//!
+//! Each API serves its document at `GET /openapi.json`; the same document is committed under
+//! `docs/openapi/`, and a test fails when the two differ.
+
+use actix_web::{App, HttpResponse, web};
+use serde_json::{Value, json};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::problem::{Code, PROBLEM_JSON, TYPE_PREFIX};
+
+/// The routes of an API, as `utoipa-actix-web` collects them.
+pub type Routes = fn(&mut ServiceConfig);
+
+/// What an API says of itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Description {
+    pub title: &'static str,
+    pub summary: &'static str,
+    /// Where it listens by default, as the document's server.
+    pub local_url: &'static str,
+}
+
+/// The API's OpenAPI document, as served and as committed.
+pub fn document(description: &Description, routes: Routes) -> Value {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .configure(routes)
+        .split_for_parts();
+    finish(description, api)
+}
+
+/// Registers `GET /openapi.json`, answering with `document`.
+pub fn serve(config: &mut web::ServiceConfig, document: web::Data<Value>) {
+    config.app_data(document).route(
+        "/openapi.json",
+        web::get().to(|document: web::Data<Value>| async move {
+            HttpResponse::Ok().json(document.get_ref())
+        }),
+    );
+}
+
+fn finish(description: &Description, api: OpenApi) -> Value {
+    let mut document = serde_json::to_value(api).unwrap_or_default();
+    document["openapi"] = json!("3.1.0");
+    document["info"] = json!({
+        "title": description.title,
+        "version": env!("CARGO_PKG_VERSION"),
+        "summary": description.summary,
+        "description": "Errors are RFC 9457 problem+json documents whose `type` is one of \
+            the values listed in the Problem schema. Sellers authenticate with a bearer JWT \
+            whose `sub` is the seller id.",
+    });
+    document["servers"] = json!([{"url": description.local_url, "description": "local stack"}]);
+    let components = &mut document["components"];
+    components["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    });
+    components["schemas"]["Problem"] = problem_schema();
+    components["schemas"]["FieldError"] = json!({
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+    });
+    components["responses"] = json!({
+        "Unauthorized": problem_response("No token, or a token that is not valid"),
+        "Internal": problem_response("The service failed; it is safe to retry"),
+    });
+    document["paths"]["/openapi.json"] = json!({"get": {
+        "tags": ["operations"],
+        "summary": "This document.",
+        "operationId": "openapi",
+        "responses": {"200": {
+            "description": "The API's OpenAPI 3.1 document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }},
+    }});
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            let authenticated = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
+            let responses = &mut operation["responses"];
+            if authenticated && responses.get("401").is_none() {
+                responses["401"] = json!({"$ref": "#/components/responses/Unauthorized"});
+            }
+            responses["500"] = json!({"$ref": "#/components/responses/Internal"});
+        }
+    }
+    document
+}
+
+/// A problem answer, with its description.
+fn problem_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    })
+}
+
+/// RFC 9457 problem details, with every `type` this service answers with.
+fn problem_schema() -> Value {
+    let types: Vec<String> = Code::ALL.iter().map(|code| code.type_uri()).collect();
+    json!({
+        "type": "object",
+        "description": format!(
+            "An RFC 9457 problem. `type` is `{TYPE_PREFIX}` and a stable code that clients may \
+             match on; `detail` says what went wrong for a person to read."
+        ),
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "enum": types},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "Every invalid field at once (`invalid` problems)",
+                "items": {"$ref": "#/components/schemas/FieldError"},
+            },
+        },
+    })
+}

@@ -1,0 +1,111 @@
+//! The answers of the command API, typed: what they serialize to is the contract, and the
+//! OpenAPI document describes them from these types.
+
+use std::collections::BTreeMap;
+
+use catalog_events::{PhotoEvent, PhotoState, PhotoStatus};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::originals::PresignedUpload;
+use crate::store::StoredEvent;
+
+/// The answer of most commands: the photo's status and version after it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoSummary {
+    pub photo_id: Uuid,
+    pub status: PhotoStatus,
+    /// The aggregate's sequence after the command; the read side reports the same number.
+    pub version: u64,
+}
+
+impl From<&PhotoState> for PhotoSummary {
+    fn from(photo: &PhotoState) -> Self {
+        Self {
+            photo_id: photo.photo_id,
+            status: photo.status,
+            version: photo.version,
+        }
+    }
+}
+
+/// The answer of commands that do not change the photo's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoVersion {
+    pub photo_id: Uuid,
+    pub version: u64,
+}
+
+impl From<&PhotoState> for PhotoVersion {
+    fn from(photo: &PhotoState) -> Self {
+        Self {
+            photo_id: photo.photo_id,
+            version: photo.version,
+        }
+    }
+}
+
+/// A declared photo, and where to upload its original.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedPhoto {
+    #[serde(flatten)]
+    pub photo: PhotoSummary,
+    pub upload: Upload,
+}
+
+/// How to upload the original: send `headers` exactly as given with a `PUT` of the file to
+/// `url` (size, type and checksum are signed into it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Upload {
+    #[schema(example = "PUT")]
+    pub method: &'static str,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<PresignedUpload> for Upload {
+    fn from(upload: PresignedUpload) -> Self {
+        Self {
+            method: "PUT",
+            url: upload.url,
+            headers: upload.headers,
+            expires_at: upload.expires_at,
+        }
+    }
+}
+
+/// A page of a photo's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct History {
+    pub events: Vec<HistoryEvent>,
+    /// The `after` of the next page, or `null` on the last.
+    pub next_after: Option<u64>,
+}
+
+/// One stored event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEvent {
+    pub sequence: u64,
+    pub event_type: &'static str,
+    /// The version of the payload's shape when it was stored; `payload` is upcast to today's.
+    pub event_version: String,
+    pub occurred_at: DateTime<Utc>,
+    /// The event itself: `{"type": event_type, ...its fields}`.
+    #[schema(value_type = Object)]
+    pub payload: PhotoEvent,
+}
+
+impl From<StoredEvent> for HistoryEvent {
+    fn from(stored: StoredEvent) -> Self {
+        Self {
+            sequence: stored.sequence,
+            event_type: stored.event.event_type(),
+            event_version: stored.event_version,
+            occurred_at: stored.event.occurred_at(),
+            payload: stored.event,
+        }
+    }
+}
