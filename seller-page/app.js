@@ -1,5 +1,5 @@
 // The seller inventory page: sign-in, uploads, the inventory and a photo's details, against the
-// HTTP contract of the photo catalog (shared/API.md). Plain JavaScript, no dependencies, no
+// HTTP contract of the photo catalog (docs/API.md). Plain JavaScript, no dependencies, no
 // build step; CSP-friendly (no inline script or handlers, no eval, no inline styles for layout).
 //
 // Sections, in order: small helpers; messages; settings (config.json); sign-in; the API client;

@@ -22,6 +22,8 @@ pub struct Resources {
 pub struct Buckets {
     pub originals: String,
     pub variants: String,
+    /// The seller inventory page's files.
+    pub seller_page: String,
     /// The tag a presigned upload stores its original with until upload-complete removes it;
     /// the originals bucket's lifecycle expires objects still tagged after a few days.
     pub unconfirmed_upload_tag: UploadTag,
@@ -93,6 +95,7 @@ impl Resources {
             buckets: Buckets {
                 originals: name(&self.buckets.originals),
                 variants: name(&self.buckets.variants),
+                seller_page: name(&self.buckets.seller_page),
                 ..self.buckets.clone()
             },
             table: Table {

@@ -3,8 +3,13 @@
 //! with its dead-letter queue and the rule that feeds it, and the read-model table with its
 //! indexes. In AWS, infra-cdk declares the same resources from the same `resources.json`.
 //!
+//! It also publishes the seller page into its bucket with the `config.json` that points it at
+//! the local APIs ([`publish_page`]), as infra-cdk does in AWS.
+//!
 //! `./dev` runs it as the `local-stack` binary; the tests call [`create`] for resources of
 //! their own under a prefix.
+
+use std::path::Path;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
@@ -24,10 +29,12 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
     table(config, resources).await
 }
 
-/// Creates the originals and variants buckets (alone, for tests of the write side).
+/// Creates the buckets (alone, for tests of the write side). The variants and the seller
+/// page are readable by anyone, as CloudFront serves them in AWS; the originals are not.
 pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     let s3 = S3Settings { path_style: true }.client(config);
-    for bucket in [&resources.buckets.originals, &resources.buckets.variants] {
+    let buckets = &resources.buckets;
+    for bucket in [&buckets.originals, &buckets.variants, &buckets.seller_page] {
         if let Err(error) = s3.create_bucket().bucket(bucket).send().await {
             let exists = error.as_service_error().is_some_and(|e| {
                 e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
@@ -35,7 +42,28 @@ pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Resul
             anyhow::ensure!(exists, "creating bucket {bucket}: {error}");
         }
     }
+    for public in [&buckets.variants, &buckets.seller_page] {
+        s3.put_bucket_policy()
+            .bucket(public)
+            .policy(public_read(public).to_string())
+            .send()
+            .await?;
+    }
     Ok(())
+}
+
+/// A bucket policy that lets anyone GET the bucket's objects.
+fn public_read(bucket: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AnonymousRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        }],
+    })
 }
 
 async fn routes(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
@@ -157,4 +185,60 @@ async fn table(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> 
         anyhow::ensure!(exists, "creating table {}: {error}", spec.name);
     }
     Ok(())
+}
+
+/// Puts the seller page's files (`dir`) and its `config.json` into the page's bucket, as
+/// infra-cdk deploys them in AWS; returns the page's URL.
+pub async fn publish_page(
+    config: &SdkConfig,
+    resources: &Resources,
+    dir: &Path,
+    page_config: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let s3 = S3Settings { path_style: true }.client(config);
+    let bucket = &resources.buckets.seller_page;
+    let mut files = vec![(
+        "config.json".to_owned(),
+        serde_json::to_vec_pretty(page_config)?,
+    )];
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        if content_type(name).is_some() && name != "config.json" {
+            files.push((name.to_owned(), std::fs::read(&path)?));
+        }
+    }
+    for (name, bytes) in files {
+        s3.put_object()
+            .bucket(bucket)
+            .key(&name)
+            .set_content_type(content_type(&name).map(str::to_owned))
+            .cache_control("no-cache")
+            .body(bytes.into())
+            .send()
+            .await?;
+    }
+    let endpoint = config
+        .endpoint_url()
+        .ok_or_else(|| anyhow::anyhow!("the local stack has no endpoint (AWS_ENDPOINT_URL)"))?;
+    Ok(format!(
+        "{}/{bucket}/index.html",
+        endpoint.trim_end_matches('/')
+    ))
+}
+
+/// The content type a page file is served with; `None` for files that are not the page's.
+fn content_type(name: &str) -> Option<&'static str> {
+    Some(match name.rsplit('.').next()? {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        _ => return None,
+    })
 }

@@ -20,6 +20,18 @@ struct Cli {
 enum Command {
     /// Create the resources of `resources.json` (idempotent).
     Bootstrap,
+    /// Put the seller page into its bucket, configured for the local APIs; print its URL.
+    PublishPage {
+        /// The folder of the page's files.
+        #[arg(long, default_value = "seller-page")]
+        dir: std::path::PathBuf,
+        /// The write API's base URL, as the browser reaches it.
+        #[arg(long)]
+        write_api: String,
+        /// The read API's base URL, as the browser reaches it.
+        #[arg(long)]
+        read_api: String,
+    },
 }
 
 #[tokio::main]
@@ -31,6 +43,20 @@ async fn main() -> anyhow::Result<()> {
             let sdk = catalog_runtime::aws::sdk().await;
             catalog_local_stack::create(&sdk, &resources).await?;
             println!("local stack: buckets, bus, rules, queues and table are in place");
+        }
+        Command::PublishPage {
+            dir,
+            write_api,
+            read_api,
+        } => {
+            let sdk = catalog_runtime::aws::sdk().await;
+            let page = serde_json::json!({
+                "write_api": write_api,
+                "read_api": read_api,
+                "auth": {"kind": "token"},
+            });
+            let url = catalog_local_stack::publish_page(&sdk, &resources, &dir, &page).await?;
+            println!("{url}");
         }
     }
     Ok(())

@@ -31,11 +31,12 @@ use uuid::Uuid;
 /// The origin of the seller page in tests: both APIs answer CORS for it.
 pub const PAGE_ORIGIN: &str = "http://page.test";
 
-/// CORS for [`PAGE_ORIGIN`].
+/// CORS for [`PAGE_ORIGIN`], and for the local stack's S3 endpoint, where the browser tests
+/// serve the page from.
 pub fn page_cors() -> CorsConfig {
-    CorsConfig {
-        cors_origins: vec![PAGE_ORIGIN.to_owned()],
-    }
+    let mut cors_origins = vec![PAGE_ORIGIN.to_owned()];
+    cors_origins.extend(std::env::var("AWS_ENDPOINT_URL").ok());
+    CorsConfig { cors_origins }
 }
 
 /// A fresh prefix for the AWS resources of one test, so that tests never share a bucket,

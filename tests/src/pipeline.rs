@@ -62,6 +62,15 @@ impl Stack {
         })
     }
 
+    /// Where the local stack serves the variants bucket's objects (anonymously).
+    pub fn variants_base_url(&self) -> anyhow::Result<String> {
+        Ok(format!(
+            "{}/{}",
+            crate::stack_env("AWS_ENDPOINT_URL")?.trim_end_matches('/'),
+            self.resources.buckets.variants
+        ))
+    }
+
     /// Puts `envelope` on the queue of `role` as EventBridge would deliver it (a redelivery).
     pub async fn redeliver(&self, role: QueueRole, envelope: &EventEnvelope) -> anyhow::Result<()> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
@@ -184,7 +193,7 @@ impl Pipeline {
                 },
                 cors: crate::page_cors(),
                 variants: VariantsUrl {
-                    variants_base_url: "https://cdn.example/v".into(),
+                    variants_base_url: stack.variants_base_url()?,
                 },
                 consistency_wait_ms: 5_000,
             },

@@ -116,6 +116,49 @@ async fn an_uploaded_photo_becomes_ready_with_four_variants_that_match_s3() {
     }
 }
 
+/// Every variant URL the read API gives answers anyone with the image and its immutable cache
+/// header, as the CDN does in AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_variant_url_serves_the_image_to_anyone() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let bytes = jpeg(900, 600);
+    let photo = upload(&pipeline, &bytes, bytes.clone()).await;
+    let state = processed(&pipeline, photo).await;
+    assert_eq!(state.status, PhotoStatus::Ready);
+    let read = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}?min_version={}", state.version)))
+        .send()
+        .await
+        .unwrap();
+    let read = expect_json(read, StatusCode::OK).await.unwrap();
+    let anonymous = reqwest::Client::new();
+    for name in VariantName::ALL {
+        let variant = &read["variants"][name.as_str()];
+        let served = anonymous
+            .get(variant["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            served.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(served.headers()["content-type"], "image/jpeg");
+        let image = image::load_from_memory(&served.bytes().await.unwrap()).unwrap();
+        assert_eq!(
+            (u64::from(image.width()), u64::from(image.height())),
+            (
+                variant["width"].as_u64().unwrap(),
+                variant["height"].as_u64().unwrap()
+            ),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_that_are_not_safe_images_fail_with_the_reason_and_the_worker_goes_on() {
     let pipeline = Pipeline::start().await.unwrap();
