@@ -21,7 +21,7 @@ use ipnet::IpNet;
 use url::{Host, Url};
 
 /// Settings of the guard, shared by the write API and the notifier.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CallbackPolicy {
     /// Networks that may be called although not public (CIDRs, comma-separated; the local
     /// stack allows loopback).
@@ -38,6 +38,66 @@ pub struct CallbackPolicy {
         default_value_t = false
     )]
     pub allow_http: bool,
+    /// Ports callbacks may be sent to (ports or ranges like `8000-8999`, comma-separated).
+    #[arg(
+        long = "webhook-allowed-ports",
+        env = "CATALOG_WEBHOOK_ALLOWED_PORTS",
+        value_delimiter = ',',
+        default_value = "443,80"
+    )]
+    pub allowed_ports: Vec<PortRange>,
+}
+
+/// A port, or an inclusive range of ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn contains(self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let port = |text: &str| {
+            text.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{text:?} is not a port"))
+        };
+        let (first, last) = match text.split_once('-') {
+            Some((first, last)) => (port(first)?, port(last)?),
+            None => (port(text)?, port(text)?),
+        };
+        if first > last {
+            return Err(format!("{text:?} is an empty range"));
+        }
+        Ok(Self { first, last })
+    }
+}
+
+impl Default for CallbackPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            allow_http: false,
+            allowed_ports: vec![
+                PortRange {
+                    first: 443,
+                    last: 443,
+                },
+                PortRange {
+                    first: 80,
+                    last: 80,
+                },
+            ],
+        }
+    }
 }
 
 /// How long a lookup of a callback's host may take.
@@ -51,6 +111,8 @@ pub enum Refusal {
     NotHttps,
     #[error("must not carry a user name or password")]
     Credentials,
+    #[error("its port is not one webhooks are sent to")]
+    Port,
     #[error("its host {0} does not resolve")]
     Unresolvable(String),
     #[error("its host resolves to an address that is not public")]
@@ -74,6 +136,10 @@ impl CallbackPolicy {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refusal::Credentials);
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.allowed_ports.iter().any(|range| range.contains(port)) {
+            return Err(Refusal::Port);
         }
         Ok(url)
     }
@@ -225,7 +291,25 @@ mod tests {
         CallbackPolicy {
             allowed_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
             allow_http: true,
+            allowed_ports: vec!["1-65535".parse().unwrap()],
         }
+    }
+
+    #[test]
+    fn only_the_allowed_ports_are_called() {
+        assert!(strict().parse("https://example.com/hook").is_ok());
+        assert!(strict().parse("https://example.com:443/hook").is_ok());
+        assert_eq!(
+            strict().parse("https://example.com:22/hook"),
+            Err(Refusal::Port)
+        );
+        assert_eq!(
+            strict().parse("https://example.com:6379/hook"),
+            Err(Refusal::Port)
+        );
+        assert!(local().parse("http://127.0.0.1:9000/hook").is_ok());
+        assert!("8000-8999".parse::<PortRange>().unwrap().contains(8080));
+        assert!("9-8".parse::<PortRange>().is_err());
     }
 
     #[test]

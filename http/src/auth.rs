@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::problem::{Code, Problem};
+use crate::rate_limit::Limiter;
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -140,7 +142,11 @@ async fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
                 "the Authorization header must be 'Bearer <token>'",
             )
         })?;
-    Ok(Some(Seller(authenticator.verify(token.trim()).await?)))
+    let seller = authenticator.verify(token.trim()).await?;
+    if let Some(limit) = &authenticator.seller_limit {
+        limit.check(&seller)?;
+    }
+    Ok(Some(Seller(seller)))
 }
 
 /// Why a token was not accepted.
@@ -196,8 +202,9 @@ impl Audience {
     }
 }
 
-/// Checks bearer tokens.
+/// Checks bearer tokens (and, where one is set, each seller's rate limit).
 pub struct Authenticator {
+    seller_limit: Option<Arc<Limiter>>,
     hs256: Option<DecodingKey>,
     jwks: Option<Jwks>,
     issuer: Option<String>,
@@ -210,6 +217,7 @@ impl Authenticator {
             return Err(AuthError::NotConfigured);
         }
         Ok(Self {
+            seller_limit: None,
             hs256: config
                 .jwt_secret
                 .as_ref()
@@ -221,6 +229,12 @@ impl Authenticator {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
         })
+    }
+
+    /// Counts every request of a seller against `limit`.
+    pub fn limit_sellers(mut self, limit: Arc<Limiter>) -> Self {
+        self.seller_limit = Some(limit);
+        self
     }
 
     /// The seller the token names.

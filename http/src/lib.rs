@@ -4,6 +4,7 @@
 //! - [`auth`]: bearer tokens whose `sub` is the seller (HS256 locally, RS256/ES256 from an
 //!   identity provider's JWKS), and the [`auth::Seller`] extractor.
 //! - [`cors`]: which browser origins may call.
+//! - [`rate_limit`]: a burst, then a steady rate, per seller or per client address.
 //! - [`openapi`]: each API's OpenAPI 3.1 document, generated from its routes.
 //! - [`ops`]: `/healthz`, `/metrics`, and the middleware that counts, times and tags every
 //!   request with its id.
@@ -14,6 +15,7 @@ pub mod cors;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod rate_limit;
 pub mod service;
 
 pub use problem::Problem;

@@ -69,8 +69,15 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         "required": ["field", "message"],
         "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
     });
+    let mut rate_limited = problem_response("Too many requests: try again after `Retry-After`");
+    rate_limited["headers"] = json!({
+        "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+        "RateLimit-Policy": {"description": "The limit (IETF RateLimit fields)", "schema": {"type": "string"}},
+        "RateLimit": {"description": "What is left of it (IETF RateLimit fields)", "schema": {"type": "string"}},
+    });
     components["responses"] = json!({
         "Unauthorized": problem_response("No token, or a token that is not valid"),
+        "RateLimited": rate_limited,
         "Internal": problem_response("The service failed; it is safe to retry"),
     });
     document["paths"]["/openapi.json"] = json!({"get": {
@@ -83,23 +90,34 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         }},
     }});
     if let Some(paths) = document["paths"].as_object_mut() {
-        for operation in paths
-            .values_mut()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut())
-        {
-            let authenticated = operation
-                .get("security")
-                .and_then(Value::as_array)
-                .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
-            let responses = &mut operation["responses"];
-            if authenticated && responses.get("401").is_none() {
-                responses["401"] = json!({"$ref": "#/components/responses/Unauthorized"});
+        for (path, item) in paths.iter_mut() {
+            let limited = path.starts_with("/v1/");
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                answers_shared(operation, limited);
             }
-            responses["500"] = json!({"$ref": "#/components/responses/Internal"});
         }
     }
     document
+}
+
+/// Adds the answers any operation may give: `401` where a token is involved, `429` on the
+/// API's rate-limited paths, `500` everywhere.
+fn answers_shared(operation: &mut Value, limited: bool) {
+    let authenticated = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
+    let responses = &mut operation["responses"];
+    if authenticated && responses.get("401").is_none() {
+        responses["401"] = json!({"$ref": "#/components/responses/Unauthorized"});
+    }
+    if limited {
+        responses["429"] = json!({"$ref": "#/components/responses/RateLimited"});
+    }
+    responses["500"] = json!({"$ref": "#/components/responses/Internal"});
 }
 
 /// A problem answer, with its description.

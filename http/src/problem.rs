@@ -41,13 +41,14 @@ pub enum Code {
     UnsupportedType,
     Invalid,
     IdempotencyKeyReused,
+    RateLimited,
     Unavailable,
     Internal,
 }
 
 impl Code {
     /// Every code, as the OpenAPI documents list them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Malformed,
         Self::Unauthorized,
         Self::NotFound,
@@ -57,6 +58,7 @@ impl Code {
         Self::UnsupportedType,
         Self::Invalid,
         Self::IdempotencyKeyReused,
+        Self::RateLimited,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -89,6 +91,11 @@ impl Code {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Idempotency key reused",
             ),
+            Self::RateLimited => (
+                "rate-limited",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+            ),
             Self::Unavailable => (
                 "unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -120,6 +127,10 @@ impl Code {
     }
 }
 
+fn type_uri<S: serde::Serializer>(code: &Code, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&code.type_uri())
+}
+
 /// What every problem `type` starts with.
 pub const TYPE_PREFIX: &str = "urn:photo-catalog:problem:";
 
@@ -127,11 +138,10 @@ pub const TYPE_PREFIX: &str = "urn:photo-catalog:problem:";
 /// `openapi`, with every `type`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    #[serde(skip)]
-    #[schema(ignore)]
+    /// Serialized as `type`, its URI.
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    #[schema(value_type = String)]
     pub code: Code,
-    #[serde(rename = "type")]
-    pub kind: String,
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
@@ -140,6 +150,10 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     pub retry_after_secs: Option<u64>,
+    /// More headers of the answer (the rate-limit headers of a `429`).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub headers: Vec<(&'static str, String)>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -149,12 +163,12 @@ impl Problem {
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
         Self {
             code,
-            kind: code.type_uri(),
             title: code.title(),
             status: code.status().as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
+            headers: Vec::new(),
         }
     }
 
@@ -252,6 +266,11 @@ impl ResponseError for Problem {
         }
         if self.status == StatusCode::UNAUTHORIZED.as_u16() {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.insert_header((*name, value));
+            }
         }
         response.json(self)
     }

@@ -12,6 +12,27 @@ use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::CorsConfig;
 use crate::openapi::{self, Description, Routes};
 use crate::ops;
+use crate::rate_limit::{self, AddressLimit, Limiter, RateLimitConfig};
+
+/// What an API is, beside its state: its description and routes, and which rate limits it
+/// applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    pub description: &'static Description,
+    pub routes: Routes,
+    /// Each seller's requests (the write API).
+    pub limit_sellers: bool,
+    /// Requests without a token, by client address (the read API).
+    pub limit_addresses: bool,
+}
+
+/// How an API is reached and protected.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub auth: &'a AuthConfig,
+    pub cors: &'a CorsConfig,
+    pub limits: &'a RateLimitConfig,
+}
 
 /// An API bound to its port, not yet serving.
 pub struct Service {
@@ -23,28 +44,46 @@ impl Service {
     /// Binds `listen` (port 0 picks a free one) and builds the server around `state`.
     pub fn bind<T: Send + Sync + 'static>(
         listen: &str,
-        auth: &AuthConfig,
-        cors: &CorsConfig,
+        access: Access<'_>,
         state: T,
-        description: &Description,
-        routes: Routes,
+        api: Api,
     ) -> anyhow::Result<Self> {
-        let auth = web::Data::new(Authenticator::new(auth)?);
-        let cors = cors.clone();
-        let document = web::Data::new(openapi::document(description, routes));
+        let mut authenticator = Authenticator::new(access.auth)?;
+        if api.limit_sellers {
+            let limits = access.limits;
+            authenticator = authenticator.limit_sellers(Limiter::new(
+                "seller",
+                limits.seller_burst,
+                limits.seller_per_sec,
+            ));
+        }
+        let auth = web::Data::new(authenticator);
+        let addresses = api
+            .limit_addresses
+            .then(|| web::Data::new(AddressLimit::new(access.limits)));
+        let cors = access.cors.clone();
+        let routes = api.routes;
+        let document = web::Data::new(openapi::document(api.description, routes));
         let state = web::Data::new(state);
         ops::metrics_handle();
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             let document = document.clone();
+            let addresses = addresses.clone();
             App::new()
+                .wrap(from_fn(rate_limit::by_address))
                 .wrap(cors.middleware())
                 .wrap(from_fn(ops::observe))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(auth.clone())
-                .configure(|config| openapi::serve(config, document))
+                .configure(|config| {
+                    if let Some(addresses) = addresses {
+                        config.app_data(addresses);
+                    }
+                    openapi::serve(config, document);
+                })
                 .into_utoipa_app()
                 .configure(routes)
                 .into_app()

@@ -19,8 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::view::PhotoView;
 use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
@@ -34,20 +32,19 @@ use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::VariantsUrl;
 use catalog_write_side::aggregate::{PhotoCommand, WebhookOutcome};
 use catalog_write_side::store::PhotoStore;
+use catalog_write_side::webhook_secrets::{self, Sealer, WebhookKeyConfig};
 
 /// The longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 /// The longest `give_up_after` taken (a week; the queue's receives run out long before).
 const MAX_GIVE_UP_AFTER_SECS: u64 = 7 * 24 * 3600;
-/// The shortest signing key accepted, in bytes (Standard Webhooks uses 24 to 64).
-const MIN_SECRET_BYTES: usize = 24;
 
 /// Settings of `catalog notify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NotifierConfig {
-    /// Standard Webhooks signing secret: `whsec_` and base64 bytes.
-    #[arg(long = "webhook-secret", env = "CATALOG_WEBHOOK_SECRET", value_parser = catalog_http::auth::secret, hide_env_values = true)]
-    pub signing_secret: Option<SecretString>,
+    /// The key the sellers' webhook secrets are sealed with.
+    #[command(flatten)]
+    pub webhook_key: WebhookKeyConfig,
     /// How long one attempt may take, in seconds.
     #[arg(
         long = "webhook-timeout-secs",
@@ -112,7 +109,8 @@ pub struct Notifier {
     queue: Queue,
     store: Arc<PhotoStore>,
     http: reqwest::Client,
-    signer: standardwebhooks::Webhook,
+    /// Opens the sellers' webhook secrets.
+    sealer: Sealer,
     policy: Arc<CallbackPolicy>,
     retry_base: Duration,
     give_up_after: chrono::Duration,
@@ -130,20 +128,7 @@ impl Notifier {
         store: Arc<PhotoStore>,
         config: &NotifierConfig,
     ) -> anyhow::Result<Self> {
-        let secret = config
-            .signing_secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET is not set"))?;
-        let key = secret.expose_secret();
-        let key_bytes = BASE64
-            .decode(key.strip_prefix("whsec_").unwrap_or(key))
-            .map_err(|_| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET is not whsec_ and base64"))?;
-        anyhow::ensure!(
-            key_bytes.len() >= MIN_SECRET_BYTES,
-            "CATALOG_WEBHOOK_SECRET must hold at least {MIN_SECRET_BYTES} bytes"
-        );
-        let signer = standardwebhooks::Webhook::new(key)
-            .map_err(|error| anyhow::anyhow!("CATALOG_WEBHOOK_SECRET: {error:?}"))?;
+        let sealer = Sealer::from_config(&config.webhook_key).await?;
         let policy = Arc::new(config.policy.clone());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs.max(1)))
@@ -159,7 +144,7 @@ impl Notifier {
             queue: Queue::open(sdk, resources, QueueRole::Notifier).await?,
             store,
             http,
-            signer,
+            sealer,
             policy,
             retry_base: Duration::from_secs(config.retry_base_secs.max(1)),
             give_up_after: chrono::Duration::seconds(
@@ -292,7 +277,25 @@ impl Notifier {
             reason: error.to_string(),
             permanent: true,
         })?;
-        let headers = signed_headers(&self.signer, &webhook.id, Utc::now().timestamp(), &body)
+        let secrets =
+            webhook_secrets::signing(self.store.pool(), &self.sealer, &envelope.state.seller_id)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "could not read the seller's webhook secrets");
+                    Failure {
+                        status: None,
+                        reason: "the webhook could not be signed".into(),
+                        permanent: false,
+                    }
+                })?;
+        if secrets.is_empty() {
+            return Err(Failure {
+                status: None,
+                reason: "the seller has no webhook secret to sign with".into(),
+                permanent: true,
+            });
+        }
+        let headers = signed_headers(&secrets, &webhook.id, Utc::now().timestamp(), &body)
             .map_err(|error| Failure {
                 status: None,
                 reason: format!("signing failed: {error:?}"),
@@ -314,17 +317,23 @@ impl Notifier {
                 permanent: false,
             }),
             // The guarded resolver refused the name (or could not resolve it), or no answer.
+            // The reason is stored where the seller reads it: what happened, never the network's
+            // own words (addresses, certificate or resolver details); those are logged.
             Err(error) => Err(match refusal_in(&error) {
                 Some(refusal) => refused(refusal),
-                None => Failure {
-                    status: None,
-                    reason: if error.is_timeout() {
-                        "the receiver did not answer in time".to_owned()
-                    } else {
-                        format!("the receiver could not be reached: {}", root_cause(&error))
-                    },
-                    permanent: false,
-                },
+                None => {
+                    tracing::info!(webhook = %webhook.id, cause = %root_cause(&error), "a webhook attempt failed");
+                    Failure {
+                        status: None,
+                        reason: if error.is_timeout() {
+                            "the receiver did not answer in time"
+                        } else {
+                            "the receiver could not be reached"
+                        }
+                        .to_owned(),
+                        permanent: false,
+                    }
+                }
             }),
         }
     }
@@ -358,17 +367,24 @@ impl Drop for InFlight<'_> {
 }
 
 /// The Standard Webhooks headers of one attempt: the same id on every attempt, this attempt's
-/// time, and the signature of `{id}.{timestamp}.{body}`.
+/// time, and the signature of `{id}.{timestamp}.{body}` with each of `secrets`,
+/// space-separated (during a rotation, the new secret's and the old one's).
 fn signed_headers(
-    signer: &standardwebhooks::Webhook,
+    secrets: &[SecretString],
     id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> Result<[(&'static str, String); 3], standardwebhooks::WebhookError> {
+    let signatures = secrets
+        .iter()
+        .map(|secret| {
+            standardwebhooks::Webhook::new(secret.expose_secret())?.sign(id, timestamp, body)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok([
         ("webhook-id", id.to_owned()),
         ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signer.sign(id, timestamp, body)?),
+        ("webhook-signature", signatures.join(" ")),
     ])
 }
 
@@ -437,10 +453,9 @@ mod tests {
     /// The test vector of the Standard Webhooks specification.
     #[test]
     fn the_signature_is_the_specifications() {
-        let signer =
-            standardwebhooks::Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let headers = signed_headers(
-            &signer,
+            std::slice::from_ref(&secret),
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1_614_265_330,
             br#"{"test": 2432232314}"#,
@@ -457,6 +472,31 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// During a rotation both secrets sign, space-separated, and a receiver with either
+    /// verifies.
+    #[test]
+    fn both_secrets_sign_during_a_rotation() {
+        let old = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let new = SecretString::from("whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA==");
+        let body = br#"{"type":"photo.ready"}"#;
+        let timestamp = Utc::now().timestamp();
+        let headers =
+            signed_headers(&[new.clone(), old.clone()], "msg_1", timestamp, body).unwrap();
+        let signature = &headers[2].1;
+        assert_eq!(signature.split(' ').count(), 2, "{signature}");
+        let mut map = http::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(name, value.parse().unwrap());
+        }
+        for secret in [&old, &new] {
+            let receiver = standardwebhooks::Webhook::new(secret.expose_secret()).unwrap();
+            assert!(receiver.verify(body, &map).is_ok());
+        }
+        let other =
+            standardwebhooks::Webhook::new("whsec_c2VsbGVyLWItc2VjcmV0LTEyMzQ1Njc4OTA=").unwrap();
+        assert!(other.verify(body, &map).is_err());
     }
 
     #[test]

@@ -42,19 +42,33 @@ pub struct IndexKeys {
     pub listed_key: String,
 }
 
+/// The fixed-width UTC time of a listed key: it sorts as text.
+const LISTED_TIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
 impl IndexKeys {
     pub fn of(state: &PhotoState) -> Self {
         Self {
             gallery_key: (state.status == PhotoStatus::Ready).then(|| state.product_id.clone()),
             inventory_key: (state.status != PhotoStatus::Deleted).then(|| state.seller_id.clone()),
-            // Fixed-width UTC time sorts as text; the id breaks ties.
+            // Creation time, then the id to break ties.
             listed_key: format!(
                 "{}#{}",
-                state.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                state.created_at.format(LISTED_TIME),
                 state.photo_id
             ),
         }
     }
+}
+
+/// Whether `listed` is the listed key a photo `photo_id` would have: a page cursor is trusted
+/// only if it holds keys this crate could have written.
+pub fn is_listed_key(listed: &str, photo_id: &str) -> bool {
+    let Some((time, id)) = listed.rsplit_once('#') else {
+        return false;
+    };
+    id == photo_id
+        && uuid::Uuid::parse_str(id).is_ok()
+        && chrono::NaiveDateTime::parse_from_str(time, LISTED_TIME).is_ok()
 }
 
 /// The item that holds `state`.

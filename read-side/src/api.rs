@@ -17,6 +17,7 @@ use catalog_http::auth::{MaybeSeller, Seller};
 use catalog_http::openapi::Description;
 use catalog_http::ops::Health;
 use catalog_http::problem::{Code, FieldError};
+use catalog_http::service::Api;
 use catalog_read_model::{
     GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
 };
@@ -48,6 +49,14 @@ pub const DESCRIPTION: Description = Description {
     title: "Photo catalog: read API",
     summary: "Catalog pages read photos, product galleries and sellers' inventories.",
     local_url: "http://127.0.0.1:8081",
+};
+
+/// The read API: requests without a token are rate-limited by client address.
+pub const API: Api = Api {
+    description: &DESCRIPTION,
+    routes,
+    limit_sellers: false,
+    limit_addresses: true,
 };
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -218,7 +227,7 @@ async fn gallery(
     let listing = Listing {
         index: GALLERY_INDEX,
         key: GALLERY_KEY,
-        value: path.into_inner(),
+        value: product_id(path.into_inner())?,
         status: None,
     };
     let page = listing.page(&state, &query).await?;
@@ -267,6 +276,21 @@ async fn inventory(
     let page = listing.page(&state, &query).await?;
     let cache = vec![CacheDirective::Private, CacheDirective::NoCache];
     Ok(conditional(&request, page_tag(&page), cache, &page))
+}
+
+/// The longest product id the write side takes.
+const MAX_PRODUCT_ID_CHARS: usize = 128;
+
+/// The product id in a path, if it is one the write side could have taken.
+fn product_id(path: String) -> Result<String, Problem> {
+    let chars = path.chars().count();
+    if chars == 0 || chars > MAX_PRODUCT_ID_CHARS || path.chars().any(char::is_control) {
+        return Err(Problem::new(
+            Code::Malformed,
+            format!("a product id is 1 to {MAX_PRODUCT_ID_CHARS} characters, none a control"),
+        ));
+    }
+    Ok(path)
 }
 
 /// A page of photos.

@@ -2,6 +2,7 @@
 
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::settings::VariantsUrl;
 
 /// Settings of `catalog read-api`.
@@ -14,6 +15,8 @@ pub struct ReadApiConfig {
     pub auth: AuthConfig,
     #[command(flatten)]
     pub cors: CorsConfig,
+    #[command(flatten)]
+    pub limits: RateLimitConfig,
     /// Where variant keys are served from.
     #[command(flatten)]
     pub variants: VariantsUrl,

@@ -39,7 +39,11 @@ pub fn decode(cursor: &str, index_key: &str, listed: &str) -> Result<Key, BadCur
     let names: Vec<&str> = strings.keys().map(String::as_str).collect();
     let mut expected = vec![PHOTO_ID, LISTED_KEY, index_key];
     expected.sort_unstable();
-    if names != expected || strings.get(index_key).map(String::as_str) != Some(listed) {
+    let part = |name: &str| strings.get(name).map(String::as_str).unwrap_or_default();
+    if names != expected
+        || part(index_key) != listed
+        || !catalog_read_model::is_listed_key(part(LISTED_KEY), part(PHOTO_ID))
+    {
         return Err(BadCursor);
     }
     Ok(strings
@@ -64,17 +68,46 @@ mod tests {
         ])
     }
 
+    fn listed(photo: &str) -> String {
+        format!("2026-05-06T07:08:09.123456Z#{photo}")
+    }
+
     proptest! {
         #[test]
-        fn a_cursor_round_trips(photo in "\\PC{1,40}", listed in "\\PC{1,60}", product in "\\PC{1,40}") {
-            let original = key(&photo, &listed, &product);
+        fn a_cursor_round_trips(photo in any::<u128>(), product in "\\PC{1,40}") {
+            let photo = uuid::Uuid::from_u128(photo).to_string();
+            let original = key(&photo, &listed(&photo), &product);
             prop_assert_eq!(decode(&encode(&original), "gallery_key", &product), Ok(original));
         }
     }
 
     #[test]
+    fn a_cursor_with_keys_this_service_never_writes_is_refused() {
+        let photo = uuid::Uuid::from_u128(7).to_string();
+        for (id, listed) in [
+            ("", String::new()),
+            (photo.as_str(), String::new()),
+            (photo.as_str(), format!("#{photo}")),
+            (photo.as_str(), "2026-05-06T07:08:09.123456Z#".to_owned()),
+            ("not-a-uuid", listed("not-a-uuid")),
+            (
+                photo.as_str(),
+                listed(&uuid::Uuid::from_u128(8).to_string()),
+            ),
+        ] {
+            let cursor = encode(&key(id, &listed, "sku-1"));
+            assert_eq!(
+                decode(&cursor, "gallery_key", "sku-1"),
+                Err(BadCursor),
+                "{id} {listed}"
+            );
+        }
+    }
+
+    #[test]
     fn a_cursor_of_another_listing_or_garbage_is_refused() {
-        let cursor = encode(&key("p1", "2026#p1", "sku-1"));
+        let photo = uuid::Uuid::from_u128(7).to_string();
+        let cursor = encode(&key(&photo, &listed(&photo), "sku-1"));
         assert_eq!(decode(&cursor, "gallery_key", "sku-2"), Err(BadCursor));
         assert_eq!(decode(&cursor, "inventory_key", "sku-1"), Err(BadCursor));
         assert_eq!(

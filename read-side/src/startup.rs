@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use catalog_events::resources::Resources;
-use catalog_http::service::Service;
+use catalog_http::service::{Access, Service};
 
 use crate::api::{self, ReadState};
 use crate::config::ReadApiConfig;
@@ -18,12 +18,10 @@ pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Resu
         variants_base_url: config.variants.variants_base_url,
         consistency_wait: Duration::from_millis(config.consistency_wait_ms),
     };
-    Service::bind(
-        &config.listen,
-        &config.auth,
-        &config.cors,
-        state,
-        &api::DESCRIPTION,
-        api::routes,
-    )
+    let access = Access {
+        auth: &config.auth,
+        cors: &config.cors,
+        limits: &config.limits,
+    };
+    Service::bind(&config.listen, access, state, api::API)
 }

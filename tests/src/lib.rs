@@ -18,9 +18,11 @@ use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
+use catalog_write_side::webhook_secrets::WebhookKeyConfig;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -37,6 +39,16 @@ pub fn page_cors() -> CorsConfig {
     let mut cors_origins = vec![PAGE_ORIGIN.to_owned()];
     cors_origins.extend(std::env::var("AWS_ENDPOINT_URL").ok());
     CorsConfig { cors_origins }
+}
+
+/// The key the tests' write APIs and notifiers seal webhook secrets with.
+pub fn webhook_key() -> WebhookKeyConfig {
+    WebhookKeyConfig {
+        key: Some(SecretString::from(
+            "a test key for the sellers' webhook secrets",
+        )),
+        key_secret: None,
+    }
 }
 
 /// A fresh prefix for the AWS resources of one test, so that tests never share a bucket,
@@ -146,12 +158,14 @@ impl WriteApi {
                 ..AuthConfig::default()
             },
             cors: page_cors(),
+            limits: RateLimitConfig::default(),
             s3: S3Settings { path_style: true },
             upload_limit: UploadLimit {
                 max_upload_bytes: 25 * 1024 * 1024,
             },
             presign_ttl_secs: 900,
             callbacks: CallbackPolicy::default(),
+            webhook_key: webhook_key(),
         };
         adjust(&mut config);
         let app = catalog_write_side::startup::build(config, resources).await?;
@@ -224,6 +238,19 @@ impl WriteApi {
             .json(body)
             .send()
             .await?)
+    }
+
+    /// A new webhook signing secret for `seller` (`POST /v1/webhook-secret`).
+    pub async fn webhook_secret(&self, seller: &str) -> anyhow::Result<String> {
+        let response = self
+            .as_seller(reqwest::Method::POST, "/v1/webhook-secret", seller)
+            .send()
+            .await?;
+        let answer = expect_json(response, StatusCode::CREATED).await?;
+        answer["secret"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no secret in {answer}"))
     }
 
     /// Every event in the store, as (photo id, sequence, event type), in insertion order.

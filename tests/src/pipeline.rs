@@ -13,6 +13,7 @@ use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
 use catalog_events::{EventEnvelope, PhotoStatus};
 use catalog_http::auth::AuthConfig;
+use catalog_http::rate_limit::RateLimitConfig;
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
@@ -192,6 +193,7 @@ impl Pipeline {
                     ..AuthConfig::default()
                 },
                 cors: crate::page_cors(),
+                limits: RateLimitConfig::default(),
                 variants: VariantsUrl {
                     variants_base_url: stack.variants_base_url()?,
                 },
@@ -343,7 +345,7 @@ pub fn processor_config() -> ProcessorConfig {
     }
 }
 
-/// What the local stack allows: `http` callbacks on loopback.
+/// What the local stack allows: `http` callbacks on loopback, on any port.
 pub fn loopback_callbacks() -> CallbackPolicy {
     CallbackPolicy {
         allowed_networks: ["127.0.0.0/8", "::1/128"]
@@ -351,17 +353,15 @@ pub fn loopback_callbacks() -> CallbackPolicy {
             .filter_map(|net| net.parse().ok())
             .collect(),
         allow_http: true,
+        allowed_ports: "1-65535".parse().into_iter().collect(),
     }
 }
-
-/// The Standard Webhooks secret of the tests' notifiers.
-pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA==";
 
 /// A notifier for tests: loopback allowed, one-second timeout and first retry, and giving up
 /// after a minute.
 pub fn notifier_config() -> NotifierConfig {
     NotifierConfig {
-        signing_secret: Some(WEBHOOK_SECRET.into()),
+        webhook_key: crate::webhook_key(),
         timeout_secs: 1,
         retry_base_secs: 1,
         give_up_after_secs: 60,

@@ -1,14 +1,12 @@
-//! A webhook receiver on loopback, for the notifier's tests: it checks each request's
-//! Standard Webhooks signature with the tests' secret through the reference library
-//! (`standardwebhooks`, not the service's code), records what came, and answers from a script.
+//! A webhook receiver on loopback, for the notifier's tests: it records what came and answers
+//! from a script; a test checks each request's Standard Webhooks signature with the secrets it
+//! chooses through the reference library (`standardwebhooks`, not the service's code).
 
 use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
-
-use crate::pipeline::WEBHOOK_SECRET;
 
 /// How the receiver answers.
 #[derive(Debug, Clone)]
@@ -23,11 +21,20 @@ pub enum Answers {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub webhook_id: String,
-    /// Whether the signature verified with the secret (and the timestamp was recent).
-    pub signature_valid: bool,
+    pub headers: http::HeaderMap,
+    /// The body as it came, and read as JSON.
+    pub raw: Vec<u8>,
     pub body: Value,
     /// What it answered (`None`: nothing).
     pub answered: Option<u16>,
+}
+
+impl Received {
+    /// Whether the request's signature verifies with `secret` (and its timestamp is recent).
+    pub fn verifies_with(&self, secret: &str) -> bool {
+        standardwebhooks::Webhook::new(secret)
+            .is_ok_and(|webhook| webhook.verify(&self.raw, &self.headers).is_ok())
+    }
 }
 
 struct State {
@@ -98,14 +105,13 @@ async fn receive(state: web::Data<State>, request: HttpRequest, body: web::Bytes
             headers.append(name, value);
         }
     }
-    let signature_valid = standardwebhooks::Webhook::new(WEBHOOK_SECRET)
-        .is_ok_and(|webhook| webhook.verify(&body, &headers).is_ok());
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let raw = body.to_vec();
+    let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let answer = {
         let Ok(mut received) = state.received.lock() else {
             return HttpResponse::InternalServerError().finish();
@@ -116,7 +122,8 @@ async fn receive(state: web::Data<State>, request: HttpRequest, body: web::Bytes
         };
         received.push(Received {
             webhook_id,
-            signature_valid,
+            headers,
+            raw,
             body,
             answered: answer,
         });

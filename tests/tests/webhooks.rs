@@ -55,6 +55,7 @@ async fn a_failing_receiver_gets_retries_with_one_id_until_it_accepts_once() {
         .await
         .unwrap();
     let pipeline = Pipeline::start().await.unwrap();
+    let secret = pipeline.write.webhook_secret(SELLER).await.unwrap();
     let photo = pipeline
         .upload(SELLER, "sku-w1", Some(&receiver.url))
         .await
@@ -66,7 +67,11 @@ async fn a_failing_receiver_gets_retries_with_one_id_until_it_accepts_once() {
     let received = receiver.received();
     let answers: Vec<_> = received.iter().map(|request| request.answered).collect();
     assert_eq!(answers, [Some(500), Some(500), Some(200)]);
-    assert!(received.iter().all(|request| request.signature_valid));
+    assert!(
+        received
+            .iter()
+            .all(|request| request.verifies_with(&secret))
+    );
     let id = &received[0].webhook_id;
     assert!(id.starts_with("msg_"), "{id}");
     assert!(received.iter().all(|request| &request.webhook_id == id));
@@ -103,6 +108,7 @@ async fn a_failing_receiver_gets_retries_with_one_id_until_it_accepts_once() {
 async fn a_photo_that_fails_is_announced_as_failed_with_its_reason() {
     let receiver = Receiver::start(Answers::Script(vec![])).await.unwrap();
     let pipeline = Pipeline::start().await.unwrap();
+    let secret = pipeline.write.webhook_secret(SELLER).await.unwrap();
     // A WebP whose header passes the upload's sniffing but which does not decode.
     let damaged =
         include_bytes!("../../images/fuzz/regressions/webp-exif-chunk-claims-2-6-gb.webp");
@@ -116,7 +122,7 @@ async fn a_photo_that_fails_is_announced_as_failed_with_its_reason() {
     assert_eq!(delivered["payload"]["webhook"]["type"], "photo.failed");
     let received = receiver.received();
     assert_eq!(received.len(), 1);
-    assert!(received[0].signature_valid);
+    assert!(received[0].verifies_with(&secret));
     let body = &received[0].body;
     assert_eq!(body["type"], "photo.failed");
     assert_eq!(body["photo"]["status"], "failed");
@@ -141,6 +147,7 @@ async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() 
     let pipeline = Pipeline::start_with(Stack::create().await.unwrap(), config)
         .await
         .unwrap();
+    let secret = pipeline.write.webhook_secret(SELLER).await.unwrap();
 
     let stuck = pipeline
         .upload(SELLER, "sku-w2", Some(&silent.url))
@@ -178,7 +185,7 @@ async fn a_receiver_that_never_answers_is_given_up_while_others_are_delivered() 
         silent
             .received()
             .iter()
-            .all(|request| request.signature_valid)
+            .all(|request| request.verifies_with(&secret))
     );
 }
 
@@ -227,6 +234,7 @@ async fn an_address_refused_at_call_time_is_given_up_without_a_request() {
     let pipeline = Pipeline::start_with(Stack::create().await.unwrap(), config)
         .await
         .unwrap();
+    pipeline.write.webhook_secret(SELLER).await.unwrap();
     // A name, so that the refusal comes from the lookup the notifier's client makes itself.
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     let photo = pipeline
@@ -242,4 +250,63 @@ async fn an_address_refused_at_call_time_is_given_up_without_a_request() {
         "the callback URL was refused: its host resolves to an address that is not public"
     );
     assert!(receiver.received().is_empty());
+}
+
+/// Each seller's webhooks are signed with that seller's own secrets: another seller's secret
+/// (or any shared one) does not verify them, and during a rotation both of the seller's do.
+/// Without a secret, a callback URL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sellers_webhooks_are_signed_with_its_own_secrets() {
+    let receiver = Receiver::start(Answers::Script(vec![])).await.unwrap();
+    let pipeline = Pipeline::start().await.unwrap();
+    let refused = pipeline
+        .upload("seller-a", "sku-a", Some(&receiver.url))
+        .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|error| error.to_string().contains("webhook secret")),
+        "{refused:?}"
+    );
+    let first = pipeline.write.webhook_secret("seller-a").await.unwrap();
+    let rotated = pipeline.write.webhook_secret("seller-a").await.unwrap();
+    assert_ne!(first, rotated);
+    let other = pipeline.write.webhook_secret("seller-b").await.unwrap();
+    let photo = pipeline
+        .upload("seller-a", "sku-a", Some(&receiver.url))
+        .await
+        .unwrap();
+    pipeline.ready(photo).await.unwrap();
+    eventually(Duration::from_secs(60), || async {
+        Ok((!receiver.received().is_empty()).then_some(()))
+    })
+    .await
+    .unwrap();
+    let webhook = &receiver.received()[0];
+    assert!(webhook.verifies_with(&rotated), "the new secret signs");
+    assert!(
+        webhook.verifies_with(&first),
+        "the rotated one signs beside it for a day"
+    );
+    assert!(
+        !webhook.verifies_with(&other),
+        "another seller's secret does not verify"
+    );
+    assert!(!webhook.verifies_with("whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA=="));
+    // A retry with the same Idempotency-Key answers the same secret, and rotates nothing.
+    let again = |key: &'static str| {
+        pipeline
+            .write
+            .as_seller(Method::POST, "/v1/webhook-secret", "seller-b")
+            .header("idempotency-key", key)
+            .send()
+    };
+    let first_answer = expect_json(again("k1").await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+    let replayed = expect_json(again("k1").await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+    assert_eq!(first_answer, replayed);
+    assert_ne!(first_answer["secret"], other);
 }

@@ -6,10 +6,12 @@
 use catalog_callback_guard::CallbackPolicy;
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 
 pub use crate::database::DatabaseConfig;
+use crate::webhook_secrets::WebhookKeyConfig;
 
 /// Settings of `catalog write-api`.
 #[derive(Debug, Clone, clap::Args)]
@@ -23,6 +25,8 @@ pub struct WriteApiConfig {
     pub auth: AuthConfig,
     #[command(flatten)]
     pub cors: CorsConfig,
+    #[command(flatten)]
+    pub limits: RateLimitConfig,
     /// How the originals bucket is reached (its name comes from `resources.json`).
     #[command(flatten)]
     pub s3: S3Settings,
@@ -34,4 +38,7 @@ pub struct WriteApiConfig {
     /// Which `callback_url`s are accepted.
     #[command(flatten)]
     pub callbacks: CallbackPolicy,
+    /// The key the sellers' webhook secrets are sealed with.
+    #[command(flatten)]
+    pub webhook_key: WebhookKeyConfig,
 }

@@ -13,6 +13,7 @@
 //! - [`api`]: the actix-web command API of the contract, validation, idempotency keys.
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
 //! - [`relay`]: the outbox relay that publishes stored events to EventBridge.
+//! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest.
 //! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
 //!   through rotations, or libpq's variables.
 //! - [`config`]: the settings, read once from `CATALOG_*` variables.
@@ -26,3 +27,4 @@ pub mod originals;
 pub mod relay;
 pub mod startup;
 pub mod store;
+pub mod webhook_secrets;

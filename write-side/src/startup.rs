@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use catalog_events::resources::Resources;
-use catalog_http::service::Service;
+use catalog_http::service::{Access, Service};
 
 use crate::aggregate::PhotoServices;
 use crate::api::{self, AppState, idempotency};
 use crate::config::WriteApiConfig;
 use crate::originals::Originals;
 use crate::store::PhotoStore;
+use crate::webhook_secrets::Sealer;
 
 /// How often the write API deletes idempotency keys past their retention.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -38,13 +39,12 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         max_upload_bytes: config.upload_limit.max_upload_bytes,
         presign_ttl: Duration::from_secs(config.presign_ttl_secs),
         callbacks: config.callbacks,
+        sealer: Sealer::from_config(&config.webhook_key).await?,
     };
-    Service::bind(
-        &config.listen,
-        &config.auth,
-        &config.cors,
-        state,
-        &api::DESCRIPTION,
-        api::routes,
-    )
+    let access = Access {
+        auth: &config.auth,
+        cors: &config.cors,
+        limits: &config.limits,
+    };
+    Service::bind(&config.listen, access, state, api::API)
 }

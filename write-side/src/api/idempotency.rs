@@ -57,7 +57,7 @@ impl Answer {
             .map_err(|error| Problem::internal(&error))
     }
 
-    fn response(&self) -> HttpResponse {
+    pub fn response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status.is_client_error() || self.status.is_server_error() {
             response.content_type(PROBLEM_JSON);
@@ -80,13 +80,31 @@ where
     F: Future<Output = Result<Answer, Problem>>,
     T: serde::Serialize + ?Sized,
 {
+    Ok(answer(pool, request, seller, identity, work)
+        .await?
+        .response())
+}
+
+/// [`once`], answering with the answer itself (first or replayed), for a handler that
+/// turns it into its response (say, to open what it sealed before it was stored).
+pub async fn answer<F, T>(
+    pool: &PgPool,
+    request: &HttpRequest,
+    seller: &str,
+    identity: &T,
+    work: F,
+) -> Result<Answer, Problem>
+where
+    F: Future<Output = Result<Answer, Problem>>,
+    T: serde::Serialize + ?Sized,
+{
     let Some(key) = key(request)? else {
-        return Ok(work.await?.response());
+        return work.await;
     };
     let body = serde_json::to_vec(identity).map_err(|error| Problem::internal(&error))?;
     let hash = request_hash(request, &body);
     match claim(pool, seller, &key, &hash).await? {
-        Claim::Replay(answer) => return Ok(answer.response()),
+        Claim::Replay(answer) => return Ok(answer),
         Claim::Mismatch => {
             return Err(Problem::new(
                 Code::IdempotencyKeyReused,
@@ -116,7 +134,7 @@ where
         Err(_) => None,
     };
     record(pool, seller, &key, stored.as_ref()).await?;
-    Ok(outcome?.response())
+    outcome
 }
 
 #[derive(sqlx::FromRow)]

@@ -3,6 +3,8 @@
 //! - [`photos`]: the JSON commands and the history; [`upload`]: the multipart upload.
 //! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
+//! - [`webhook_secret`]: each seller's webhook signing secret.
+//! - [`bodies`]: the typed answers.
 //!
 //! Errors, tokens, health and metrics are `catalog-http`'s, shared with the read API.
 
@@ -11,6 +13,7 @@ pub mod idempotency;
 pub mod photos;
 pub mod upload;
 pub mod validate;
+pub mod webhook_secret;
 
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use actix_web::{HttpResponse, get, web};
 use catalog_http::openapi::Description;
 use catalog_http::ops::Health;
 use catalog_http::problem::Code;
+use catalog_http::service::Api;
 use catalog_http::{Problem, ops, problem};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -25,6 +29,7 @@ use uuid::Uuid;
 use crate::aggregate::PhotoError;
 use crate::originals::Originals;
 use crate::store::{CommandError, PhotoStore};
+use crate::webhook_secrets::Sealer;
 use catalog_callback_guard::CallbackPolicy;
 
 /// What every handler shares.
@@ -34,6 +39,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     pub presign_ttl: Duration,
     pub callbacks: CallbackPolicy,
+    /// Seals and opens the sellers' webhook secrets.
+    pub sealer: Sealer,
 }
 
 /// Largest JSON body accepted (the fields of a photo, with room to spare).
@@ -44,6 +51,14 @@ pub const DESCRIPTION: Description = Description {
     title: "Photo catalog: write API",
     summary: "Sellers declare, upload, change, reprocess and delete their product photos.",
     local_url: "http://127.0.0.1:8080",
+};
+
+/// The write API: each seller's requests are rate-limited.
+pub const API: Api = Api {
+    description: &DESCRIPTION,
+    routes,
+    limit_sellers: true,
+    limit_addresses: false,
 };
 
 /// Registers every route of the write side.
@@ -63,6 +78,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(photos::upload_complete)
         .service(photos::reprocess)
         .service(photos::history)
+        .service(webhook_secret::rotate)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
         }));

@@ -73,7 +73,7 @@ pub async fn create(
     let identity = body.clone();
     idempotency::once(state.store.pool(), &request, &seller.0, &identity, async {
         let photo = validate::new_photo(body, state.max_upload_bytes)?;
-        validate::callback_allowed(&state.callbacks, &photo).await?;
+        validate::callback_allowed(&state.callbacks, state.store.pool(), &seller.0, &photo).await?;
         let photo_id = Uuid::now_v7();
         let upload = state
             .originals

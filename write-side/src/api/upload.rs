@@ -176,7 +176,7 @@ async fn create(
     let identity = photo.clone();
     idempotency::once(state.store.pool(), request, &seller.0, &identity, async {
         let photo = validate::new_photo(photo, state.max_upload_bytes)?;
-        validate::callback_allowed(&state.callbacks, &photo).await?;
+        validate::callback_allowed(&state.callbacks, state.store.pool(), &seller.0, &photo).await?;
         let command = PhotoCommand::RecordUpload {
             request: upload_requested(photo_id, seller, photo),
             stored_size,

@@ -9,6 +9,9 @@ use url::Url;
 use catalog_http::problem::{Code, FieldError, Problem};
 
 use catalog_callback_guard::CallbackPolicy;
+use sqlx::PgPool;
+
+use crate::webhook_secrets;
 
 /// The image types accepted on upload (the processor checks the bytes themselves).
 pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
@@ -155,14 +158,33 @@ fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<Field
 }
 
 fn caption(caption: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
-    let caption = caption?.trim().to_owned();
-    if caption.chars().count() > MAX_CAPTION_CHARS {
+    prose("caption", caption, MAX_CAPTION_CHARS, errors)
+}
+
+/// Free text a person writes (a caption, an alt text): trimmed, at most `max` characters, and
+/// no control characters but line breaks and tabs.
+fn prose(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let value = value?.trim().to_owned();
+    if value.chars().count() > max {
         errors.push(FieldError::new(
-            "caption",
-            format!("must be at most {MAX_CAPTION_CHARS} characters"),
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
         ));
     }
-    Some(caption)
+    Some(value)
 }
 
 fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
@@ -190,18 +212,38 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
 }
 
 /// Refuses (`422`) a `callback_url` that the notifier would not call: not https, or resolving
-/// to an address that is not public (see `catalog-callback-guard`).
-pub async fn callback_allowed(policy: &CallbackPolicy, photo: &ValidPhoto) -> Result<(), Problem> {
+/// to an address that is not public (see `catalog-callback-guard`), or of a seller who has no
+/// webhook secret yet to sign with.
+pub async fn callback_allowed(
+    policy: &CallbackPolicy,
+    pool: &PgPool,
+    seller: &str,
+    photo: &ValidPhoto,
+) -> Result<(), Problem> {
     let Some(url) = &photo.0.callback_url else {
         return Ok(());
     };
-    policy.check(url).await.map(drop).map_err(|refusal| {
-        Problem::invalid(vec![FieldError::new("callback_url", refusal.to_string())])
-    })
+    let refused =
+        |message: String| Problem::invalid(vec![FieldError::new("callback_url", message)]);
+    policy
+        .check(url)
+        .await
+        .map_err(|refusal| refused(refusal.to_string()))?;
+    let has_secret = webhook_secrets::exists(pool, seller)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
+    if !has_secret {
+        return Err(refused(
+            "needs a webhook secret to sign with: POST /v1/webhook-secret first".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn callback_url(url: &str, errors: &mut Vec<FieldError>) {
+    // The URL parser drops tabs and line breaks silently; a URL holding any is refused.
     let valid = url.len() <= MAX_URL_CHARS
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
         && Url::parse(url)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
     if !valid {

@@ -183,7 +183,13 @@ fn photo_body(index: usize) -> serde_json::Value {
 async fn write(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!("write side: {count} commands at concurrency {concurrency}");
     let api = Arc::new(
-        WriteApi::spawn_with(|config| config.database.max_connections = concurrency as u32).await?,
+        WriteApi::spawn_with(|config| {
+            config.database.max_connections = concurrency as u32;
+            // The bench measures the service, not its limits.
+            config.limits.seller_burst = u32::MAX;
+            config.limits.seller_per_sec = u32::MAX;
+        })
+        .await?,
     );
     let token = Arc::new(api.token("bench-seller"));
     // Warm the connections of both sides before measuring.

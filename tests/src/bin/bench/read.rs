@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::rate_limit::RateLimitConfig;
 use catalog_projections::item::{self, Guard};
 use catalog_read_model::{GALLERY_INDEX, GALLERY_KEY, PHOTO_ID};
 use catalog_read_side::config::ReadApiConfig;
@@ -47,6 +48,12 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
                 ..AuthConfig::default()
             },
             cors: CorsConfig::default(),
+            // The bench measures the service, not its limits.
+            limits: RateLimitConfig {
+                address_burst: u32::MAX,
+                address_per_sec: u32::MAX,
+                ..RateLimitConfig::default()
+            },
             variants: VariantsUrl {
                 variants_base_url: "https://cdn.example".into(),
             },
