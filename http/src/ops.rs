@@ -2,13 +2,16 @@
 //! own `/readyz`), and the middleware that counts and times every request and returns its id.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, get};
+use actix_web::{Error, HttpMessage, HttpResponse, get, web};
+
+use crate::problem::{Code, Problem};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_actix_web::RequestId;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -68,6 +71,65 @@ pub fn correlation_id(request: &actix_web::HttpRequest) -> String {
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// How long a request may take, its body included, so that a client sending slowly (or not at
+/// all) cannot hold a worker: a request that streams a file (multipart) gets longer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Timeouts {
+    /// Seconds a request may take.
+    #[arg(
+        long = "request-timeout-secs",
+        env = "CATALOG_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub request_secs: u64,
+    /// Seconds a multipart upload may take.
+    #[arg(
+        long = "upload-timeout-secs",
+        env = "CATALOG_UPLOAD_TIMEOUT_SECS",
+        default_value_t = 600
+    )]
+    pub upload_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request_secs: 30,
+            upload_secs: 600,
+        }
+    }
+}
+
+/// Middleware: answers `408` problem+json when a request outlasts its [`Timeouts`] (as an
+/// error, which actix answers with the problem).
+pub async fn deadline(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let timeouts = request
+        .app_data::<web::Data<Timeouts>>()
+        .map(|timeouts| timeouts.get_ref().clone())
+        .unwrap_or_default();
+    let streams_a_file = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("multipart/"));
+    let seconds = if streams_a_file {
+        timeouts.upload_secs
+    } else {
+        timeouts.request_secs
+    };
+    match tokio::time::timeout(Duration::from_secs(seconds.max(1)), next.call(request)).await {
+        Ok(response) => response,
+        Err(_) => Err(Problem::new(
+            Code::RequestTimeout,
+            format!("the request took longer than {seconds} s"),
+        )
+        .into()),
+    }
 }
 
 /// Counts and times each request by route and status, and answers with `x-request-id`.

@@ -34,6 +34,7 @@ impl FieldError {
 pub enum Code {
     Malformed,
     Unauthorized,
+    RequestTimeout,
     NotFound,
     Conflict,
     Busy,
@@ -48,9 +49,10 @@ pub enum Code {
 
 impl Code {
     /// Every code, as the OpenAPI documents list them.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Malformed,
         Self::Unauthorized,
+        Self::RequestTimeout,
         Self::NotFound,
         Self::Conflict,
         Self::Busy,
@@ -71,6 +73,11 @@ impl Code {
                 "unauthorized",
                 StatusCode::UNAUTHORIZED,
                 "Not authenticated",
+            ),
+            Self::RequestTimeout => (
+                "request-timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
             ),
             Self::NotFound => ("not-found", StatusCode::NOT_FOUND, "Not found"),
             Self::Conflict => ("conflict", StatusCode::CONFLICT, "Not allowed now"),
@@ -285,6 +292,13 @@ impl From<AuthError> for Problem {
             AuthError::NoSecret | AuthError::NotConfigured => Self::internal(&error),
         }
     }
+}
+
+/// How both APIs answer a query string they cannot read: `400` problem+json.
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|error, _| {
+        Problem::new(Code::Malformed, format!("bad query: {error}")).into()
+    })
 }
 
 /// The problem for a JSON body actix could not read: syntax is `400`, a body of the wrong

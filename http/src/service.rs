@@ -11,7 +11,7 @@ use utoipa_actix_web::AppExt;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::CorsConfig;
 use crate::openapi::{self, Description, Routes};
-use crate::ops;
+use crate::ops::{self, Timeouts};
 use crate::rate_limit::{self, AddressLimit, Limiter, RateLimitConfig};
 
 /// What an API is, beside its state: its description and routes, and which rate limits it
@@ -32,6 +32,7 @@ pub struct Access<'a> {
     pub auth: &'a AuthConfig,
     pub cors: &'a CorsConfig,
     pub limits: &'a RateLimitConfig,
+    pub timeouts: &'a Timeouts,
 }
 
 /// An API bound to its port, not yet serving.
@@ -62,6 +63,7 @@ impl Service {
             .limit_addresses
             .then(|| web::Data::new(AddressLimit::new(access.limits)));
         let cors = access.cors.clone();
+        let timeouts = web::Data::new(access.timeouts.clone());
         let routes = api.routes;
         let document = web::Data::new(openapi::document(api.description, routes));
         let state = web::Data::new(state);
@@ -72,12 +74,14 @@ impl Service {
             let document = document.clone();
             let addresses = addresses.clone();
             App::new()
+                .wrap(from_fn(ops::deadline))
                 .wrap(from_fn(rate_limit::by_address))
                 .wrap(cors.middleware())
                 .wrap(from_fn(ops::observe))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(auth.clone())
+                .app_data(timeouts.clone())
                 .configure(|config| {
                     if let Some(addresses) = addresses {
                         config.app_data(addresses);

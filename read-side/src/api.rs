@@ -61,9 +61,7 @@ pub const API: Api = Api {
 
 pub fn routes(config: &mut ServiceConfig) {
     config
-        .app_data(web::QueryConfig::default().error_handler(|error, _| {
-            Problem::new(Code::Malformed, format!("bad query: {error}")).into()
-        }))
+        .app_data(catalog_http::problem::query_config())
         .configure(catalog_http::ops::routes)
         .service(readyz)
         .service(photo)

@@ -2,6 +2,7 @@
 
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::settings::VariantsUrl;
 
@@ -17,6 +18,8 @@ pub struct ReadApiConfig {
     pub cors: CorsConfig,
     #[command(flatten)]
     pub limits: RateLimitConfig,
+    #[command(flatten)]
+    pub timeouts: Timeouts,
     /// Where variant keys are served from.
     #[command(flatten)]
     pub variants: VariantsUrl,

@@ -22,6 +22,7 @@ pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Resu
         auth: &config.auth,
         cors: &config.cors,
         limits: &config.limits,
+        timeouts: &config.timeouts,
     };
     Service::bind(&config.listen, access, state, api::API)
 }

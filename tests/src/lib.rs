@@ -18,6 +18,7 @@ use catalog_events::resources::Resources;
 use catalog_http::auth;
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
@@ -159,6 +160,7 @@ impl WriteApi {
             },
             cors: page_cors(),
             limits: RateLimitConfig::default(),
+            timeouts: Timeouts::default(),
             s3: S3Settings { path_style: true },
             upload_limit: UploadLimit {
                 max_upload_bytes: 25 * 1024 * 1024,

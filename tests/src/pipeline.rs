@@ -13,6 +13,7 @@ use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
 use catalog_events::{EventEnvelope, PhotoStatus};
 use catalog_http::auth::AuthConfig;
+use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
@@ -194,6 +195,7 @@ impl Pipeline {
                 },
                 cors: crate::page_cors(),
                 limits: RateLimitConfig::default(),
+                timeouts: Timeouts::default(),
                 variants: VariantsUrl {
                     variants_base_url: stack.variants_base_url()?,
                 },

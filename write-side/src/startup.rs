@@ -45,6 +45,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         auth: &config.auth,
         cors: &config.cors,
         limits: &config.limits,
+        timeouts: &config.timeouts,
     };
     Service::bind(&config.listen, access, state, api::API)
 }

@@ -69,6 +69,7 @@ pub fn routes(config: &mut ServiceConfig) {
                 .limit(MAX_JSON_BYTES)
                 .error_handler(|error, _| problem::json_error(error).into()),
         )
+        .app_data(problem::query_config())
         .configure(ops::routes)
         .service(readyz)
         .service(photos::create)

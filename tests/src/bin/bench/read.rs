@@ -48,6 +48,7 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
                 ..AuthConfig::default()
             },
             cors: CorsConfig::default(),
+            timeouts: catalog_http::ops::Timeouts::default(),
             // The bench measures the service, not its limits.
             limits: RateLimitConfig {
                 address_burst: u32::MAX,

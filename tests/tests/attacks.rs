@@ -1,0 +1,389 @@
+//! The API under abuse, as an attacker would try it over HTTP: hostile text, forged and odd
+//! tokens, bursts, made-up methods, forged cursors, overlong ids, a body that never arrives,
+//! callback URLs that aim inside. Each probe asserts the status, that the answer is
+//! problem+json, and that nothing was appended to the event store.
+//!
+//! Beside these, other suites cover the rest of the attack surface: JWT forgeries and key
+//! confusion (`sign_in.rs`), server-side request forgery at submission and call time
+//! (`webhooks.rs`), another seller's photos (`write_api.rs`), hostile image files
+//! (`images.rs`, and `catalog-images`' own corpus).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use catalog_tests::pipeline::Pipeline;
+use catalog_tests::{WriteApi, expect_json, expect_problem, jpeg, sha256_hex};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SELLER: &str = "seller-x";
+
+fn photo() -> Value {
+    json!({"product_id": "sku-x", "filename": "x.jpg", "content_type": "image/jpeg", "size_bytes": 100})
+}
+
+fn with(field: &str, value: Value) -> Value {
+    let mut body = photo();
+    body[field] = value;
+    body
+}
+
+/// A token signed with the API's secret, with these claims.
+fn token(api: &WriteApi, claims: &Value) -> String {
+    let key = EncodingKey::from_secret(api.secret().expose_secret().as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn control_characters_in_any_text_are_refused_and_append_nothing() {
+    let api = WriteApi::spawn().await.unwrap();
+    for body in [
+        with("caption", json!("nul \u{0} inside")),
+        with("caption", json!("bell \u{7}")),
+        with("product_id", json!("sku\u{0}")),
+        with("filename", json!("a\u{0}.jpg")),
+        with("tags", json!(["red", "\u{0}"])),
+        with("alt_text", json!("escape \u{1b}[31m")),
+        with("callback_url", json!("https://exa\tmple.com/hook")),
+    ] {
+        let problem = expect_problem(
+            api.create(SELLER, &body).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{body}: {error}"));
+        assert!(problem["errors"].is_array(), "{problem}");
+    }
+    // The same through the multipart upload and PATCH.
+    let form = reqwest::multipart::Form::new()
+        .text("product_id", "sku-x")
+        .text("caption", "nul \u{0}")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(jpeg(8, 8)).file_name("x.jpg"),
+        );
+    let multipart = api
+        .as_seller(Method::POST, "/v1/photos/upload", SELLER)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(multipart, StatusCode::UNPROCESSABLE_ENTITY)
+        .await
+        .unwrap();
+    assert!(api.events().await.unwrap().is_empty());
+    let created = expect_json(
+        api.create(SELLER, &photo()).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    let id = created["photo_id"].as_str().unwrap();
+    let patch = api
+        .as_seller(Method::PATCH, &format!("/v1/photos/{id}"), SELLER)
+        .json(&json!({"caption": "nul \u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(patch, StatusCode::UNPROCESSABLE_ENTITY)
+        .await
+        .unwrap();
+    assert_eq!(api.events().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn odd_tokens_are_401_and_the_claims_api_md_names_are_enough() {
+    let api = WriteApi::spawn().await.unwrap();
+    let send = |token: String| {
+        api.http
+            .post(api.url("/v1/photos"))
+            .bearer_auth(token)
+            .json(&photo())
+            .send()
+    };
+    for (what, claims) in [
+        (
+            "a seller with a NUL",
+            json!({"sub": "seller\u{0}", "exp": now() + 60}),
+        ),
+        ("an empty seller", json!({"sub": "", "exp": now() + 60})),
+        (
+            "a seller of 1000 characters",
+            json!({"sub": "s".repeat(1000), "exp": now() + 60}),
+        ),
+        ("no expiry", json!({"sub": SELLER})),
+        (
+            "not valid yet",
+            json!({"sub": SELLER, "exp": now() + 7200, "nbf": now() + 3600}),
+        ),
+        ("expired", json!({"sub": SELLER, "exp": now() - 3600})),
+    ] {
+        expect_problem(
+            send(token(&api, &claims)).await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    }
+    for (what, header) in [
+        ("no scheme", "abc"),
+        ("basic", "Basic dXNlcjpwYXNz"),
+        ("garbage", "Bearer \u{1}"),
+    ] {
+        let answer = api
+            .http
+            .post(api.url("/v1/photos"))
+            .header("authorization", header)
+            .json(&photo())
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            expect_problem(answer, StatusCode::UNAUTHORIZED)
+                .await
+                .unwrap_or_else(|error| panic!("{what}: {error}"));
+        }
+    }
+    assert!(api.events().await.unwrap().is_empty());
+    // `sub` and `exp` suffice: no `iat` needed, and a past `nbf` is fine.
+    let minimal = token(
+        &api,
+        &json!({"sub": SELLER, "exp": now() + 60, "nbf": now() - 10}),
+    );
+    expect_json(send(minimal).await.unwrap(), StatusCode::CREATED)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_one_seller_is_limited_while_another_is_served() {
+    let api = WriteApi::spawn().await.unwrap();
+    let greedy = api.token("seller-greedy");
+    let answers = futures_util::future::join_all((0..300).map(|_| {
+        api.http
+            .get(api.url("/v1/photos/01a22256-dd3a-72c2-8529-df1737d7c671/history"))
+            .bearer_auth(&greedy)
+            .send()
+    }))
+    .await;
+    let limited: Vec<_> = answers
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|answer| answer.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(
+        limited.len() >= 150,
+        "only {} of 300 limited",
+        limited.len()
+    );
+    let first = limited.into_iter().next().unwrap();
+    let retry: u64 = first.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert!(first.headers().contains_key("ratelimit-policy"));
+    assert!(first.headers().contains_key("ratelimit"));
+    let problem = expect_problem(first, StatusCode::TOO_MANY_REQUESTS)
+        .await
+        .unwrap();
+    assert!(problem["type"].as_str().unwrap().ends_with(":rate-limited"));
+    // Another seller is served meanwhile.
+    expect_json(
+        api.create("seller-patient", &photo()).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let api = WriteApi::spawn().await.unwrap();
+    for method in ["FROBNICATE", "XYZZY-1", "XYZZY-2"] {
+        let answer = api
+            .http
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                api.url("/v1/photos"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_client_error(),
+            "{method}: {}",
+            answer.status()
+        );
+    }
+    let metrics = api
+        .http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("FROBNICATE") && !metrics.contains("XYZZY"));
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_cursors_and_overlong_ids_are_refused() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let cursor = |parts: Value| URL_SAFE_NO_PAD.encode(parts.to_string());
+    for forged in [
+        cursor(json!({"gallery_key": "sku-1", "listed_key": "", "photo_id": ""})),
+        cursor(json!({"gallery_key": "sku-1", "listed_key": "x#y", "photo_id": "y"})),
+        cursor(json!({"gallery_key": "sku-2", "listed_key": "", "photo_id": ""})),
+        "!!!".to_owned(),
+    ] {
+        let answer = pipeline
+            .write
+            .http
+            .get(pipeline.read(&format!("/v1/products/sku-1/photos?cursor={forged}")))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(answer, StatusCode::BAD_REQUEST)
+            .await
+            .unwrap_or_else(|error| panic!("{forged}: {error}"));
+    }
+    let long = "x".repeat(5000);
+    for (url, status) in [
+        (
+            pipeline.read(&format!("/v1/photos/{long}")),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            pipeline.read(&format!("/v1/products/{long}/photos")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            pipeline.write.url(&format!("/v1/photos/{long}/history")),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let answer = pipeline
+            .write
+            .http
+            .get(&url)
+            .bearer_auth(pipeline.write.token(SELLER))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(answer, status).await.unwrap();
+    }
+    for query in ["after=-1", "limit=0", "limit=100000", "after=x"] {
+        let answer = pipeline
+            .write
+            .as_seller(
+                Method::GET,
+                &format!("/v1/photos/01a22256-dd3a-72c2-8529-df1737d7c671/history?{query}"),
+                SELLER,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_client_error(),
+            "{query}: {}",
+            answer.status()
+        );
+        assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    let api = WriteApi::spawn_with(|config| config.timeouts.request_secs = 1)
+        .await
+        .unwrap();
+    let address = api.base_url.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/photos HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"product_id\": ",
+        api.token(SELLER)
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer))
+        .await
+        .expect("an answer before the client gives up")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(api.events().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn callback_urls_aimed_inside_or_at_other_services_are_refused() {
+    // The production policy: https on ports 443 and 80 only, to public addresses.
+    let api = WriteApi::spawn().await.unwrap();
+    api.webhook_secret(SELLER).await.unwrap();
+    for url in [
+        "https://example.com:22/hook",
+        "https://example.com:6379/hook",
+        "https://user:password@example.com/hook",
+        "http://example.com/hook",
+        "https://169.254.169.254/latest/meta-data/iam",
+        "https://[fd00:ec2::254]/latest",
+        "https://0x7f000001/hook",
+        "https://2130706433/hook",
+        "gopher://example.com/",
+    ] {
+        let problem = expect_problem(
+            api.create(SELLER, &with("callback_url", json!(url)))
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{url}: {error}"));
+        assert!(
+            problem["errors"].to_string().contains("callback_url"),
+            "{url}: {problem}"
+        );
+    }
+    assert!(api.events().await.unwrap().is_empty());
+}
+
+/// Uploads whose bytes differ from their declaration are refused before anything is kept.
+#[tokio::test]
+async fn a_multipart_file_that_is_not_its_declared_checksum_is_refused() {
+    let api = WriteApi::spawn().await.unwrap();
+    let bytes = jpeg(8, 8);
+    let form = reqwest::multipart::Form::new()
+        .text("product_id", "sku-x")
+        .text("checksum_sha256", sha256_hex(b"something else"))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("x.jpg"),
+        );
+    let answer = api
+        .as_seller(Method::POST, "/v1/photos/upload", SELLER)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(answer, StatusCode::UNPROCESSABLE_ENTITY)
+        .await
+        .unwrap();
+    assert!(api.events().await.unwrap().is_empty());
+}
