@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -40,6 +41,8 @@ use catalog_write_side::store::{CommandError, PhotoStore};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Bytes of memory a decoded pixel may take across the pipeline (source, resized copies).
 const BYTES_PER_PIXEL: u64 = 8;
+/// Memory every job reserves on top of its file and pixels (decoder state, encoders).
+const JOB_OVERHEAD_BYTES: u64 = 4 << 20;
 
 /// Settings of `catalog process-images`.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,6 +58,10 @@ pub struct ProcessorConfig {
     /// Memory the decoded images of all jobs may take together, in MiB.
     #[arg(long, env = "CATALOG_IMAGE_MEMORY_MIB", default_value_t = 1024)]
     pub memory_mib: u64,
+    /// How long one job may take, download to upload (`90s`, `2m`); past it the photo fails
+    /// and its slot is free for the next.
+    #[arg(long, env = "CATALOG_IMAGE_JOB_DEADLINE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub job_deadline: Duration,
     #[command(flatten)]
     pub polling: Polling,
     #[command(flatten)]
@@ -82,6 +89,7 @@ pub struct Processor {
     jobs: usize,
     memory: Arc<Semaphore>,
     memory_mib: u32,
+    deadline: Duration,
 }
 
 impl Processor {
@@ -112,6 +120,7 @@ impl Processor {
             jobs,
             memory: Arc::new(Semaphore::new(memory_mib as usize)),
             memory_mib,
+            deadline: config.job_deadline.max(Duration::from_millis(1)),
         })
     }
 
@@ -132,7 +141,16 @@ impl Processor {
         let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
         let heartbeat = self.queue.keep_hidden(receipt);
         let outcome = tokio::select! {
-            outcome = self.process(photo) => outcome,
+            outcome = tokio::time::timeout(self.deadline, self.process(photo)) => match outcome {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::warn!(%photo, deadline = ?self.deadline, "a job ran past its deadline");
+                    let reason = Rejection::TooSlow {
+                        limit: humantime::format_duration(self.deadline).to_string(),
+                    };
+                    self.fail(photo, &reason.to_string(), &photo.to_string()).await
+                }
+            },
             () = heartbeat => Outcome::Retry("the visibility heartbeat stopped".into()),
         };
         match outcome {
@@ -252,17 +270,24 @@ impl Processor {
         Ok(Ok(bytes))
     }
 
-    /// Renders on a blocking thread, holding the memory the decoded image will take.
+    /// Renders on a blocking thread, holding the memory the job may take (its file, its
+    /// pixels, the overhead) until that thread ends, even if the job was given up before.
     async fn render(&self, original: Vec<u8>) -> anyhow::Result<Result<Rendition, Rejection>> {
         let pixels = catalog_images::decode::declared_pixels(&original)
             .unwrap_or(0)
             .min(self.limits.max_pixels);
-        let mib = u32::try_from((pixels * BYTES_PER_PIXEL) >> 20)
+        let bytes = original.len() as u64 + pixels * BYTES_PER_PIXEL + JOB_OVERHEAD_BYTES;
+        let mib = u32::try_from(bytes.div_ceil(1 << 20))
             .unwrap_or(u32::MAX)
             .clamp(1, self.memory_mib);
-        let _memory = self.memory.acquire_many(mib).await?;
+        let memory = Arc::clone(&self.memory).acquire_many_owned(mib).await?;
         let limits = self.limits;
-        Ok(tokio::task::spawn_blocking(move || catalog_images::render(&original, limits)).await?)
+        Ok(tokio::task::spawn_blocking(move || {
+            let rendition = catalog_images::render(&original, limits);
+            drop(memory);
+            rendition
+        })
+        .await?)
     }
 
     async fn store_variants(

@@ -7,6 +7,14 @@ use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::{Limits, Rejection};
 
+/// What reading a header may allocate (its metadata: a PNG's inflated ICC profile, say).
+const HEADER_ALLOC_BYTES: u64 = 16 << 20;
+/// The largest colour profile read: real ones are kilobytes, a few hundred at most.
+const MAX_ICC_BYTES: usize = 4 << 20;
+/// The most scans a progressive JPEG may have (libjpeg-turbo's advice): each is a pass over
+/// the whole image, and a crafted file can hold thousands of them.
+const MAX_JPEG_SCANS: u32 = 100;
+
 /// The formats the processor reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -87,12 +95,18 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
         return Err(Rejection::Empty);
     }
     let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
-    if format == Format::WebP {
-        webp_chunks_fit(bytes)?;
+    match format {
+        Format::WebP => webp_chunks_fit(bytes)?,
+        Format::Png => png_profile_fits(bytes)?,
+        Format::Jpeg | Format::Gif => {}
     }
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format.image_format())
-        .into_decoder()
-        .map_err(corrupt)?;
+    // Reading the header may inflate metadata (a PNG's ICC profile is compressed): it gets a
+    // small budget of its own, before the image's size is known.
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut header_limits = image::Limits::default();
+    header_limits.max_alloc = Some(HEADER_ALLOC_BYTES);
+    reader.limits(header_limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
     let pixels = u64::from(width) * u64::from(height);
     if pixels > limits.max_pixels {
@@ -116,6 +130,11 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();
+    if icc.as_ref().is_some_and(|icc| icc.len() > MAX_ICC_BYTES) {
+        return Err(Rejection::ProfileTooLarge {
+            limit: MAX_ICC_BYTES,
+        });
+    }
     let image = match format {
         Format::Jpeg => {
             drop(decoder);
@@ -156,9 +175,51 @@ fn webp_chunks_fit(bytes: &[u8]) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Refuses a PNG whose colour profile (`iCCP`, compressed) inflates past [`MAX_ICC_BYTES`]:
+/// a few kilobytes of zeros can claim a profile of gigabytes, which the PNG decoder would
+/// inflate while reading the header. Reads the chunks before the image data only.
+fn png_profile_fits(bytes: &[u8]) -> Result<(), Rejection> {
+    let mut rest = bytes.get(8..).unwrap_or_default();
+    while rest.len() >= 8 {
+        let size = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let kind = &rest[4..8];
+        let Some(data) = rest.get(8..8 + size) else {
+            return Ok(()); // truncated: the decoder says so
+        };
+        match kind {
+            b"IDAT" | b"IEND" => return Ok(()),
+            b"iCCP" => {
+                // A name of 1 to 79 bytes, a NUL, the method (0: zlib), the profile.
+                let compressed = data
+                    .iter()
+                    .position(|&byte| byte == 0)
+                    .and_then(|nul| data.get(nul + 2..))
+                    .unwrap_or_default();
+                if miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
+                    compressed,
+                    MAX_ICC_BYTES,
+                )
+                .is_err_and(|error| {
+                    error.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput
+                }) {
+                    return Err(Rejection::ProfileTooLarge {
+                        limit: MAX_ICC_BYTES,
+                    });
+                }
+            }
+            _ => {}
+        }
+        rest = rest.get(12 + size..).unwrap_or_default();
+    }
+    Ok(())
+}
+
 /// A JPEG through libjpeg-turbo, scaled in the DCT to the smallest size that covers `cover`.
 fn jpeg(bytes: &[u8], icc: Option<&[u8]>, cover: u32) -> Result<DynamicImage, Rejection> {
     let mut decompressor = Decompressor::new().map_err(corrupt)?;
+    decompressor
+        .set_scan_limit(MAX_JPEG_SCANS)
+        .map_err(corrupt)?;
     let header = decompressor.read_header(bytes).map_err(corrupt)?;
     let longest = header.width.max(header.height);
     let wanted = longest.min(cover as usize);
@@ -184,7 +245,15 @@ fn jpeg(bytes: &[u8], icc: Option<&[u8]>, cover: u32) -> Result<DynamicImage, Re
         height: scaled.height,
         format,
     };
-    decompressor.decompress(bytes, image).map_err(corrupt)?;
+    decompressor.decompress(bytes, image).map_err(|error| {
+        if error.to_string().contains("scans") {
+            Rejection::TooManyScans {
+                limit: MAX_JPEG_SCANS,
+            }
+        } else {
+            corrupt(error)
+        }
+    })?;
     let (width, height) = (to_u32(scaled.width)?, to_u32(scaled.height)?);
     let rgb = if cmyk {
         cmyk_to_srgb(&pixels, icc)

@@ -19,6 +19,10 @@
 pub mod decode;
 pub mod variants;
 
+#[cfg(any(test, feature = "testing"))]
+#[allow(clippy::expect_used)] // a file that cannot be made is a broken test
+pub mod hostile;
+
 use catalog_events::VariantName;
 
 /// What may be asked of one image.
@@ -43,6 +47,12 @@ pub enum Rejection {
     TooLarge { limit: u64 },
     #[error("the uploaded file's SHA-256 differs from the declared checksum_sha256")]
     ChecksumMismatch,
+    #[error("the image's colour profile is larger than the limit of {limit} bytes")]
+    ProfileTooLarge { limit: usize },
+    #[error("the JPEG has more than {limit} progressive scans")]
+    TooManyScans { limit: u32 },
+    #[error("processing the image took longer than the limit of {limit}")]
+    TooSlow { limit: String },
 }
 
 /// One encoded variant.

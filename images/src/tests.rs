@@ -7,6 +7,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 
 use super::*;
+use crate::hostile;
 
 const LIMITS: Limits = Limits {
     max_pixels: 50_000_000,
@@ -57,31 +58,16 @@ fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let crc = crc32(&ihdr);
+    let crc = hostile::crc32(&ihdr);
     let mut out = b"\x89PNG\r\n\x1a\n\0\0\0\x0d".to_vec();
     out.extend_from_slice(&ihdr);
     out.extend_from_slice(&crc.to_be_bytes());
     let idat = b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01";
     out.extend_from_slice(&8u32.to_be_bytes());
     out.extend_from_slice(idat);
-    out.extend_from_slice(&crc32(idat).to_be_bytes());
+    out.extend_from_slice(&hostile::crc32(idat).to_be_bytes());
     out.extend_from_slice(b"\0\0\0\0IEND\xae\x42\x60\x82");
     out
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 fn sizes(rendition: &Rendition) -> Vec<(u32, u32)> {
@@ -308,4 +294,29 @@ fn fuzzer_findings_stay_fixed() {
         render(bytes, LIMITS).unwrap_err(),
         Rejection::Corrupt("a WebP chunk is larger than the file".into())
     );
+}
+
+#[test]
+fn a_jpeg_with_thousands_of_scans_is_refused_quickly() {
+    let bytes = hostile::jpeg_with_scans(&photo(640, 480), 3000);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        render(&bytes, LIMITS).unwrap_err(),
+        Rejection::TooManyScans { limit: 100 }
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A progressive JPEG with a normal number of scans renders.
+    assert!(render(&hostile::jpeg_with_scans(&photo(640, 480), 0), LIMITS).is_ok());
+}
+
+#[test]
+fn a_png_whose_colour_profile_inflates_to_50_mb_is_refused() {
+    let bytes = hostile::png_with_profile(50 << 20);
+    assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+    assert_eq!(
+        render(&bytes, LIMITS).unwrap_err(),
+        Rejection::ProfileTooLarge { limit: 4 << 20 }
+    );
+    // A profile of ordinary size is read (and, being no real profile, ignored).
+    assert!(render(&hostile::png_with_profile(3000), LIMITS).is_ok());
 }

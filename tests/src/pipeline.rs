@@ -182,6 +182,16 @@ impl Pipeline {
 
     /// Starts every part on `stack`, the notifier with `notifier`.
     pub async fn start_with(stack: Stack, notifier: NotifierConfig) -> anyhow::Result<Self> {
+        Self::start_tuned(stack, notifier, processor_config()).await
+    }
+
+    /// Starts every part on `stack`, the notifier with `notifier` and the image processor
+    /// with `processor`.
+    pub async fn start_tuned(
+        stack: Stack,
+        notifier: NotifierConfig,
+        processor: ProcessorConfig,
+    ) -> anyhow::Result<Self> {
         let write = WriteApi::spawn_on(&stack.resources, |config| {
             config.callbacks = loopback_callbacks();
         })
@@ -212,13 +222,8 @@ impl Pipeline {
         let stop = workers.clone();
         tokio::spawn(async move { relay.run(stop).await });
         let store = Arc::new(PhotoStore::new(pool.clone(), PhotoServices::default()));
-        let processor = Processor::new(
-            &stack.sdk,
-            &stack.resources,
-            Arc::clone(&store),
-            &processor_config(),
-        )
-        .await?;
+        let processor =
+            Processor::new(&stack.sdk, &stack.resources, Arc::clone(&store), &processor).await?;
         tokio::spawn(Arc::new(processor).run(workers.clone()));
         let notifier =
             Notifier::new(&stack.sdk, &stack.resources, Arc::clone(&store), &notifier).await?;
@@ -342,6 +347,7 @@ pub fn processor_config() -> ProcessorConfig {
         },
         jobs: Some(2),
         memory_mib: 512,
+        job_deadline: Duration::from_secs(60),
         polling: Polling { wait_secs: 1 },
         s3: S3Settings { path_style: true },
     }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use catalog_events::{PhotoState, PhotoStatus, VariantName};
+use catalog_images::hostile;
 use catalog_tests::pipeline::Pipeline;
 use catalog_tests::{eventually, expect_json, jpeg, sha256_hex};
 use reqwest::{Method, StatusCode};
@@ -280,4 +281,68 @@ async fn a_job_that_keeps_failing_ends_failed_with_its_message_in_the_dead_lette
     .unwrap();
     let body = moved[0].body.as_deref().unwrap();
     assert!(body.contains(&photo.to_string()), "{body}");
+}
+
+/// Hostile files fail with their reason, quickly, while other photos keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_files_fail_with_a_reason_while_other_photos_flow() {
+    let pipeline = Pipeline::start().await.unwrap();
+    // Smooth pictures, so that their scans are small.
+    let smooth = |width: u32, height: u32| {
+        image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
+        })
+    };
+    let scans = hostile::jpeg_with_scans(&smooth(640, 480), 3000);
+    let profile = hostile::png_with_profile(50 << 20);
+    assert!(scans.len() < 20 << 20);
+    let started = std::time::Instant::now();
+    let scans = upload(&pipeline, &scans, scans.clone()).await;
+    let profile = upload(&pipeline, &profile, profile.clone()).await;
+    let fine_bytes = jpeg(800, 600);
+    let fine = upload(&pipeline, &fine_bytes, fine_bytes.clone()).await;
+    for (photo, reason) in [
+        (scans, "the JPEG has more than 100 progressive scans"),
+        (
+            profile,
+            "the image's colour profile is larger than the limit of 4194304 bytes",
+        ),
+    ] {
+        let state = processed(&pipeline, photo).await;
+        assert_eq!(state.status, PhotoStatus::Failed);
+        assert_eq!(state.failure_reason.as_deref(), Some(reason));
+    }
+    assert_eq!(processed(&pipeline, fine).await.status, PhotoStatus::Ready);
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A job that runs past its deadline fails its photo with the reason and frees its slot: with
+/// one job at a time and a deadline shorter than any job, every photo still settles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_fails_the_photo_and_frees_the_slot() {
+    let stack = catalog_tests::pipeline::Stack::create().await.unwrap();
+    let processor = catalog_image_processor::ProcessorConfig {
+        job_deadline: Duration::from_millis(1),
+        jobs: Some(1),
+        ..catalog_tests::pipeline::processor_config()
+    };
+    let pipeline =
+        Pipeline::start_tuned(stack, catalog_tests::pipeline::notifier_config(), processor)
+            .await
+            .unwrap();
+    let bytes = jpeg(1200, 800);
+    let first = upload(&pipeline, &bytes, bytes.clone()).await;
+    let second = upload(&pipeline, &bytes, bytes.clone()).await;
+    for photo in [first, second] {
+        let state = processed(&pipeline, photo).await;
+        assert_eq!(state.status, PhotoStatus::Failed);
+        assert_eq!(
+            state.failure_reason.as_deref(),
+            Some("processing the image took longer than the limit of 1ms")
+        );
+    }
 }
