@@ -32,6 +32,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { CatalogProcess, ProcessContext, ProcessProps } from './process';
 import { QueueRole } from './resources';
+import { VIEWER_IP_HEADER } from './api-cdn';
 
 export const WRITE_API_PORT = 8080;
 export const READ_API_PORT = 8081;
@@ -137,6 +138,9 @@ export class Services extends Construct {
       environment: {
         CATALOG_READ_ADDR: `0.0.0.0:${READ_API_PORT}`,
         CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl,
+        // Behind CloudFront and the load balancer the peer is never the client: the API
+        // distribution's viewer-request function writes the viewer's address here.
+        CATALOG_CLIENT_IP_HEADER: VIEWER_IP_HEADER,
       },
     });
     readApi.allow(['dynamodb:GetItem', 'dynamodb:Query'], [...tableArns, ...indexArns]);

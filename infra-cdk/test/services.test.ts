@@ -33,6 +33,8 @@ test('the APIs get their listen address; the read API and notifier the CDN URL',
   const { services } = synth();
   assert.equal(environmentOf(services, 'write-api')['CATALOG_WRITE_ADDR'], '"0.0.0.0:8080"');
   assert.equal(environmentOf(services, 'read-api')['CATALOG_READ_ADDR'], '"0.0.0.0:8081"');
+  // The read API limits anonymous callers by the address the API distribution passes on.
+  assert.equal(environmentOf(services, 'read-api')['CATALOG_CLIENT_IP_HEADER'], '"X-Catalog-Viewer-Ip"');
   for (const command of ['read-api', 'notify']) {
     assert.match(environmentOf(services, command)['CATALOG_VARIANTS_BASE_URL'] ?? '', /https:\/\/.*VariantsCdn.*DomainName/, command);
   }

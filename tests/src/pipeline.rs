@@ -25,7 +25,7 @@ use catalog_runtime::queue::Polling;
 use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::relay::{Relay, RelayConfig};
-use catalog_write_side::store::read::{self, Photos};
+use catalog_write_side::store::read::{self, Photos, Start};
 use catalog_write_side::store::{self, PhotoStore};
 use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
@@ -291,8 +291,8 @@ impl Pipeline {
 
     /// The envelope the relay published for the photo's event at `sequence`.
     pub async fn envelope(&self, photo: Uuid, sequence: u64) -> anyhow::Result<EventEnvelope> {
-        let ids = [photo.to_string()];
-        let mut events = std::pin::pin!(read::events(self.store.pool(), Photos::These(&ids)));
+        let starts = [Start::first(photo.to_string())];
+        let mut events = std::pin::pin!(read::events(self.store.pool(), Photos::These(&starts)));
         while let Some(folded) = events.try_next().await? {
             if folded.sequence == sequence {
                 return Ok(EventEnvelope::new(

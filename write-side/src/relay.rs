@@ -17,7 +17,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::store::read::{self, Photos};
+use crate::store::read::{self, Photos, Start};
+use crate::store::snapshots::{self, Snapshot};
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use catalog_events::EventEnvelope;
@@ -171,8 +172,26 @@ impl Relay {
             .into_iter()
             .map(|(position, photo, sequence)| ((photo, sequence as u64), position))
             .collect();
-        let photos: Vec<String> = wanted.keys().map(|(photo, _)| photo.clone()).collect();
-        let mut events = read::events(&mut *transaction, Photos::These(&photos));
+        // Each photo from its snapshot before the first event claimed, if it has one.
+        let mut first_claimed: HashMap<String, i64> = HashMap::new();
+        for (photo, sequence) in wanted.keys() {
+            let first = first_claimed.entry(photo.clone()).or_insert(i64::MAX);
+            *first = (*first).min(i64::try_from(*sequence).unwrap_or(i64::MAX));
+        }
+        let (photos, firsts): (Vec<String>, Vec<i64>) = first_claimed.into_iter().unzip();
+        let mut snapshots: HashMap<String, Snapshot> =
+            snapshots::before(&mut *transaction, &photos, &firsts)
+                .await?
+                .into_iter()
+                .collect();
+        let starts: Vec<Start> = photos
+            .into_iter()
+            .map(|photo_id| Start {
+                snapshot: snapshots.remove(&photo_id),
+                photo_id,
+            })
+            .collect();
+        let mut events = read::events(&mut *transaction, Photos::These(&starts));
         let mut outgoing = Vec::with_capacity(wanted.len());
         while let Some(folded) = events.try_next().await? {
             let key = (folded.photo_id.to_string(), folded.sequence);

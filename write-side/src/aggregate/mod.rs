@@ -158,6 +158,13 @@ pub struct Photo {
     state: Option<PhotoState>,
 }
 
+impl From<PhotoState> for Photo {
+    /// The photo at this state (from a snapshot).
+    fn from(state: PhotoState) -> Self {
+        Self { state: Some(state) }
+    }
+}
+
 impl Photo {
     /// The photo's state, or `None` before it was requested.
     pub fn state(&self) -> Option<&PhotoState> {

@@ -14,6 +14,10 @@
 //!   is atomic on its own, where postgres-es wraps its inserts in `BEGIN`/`COMMIT`. Reads stay
 //!   postgres-es's.
 //!
+//! Loading a photo reads its latest snapshot ([`snapshots`]) and the events after it (through
+//! postgres-es), so a command's cost does not grow with the photo's age; a command that
+//! leaves the photo [`snapshots::EVERY`] events past its snapshot keeps a new one.
+//!
 //! [`read`] reads many photos at once, folded, for the relay and the resync.
 
 use std::collections::HashMap;
@@ -31,9 +35,10 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-use crate::aggregate::{Photo, PhotoCommand, PhotoError, PhotoServices};
+use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
 pub mod read;
+pub mod snapshots;
 
 /// How many times a command is tried when another command on the same photo commits first.
 const CONFLICT_ATTEMPTS: u32 = 5;
@@ -96,6 +101,8 @@ pub struct StoredEvent {
 pub struct PhotoStore {
     pool: PgPool,
     store: PersistedEventStore<OneStatementRepository, Photo>,
+    /// postgres-es's reads, for loading.
+    reads: PostgresEventRepository,
     services: PhotoServices,
 }
 
@@ -105,9 +112,9 @@ impl PhotoStore {
             pool: pool.clone(),
             reads: PostgresEventRepository::new(pool.clone()),
         };
-        let store = PersistedEventStore::new_event_store(repository)
-            .with_upcasters(vec![Box::new(SchemaUpcaster)]);
+        let store = PersistedEventStore::new_event_store(repository);
         Self {
+            reads: PostgresEventRepository::new(pool.clone()),
             pool,
             store,
             services,
@@ -155,15 +162,10 @@ impl PhotoStore {
         correlation_id: &str,
         fresh: bool,
     ) -> Result<Option<PhotoState>, AggregateError<PhotoError>> {
-        let mut context = if fresh {
-            EventStoreAggregateContext {
-                aggregate_id: id.to_owned(),
-                aggregate: Photo::default(),
-                current_sequence: 0,
-                current_snapshot: None,
-            }
+        let (mut context, snapshot_at) = if fresh {
+            (empty_context(id), 0)
         } else {
-            self.store.load_aggregate(id).await?
+            self.load_context(id).await?
         };
         let photo = context.aggregate();
         let sink = EventSink::default();
@@ -177,13 +179,51 @@ impl PhotoStore {
             let metadata =
                 HashMap::from([("correlation_id".to_owned(), correlation_id.to_owned())]);
             self.store.commit(events, context, metadata).await?;
+            if let Some(after) = &after
+                && after.version >= snapshot_at + snapshots::EVERY
+            {
+                snapshots::save(&self.pool, after).await;
+            }
         }
         Ok(after)
     }
 
+    /// The photo as its latest snapshot and the events after it make it, and the snapshot's
+    /// sequence (0 without one).
+    async fn load_context(
+        &self,
+        id: &str,
+    ) -> Result<(EventStoreAggregateContext<Photo>, u64), AggregateError<PhotoError>> {
+        let snapshot = snapshots::latest(&self.pool, id)
+            .await
+            .map_err(|error| AggregateError::DatabaseConnectionError(error.into()))?;
+        let mut context = empty_context(id);
+        let from = snapshot.as_ref().map_or(0, |snapshot| snapshot.sequence);
+        if let Some(snapshot) = snapshot {
+            context.aggregate = Photo::from(snapshot.state);
+            context.current_sequence = usize::try_from(from).unwrap_or(usize::MAX);
+        }
+        let after = self
+            .reads
+            .get_last_events::<Photo>(id, context.current_sequence)
+            .await?;
+        for stored in after {
+            let stored = if SchemaUpcaster.can_upcast(&stored.event_type, &stored.event_version) {
+                SchemaUpcaster.upcast(stored)
+            } else {
+                stored
+            };
+            let fact: Fact = serde_json::from_value(stored.payload)
+                .map_err(|error| AggregateError::DeserializationError(error.into()))?;
+            context.current_sequence = stored.sequence;
+            context.aggregate.apply(fact);
+        }
+        Ok((context, from))
+    }
+
     /// The photo's current state, or `None` if it was never requested.
     pub async fn load(&self, photo_id: Uuid) -> Result<Option<PhotoState>, CommandError> {
-        let mut context = self.store.load_aggregate(&photo_id.to_string()).await?;
+        let (mut context, _) = self.load_context(&photo_id.to_string()).await?;
         Ok(context.aggregate().state().cloned())
     }
 
@@ -245,6 +285,16 @@ pub struct HistoryPage {
     pub more: bool,
 }
 
+/// The context of a photo before its first event.
+fn empty_context(id: &str) -> EventStoreAggregateContext<Photo> {
+    EventStoreAggregateContext {
+        aggregate_id: id.to_owned(),
+        aggregate: Photo::default(),
+        current_sequence: 0,
+        current_snapshot: None,
+    }
+}
+
 /// A short, growing, jittered pause before deciding a raced command again.
 fn backoff(attempt: u32) -> Duration {
     let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
@@ -288,21 +338,19 @@ impl PersistedEventRepository for OneStatementRepository {
         self.reads.get_last_events::<A>(id, last_sequence).await
     }
 
+    /// Snapshots are the store's own (`photo_snapshots`), not postgres-es's.
     async fn get_snapshot<A: Aggregate>(
         &self,
-        id: &str,
+        _: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        self.reads.get_snapshot::<A>(id).await
+        Ok(None)
     }
 
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
-        snapshot_update: Option<(String, serde_json::Value, usize)>,
+        _: Option<(String, serde_json::Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        if snapshot_update.is_some() {
-            return self.reads.persist::<A>(events, snapshot_update).await;
-        }
         let column =
             |field: fn(&SerializedEvent) -> String| events.iter().map(field).collect::<Vec<_>>();
         let sequences: Vec<i64> = events.iter().map(|event| event.sequence as i64).collect();

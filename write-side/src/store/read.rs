@@ -6,13 +6,15 @@
 //! Rows arrive photo by photo in sequence order and are folded as they stream, so memory holds
 //! one photo's state at a time, however many photos there are.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use catalog_events::{AGGREGATE_TYPE, PhotoEvent, PhotoState, upcast};
 use futures_util::future::ready;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::PgExecutor;
 use uuid::Uuid;
+
+use super::snapshots::Snapshot;
 
 /// One stored event, with the photo's state after it.
 #[derive(Debug, Clone)]
@@ -43,8 +45,27 @@ pub enum ReadError {
 /// Which photos to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Photos<'a> {
+    /// Every photo, each from its first event.
     All,
-    These(&'a [String]),
+    /// These photos, each from its snapshot when it has one (then only the events after it).
+    These(&'a [Start]),
+}
+
+/// Where reading one photo starts.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub photo_id: String,
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Start {
+    /// From the photo's first event.
+    pub fn first(photo_id: impl Into<String>) -> Self {
+        Self {
+            photo_id: photo_id.into(),
+            snapshot: None,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -62,6 +83,7 @@ pub fn events<'e>(
     executor: impl PgExecutor<'e> + 'e,
     photos: Photos<'e>,
 ) -> impl Stream<Item = Result<FoldedEvent, ReadError>> + Send + 'e {
+    let mut folder = Folder::default();
     let rows = match photos {
         Photos::All => sqlx::query_as::<_, Row>(
             "SELECT aggregate_id, sequence, event_type, event_version, payload, \
@@ -70,17 +92,33 @@ pub fn events<'e>(
         )
         .bind(AGGREGATE_TYPE)
         .fetch(executor),
-        Photos::These(ids) => sqlx::query_as::<_, Row>(
-            "SELECT aggregate_id, sequence, event_type, event_version, payload, \
-                    metadata->>'correlation_id' AS correlation_id \
-             FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
-             ORDER BY aggregate_id, sequence",
-        )
-        .bind(AGGREGATE_TYPE)
-        .bind(ids)
-        .fetch(executor),
+        Photos::These(starts) => {
+            let mut ids = Vec::with_capacity(starts.len());
+            let mut after = Vec::with_capacity(starts.len());
+            for start in starts {
+                ids.push(start.photo_id.clone());
+                after.push(start.snapshot.as_ref().map_or(0, |snapshot| {
+                    i64::try_from(snapshot.sequence).unwrap_or(i64::MAX)
+                }));
+                if let Some(snapshot) = &start.snapshot {
+                    folder
+                        .starts
+                        .insert(start.photo_id.clone(), snapshot.state.clone());
+                }
+            }
+            sqlx::query_as::<_, Row>(
+                "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
+                        e.metadata->>'correlation_id' AS correlation_id \
+                 FROM events e JOIN UNNEST($2::text[], $3::bigint[]) AS s(photo_id, after) \
+                   ON e.aggregate_id = s.photo_id AND e.sequence > s.after \
+                 WHERE e.aggregate_type = $1 ORDER BY e.aggregate_id, e.sequence",
+            )
+            .bind(AGGREGATE_TYPE)
+            .bind(ids)
+            .bind(after)
+            .fetch(executor)
+        }
     };
-    let mut folder = Folder::default();
     rows.map_err(ReadError::from)
         .and_then(move |row| ready(folder.fold(row)))
 }
@@ -127,6 +165,8 @@ pub async fn known<'e>(
 #[derive(Default)]
 struct Folder {
     photo: Option<(String, Option<PhotoState>)>,
+    /// The states photos start from (their snapshots), when not from their first event.
+    starts: HashMap<String, PhotoState>,
 }
 
 impl Folder {
@@ -136,7 +176,8 @@ impl Folder {
             .as_ref()
             .is_none_or(|(photo, _)| *photo != row.aggregate_id)
         {
-            self.photo = Some((row.aggregate_id.clone(), None));
+            let start = self.starts.remove(&row.aggregate_id);
+            self.photo = Some((row.aggregate_id.clone(), start));
         }
         let Some((_, state)) = self.photo.as_mut() else {
             return Err(ReadError::NoPhoto(row.aggregate_id));

@@ -9,6 +9,7 @@
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
 //! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
+//! - `long-history`: one more PATCH, and a history page, of a photo with 10,000 updates.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
 //!
@@ -63,6 +64,11 @@ enum Bench {
         #[arg(long, env = "CATALOG_JWT_SECRET", hide_env_values = true)]
         jwt_secret: String,
     },
+    /// One more PATCH, and a history page, of a photo with thousands of updates.
+    LongHistory {
+        #[arg(long, default_value_t = 10_000)]
+        updates: usize,
+    },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -84,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
+        Bench::LongHistory { updates } => long_history::run(updates).await,
         Bench::E2e {
             folder,
             photos,
@@ -103,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 mod e2e;
+mod long_history;
 mod pipeline;
 mod read;
 
