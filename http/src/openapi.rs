@@ -37,6 +37,38 @@ pub fn document(description: &Description, routes: Routes) -> Value {
     finish(description, api)
 }
 
+/// Where a created photo's id leads: the calls that take it in their path, by operation id,
+/// so that clients (and API fuzzers) can follow a creation to what may be done next.
+const PHOTO_LINKS: [(&str, &str); 5] = [
+    ("UploadComplete", "upload_complete"),
+    ("Update", "update"),
+    ("Delete", "delete"),
+    ("Reprocess", "reprocess"),
+    ("History", "history"),
+];
+
+/// Links from the answers that create a photo to the calls on it.
+fn link_created_photos(document: &mut Value) {
+    let links: serde_json::Map<String, Value> = PHOTO_LINKS
+        .iter()
+        .map(|(name, operation)| {
+            (
+                (*name).to_owned(),
+                json!({"operationId": operation, "parameters": {"id": "$response.body#/photo_id"}}),
+            )
+        })
+        .collect();
+    for path in ["/v1/photos", "/v1/photos/upload"] {
+        let pointer = format!("/paths/{}/post/responses/201", path.replace('/', "~1"));
+        if let Some(created) = document
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+        {
+            created.insert("links".to_owned(), Value::Object(links.clone()));
+        }
+    }
+}
+
 /// Registers `GET /openapi.json`, answering with `document`.
 pub fn serve(config: &mut web::ServiceConfig, document: web::Data<Value>) {
     config.app_data(document).route(
@@ -76,10 +108,15 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         "RateLimit": {"description": "What is left of it (IETF RateLimit fields)", "schema": {"type": "string"}},
     });
     components["responses"] = json!({
+        "Malformed": problem_response("The request cannot be read (body, query or header)"),
         "Unauthorized": problem_response("No token, or a token that is not valid"),
+        "RequestTimeout": problem_response("The request, its body included, took too long"),
+        "TooLarge": problem_response("The body is larger than the limit"),
+        "UnsupportedType": problem_response("The body is not of a type this call takes"),
         "RateLimited": rate_limited,
         "Internal": problem_response("The service failed; it is safe to retry"),
     });
+    link_created_photos(&mut document);
     document["paths"]["/openapi.json"] = json!({"get": {
         "tags": ["operations"],
         "summary": "This document.",
@@ -103,21 +140,47 @@ fn finish(description: &Description, api: OpenApi) -> Value {
     document
 }
 
-/// Adds the answers any operation may give: `401` where a token is involved, `429` on the
-/// API's rate-limited paths, `500` everywhere.
-fn answers_shared(operation: &mut Value, limited: bool) {
+/// Adds the answers any operation may give where they apply, unless the operation describes
+/// them itself: `400` for what it reads (a body, a query, a header), `413` and `415` for a
+/// body, `401` where a token is involved, `408` and `429` on the API's paths, `500`
+/// everywhere.
+fn answers_shared(operation: &mut Value, api_path: bool) {
     let authenticated = operation
         .get("security")
         .and_then(Value::as_array)
         .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
+    let has_body = operation.get("requestBody").is_some();
+    let reads_parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|parameters| {
+            parameters
+                .iter()
+                .any(|parameter| matches!(parameter["in"].as_str(), Some("query" | "header")))
+        });
+    let mut shared = vec![];
+    if has_body || reads_parameters {
+        shared.push(("400", "Malformed"));
+    }
+    if authenticated {
+        shared.push(("401", "Unauthorized"));
+    }
+    if api_path {
+        shared.push(("408", "RequestTimeout"));
+    }
+    if has_body {
+        shared.extend([("413", "TooLarge"), ("415", "UnsupportedType")]);
+    }
+    if api_path {
+        shared.push(("429", "RateLimited"));
+    }
+    shared.push(("500", "Internal"));
     let responses = &mut operation["responses"];
-    if authenticated && responses.get("401").is_none() {
-        responses["401"] = json!({"$ref": "#/components/responses/Unauthorized"});
+    for (status, response) in shared {
+        if responses.get(status).is_none() {
+            responses[status] = json!({"$ref": format!("#/components/responses/{response}")});
+        }
     }
-    if limited {
-        responses["429"] = json!({"$ref": "#/components/responses/RateLimited"});
-    }
-    responses["500"] = json!({"$ref": "#/components/responses/Internal"});
 }
 
 /// A problem answer, with its description.

@@ -175,6 +175,24 @@ impl Pipeline {
         Self::start_on(Stack::create().await?).await
     }
 
+    /// Starts every part on a stack of its own, with rate limits too high to be met.
+    pub async fn start_unlimited() -> anyhow::Result<Self> {
+        let unlimited = RateLimitConfig {
+            seller_burst: u32::MAX,
+            seller_per_sec: u32::MAX,
+            address_burst: u32::MAX,
+            address_per_sec: u32::MAX,
+            client_ip_header: None,
+        };
+        Self::start_tuned(
+            Stack::create().await?,
+            notifier_config(),
+            processor_config(),
+            unlimited,
+        )
+        .await
+    }
+
     /// Starts every part on `stack`.
     pub async fn start_on(stack: Stack) -> anyhow::Result<Self> {
         Self::start_with(stack, notifier_config()).await
@@ -182,18 +200,27 @@ impl Pipeline {
 
     /// Starts every part on `stack`, the notifier with `notifier`.
     pub async fn start_with(stack: Stack, notifier: NotifierConfig) -> anyhow::Result<Self> {
-        Self::start_tuned(stack, notifier, processor_config()).await
+        Self::start_tuned(
+            stack,
+            notifier,
+            processor_config(),
+            RateLimitConfig::default(),
+        )
+        .await
     }
 
-    /// Starts every part on `stack`, the notifier with `notifier` and the image processor
-    /// with `processor`.
+    /// Starts every part on `stack`, the notifier with `notifier`, the image processor with
+    /// `processor`, and both APIs with `limits`.
     pub async fn start_tuned(
         stack: Stack,
         notifier: NotifierConfig,
         processor: ProcessorConfig,
+        limits: RateLimitConfig,
     ) -> anyhow::Result<Self> {
+        let write_limits = limits.clone();
         let write = WriteApi::spawn_on(&stack.resources, |config| {
             config.callbacks = loopback_callbacks();
+            config.limits = write_limits;
         })
         .await?;
         let read = catalog_read_side::startup::build(
@@ -204,7 +231,7 @@ impl Pipeline {
                     ..AuthConfig::default()
                 },
                 cors: crate::page_cors(),
-                limits: RateLimitConfig::default(),
+                limits,
                 timeouts: Timeouts::default(),
                 variants: VariantsUrl {
                     variants_base_url: stack.variants_base_url()?,

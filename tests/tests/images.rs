@@ -330,10 +330,14 @@ async fn a_job_past_its_deadline_fails_the_photo_and_frees_the_slot() {
         jobs: Some(1),
         ..catalog_tests::pipeline::processor_config()
     };
-    let pipeline =
-        Pipeline::start_tuned(stack, catalog_tests::pipeline::notifier_config(), processor)
-            .await
-            .unwrap();
+    let pipeline = Pipeline::start_tuned(
+        stack,
+        catalog_tests::pipeline::notifier_config(),
+        processor,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let bytes = jpeg(1200, 800);
     let first = upload(&pipeline, &bytes, bytes.clone()).await;
     let second = upload(&pipeline, &bytes, bytes.clone()).await;

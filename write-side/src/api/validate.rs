@@ -28,9 +28,17 @@ const MAX_URL_CHARS: usize = 2048;
 #[serde(deny_unknown_fields)]
 pub struct NewPhoto {
     /// The product the photo shows.
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub product_id: String,
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub filename: String,
     /// The declared type; the processor trusts the file's bytes, not this.
     #[schema(example = "image/jpeg", pattern = "^image/(jpeg|png|webp)$")]
@@ -41,7 +49,11 @@ pub struct NewPhoto {
     /// Lower-case hex SHA-256 of the original, as `sha256sum` prints it.
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub checksum_sha256: Option<String>,
-    #[schema(max_length = 2000)]
+    /// Line breaks and tabs are the only control characters it may hold.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub caption: Option<String>,
     /// Up to 20 tags of 1 to 50 characters; trimmed, duplicates dropped.
     #[schema(max_items = 20)]
@@ -55,8 +67,12 @@ pub struct NewPhoto {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailsPatch {
-    /// An empty caption clears it.
-    #[schema(max_length = 2000)]
+    /// An empty caption clears it. Line breaks and tabs are the only control characters it
+    /// may hold.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub caption: Option<String>,
     #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
