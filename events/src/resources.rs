@@ -16,6 +16,19 @@ pub struct Resources {
     pub buckets: Buckets,
     pub table: Table,
     pub queues: Vec<Queue>,
+    /// S3's own "Object Created" events of the originals bucket: how an upload is recorded
+    /// when its client never says it is done.
+    pub upload_events: UploadEvents,
+}
+
+/// The rule that routes S3's "Object Created" events of originals (on the account's default
+/// bus, where S3 delivers them) to a consumer's queue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UploadEvents {
+    pub rule: String,
+    pub queue_role: QueueRole,
+    /// The keys of originals start with this.
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -112,6 +125,10 @@ impl Resources {
                     ..queue.clone()
                 })
                 .collect(),
+            upload_events: UploadEvents {
+                rule: name(&self.upload_events.rule),
+                ..self.upload_events.clone()
+            },
         }
     }
 
@@ -127,6 +144,18 @@ impl Resources {
             pattern["detail-type"] = serde_json::json!(types);
         }
         pattern
+    }
+
+    /// The EventBridge pattern of S3's "Object Created" events of originals.
+    pub fn upload_pattern(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {
+                "bucket": {"name": [self.buckets.originals]},
+                "object": {"key": [{"prefix": self.upload_events.key_prefix}]},
+            },
+        })
     }
 }
 
@@ -145,7 +174,7 @@ mod tests {
             resources.pattern(images),
             serde_json::json!({
                 "source": ["photo-catalog.write-side"],
-                "detail-type": ["PhotoUploaded", "PhotoReprocessRequested"]
+                "detail-type": ["PhotoUploaded", "PhotoReprocessRequested", "PhotoDeleted"]
             })
         );
     }

@@ -1,4 +1,6 @@
-//! The image processor: a worker on the images queue that turns uploads into variants.
+//! The image processor: the worker on the images queue that keeps a photo's files. It turns
+//! uploads into variants, records uploads that only S3 reported, and removes a deleted photo's
+//! files ([`purge`]). What the queue carries is a [`jobs::Job`].
 //!
 //! The pixels are `catalog-images`' business (bytes in, variants out); this crate is the
 //! worker around it: the queue, S3, the memory budget, and the commands it executes on the
@@ -14,7 +16,14 @@
 //! A file that is not a safe image fails the photo with the reason, and the message is done.
 //! Anything else (S3 or Postgres unavailable) leaves the message for redelivery; on its last
 //! receive the photo is failed and the message moves to the dead-letter queue. A job that runs
-//! long keeps extending its message's visibility.
+//! long keeps extending its message's visibility, up to its deadline.
+//!
+//! S3 reports every original it stores ("Object Created", routed here from the account's
+//! default bus): if the client never called upload-complete, the upload is recorded here, with
+//! the same checks ([`catalog_write_side::uploads`]), and the photo goes on to be rendered.
+
+pub mod jobs;
+pub mod purge;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,12 +39,18 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use catalog_events::PhotoStatus;
 use catalog_images::{Limits, Rejection, Rendered, Rendition};
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
 use catalog_write_side::aggregate::{PhotoCommand, PhotoError};
+use catalog_write_side::originals::Originals;
 use catalog_write_side::store::{CommandError, PhotoStore};
+use catalog_write_side::uploads::{self, NotRecorded};
+
+use crate::jobs::Job;
+use crate::purge::Purger;
 
 /// Cache header of variants: their keys never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -66,6 +81,10 @@ pub struct ProcessorConfig {
     pub polling: Polling,
     #[command(flatten)]
     pub s3: S3Settings,
+    /// The CloudFront distribution in front of the variants (AWS), told to forget a deleted
+    /// photo's variants.
+    #[arg(long, env = "CATALOG_CDN_DISTRIBUTION_ID")]
+    pub cdn_distribution_id: Option<String>,
 }
 
 /// How one message ended.
@@ -90,6 +109,10 @@ pub struct Processor {
     memory: Arc<Semaphore>,
     memory_mib: u32,
     deadline: Duration,
+    /// The originals bucket as the write side checks it, for uploads only S3 reported.
+    uploads: Originals,
+    upload_prefix: String,
+    purger: Purger,
 }
 
 impl Processor {
@@ -106,7 +129,22 @@ impl Processor {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1);
         let memory_mib = u32::try_from(config.memory_mib.max(1)).unwrap_or(u32::MAX);
+        let uploads = Originals::from_env(&resources.buckets, &config.s3)
+            .await
+            .map_err(|error| anyhow::anyhow!("the originals bucket: {error}"))?;
+        let purger = Purger {
+            s3: s3.clone(),
+            originals: resources.buckets.originals.clone(),
+            variants: resources.buckets.variants.clone(),
+            cdn: config
+                .cdn_distribution_id
+                .clone()
+                .map(|distribution| (aws_sdk_cloudfront::Client::new(sdk), distribution)),
+        };
         Ok(Self {
+            uploads,
+            upload_prefix: resources.upload_events.key_prefix.clone(),
+            purger,
             queue,
             s3,
             store,
@@ -135,9 +173,73 @@ impl Processor {
             .await;
     }
 
-    /// Handles one message, keeping it invisible to others while it runs.
-    async fn handle(&self, delivery: Delivery) {
-        let photo = delivery.envelope.aggregate_id;
+    /// Handles one message, whatever its job.
+    async fn handle(&self, delivery: Delivery<Job>) {
+        let outcome = match &delivery.envelope {
+            Job::Render(photo) => return self.render_photo(*photo, &delivery).await,
+            Job::Purge(photo) => self.purge(*photo).await,
+            Job::Confirm { key } => self.confirm(key).await,
+        };
+        match outcome {
+            Outcome::Done => self.queue.delete(vec![delivery.receipt.clone()]).await,
+            Outcome::Retry(reason) => {
+                tracing::warn!(job = ?delivery.envelope, receives = delivery.receives, %reason, "the job will be retried");
+            }
+        }
+    }
+
+    /// Removes a deleted photo's files.
+    async fn purge(&self, photo: Uuid) -> Outcome {
+        match self.store.load(photo).await {
+            Ok(Some(state)) if state.status == PhotoStatus::Deleted => {
+                match self.purger.purge(photo, &state.object_key).await {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => Outcome::Retry(format!("{error:#}")),
+                }
+            }
+            // Not deleted (a message from elsewhere): nothing of it is removed.
+            Ok(_) => Outcome::Done,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+
+    /// Records the upload of the original S3 reported, if its client has not.
+    async fn confirm(&self, key: &str) -> Outcome {
+        let Some(photo) = Job::photo_of(key, &self.upload_prefix) else {
+            tracing::warn!(%key, "an object that is no photo's original");
+            return Outcome::Done;
+        };
+        let state = match self.store.load(photo).await {
+            Ok(Some(state)) if state.status == PhotoStatus::PendingUpload => state,
+            Ok(_) => return Outcome::Done,
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        match uploads::record(
+            &self.store,
+            &self.uploads,
+            &state,
+            &format!("s3-upload:{photo}"),
+        )
+        .await
+        {
+            Ok(_) => {
+                tracing::info!(%photo, "an upload only S3 reported is recorded");
+                Outcome::Done
+            }
+            // Not the declared file: the photo waits for its client (or expires).
+            Err(
+                refused @ (NotRecorded::ChecksumDiffers
+                | NotRecorded::Command(CommandError::Refused(_))),
+            ) => {
+                tracing::info!(%photo, %refused, "an upload S3 reported is not recorded");
+                Outcome::Done
+            }
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+
+    /// Renders a photo's variants, keeping its message invisible to others while it runs.
+    async fn render_photo(&self, photo: Uuid, delivery: &Delivery<Job>) {
         let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
         let heartbeat = self.queue.keep_hidden(receipt);
         let outcome = tokio::select! {

@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_eventbridge::types::Target;
+use aws_sdk_s3::types::{EventBridgeConfiguration, NotificationConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_events::resources::{Queue, Resources};
 use catalog_runtime::aws::S3Settings;
@@ -26,6 +27,7 @@ use catalog_runtime::aws::S3Settings;
 pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     buckets(config, resources).await?;
     routes(config, resources).await?;
+    upload_events(config, resources).await?;
     table(config, resources).await
 }
 
@@ -92,6 +94,51 @@ async fn routes(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()>
             .send()
             .await?;
     }
+    Ok(())
+}
+
+/// S3 reports the originals it stores to EventBridge, and a rule on the default bus (where S3
+/// delivers) routes them to the queue of `upload_events`, as in AWS. (moto delivers S3's
+/// events to the rules of every bus, and the pattern keeps out what is not an original.)
+async fn upload_events(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+    let s3 = S3Settings { path_style: true }.client(config);
+    s3.put_bucket_notification_configuration()
+        .bucket(&resources.buckets.originals)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .event_bridge_configuration(EventBridgeConfiguration::builder().build())
+                .build(),
+        )
+        .send()
+        .await?;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let queue = resources
+        .queue(resources.upload_events.queue_role)
+        .ok_or_else(|| anyhow::anyhow!("no queue for S3's upload events"))?;
+    let url = catalog_runtime::queue::queue_url(&sqs, &queue.name).await?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow::anyhow!("no ARN for queue {}", queue.name))?;
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let rule = &resources.upload_events.rule;
+    events
+        .put_rule()
+        .name(rule)
+        .event_pattern(resources.upload_pattern().to_string())
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule(rule)
+        .targets(Target::builder().id(&queue.name).arn(arn).build()?)
+        .send()
+        .await?;
     Ok(())
 }
 

@@ -71,8 +71,34 @@ pub fn is_listed_key(listed: &str, photo_id: &str) -> bool {
         && chrono::NaiveDateTime::parse_from_str(time, LISTED_TIME).is_ok()
 }
 
-/// The item that holds `state`.
+/// What a deleted photo's item keeps: enough to answer for it (its id, owner, product, status
+/// and version, so a late event cannot bring it back) and nothing its seller wrote or uploaded.
+fn tombstone(state: &PhotoState) -> PhotoState {
+    PhotoState {
+        filename: String::new(),
+        size_bytes: 0,
+        checksum_sha256: None,
+        caption: None,
+        tags: Vec::new(),
+        callback_url: None,
+        object_key: String::new(),
+        failure_reason: None,
+        width: None,
+        height: None,
+        variants: Default::default(),
+        ..state.clone()
+    }
+}
+
+/// The item that holds `state` (a tombstone's, for a deleted photo).
 pub fn encode(state: &PhotoState) -> Result<Item, serde_dynamo::Error> {
+    let tombstone;
+    let state = if state.status == PhotoStatus::Deleted {
+        tombstone = self::tombstone(state);
+        &tombstone
+    } else {
+        state
+    };
     let keys = IndexKeys::of(state);
     let mut item = Item::from([
         (

@@ -3,8 +3,9 @@
 //!
 //! Receives are long-polled and never take more messages than there are free job slots: a
 //! worker never holds a message it cannot start on, so another task of the same service (or
-//! the same one later) gets it instead. Each message is opened into the envelope it carries
-//! and handed over as a [`Delivery`] that holds its job slot until it is dropped; a handler
+//! the same one later) gets it instead. Each message is opened into what it carries (a
+//! [`Body`]: the envelope of a photo event, for most) and handed over as a [`Delivery`] that
+//! holds its job slot until it is dropped; a handler
 //! gets the messages of one receive together, so the projector can settle a batch at once
 //! and the processor can run each on its own.
 //!
@@ -51,22 +52,34 @@ const MAX_PER_RECEIVE: usize = 10;
 /// The longest SQS keeps a message hidden.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
 
+/// What a queue's messages carry, read from a message's body.
+pub trait Body: Sized + Send + 'static {
+    fn read(body: &str) -> Result<Self, String>;
+}
+
+/// A photo event as EventBridge delivers it: its envelope, checked.
+impl Body for EventEnvelope {
+    fn read(body: &str) -> Result<Self, String> {
+        EventEnvelope::from_bus_message(body).map_err(|error| error.to_string())
+    }
+}
+
 /// A received message, opened. Its job slot is free again when it is dropped.
-pub struct Delivery {
+pub struct Delivery<B = EventEnvelope> {
     /// What deletes the message or changes its visibility.
     pub receipt: String,
     /// How many times SQS has handed it out, this time included.
     pub receives: u32,
-    pub envelope: EventEnvelope,
+    pub envelope: B,
     _slot: OwnedSemaphorePermit,
 }
 
-impl Delivery {
-    /// The envelope in an EventBridge message, or `None` (logged) for anything else.
+impl<B: Body> Delivery<B> {
+    /// What the message carries, or `None` (logged) for anything else.
     fn open(message: Message, slot: OwnedSemaphorePermit, queue: &str) -> Option<Self> {
         let receives = receive_count(&message);
         let receipt = message.receipt_handle?;
-        match EventEnvelope::from_bus_message(message.body.as_deref().unwrap_or_default()) {
+        match B::read(message.body.as_deref().unwrap_or_default()) {
             Ok(envelope) => Some(Self {
                 receipt,
                 receives,
@@ -127,14 +140,15 @@ impl Queue {
     /// Receives messages and hands each receive's deliveries to `handle` on a task of its
     /// own, with at most `concurrency.jobs` deliveries alive at once, until `shutdown` is
     /// cancelled; then waits for the deliveries under way.
-    pub async fn consume<F, Fut>(
+    pub async fn consume<B, F, Fut>(
         &self,
         concurrency: Concurrency,
         polling: &Polling,
         shutdown: CancellationToken,
         handle: F,
     ) where
-        F: Fn(Vec<Delivery>) -> Fut,
+        B: Body,
+        F: Fn(Vec<Delivery<B>>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let jobs = concurrency.jobs.max(1);
@@ -149,14 +163,15 @@ impl Queue {
 
     /// [`Queue::consume`] with one receiver, each delivery handled on its own (a long job
     /// frees its slot when it ends, whatever its neighbours do).
-    pub async fn consume_each<F, Fut>(
+    pub async fn consume_each<B, F, Fut>(
         &self,
         jobs: usize,
         polling: &Polling,
         shutdown: CancellationToken,
         handle: F,
     ) where
-        F: Fn(Delivery) -> Fut + Clone + Send + 'static,
+        B: Body,
+        F: Fn(Delivery<B>) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let concurrency = Concurrency { jobs, receivers: 1 };
@@ -169,14 +184,15 @@ impl Queue {
         .await;
     }
 
-    async fn receive_loop<F, Fut>(
+    async fn receive_loop<B, F, Fut>(
         &self,
         slots: &Arc<Semaphore>,
         polling: &Polling,
         shutdown: &CancellationToken,
         handle: &F,
     ) where
-        F: Fn(Vec<Delivery>) -> Fut,
+        B: Body,
+        F: Fn(Vec<Delivery<B>>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut failures = 0u32;
@@ -210,7 +226,7 @@ impl Queue {
                 }
             };
             // Each message takes one of the held slots; the rest are free again on drop.
-            let deliveries: Vec<Delivery> = messages
+            let deliveries: Vec<Delivery<B>> = messages
                 .into_iter()
                 .zip(held)
                 .filter_map(|(message, slot)| Delivery::open(message, slot, &self.name))

@@ -242,6 +242,20 @@ impl WriteApi {
             .await?)
     }
 
+    /// PUTs `bytes` to the presigned upload of a create answer, with its headers as given.
+    pub async fn put_presigned(&self, created: &Value, bytes: Vec<u8>) -> anyhow::Result<Response> {
+        let upload = &created["upload"];
+        anyhow::ensure!(upload["method"] == "PUT", "not a PUT upload: {upload}");
+        let url = upload["url"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no upload URL in {created}"))?;
+        let mut request = self.http.put(url).body(bytes);
+        for (name, value) in upload["headers"].as_object().into_iter().flatten() {
+            request = request.header(name, value.as_str().unwrap_or_default());
+        }
+        Ok(request.send().await?)
+    }
+
     /// A new webhook signing secret for `seller` (`POST /v1/webhook-secret`).
     pub async fn webhook_secret(&self, seller: &str) -> anyhow::Result<String> {
         let response = self

@@ -136,6 +136,22 @@ impl Stack {
             .item)
     }
 
+    /// Whether the originals bucket holds `key`.
+    pub async fn original_exists(&self, key: &str) -> anyhow::Result<bool> {
+        let s3 = S3Settings { path_style: true }.client(&self.sdk);
+        match s3
+            .head_object()
+            .bucket(&self.resources.buckets.originals)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Every item's photo id and version.
     pub async fn versions(&self) -> anyhow::Result<Vec<(String, u64)>> {
         let mut versions = Vec::new();
@@ -377,6 +393,7 @@ pub fn processor_config() -> ProcessorConfig {
         job_deadline: Duration::from_secs(60),
         polling: Polling { wait_secs: 1 },
         s3: S3Settings { path_style: true },
+        cdn_distribution_id: None,
     }
 }
 

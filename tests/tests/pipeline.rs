@@ -153,7 +153,33 @@ async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_
     let pipeline = Pipeline::start().await.unwrap();
     let photo = upload(&pipeline, "sku-9").await;
     let ready = ready(&pipeline, photo).await;
-    read_photo(&pipeline, photo, ready, None).await;
+    let shown = expect_json(
+        read_photo(&pipeline, photo, ready, None).await,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap();
+    let variant_urls: Vec<String> = shown["variants"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|variant| variant["url"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(variant_urls.len(), 4);
+    for url in &variant_urls {
+        let served = pipeline.write.http.get(url).send().await.unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "{url}");
+    }
+    let original = format!("originals/{photo}");
+    assert!(pipeline.stack.original_exists(&original).await.unwrap());
+    let patch = pipeline
+        .write
+        .as_seller(Method::PATCH, &format!("/v1/photos/{photo}"), SELLER)
+        .json(&json!({"caption": "In our kitchen at 12 Elm Street", "tags": ["home"]}))
+        .send()
+        .await
+        .unwrap();
+    expect_json(patch, StatusCode::OK).await.unwrap();
     assert_eq!(
         ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await),
         [photo.to_string()]
@@ -187,6 +213,23 @@ async fn a_deleted_photo_leaves_gallery_and_inventory_and_a_late_event_does_not_
     .unwrap();
     assert!(ids(&list(&pipeline, "/v1/products/sku-9/photos", None).await).is_empty());
     assert!(ids(&list(&pipeline, "/v1/sellers/me/photos", Some(SELLER)).await).is_empty());
+    assert_eq!(tombstone["caption"], Value::Null, "{tombstone}");
+    assert_eq!(tombstone["tags"], json!([]), "{tombstone}");
+    assert_eq!(tombstone["variants"], json!({}), "{tombstone}");
+
+    // Its files go: every variant URL answers 404, and the original (with its metadata) is gone.
+    catalog_tests::eventually(Duration::from_secs(30), || async {
+        for url in &variant_urls {
+            let served = pipeline.write.http.get(url).send().await?;
+            if served.status() != StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+        }
+        Ok(Some(()))
+    })
+    .await
+    .unwrap();
+    assert!(!pipeline.stack.original_exists(&original).await.unwrap());
 
     // The ready envelope arrives again, late: it changes nothing.
     let settled = || {

@@ -25,17 +25,6 @@ fn new_photo(bytes: &[u8]) -> Value {
     })
 }
 
-/// PUTs `bytes` to the presigned upload of a create answer, with its headers as given.
-async fn put_presigned(api: &WriteApi, created: &Value, bytes: Vec<u8>) -> reqwest::Response {
-    let upload = &created["upload"];
-    assert_eq!(upload["method"], "PUT");
-    let mut request = api.http.put(upload["url"].as_str().unwrap()).body(bytes);
-    for (name, value) in upload["headers"].as_object().unwrap() {
-        request = request.header(name, value.as_str().unwrap());
-    }
-    request.send().await.unwrap()
-}
-
 async fn created_photo(api: &WriteApi, bytes: &[u8]) -> Value {
     expect_json(
         api.create(SELLER, &new_photo(bytes)).await.unwrap(),
@@ -71,7 +60,7 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
     }
     assert!(created["upload"]["expires_at"].is_string());
 
-    let put = put_presigned(&api, &created, bytes.clone()).await;
+    let put = api.put_presigned(&created, bytes.clone()).await.unwrap();
     assert!(
         put.status().is_success(),
         "S3 refused the PUT: {}",
@@ -96,7 +85,7 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
     assert_eq!(completed["version"], 2);
     assert!(api.original_tags(&key).await.unwrap().is_empty());
     // The URL cannot replace the confirmed original (S3 writes it only if absent).
-    let again = put_presigned(&api, &created, bytes.clone()).await;
+    let again = api.put_presigned(&created, bytes.clone()).await.unwrap();
     assert_eq!(again.status(), StatusCode::PRECONDITION_FAILED);
     assert!(api.original_tags(&key).await.unwrap().is_empty());
 

@@ -12,6 +12,7 @@
 //!   folded reading of many photos that the relay and the resync share.
 //! - [`api`]: the actix-web command API of the contract, validation, idempotency keys.
 //! - [`originals`]: the originals bucket: presigned PUTs, HEADs, streamed uploads.
+//! - [`uploads`]: recording an upload, whether the client or S3 reports it.
 //! - [`relay`]: the outbox relay that publishes stored events to EventBridge.
 //! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest.
 //! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
@@ -27,4 +28,5 @@ pub mod originals;
 pub mod relay;
 pub mod startup;
 pub mod store;
+pub mod uploads;
 pub mod webhook_secrets;

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
+use catalog_events::{PhotoState, UploadRequested};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,6 +19,7 @@ use super::idempotency::{self, Answer, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
 use super::{AppState, photo_id};
 use crate::aggregate::PhotoCommand;
+use crate::uploads::{self, NotRecorded};
 
 /// Where a photo's original is stored.
 pub fn original_key(photo_id: Uuid) -> String {
@@ -121,54 +122,23 @@ pub async fn upload_complete(
     let photo_id = photo_id(&path)?;
     idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let photo = owned(&state, photo_id, &seller).await?;
-        let stored_size = if photo.status == PhotoStatus::PendingUpload {
-            let size = stored_size(&state, &photo).await?;
-            // Untag before confirming: a confirmed photo's original must never expire.
-            state
-                .originals
-                .keep(&photo.object_key)
-                .await
-                .map_err(|error| Problem::internal(&*error))?;
-            size
-        } else {
-            photo.size_bytes
-        };
-        let command = PhotoCommand::ConfirmUpload {
-            seller_id: seller.0.clone(),
-            stored_size,
-        };
-        let after = state
-            .store
-            .execute(photo_id, command, &correlation_id(&request))
-            .await?;
+        let after = uploads::record(
+            &state.store,
+            &state.originals,
+            &photo,
+            &correlation_id(&request),
+        )
+        .await
+        .map_err(|refusal| match refusal {
+            NotRecorded::Missing | NotRecorded::ChecksumDiffers => {
+                Problem::new(Code::Conflict, refusal.to_string())
+            }
+            NotRecorded::Command(error) => error.into(),
+            NotRecorded::Bucket(error) => Problem::internal(&*error),
+        })?;
         Answer::of(StatusCode::ACCEPTED, &PhotoSummary::from(&after))
     })
     .await
-}
-
-/// The size of the uploaded original, refusing one that is missing or whose stored
-/// checksum differs from the declared one.
-async fn stored_size(state: &AppState, photo: &PhotoState) -> Result<u64, Problem> {
-    let object = state
-        .originals
-        .head(&photo.object_key)
-        .await
-        .map_err(|error| Problem::internal(&*error))?
-        .ok_or_else(|| {
-            Problem::new(
-                Code::Conflict,
-                "nothing has been uploaded for this photo yet",
-            )
-        })?;
-    if let (Some(declared), Some(stored)) = (&photo.checksum_sha256, &object.checksum_sha256)
-        && declared != stored
-    {
-        return Err(Problem::new(
-            Code::Conflict,
-            "the uploaded file's SHA-256 differs from the declared checksum_sha256",
-        ));
-    }
-    Ok(object.size_bytes)
 }
 
 /// Change a photo's caption and tags.

@@ -1,0 +1,95 @@
+//! What the images queue carries: a photo to render (it was uploaded, or a reprocess was
+//! asked), a deleted photo whose files go, or S3's own report of an original arriving (the
+//! upload is recorded there if its client never said it was done).
+
+use catalog_events::{EventEnvelope, PhotoEvent};
+use catalog_runtime::queue::Body;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// One message of the images queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    Render(Uuid),
+    Purge(Uuid),
+    /// An object arrived in the originals bucket under this key.
+    Confirm {
+        key: String,
+    },
+}
+
+/// The parts of an EventBridge event that tell S3's from ours.
+#[derive(Deserialize)]
+struct Event {
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+impl Body for Job {
+    fn read(body: &str) -> Result<Self, String> {
+        let event: Event = serde_json::from_str(body).map_err(|error| error.to_string())?;
+        if event.source == "aws.s3" {
+            if event.detail_type != "Object Created" {
+                return Err(format!(
+                    "an S3 event of another kind: {}",
+                    event.detail_type
+                ));
+            }
+            let key = event.detail["object"]["key"]
+                .as_str()
+                .ok_or("an S3 event without an object key")?;
+            return Ok(Self::Confirm {
+                key: key.to_owned(),
+            });
+        }
+        let envelope = EventEnvelope::from_bus_message(body).map_err(|error| error.to_string())?;
+        Ok(match envelope.event {
+            PhotoEvent::PhotoDeleted { .. } => Self::Purge(envelope.aggregate_id),
+            _ => Self::Render(envelope.aggregate_id),
+        })
+    }
+}
+
+impl Job {
+    /// The photo whose original is stored under `key` (`originals/<photo id>`), if any.
+    pub fn photo_of(key: &str, prefix: &str) -> Option<Uuid> {
+        key.strip_prefix(prefix)
+            .and_then(|id| Uuid::parse_str(id).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_reports_are_told_from_photo_events() {
+        let created = r#"{"version":"0","id":"x","detail-type":"Object Created","source":"aws.s3",
+            "detail":{"bucket":{"name":"catalog-originals"},"object":{"key":"originals/01a2","size":3}}}"#;
+        assert_eq!(
+            Job::read(created),
+            Ok(Job::Confirm {
+                key: "originals/01a2".into()
+            })
+        );
+        let tagged = created.replace("Object Created", "Object Tags Added");
+        assert!(Job::read(&tagged).is_err());
+        assert!(Job::read("not json").is_err());
+    }
+
+    #[test]
+    fn an_original_key_names_its_photo() {
+        let photo = Uuid::now_v7();
+        assert_eq!(
+            Job::photo_of(&format!("originals/{photo}"), "originals/"),
+            Some(photo)
+        );
+        assert_eq!(Job::photo_of("originals/not-a-photo", "originals/"), None);
+        assert_eq!(
+            Job::photo_of(&format!("elsewhere/{photo}"), "originals/"),
+            None
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! A deleted photo's files go: its original (with whatever metadata it carried, GPS
+//! included) and every variant of every attempt, and in AWS the CDN forgets the variants'
+//! URLs, which then answer `404`.
+
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+
+/// Keys removed per `DeleteObjects` call (S3's limit).
+const PER_DELETE: usize = 1000;
+
+/// The files of photos, and the CDN in front of the variants.
+pub struct Purger {
+    pub s3: aws_sdk_s3::Client,
+    pub originals: String,
+    pub variants: String,
+    /// The CDN and its distribution, in AWS.
+    pub cdn: Option<(aws_sdk_cloudfront::Client, String)>,
+}
+
+impl Purger {
+    /// Removes the photo's original (`original_key`) and its variants; asks the CDN to forget
+    /// them. Repeating it changes nothing.
+    pub async fn purge(&self, photo: uuid::Uuid, original_key: &str) -> anyhow::Result<()> {
+        self.s3
+            .delete_object()
+            .bucket(&self.originals)
+            .key(original_key)
+            .send()
+            .await?;
+        let prefix = format!("variants/{photo}/");
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.variants)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            keys.extend(
+                page?
+                    .contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|object| object.key),
+            );
+        }
+        for chunk in keys.chunks(PER_DELETE) {
+            let objects = chunk
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()?;
+            self.s3
+                .delete_objects()
+                .bucket(&self.variants)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(objects))
+                        .quiet(true)
+                        .build()?,
+                )
+                .send()
+                .await?;
+        }
+        if let Some((cdn, distribution)) = &self.cdn {
+            self.invalidate(cdn, distribution, &prefix).await?;
+        }
+        tracing::info!(%photo, variants = keys.len(), "a deleted photo's files are gone");
+        Ok(())
+    }
+
+    async fn invalidate(
+        &self,
+        cdn: &aws_sdk_cloudfront::Client,
+        distribution: &str,
+        prefix: &str,
+    ) -> anyhow::Result<()> {
+        use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+        let paths = Paths::builder()
+            .quantity(1)
+            .items(format!("/{prefix}*"))
+            .build()?;
+        cdn.create_invalidation()
+            .distribution_id(distribution)
+            .invalidation_batch(
+                InvalidationBatch::builder()
+                    .paths(paths)
+                    .caller_reference(prefix)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! Recording an upload: the original is in the bucket, as the photo declared it. The client
+//! says so (`POST /v1/photos/{id}/upload-complete`), or S3 does (its "Object Created" event,
+//! which the image processor receives); either way the same checks run and `PhotoUploaded` is
+//! appended once, whichever comes first: the second finds the photo uploaded and appends
+//! nothing.
+
+use catalog_events::{PhotoState, PhotoStatus};
+
+use crate::aggregate::{PhotoCommand, PhotoError};
+use crate::originals::Originals;
+use crate::store::{CommandError, PhotoStore};
+
+/// Why an upload was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum NotRecorded {
+    #[error("nothing has been uploaded for this photo yet")]
+    Missing,
+    #[error("the uploaded file's SHA-256 differs from the declared checksum_sha256")]
+    ChecksumDiffers,
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the originals bucket: {0}")]
+    Bucket(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Records the upload of `photo`'s original if it is pending, after checking the object (its
+/// size is the aggregate's to judge; its checksum, where the store keeps one, is checked here).
+/// The original stops being an unconfirmed upload (its expiry tag goes) only once it passed.
+pub async fn record(
+    store: &PhotoStore,
+    originals: &Originals,
+    photo: &PhotoState,
+    correlation_id: &str,
+) -> Result<PhotoState, NotRecorded> {
+    let stored_size = if photo.status == PhotoStatus::PendingUpload {
+        let object = originals
+            .head(&photo.object_key)
+            .await
+            .map_err(NotRecorded::Bucket)?
+            .ok_or(NotRecorded::Missing)?;
+        if let (Some(declared), Some(stored)) = (&photo.checksum_sha256, &object.checksum_sha256)
+            && declared != stored
+        {
+            return Err(NotRecorded::ChecksumDiffers);
+        }
+        if object.size_bytes != photo.size_bytes {
+            return Err(CommandError::Refused(PhotoError::SizeMismatch {
+                declared: photo.size_bytes,
+                stored: object.size_bytes,
+            })
+            .into());
+        }
+        // Untag before confirming: a confirmed photo's original must never expire.
+        originals
+            .keep(&photo.object_key)
+            .await
+            .map_err(NotRecorded::Bucket)?;
+        object.size_bytes
+    } else {
+        photo.size_bytes
+    };
+    let command = PhotoCommand::ConfirmUpload {
+        seller_id: photo.seller_id.clone(),
+        stored_size,
+    };
+    Ok(store
+        .execute(photo.photo_id, command, correlation_id)
+        .await?)
+}
