@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use catalog_events::resources::Resources;
+use catalog_events::resources::{QueueRole, Resources};
 use catalog_http::auth::{self, AuthConfig};
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
@@ -54,6 +54,24 @@ enum LogFormat {
     Json,
 }
 
+/// The queues of `resources.json`, by their consumer.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QueueName {
+    Images,
+    Projector,
+    Notifier,
+}
+
+impl From<QueueName> for QueueRole {
+    fn from(name: QueueName) -> Self {
+        match name {
+            QueueName::Images => Self::Images,
+            QueueName::Projector => Self::Projector,
+            QueueName::Notifier => Self::Notifier,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the command API (write side).
@@ -90,6 +108,11 @@ enum Command {
         /// Report what would change, and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Move a queue's dead-lettered messages back to it (once what stopped them is fixed).
+    Redrive {
+        /// The queue, by its consumer.
+        queue: QueueName,
     },
     /// Print a signed bearer token for a seller, for local use.
     Token {
@@ -168,6 +191,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
+        }
+        Command::Redrive { queue } => {
+            let sdk = aws::sdk().await;
+            let moved = catalog_runtime::redrive::redrive(&sdk, &resources, queue.into()).await?;
+            println!("{moved} message(s) moved back from the dead-letter queue");
         }
         Command::Token { seller, ttl, auth } => {
             let token = auth::issue(auth.jwt_secret.as_ref(), &seller, SystemTime::now() + ttl)?;

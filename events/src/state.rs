@@ -74,6 +74,10 @@ pub struct PhotoState {
     pub notified_through: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the photo entered its status (`None` in states stored before it was kept: then
+    /// `updated_at` is the best guess).
+    #[serde(default)]
+    pub status_since: Option<DateTime<Utc>>,
     /// The sequence of the last event folded in: the aggregate's version.
     pub version: u64,
 }
@@ -102,6 +106,7 @@ impl PhotoState {
             notified_through: 0,
             created_at: requested.occurred_at,
             updated_at: requested.occurred_at,
+            status_since: Some(requested.occurred_at),
             version: 1,
         }
     }
@@ -128,7 +133,13 @@ impl PhotoState {
         state
     }
 
+    /// When the photo entered its status.
+    pub fn in_status_since(&self) -> DateTime<Utc> {
+        self.status_since.unwrap_or(self.updated_at)
+    }
+
     fn apply_to_existing(&mut self, event: &PhotoEvent) {
+        let status = self.status;
         match event {
             PhotoEvent::PhotoUploadRequested(_) => return,
             PhotoEvent::PhotoUploaded { size_bytes, .. } => {
@@ -182,6 +193,9 @@ impl PhotoState {
             }
         }
         self.updated_at = event.occurred_at();
+        if self.status != status {
+            self.status_since = Some(self.updated_at);
+        }
         self.version += 1;
     }
 }

@@ -18,6 +18,12 @@
 //! receive the photo is failed and the message moves to the dead-letter queue. A job that runs
 //! long keeps extending its message's visibility, up to its deadline.
 //!
+//! A processor killed while it held a message on its last receive cannot fail the photo, so
+//! the processor also watches its dead-letter queue: a dead-lettered render fails its photo
+//! (if it is still waiting) with a reason the seller can act on, and a dead-lettered upload
+//! record or file removal is tried again there, backing off, until it succeeds. No photo is
+//! left `processing` by a crash.
+//!
 //! S3 reports every original it stores ("Object Created", routed here from the account's
 //! default bus): if the client never called upload-complete, the upload is recorded here, with
 //! the same checks ([`catalog_write_side::uploads`]), and the photo goes on to be rendered.
@@ -96,8 +102,12 @@ enum Outcome {
     Retry(String),
 }
 
+/// How long a dead letter that could not be settled waits before it is tried again.
+const DEAD_LETTER_BACKOFF: Duration = Duration::from_secs(300);
+
 pub struct Processor {
     queue: Queue,
+    dead_letters: Queue,
     s3: aws_sdk_s3::Client,
     store: Arc<PhotoStore>,
     originals: String,
@@ -123,6 +133,7 @@ impl Processor {
         config: &ProcessorConfig,
     ) -> anyhow::Result<Self> {
         let queue = Queue::open(sdk, resources, QueueRole::Images).await?;
+        let dead_letters = Queue::open_dead_letters(sdk, resources, QueueRole::Images).await?;
         let s3 = config.s3.client(sdk);
         let jobs = config
             .jobs
@@ -146,6 +157,7 @@ impl Processor {
             upload_prefix: resources.upload_events.key_prefix.clone(),
             purger,
             queue,
+            dead_letters,
             s3,
             store,
             originals: resources.buckets.originals.clone(),
@@ -162,15 +174,59 @@ impl Processor {
         })
     }
 
-    /// Processes until `shutdown` is cancelled, `jobs` at a time; jobs under way finish.
+    /// Processes until `shutdown` is cancelled, `jobs` at a time, and settles dead letters one
+    /// at a time; jobs under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
-        self.queue
-            .consume_each(self.jobs, &self.polling, shutdown, move |delivery| {
+        let jobs = self.queue.consume_each(
+            self.jobs,
+            &self.polling,
+            shutdown.clone(),
+            move |delivery| {
                 let processor = Arc::clone(&this);
                 async move { processor.handle(delivery).await }
-            })
-            .await;
+            },
+        );
+        let this = Arc::clone(&self);
+        let dead_letters =
+            self.dead_letters
+                .consume_each(1, &self.polling, shutdown, move |delivery| {
+                    let processor = Arc::clone(&this);
+                    async move { processor.settle(delivery).await }
+                });
+        tokio::join!(jobs, dead_letters);
+    }
+
+    /// Settles a dead-lettered job: a render fails its photo if it is still waiting; any other
+    /// job is tried once more, and waits longer after each failure.
+    async fn settle(&self, delivery: Delivery<Job>) {
+        let outcome = match &delivery.envelope {
+            Job::Render(photo) => self.give_up(*photo).await,
+            Job::Purge(photo) => self.purge(*photo).await,
+            Job::Confirm { key } => self.confirm(key).await,
+        };
+        match outcome {
+            Outcome::Done => self.dead_letters.delete(vec![delivery.receipt]).await,
+            Outcome::Retry(reason) => {
+                tracing::warn!(job = ?delivery.envelope, receives = delivery.receives, %reason, "a dead-lettered job is still failing");
+                if let Err(error) = self
+                    .dead_letters
+                    .hide(&delivery.receipt, DEAD_LETTER_BACKOFF)
+                    .await
+                {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "could not put off a dead-lettered job"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Fails a photo whose processing could not finish, if it is still waiting for it.
+    async fn give_up(&self, photo: Uuid) -> Outcome {
+        let reason = "the photo could not be processed; reprocess it to try again";
+        self.fail(photo, reason, &format!("give-up:{photo}")).await
     }
 
     /// Handles one message, whatever its job.
@@ -259,18 +315,8 @@ impl Processor {
             Outcome::Done => self.queue.delete(vec![receipt.to_owned()]).await,
             Outcome::Retry(reason) if receives >= self.queue.max_receives => {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
-                let reason =
-                    "the photo could not be processed; reprocess it to try again".to_owned();
-                if let Err(error) = self
-                    .store
-                    .execute(
-                        photo,
-                        PhotoCommand::FailProcessing { reason },
-                        &photo.to_string(),
-                    )
-                    .await
-                {
-                    tracing::warn!(%photo, %error, "could not mark the photo failed");
+                if let Outcome::Retry(error) = self.give_up(photo).await {
+                    tracing::warn!(%photo, %error, "could not mark the photo failed; its dead letter will");
                 }
             }
             Outcome::Retry(reason) => {

@@ -6,10 +6,12 @@
 //!   each read a queue of `resources.json` through it: long-polled receives that never take
 //!   more messages than there are free job slots, each message opened into its envelope,
 //!   batched deletes, visibility changes. It is also where a queue's URL is looked up.
+//! - [`redrive`]: moving a queue's dead letters back to it, for operators.
 //! - [`settings`]: the settings more than one process reads, declared once.
 //! - [`shutdown`]: the signal (SIGTERM from ECS, Ctrl-C) on which every worker drains.
 
 pub mod aws;
 pub mod queue;
+pub mod redrive;
 pub mod settings;
 pub mod shutdown;

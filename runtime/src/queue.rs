@@ -137,6 +137,26 @@ impl Queue {
         })
     }
 
+    /// Opens the dead-letter queue of `role`'s queue, where messages land that its consumers
+    /// could not finish (nothing moves on from there).
+    pub async fn open_dead_letters(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        role: QueueRole,
+    ) -> anyhow::Result<Self> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = resources
+            .queue(role)
+            .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
+        Ok(Self {
+            url: queue_url(&sqs, &queue.dead_letter_queue).await?,
+            sqs,
+            name: queue.dead_letter_queue.clone(),
+            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
+            max_receives: u32::MAX,
+        })
+    }
+
     /// Receives messages and hands each receive's deliveries to `handle` on a task of its
     /// own, with at most `concurrency.jobs` deliveries alive at once, until `shutdown` is
     /// cancelled; then waits for the deliveries under way.

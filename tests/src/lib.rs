@@ -256,6 +256,36 @@ impl WriteApi {
         Ok(request.send().await?)
     }
 
+    /// Uploads `bytes` through the multipart API as `seller`, with `callback_url` if given;
+    /// returns the photo's id.
+    pub async fn upload_file(
+        &self,
+        seller: &str,
+        product: &str,
+        callback_url: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Uuid> {
+        let mut form = reqwest::multipart::Form::new()
+            .text("product_id", product.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name("p"),
+            );
+        if let Some(url) = callback_url {
+            form = form.text("callback_url", url.to_owned());
+        }
+        let response = self
+            .as_seller(reqwest::Method::POST, "/v1/photos/upload", seller)
+            .multipart(form)
+            .send()
+            .await?;
+        let created = expect_json(response, StatusCode::CREATED).await?;
+        Ok(created["photo_id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no photo_id in {created}"))?
+            .parse()?)
+    }
+
     /// A new webhook signing secret for `seller` (`POST /v1/webhook-secret`).
     pub async fn webhook_secret(&self, seller: &str) -> anyhow::Result<String> {
         let response = self

@@ -31,7 +31,7 @@ use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{WriteApi, eventually, expect_json, jpeg};
+use crate::{WriteApi, eventually, jpeg};
 
 /// Resources of one test, created in the local stack under a prefix of its own.
 pub struct Stack {
@@ -87,10 +87,14 @@ impl Stack {
 
     /// Messages on the queue of `role`, visible or in flight.
     pub async fn queued(&self, role: QueueRole) -> anyhow::Result<u64> {
+        self.count(self.queue_url(role, false).await?).await
+    }
+
+    async fn count(&self, queue_url: String) -> anyhow::Result<u64> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let attributes = sqs
             .get_queue_attributes()
-            .queue_url(self.queue_url(role, false).await?)
+            .queue_url(queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
@@ -101,6 +105,11 @@ impl Stack {
             .values()
             .filter_map(|count| count.parse::<u64>().ok())
             .sum())
+    }
+
+    /// Messages on the dead-letter queue of `role`, visible or in flight.
+    pub async fn dead_letters(&self, role: QueueRole) -> anyhow::Result<u64> {
+        self.count(self.queue_url(role, true).await?).await
     }
 
     /// The URL of the queue of `role`, or of its dead-letter queue.
@@ -310,26 +319,9 @@ impl Pipeline {
         callback_url: Option<&str>,
         bytes: Vec<u8>,
     ) -> anyhow::Result<Uuid> {
-        let mut form = reqwest::multipart::Form::new()
-            .text("product_id", product.to_owned())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name("p"),
-            );
-        if let Some(url) = callback_url {
-            form = form.text("callback_url", url.to_owned());
-        }
-        let response = self
-            .write
-            .as_seller(reqwest::Method::POST, "/v1/photos/upload", seller)
-            .multipart(form)
-            .send()
-            .await?;
-        let created = expect_json(response, reqwest::StatusCode::CREATED).await?;
-        Ok(created["photo_id"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no photo_id in {created}"))?
-            .parse()?)
+        self.write
+            .upload_file(seller, product, callback_url, bytes)
+            .await
     }
 
     /// The envelope the relay published for the photo's event at `sequence`.

@@ -1,7 +1,8 @@
 //! The `Photo` aggregate: the one place that decides what may happen to a photo.
 //!
 //! Lifecycle: `pending_upload → uploaded → processing → ready | failed`; a ready or failed photo
-//! may be reprocessed (back to `uploaded`); any photo may be updated until it is deleted, and
+//! may be reprocessed (back to `uploaded`), and so may one stuck in `uploaded` or `processing`
+//! for longer than [`STUCK_AFTER`]; any photo may be updated until it is deleted, and
 //! deleted once. The notifier records each webhook's outcome once, in any state (it is a fact
 //! about the past, even of a photo deleted since). A command that is not allowed in the photo's state is refused with a
 //! [`PhotoError`] that says why; a command that repeats what already happened (a second
@@ -20,6 +21,11 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+
+/// How long a photo may wait in `uploaded` or `processing` before its seller may ask for it to
+/// be processed again: far past any job's deadline and its retries, so that only a photo whose
+/// job was lost (not one under way) qualifies.
+pub const STUCK_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// What can be asked of a photo. Commands a seller sends carry the seller's id, checked
 /// against the photo's owner; the image processor's commands are the system's own.
@@ -288,12 +294,15 @@ impl Photo {
                 _ => Ok(vec![PhotoEvent::PhotoDeleted { occurred_at: now }]),
             },
             PhotoCommand::RequestReprocess { seller_id } => {
-                match self.owned_by(&seller_id)?.status {
-                    Ready | Failed => Ok(vec![PhotoEvent::PhotoReprocessRequested {
-                        occurred_at: now,
-                    }]),
-                    status => refuse("reprocess", status),
+                let photo = self.owned_by(&seller_id)?;
+                match photo.status {
+                    Ready | Failed => {}
+                    Uploaded | Processing if now - photo.in_status_since() >= STUCK_AFTER => {}
+                    status => return refuse("reprocess", status),
                 }
+                Ok(vec![PhotoEvent::PhotoReprocessRequested {
+                    occurred_at: now,
+                }])
             }
             PhotoCommand::RecordWebhook(outcome) => {
                 let photo = self.existing()?;

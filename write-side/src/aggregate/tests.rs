@@ -3,7 +3,7 @@
 use super::*;
 use catalog_events::PhotoEvent::*;
 use catalog_events::{Webhook, WebhookKind};
-use chrono::TimeZone;
+use chrono::{TimeDelta, TimeZone};
 use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
@@ -292,6 +292,51 @@ fn ready_and_failed_photos_can_be_reprocessed() {
             })
             .then_expect_events(vec![reprocess_requested()]);
     }
+}
+
+#[test]
+fn a_photo_stuck_in_uploaded_or_processing_can_be_reprocessed_after_an_hour() {
+    let at = |ago: TimeDelta| now() - ago;
+    let stuck_since = |since: DateTime<Utc>| {
+        vec![
+            requested(),
+            Fact(PhotoUploaded {
+                occurred_at: since,
+                size_bytes: 1000,
+            }),
+            Fact(PhotoProcessingStarted {
+                occurred_at: since,
+                attempt: 1,
+            }),
+        ]
+    };
+    let reprocess = || PhotoCommand::RequestReprocess {
+        seller_id: SELLER.into(),
+    };
+    test()
+        .given(stuck_since(at(STUCK_AFTER)))
+        .when(reprocess())
+        .then_expect_events(vec![reprocess_requested()]);
+    test()
+        .given(stuck_since(at(STUCK_AFTER - TimeDelta::seconds(1))))
+        .when(reprocess())
+        .then_expect_error(not_allowed("reprocess", PhotoStatus::Processing));
+    // Edited since (a caption): the photo is still as stuck as it was.
+    let mut edited = stuck_since(at(STUCK_AFTER * 2));
+    edited.push(Fact(PhotoDetailsUpdated {
+        occurred_at: now(),
+        caption: Some("new".into()),
+        tags: None,
+    }));
+    test()
+        .given(edited)
+        .when(reprocess())
+        .then_expect_events(vec![reprocess_requested()]);
+    let uploaded_long_ago = stuck_since(at(STUCK_AFTER))[..2].to_vec();
+    test()
+        .given(uploaded_long_ago)
+        .when(reprocess())
+        .then_expect_events(vec![reprocess_requested()]);
 }
 
 /// Every command refused in every state where it is not allowed, with its reason.
