@@ -15,7 +15,7 @@ use catalog_runtime::aws;
 use catalog_runtime::shutdown;
 use catalog_write_side::aggregate::PhotoServices;
 use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
-use catalog_write_side::relay::{Relay, RelayConfig};
+use catalog_write_side::relay::{Relay, RelayConfig, quarantine};
 use catalog_write_side::store::PhotoStore;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -109,6 +109,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List the events the relay set aside as never publishable.
+    Quarantined {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        /// Hand them all back to the relay (once what stopped them is fixed).
+        #[arg(long)]
+        release: bool,
+    },
     /// Move a queue's dead-lettered messages back to it (once what stopped them is fixed).
     Redrive {
         /// The queue, by its consumer.
@@ -191,6 +199,23 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
+        }
+        Command::Quarantined { database, release } => {
+            let pool = database.connect().await?;
+            for event in quarantine::list(&pool).await? {
+                println!(
+                    "{} {} #{} {}: {}",
+                    event.quarantined_at.to_rfc3339(),
+                    event.photo_id,
+                    event.sequence,
+                    event.event_type,
+                    event.reason
+                );
+            }
+            if release {
+                let released = quarantine::release(&pool).await?;
+                println!("{released} event(s) handed back to the relay");
+            }
         }
         Command::Redrive { queue } => {
             let sdk = aws::sdk().await;

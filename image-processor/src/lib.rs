@@ -282,9 +282,10 @@ impl Processor {
                 tracing::info!(%photo, "an upload only S3 reported is recorded");
                 Outcome::Done
             }
-            // Not the declared file: the photo waits for its client (or expires).
+            // Not the declared file, or gone since: the photo waits for its client (or expires).
             Err(
-                refused @ (NotRecorded::ChecksumDiffers
+                refused @ (NotRecorded::Missing
+                | NotRecorded::ChecksumDiffers
                 | NotRecorded::Command(CommandError::Refused(_))),
             ) => {
                 tracing::info!(%photo, %refused, "an upload S3 reported is not recorded");

@@ -9,12 +9,13 @@ use std::time::Duration;
 use catalog_events::resources::QueueRole;
 use catalog_events::{PhotoState, PhotoStatus};
 use catalog_runtime::redrive::redrive;
-use catalog_tests::pipeline::{Pipeline, Process, Stack};
-use catalog_tests::{WriteApi, eventually, expect_json, jpeg, sha256_hex};
-use catalog_write_side::aggregate::PhotoServices;
+use catalog_tests::pipeline::{Pipeline, Process, Stack, relay_config};
+use catalog_tests::{WriteApi, eventually, expect_json, fresh_database, jpeg, sha256_hex};
+use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
+use catalog_write_side::relay::{Relay, quarantine};
 use catalog_write_side::store::{self, PhotoStore};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 const SELLER: &str = "seller-a";
@@ -157,4 +158,97 @@ async fn redrive_moves_dead_letters_back_to_their_queue() {
             .unwrap(),
         0
     );
+}
+
+/// Appends an event behind the write side's back, as a bug or a hand edit could.
+async fn append_raw(store: &PhotoStore, photo: Uuid, sequence: i64, kind: &str, payload: Value) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) VALUES ('Photo', $1, $2, $3, '1', $4, '{}')",
+    )
+    .bind(photo.to_string())
+    .bind(sequence)
+    .bind(kind)
+    .bind(payload)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_event_that_can_never_be_published_is_set_aside_and_the_rest_flow() {
+    let stack = Stack::create().await.unwrap();
+    let url = fresh_database().await.unwrap();
+    let store = PhotoStore::new(
+        store::connect(&url, 4).await.unwrap(),
+        PhotoServices::default(),
+    );
+    // 50 photos of two events each, and two poison events among them: one unreadable, one
+    // over EventBridge's 256 KB; each followed by a good event of its photo.
+    let mut photos = Vec::new();
+    for n in 0..50 {
+        let photo = Uuid::now_v7();
+        let record = PhotoCommand::RecordUpload {
+            request: catalog_tests::upload_request(photo, SELLER, &format!("sku-{n}")),
+            stored_size: 100,
+        };
+        store.execute(photo, record, "test").await.unwrap();
+        photos.push(photo);
+    }
+    let (unreadable, oversized) = (photos[10], photos[20]);
+    append_raw(
+        &store,
+        unreadable,
+        3,
+        "PhotoDetailsUpdated",
+        json!({"no": "such shape"}),
+    )
+    .await;
+    let huge = "x".repeat(300 * 1024);
+    let caption = |caption: &str| json!({"type": "PhotoDetailsUpdated", "occurred_at": "2026-01-01T00:00:00Z", "caption": caption});
+    append_raw(&store, oversized, 3, "PhotoDetailsUpdated", caption(&huge)).await;
+    for photo in [unreadable, oversized] {
+        append_raw(&store, photo, 4, "PhotoDetailsUpdated", caption("after")).await;
+    }
+
+    let relay = Relay::new(
+        store.pool().clone(),
+        &stack.sdk,
+        &stack.resources,
+        relay_config(),
+    );
+    let mut rounds = Vec::new();
+    loop {
+        let round = relay.round().await.unwrap();
+        if round.claimed == 0 {
+            break;
+        }
+        rounds.push(round);
+    }
+    let published: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE published_at IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(published, 102, "every good event is published: {rounds:?}");
+    let aside = quarantine::list(store.pool()).await.unwrap();
+    let aside: Vec<(String, i64)> = aside
+        .iter()
+        .map(|event| (event.photo_id.clone(), event.sequence))
+        .collect();
+    assert_eq!(
+        aside,
+        [(unreadable.to_string(), 3), (oversized.to_string(), 3)]
+    );
+    // The bus has every good event (the projector's rule takes them all), and no other.
+    eventually(Duration::from_secs(30), || async {
+        Ok((stack.queued(QueueRole::Projector).await? == 102).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    // Released, they are claimed again, and set aside again: nothing about them changed.
+    assert_eq!(quarantine::release(store.pool()).await.unwrap(), 2);
+    let round = relay.round().await.unwrap();
+    assert_eq!((round.claimed, round.quarantined), (2, 2));
 }

@@ -4,7 +4,9 @@
 //! `catalog-events`. [`known`] tells the resync which photos exist.
 //!
 //! Rows arrive photo by photo in sequence order and are folded as they stream, so memory holds
-//! one photo's state at a time, however many photos there are.
+//! one photo's state at a time, however many photos there are. An event that cannot be read is
+//! an error item of its own ([`ReadError::event`] names it); the stream goes on past it, folding
+//! the photo's later events without it, for a reader that sets such events aside.
 
 use std::collections::{HashMap, HashSet};
 
@@ -38,8 +40,24 @@ pub enum ReadError {
         sequence: i64,
         source: upcast::DecodeError,
     },
-    #[error("photo {0} has events that fold into no photo (its first is not an upload request)")]
-    NoPhoto(String),
+    #[error(
+        "event {sequence} of photo {photo_id} folds into no photo (its first is not an upload request)"
+    )]
+    NoPhoto { photo_id: String, sequence: i64 },
+}
+
+impl ReadError {
+    /// The stored event this error is about (photo id, sequence), when it is about one event
+    /// and the rest of the stream can still be read.
+    pub fn event(&self) -> Option<(&str, i64)> {
+        match self {
+            Self::Undecodable {
+                photo_id, sequence, ..
+            }
+            | Self::NoPhoto { photo_id, sequence } => Some((photo_id, *sequence)),
+            Self::Database(_) => None,
+        }
+    }
 }
 
 /// Which photos to read.
@@ -179,8 +197,13 @@ impl Folder {
             let start = self.starts.remove(&row.aggregate_id);
             self.photo = Some((row.aggregate_id.clone(), start));
         }
+        let (photo_id, sequence) = (row.aggregate_id.clone(), row.sequence);
+        let no_photo = || ReadError::NoPhoto {
+            photo_id: photo_id.clone(),
+            sequence,
+        };
         let Some((_, state)) = self.photo.as_mut() else {
-            return Err(ReadError::NoPhoto(row.aggregate_id));
+            return Err(no_photo());
         };
         let event =
             upcast::decode(&row.event_type, &row.event_version, row.payload).map_err(|source| {
@@ -191,9 +214,7 @@ impl Folder {
                 }
             })?;
         PhotoState::apply(state, &event);
-        let after = state
-            .clone()
-            .ok_or_else(|| ReadError::NoPhoto(row.aggregate_id.clone()))?;
+        let after = state.clone().ok_or_else(no_photo)?;
         Ok(FoldedEvent {
             photo_id: after.photo_id,
             sequence: u64::try_from(row.sequence).unwrap_or_default(),

@@ -11,8 +11,16 @@
 //! Delivery is at least once: a relay that stops between `PutEvents` and its commit sends
 //! those events again. Every consumer is idempotent by the photo's version.
 //!
+//! An event that can never be published (it cannot be read, or it is over EventBridge's size
+//! limit, or the bus calls it malformed) would otherwise be claimed again forever and hold up
+//! nothing but itself: it is set aside ("quarantined": `quarantined_at` and the reason, in the
+//! same commit), logged at error level with `quarantined = true` (in AWS a metric filter counts
+//! those lines and alarms), and every other event, its photo's later ones included, flows on.
+//!
 //! The relay sleeps on `LISTEN catalog_events` (a trigger notifies on every append), with a
 //! slow poll as a safety net for a lost notification.
+
+pub mod quarantine;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +31,7 @@ use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -34,6 +42,9 @@ const CHANNEL: &str = "catalog_events";
 /// Entries per `PutEvents` call, and the most bytes a call may carry (EventBridge's limits).
 const ENTRIES_PER_CALL: usize = 10;
 const BYTES_PER_CALL: usize = 256 * 1024;
+/// Entry error codes of `PutEvents` that sending again cannot change (the others, such as
+/// throttling or an internal failure, are retried).
+const NEVER_ACCEPTED: [&str; 2] = ["MalformedDetail", "InvalidArgument"];
 
 /// Settings of `catalog relay`.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,6 +70,30 @@ pub struct RelayConfig {
 pub struct Round {
     pub claimed: usize,
     pub published: usize,
+    /// Claimed events set aside as never publishable.
+    pub quarantined: usize,
+}
+
+impl Round {
+    /// Whether every claimed event was settled (published or set aside).
+    fn settled(&self) -> bool {
+        self.published + self.quarantined == self.claimed
+    }
+}
+
+/// A claimed event that can never be published, and why.
+struct Poison {
+    position: i64,
+    photo_id: String,
+    sequence: i64,
+    reason: String,
+}
+
+/// What the bus did with a round's envelopes.
+#[derive(Default)]
+struct Sent {
+    published: Vec<i64>,
+    poison: Vec<Poison>,
 }
 
 pub struct Relay {
@@ -107,7 +142,7 @@ impl Relay {
                     }
                     continue;
                 }
-                Ok(round) if round.published == round.claimed => {
+                Ok(round) if round.settled() => {
                     failures = 0;
                     continue;
                 }
@@ -139,7 +174,8 @@ impl Relay {
         let mut transaction = self.pool.begin().await?;
         let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT position, aggregate_id, sequence FROM events \
-             WHERE published_at IS NULL ORDER BY transaction_id, position \
+             WHERE published_at IS NULL AND quarantined_at IS NULL \
+             ORDER BY transaction_id, position \
              LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.config.batch)
@@ -149,24 +185,47 @@ impl Relay {
             transaction.commit().await?;
             return Ok(Round::default());
         }
-        let outgoing = self.envelopes(&mut transaction, claimed).await?;
-        let published = self.send(&outgoing).await;
+        let count = claimed.len();
+        let mut unreadable = Vec::new();
+        let outgoing = self
+            .envelopes(&mut transaction, claimed, &mut unreadable)
+            .await?;
+        let mut sent = self.send(&outgoing).await;
+        sent.poison.append(&mut unreadable);
         sqlx::query("UPDATE events SET published_at = now() WHERE position = ANY($1)")
-            .bind(&published)
+            .bind(&sent.published)
             .execute(&mut *transaction)
             .await?;
+        let aside: Vec<(i64, &str)> = sent
+            .poison
+            .iter()
+            .map(|poison| (poison.position, poison.reason.as_str()))
+            .collect();
+        quarantine::set_aside(&mut transaction, &aside).await?;
         transaction.commit().await?;
+        for poison in &sent.poison {
+            tracing::error!(
+                quarantined = true,
+                photo = %poison.photo_id,
+                sequence = poison.sequence,
+                reason = %poison.reason,
+                "an event was set aside: it can never be published"
+            );
+        }
         Ok(Round {
-            claimed: outgoing.len(),
-            published: published.len(),
+            claimed: count,
+            published: sent.published.len(),
+            quarantined: sent.poison.len(),
         })
     }
 
-    /// Folds the claimed events' photos to build each event's envelope.
+    /// Folds the claimed events' photos to build each event's envelope; an event that cannot
+    /// be read goes to `unreadable` instead.
     async fn envelopes(
         &self,
         transaction: &mut sqlx::PgConnection,
         claimed: Vec<(i64, String, i64)>,
+        unreadable: &mut Vec<Poison>,
     ) -> anyhow::Result<Vec<Outgoing>> {
         let mut wanted: HashMap<(String, u64), i64> = claimed
             .into_iter()
@@ -191,9 +250,30 @@ impl Relay {
                 photo_id,
             })
             .collect();
-        let mut events = read::events(&mut *transaction, Photos::These(&starts));
+        let mut events = std::pin::pin!(read::events(&mut *transaction, Photos::These(&starts)));
         let mut outgoing = Vec::with_capacity(wanted.len());
-        while let Some(folded) = events.try_next().await? {
+        while let Some(folded) = events.next().await {
+            let folded = match folded {
+                Ok(folded) => folded,
+                Err(error) => {
+                    let Some((photo_id, sequence)) = error.event() else {
+                        return Err(error.into());
+                    };
+                    let key = (
+                        photo_id.to_owned(),
+                        u64::try_from(sequence).unwrap_or_default(),
+                    );
+                    if let Some(position) = wanted.remove(&key) {
+                        unreadable.push(Poison {
+                            position,
+                            photo_id: key.0,
+                            sequence,
+                            reason: error.to_string(),
+                        });
+                    }
+                    continue;
+                }
+            };
             let key = (folded.photo_id.to_string(), folded.sequence);
             if let Some(position) = wanted.remove(&key) {
                 let envelope = EventEnvelope::new(
@@ -215,54 +295,71 @@ impl Relay {
         Ok(outgoing)
     }
 
-    /// Sends the envelopes; returns the positions EventBridge accepted.
-    async fn send(&self, outgoing: &[Outgoing]) -> Vec<i64> {
-        let calls = self.calls(outgoing);
+    /// Sends the envelopes: what EventBridge accepted, and what it never will.
+    async fn send(&self, outgoing: &[Outgoing]) -> Sent {
+        let mut sent = Sent::default();
+        let calls = self.calls(outgoing, &mut sent.poison);
         let answers = join_all(calls.into_iter().map(|call| async move {
-            let (positions, entries): (Vec<i64>, Vec<_>) = call.into_iter().unzip();
+            let (outs, entries): (Vec<&Outgoing>, Vec<_>) = call.into_iter().unzip();
             let answer = self
                 .bus
                 .put_events()
                 .set_entries(Some(entries))
                 .send()
                 .await;
+            let mut sent = Sent::default();
             match answer {
-                Ok(answer) => positions
-                    .into_iter()
-                    .zip(answer.entries.unwrap_or_default())
-                    .filter(|(_, result)| result.error_code.is_none())
-                    .map(|(position, _)| position)
-                    .collect(),
+                Ok(answer) => {
+                    for (out, result) in outs.into_iter().zip(answer.entries.unwrap_or_default()) {
+                        match result.error_code.as_deref() {
+                            None => sent.published.push(out.position),
+                            Some(code) if NEVER_ACCEPTED.contains(&code) => {
+                                let reason = format!(
+                                    "EventBridge refused it: {code}: {}",
+                                    result.error_message.unwrap_or_default()
+                                );
+                                sent.poison.push(out.poison(reason));
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(%error, entries = positions.len(), "PutEvents failed");
-                    Vec::new()
+                    tracing::warn!(%error, entries = outs.len(), "PutEvents failed");
                 }
             }
+            sent
         }))
         .await;
-        answers.into_iter().flatten().collect()
+        for mut answer in answers {
+            sent.published.append(&mut answer.published);
+            sent.poison.append(&mut answer.poison);
+        }
+        sent
     }
 
-    /// Groups entries into calls of at most 10 entries and 256 KB; an entry that alone is
-    /// larger is left unpublished and reported.
-    fn calls(&self, outgoing: &[Outgoing]) -> Vec<Vec<(i64, PutEventsRequestEntry)>> {
-        let mut calls: Vec<Vec<(i64, PutEventsRequestEntry)>> = Vec::new();
+    /// Groups entries into calls of at most 10 entries and 256 KB; an entry that cannot be
+    /// sent at all (over the limit alone) goes to `poison`.
+    fn calls<'a>(
+        &self,
+        outgoing: &'a [Outgoing],
+        poison: &mut Vec<Poison>,
+    ) -> Vec<Vec<(&'a Outgoing, PutEventsRequestEntry)>> {
+        let mut calls: Vec<Vec<(&Outgoing, PutEventsRequestEntry)>> = Vec::new();
         let mut bytes = 0;
         for out in outgoing {
             let detail = match serde_json::to_string(&out.envelope) {
                 Ok(detail) => detail,
                 Err(error) => {
-                    tracing::error!(position = out.position, %error, "envelope does not serialize");
+                    poison.push(out.poison(format!("its envelope does not serialize: {error}")));
                     continue;
                 }
             };
             let size = detail.len() + out.envelope.event_type.len() + self.source.len();
             if size > BYTES_PER_CALL {
-                tracing::error!(
-                    position = out.position,
-                    size,
-                    "event is over EventBridge's 256 KB; left unpublished"
-                );
+                poison.push(out.poison(format!(
+                    "its envelope has {size} bytes, over EventBridge's {BYTES_PER_CALL}"
+                )));
                 continue;
             }
             let entry = PutEventsRequestEntry::builder()
@@ -283,10 +380,21 @@ impl Relay {
             }
             bytes += size;
             if let Some(call) = calls.last_mut() {
-                call.push((out.position, entry));
+                call.push((out, entry));
             }
         }
         calls
+    }
+}
+
+impl Outgoing {
+    fn poison(&self, reason: String) -> Poison {
+        Poison {
+            position: self.position,
+            photo_id: self.envelope.aggregate_id.to_string(),
+            sequence: i64::try_from(self.envelope.sequence).unwrap_or(i64::MAX),
+            reason,
+        }
     }
 }
 
