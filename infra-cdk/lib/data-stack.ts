@@ -4,6 +4,7 @@
  * changes rarely and is protected from deletion; the services stack can be torn down and
  * redeployed (see its one retained bucket in services-stack.ts).
  */
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { SellerAuth } from './auth';
@@ -51,6 +52,10 @@ export class DataStack extends Stack {
     new CfnOutput(this, 'VariantsBaseUrl', {
       value: `https://${this.storage.distribution.distributionDomainName}`,
       description: 'CATALOG_VARIANTS_BASE_URL of the read API and the notifier',
+    });
+    new CfnOutput(this, 'TaskSubnets', {
+      value: this.network.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
+      description: 'The subnets of the catalog tasks, for one-off commands (awsvpcConfiguration subnets)',
     });
     new CfnOutput(this, 'UserPoolId', {
       value: this.auth.userPool.userPoolId,

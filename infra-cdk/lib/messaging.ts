@@ -3,6 +3,11 @@
  * publishes to, an archive of every event for replay, and per consumer an SQS queue, its
  * dead-letter queue and the rule that routes to it, all as resources.json declares them.
  *
+ * One more rule lives on the account's default bus, where S3 delivers its own events: the
+ * originals bucket's "Object Created" events (keys under `upload_events.key_prefix`) go to the
+ * queue of `upload_events.queue_role`, so the image processor records an upload whose client
+ * never said it was done. Its pattern is the one `upload_pattern()` of the Rust resources builds.
+ *
  * Each rule target uses the queue's own dead-letter queue for events EventBridge could not
  * deliver: both kinds of dead letter carry the same event JSON, so one redrive returns either
  * to its queue, and one alarm watches both.
@@ -12,10 +17,19 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CatalogResources, Naming, QueueRole, QueueSpec } from './resources';
+import { CatalogResources, Naming, QueueRole, QueueSpec, UploadEventsSpec } from './resources';
+
+/** The bus S3 delivers its events to: the account's default bus, in every account. */
+export const DEFAULT_BUS = 'default';
+
+/** A consumer's queue and its dead-letter queue, as the processes, alarms and redrive use them. */
+export interface QueuePair {
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+}
 
 /** A consumer's queue with its dead-letter queue and its resources.json entry. */
-export interface PipelineQueue {
+export interface PipelineQueue extends QueuePair {
   readonly spec: QueueSpec;
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
@@ -29,6 +43,8 @@ export interface MessagingProps {
 export class Messaging extends Construct {
   readonly bus: events.EventBus;
   readonly queues: Readonly<Record<QueueRole, PipelineQueue>>;
+  /** The rule on the default bus that routes S3's "Object Created" events of originals. */
+  readonly uploadRule: events.Rule;
 
   constructor(scope: Construct, id: string, props: MessagingProps) {
     super(scope, id);
@@ -46,6 +62,24 @@ export class Messaging extends Construct {
       queues[spec.role] = this.pipelineQueue(spec, resources.eventSource, naming);
     }
     this.queues = queues as Record<QueueRole, PipelineQueue>;
+    this.uploadRule = this.uploadEventsRule(resources.uploadEvents, naming.name(resources.buckets.originals), naming);
+  }
+
+  /** S3's "Object Created" events of originals, from the default bus to their consumer's queue. */
+  private uploadEventsRule(spec: UploadEventsSpec, originalsBucketName: string, naming: Naming): events.Rule {
+    return new events.Rule(this, 'UploadEventsRule', {
+      ruleName: naming.name(spec.rule),
+      eventBus: events.EventBus.fromEventBusName(this, 'DefaultBus', DEFAULT_BUS),
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [originalsBucketName] },
+          object: { key: [{ prefix: spec.keyPrefix }] },
+        },
+      },
+      targets: [queueTarget(this.queues[spec.queueRole])],
+    });
   }
 
   private pipelineQueue(spec: QueueSpec, eventSource: string, naming: Naming): PipelineQueue {
@@ -67,12 +101,21 @@ export class Messaging extends Construct {
       ruleName: naming.name(spec.rule),
       eventBus: this.bus,
       eventPattern: { source: [eventSource], detailType: spec.detailTypes ? [...spec.detailTypes] : undefined },
-      targets: [new targets.SqsQueue(queue, {
-        deadLetterQueue,
-        maxEventAge: Duration.hours(24),
-        retryAttempts: 185,
-      })],
+      targets: [queueTarget({ queue, deadLetterQueue })],
     });
     return { spec, queue, deadLetterQueue };
   }
+}
+
+/**
+ * A rule target that sends to a consumer's queue; what EventBridge cannot deliver within a day
+ * (its retries spent) goes to the queue's dead-letter queue. The target also adds the queue
+ * policies that let the rule send to both.
+ */
+function queueTarget(pipeline: QueuePair): targets.SqsQueue {
+  return new targets.SqsQueue(pipeline.queue, {
+    deadLetterQueue: pipeline.deadLetterQueue,
+    maxEventAge: Duration.hours(24),
+    retryAttempts: 185,
+  });
 }

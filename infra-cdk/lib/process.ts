@@ -42,6 +42,8 @@ export class CatalogProcess extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly securityGroup: ec2.SecurityGroup;
   readonly container: ecs.ContainerDefinition;
+  /** Where the process's JSON log lines go (metric filters read them). */
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, context: ProcessContext, props: ProcessProps) {
     super(scope, id);
@@ -55,7 +57,7 @@ export class CatalogProcess extends Construct {
       },
     });
 
-    const logGroup = new logs.LogGroup(this, 'Logs', {
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -74,7 +76,7 @@ export class CatalogProcess extends Construct {
         ...props.environment,
       },
       secrets: { ...props.secrets },
-      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: props.command }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.command }),
       portMappings: props.port === undefined ? [] : [{ containerPort: props.port }],
       // SIGTERM drains in-flight requests and messages; Fargate allows at most 120 s.
       stopTimeout: Duration.seconds(120),
@@ -116,11 +118,12 @@ export class CatalogProcess extends Construct {
     return this.taskDefinition.taskRole;
   }
 
-  /** Grants exactly these actions on these resources to the process. */
-  allow(actions: readonly string[], resources: readonly string[]): void {
+  /** Grants exactly these actions on these resources to the process (under `conditions`, if any). */
+  allow(actions: readonly string[], resources: readonly string[], conditions?: Record<string, unknown>): void {
     this.taskDefinition.addToTaskRolePolicy(new iam.PolicyStatement({
       actions: [...actions],
       resources: [...resources],
+      conditions,
     }));
   }
 }

@@ -37,6 +37,19 @@ export interface UploadTag {
 
 export type QueueRole = 'projector' | 'images' | 'notifier';
 
+/**
+ * S3's own "Object Created" events of the originals bucket, which S3 delivers to the account's
+ * default bus: the rule that routes them to a consumer's queue, so an upload whose client never
+ * said it was done is still recorded.
+ */
+export interface UploadEventsSpec {
+  readonly rule: string;
+  /** The consumer whose queue receives them. */
+  readonly queueRole: QueueRole;
+  /** The keys of originals start with this (`originals/`); the rule matches only those. */
+  readonly keyPrefix: string;
+}
+
 export interface CatalogResources {
   readonly bus: string;
   readonly eventSource: string;
@@ -54,6 +67,7 @@ export interface CatalogResources {
     readonly indexes: readonly IndexSpec[];
   };
   readonly queues: readonly QueueSpec[];
+  readonly uploadEvents: UploadEventsSpec;
 }
 
 /** Where the file lives: beside this package, read at synth time (never copied). */
@@ -103,25 +117,39 @@ function uploadTag(value: unknown, where: string): UploadTag {
   };
 }
 
+function queueRole(object: Record<string, unknown>, key: string, where: string): QueueRole {
+  const role = text(object, key, where);
+  if (!QUEUE_ROLES.includes(role as QueueRole)) {
+    throw new ResourcesError(`${where}.${key}: expected one of ${QUEUE_ROLES.join(', ')}`);
+  }
+  return role as QueueRole;
+}
+
 function queue(value: unknown, where: string): QueueSpec {
   const raw = field(value, where);
-  const role = text(raw, 'role', where);
-  if (!QUEUE_ROLES.includes(role as QueueRole)) {
-    throw new ResourcesError(`${where}.role: expected one of ${QUEUE_ROLES.join(', ')}`);
-  }
+  const role = queueRole(raw, 'role', where);
   const detailTypes = raw['detail_types'];
   if (detailTypes !== null && !(Array.isArray(detailTypes) && detailTypes.length > 0
       && detailTypes.every((type) => typeof type === 'string' && type.length > 0))) {
     throw new ResourcesError(`${where}.detail_types: expected null or a non-empty list of strings`);
   }
   return {
-    role: role as QueueRole,
+    role,
     name: text(raw, 'name', where),
     deadLetterQueue: text(raw, 'dead_letter_queue', where),
     maxReceiveCount: positive(raw, 'max_receive_count', where),
     visibilityTimeoutSecs: positive(raw, 'visibility_timeout_secs', where),
     rule: text(raw, 'rule', where),
     detailTypes: detailTypes === null ? undefined : (detailTypes as string[]),
+  };
+}
+
+function uploadEvents(value: unknown, where: string): UploadEventsSpec {
+  const raw = field(value, where);
+  return {
+    rule: text(raw, 'rule', where),
+    queueRole: queueRole(raw, 'queue_role', where),
+    keyPrefix: text(raw, 'key_prefix', where),
   };
 }
 
@@ -158,6 +186,7 @@ export function parseResources(json: string): CatalogResources {
       }),
     },
     queues,
+    uploadEvents: uploadEvents(raw['upload_events'], 'upload_events'),
   };
 }
 

@@ -2,6 +2,13 @@
  * The nightly resync: EventBridge Scheduler starts `catalog resync` as a one-off Fargate task
  * that folds every aggregate from the event store, repairs the read model where it differs and
  * removes orphans, then exits.
+ *
+ * Its task definition is also the operators' one-off task (run with `aws ecs run-task`, the
+ * command overridden). `catalog redrive <role>` moves a consumer's dead letters back to its queue
+ * (GetQueueUrl of both, ReceiveMessage from the dead-letter queue, SendMessageBatch to the queue,
+ * DeleteMessageBatch from the dead-letter queue), so its role may do that for all three queues.
+ * `catalog quarantined [--release]` needs only the event store, which resync uses anyway. The
+ * queues are encrypted with SQS-managed keys: no KMS grant is needed.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,7 +17,9 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { QueuePair } from './messaging';
 import { CatalogProcess, ProcessContext } from './process';
+import { QueueRole } from './resources';
 
 /** Resync's calls on the read model: pages of it, batches of it, and guarded repairs. */
 export const RESYNC_TABLE_ACTIONS = [
@@ -20,9 +29,25 @@ export const RESYNC_TABLE_ACTIONS = [
   'dynamodb:DeleteItem',
 ] as const;
 
+/**
+ * Redrive's calls on a dead-letter queue: find it, take its messages (ReceiveMessage, whose
+ * visibility timeout parameter needs no other action), remove them (DeleteMessageBatch, which
+ * IAM authorizes as sqs:DeleteMessage: batch calls have no actions of their own).
+ */
+export const REDRIVE_DEAD_LETTER_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueUrl',
+] as const;
+
+/** Redrive's calls on a queue: find it, send the dead letters back (SendMessageBatch is sqs:SendMessage). */
+export const REDRIVE_QUEUE_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueUrl'] as const;
+
 export interface ResyncScheduleProps extends ProcessContext {
   readonly cluster: ecs.ICluster;
   readonly table: dynamodb.ITableV2;
+  /** Every consumer's queue pair, for `catalog redrive`. */
+  readonly queues: Readonly<Record<QueueRole, QueuePair>>;
 }
 
 export class ResyncSchedule extends Construct {
@@ -39,6 +64,9 @@ export class ResyncSchedule extends Construct {
       usesEventStore: true,
     });
     this.process.allow(RESYNC_TABLE_ACTIONS, [props.table.tableArn]);
+    const pairs = Object.values(props.queues);
+    this.process.allow(REDRIVE_DEAD_LETTER_ACTIONS, pairs.map((pair) => pair.deadLetterQueue.queueArn));
+    this.process.allow(REDRIVE_QUEUE_ACTIONS, pairs.map((pair) => pair.queue.queueArn));
 
     this.schedule = new scheduler.Schedule(this, 'Nightly', {
       description: 'catalog resync: repair the read model from the event store',

@@ -13,6 +13,9 @@
  * originals bucket (presigned uploads); images from the page and the variants CDN (`data:` for
  * placeholders). Nothing may frame the page, and no referrer leaves it (the address carries
  * the authorization code after sign-in).
+ *
+ * CloudFront may list the bucket, as it may the variants bucket, so a missing file answers 404
+ * rather than 403; the root is `index.html`, so no request is ever a listing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,10 +24,11 @@ import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
-import { CfnElement, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnElement, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PAGE_SCOPES, SellerAuth } from './auth';
+import { LIST_BUCKET_WARNING } from './storage';
 
 /** The page's files in the repository: `seller-page/` beside `infra-cdk/`. */
 export const SELLER_PAGE_FOLDER = path.join(__dirname, '..', '..', '..', 'seller-page');
@@ -131,7 +135,10 @@ export class SellerPage extends Construct {
     this.distribution = new cloudfront.Distribution(this, 'Cdn', {
       comment: `Seller page from ${props.bucketName}`,
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket),
+        // LIST: a missing file answers 404, not 403.
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket, {
+          originAccessLevels: [cloudfront.AccessLevel.READ, cloudfront.AccessLevel.LIST],
+        }),
         // A person typing the address gets redirected; HSTS keeps the browser on HTTPS after.
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
@@ -145,6 +152,8 @@ export class SellerPage extends Construct {
       logBucket: props.logs,
       logFilePrefix: 'cloudfront-seller-page/',
     });
+    Annotations.of(this.distribution).acknowledgeWarning(LIST_BUCKET_WARNING,
+      'The default root object is index.html, so the root is never a listing of the bucket.');
     NagSuppressions.addResourceSuppressions(this.distribution, [
       {
         id: 'AwsSolutions-CFR1',

@@ -61,12 +61,14 @@ export class ServicesStack extends Stack {
     this.services = new Services(this, 'Services', {
       ...context,
       originals: data.storage.originals,
+      originalsKeyPrefix: resources.uploadEvents.keyPrefix,
       variants: data.storage.variants,
+      variantsDistribution: data.storage.distribution,
       variantsBaseUrl,
       table: data.readModel.table,
       indexNames: resources.table.indexes.map((index) => index.name),
       bus: data.messaging.bus,
-      queues: { projector: queues.projector.queue, images: queues.images.queue, notifier: queues.notifier.queue },
+      queues,
       webhookKeySecret: data.secrets.webhookKeys,
     });
 
@@ -112,10 +114,13 @@ export class ServicesStack extends Stack {
       ...context,
       cluster: this.services.cluster,
       table: data.readModel.table,
+      queues,
     });
 
     this.alarms = new Alarms(this, 'Alarms', {
       queues,
+      relayLogs: this.services.processes['relay']!.logGroup,
+      namePrefix: naming.prefix,
       loadBalancer: this.loadBalancer.alb,
       targetGroups: { WriteApi: this.loadBalancer.writeTargets, ReadApi: this.loadBalancer.readTargets },
       email: config.alarmEmail,
@@ -136,6 +141,28 @@ export class ServicesStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', {
       value: this.sellerPage.client.userPoolClientId,
       description: "The seller page's Cognito app client (CATALOG_JWT_AUDIENCE of the APIs)",
+    });
+    this.operatorTaskOutputs();
+  }
+
+  /**
+   * What `aws ecs run-task` needs to run a one-off `catalog` command (`redrive <role>`,
+   * `quarantined [--release]`) on the resync task definition: the cluster, the task family and
+   * its security group (the subnets are CatalogData's `TaskSubnets`: an output may not re-export
+   * another stack's value).
+   */
+  private operatorTaskOutputs(): void {
+    new CfnOutput(this, 'ClusterName', {
+      value: this.services.cluster.clusterName,
+      description: 'The ECS cluster of the catalog processes (aws ecs run-task --cluster)',
+    });
+    new CfnOutput(this, 'OperatorTaskDefinition', {
+      value: this.resync.process.taskDefinition.family,
+      description: 'The resync task definition, for one-off commands such as catalog redrive (aws ecs run-task --task-definition)',
+    });
+    new CfnOutput(this, 'OperatorSecurityGroup', {
+      value: this.resync.process.securityGroup.securityGroupId,
+      description: 'The security group of one-off commands (awsvpcConfiguration securityGroups)',
     });
   }
 }

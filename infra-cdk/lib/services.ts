@@ -8,17 +8,25 @@
  * | read-api       | table and its indexes: GetItem, Query; DescribeTable                  |
  * | relay          | events:PutEvents on the bus; Postgres                                 |
  * | project        | projector queue (consume); PutItem on the table                       |
- * | process-images | images queue (consume); originals GetObject; variants Put/Delete; Postgres |
+ * | process-images | images queue and its dead-letter queue (consume); originals/*: Get (and HEAD), Delete, remove tags, List; variants/*: Put, Delete, List; invalidate the variants CDN; Postgres |
  * | notify         | notifier queue (consume); the webhook secrets' key; Postgres; the internet (webhooks, via NAT) |
+ *
+ * The image processor settles its own dead letters (fails a stuck photo, retries a deleted
+ * photo's cleanup), records uploads only S3 reported (HEAD, then the unconfirmed-upload tag
+ * goes), and purges a deleted photo: its original, its variants (listed under
+ * `variants/<photo>/`) and the CDN's copies of them (`CATALOG_CDN_DISTRIBUTION_ID`).
  *
  * The APIs verify bearer tokens with the Cognito user pool's published keys and answer CORS
  * for the seller page (`acceptTokens`); no token key is held anywhere in AWS.
  *
  * The APIs scale on CPU; the queue consumers on their backlog (visible plus in-flight messages,
- * so a worker is never scaled in while it still holds messages), the image processor from zero;
- * the notifier on visible messages only (its in-flight ones mostly wait for a retry).
+ * so a worker is never scaled in while it still holds messages), the image processor from zero
+ * and on its dead-letter queue's visible messages too (it drains that queue, so a dead letter
+ * alone must start a task); the notifier on visible messages only (its in-flight ones mostly
+ * wait for a retry).
  */
 import * as applicationautoscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -31,6 +39,7 @@ import { Duration } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { CatalogProcess, ProcessContext, ProcessProps } from './process';
+import { QueuePair } from './messaging';
 import { QueueRole } from './resources';
 import { VIEWER_IP_HEADER } from './api-cdn';
 
@@ -46,15 +55,32 @@ export const QUEUE_CONSUMER_ACTIONS = [
   'sqs:GetQueueAttributes',
 ] as const;
 
+/** Where the image processor writes a photo's variants: `variants/<photo>/...`. */
+export const VARIANTS_KEY_PREFIX = 'variants/';
+
+/**
+ * The image processor's calls on an original: read it (GetObject covers HEAD), remove the
+ * unconfirmed-upload tag of an upload only S3 reported, remove it. It never reads or writes tags.
+ */
+export const IMAGE_ORIGINAL_ACTIONS = [
+  's3:GetObject',
+  's3:DeleteObjectTagging',
+  's3:DeleteObject',
+] as const;
+
 export interface ServicesProps extends ProcessContext {
   readonly originals: s3.IBucket;
+  /** The keys of originals start with this (resources.json `upload_events.key_prefix`). */
+  readonly originalsKeyPrefix: string;
   readonly variants: s3.IBucket;
+  /** The CDN in front of the variants, which the image processor invalidates for a deleted photo. */
+  readonly variantsDistribution: cloudfront.IDistribution;
   /** Where buyers fetch variants: `https://<CloudFront domain>`. */
   readonly variantsBaseUrl: string;
   readonly table: dynamodb.ITableV2;
   readonly indexNames: readonly string[];
   readonly bus: events.IEventBus;
-  readonly queues: Readonly<Record<QueueRole, sqs.IQueue>>;
+  readonly queues: Readonly<Record<QueueRole, QueuePair>>;
   /** The key of the sellers' webhook signing secrets, read by write-api and notify themselves. */
   readonly webhookKeySecret: secretsmanager.ISecret;
 }
@@ -75,6 +101,14 @@ export interface TokenSettings {
 interface Capacity {
   readonly min: number;
   readonly max: number;
+}
+
+/** What a queue consumer's backlog counts besides its queue's visible messages. */
+interface Backlog {
+  /** The queue's in-flight messages too (default), so a worker is never scaled in while it holds one. */
+  readonly countInFlight?: boolean;
+  /** A dead-letter queue the consumer also drains: its visible messages count too. */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 export class Services extends Construct {
@@ -150,20 +184,20 @@ export class Services extends Construct {
     relay.allow(['events:PutEvents'], [props.bus.eventBusArn]);
 
     const projector = process('project', { cpu: 256, memoryLimitMiB: 512, usesEventStore: false });
-    projector.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.projector.queueArn]);
+    projector.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.projector.queue.queueArn]);
     projector.allow(['dynamodb:PutItem'], tableArns);
 
     const imageProcessor = process('process-images', {
       cpu: 2048,
       memoryLimitMiB: 4096,
       usesEventStore: true,
-      // Half the task's memory for decoded images; the rest for encoders, buffers, the runtime.
-      environment: { CATALOG_IMAGE_MEMORY_MIB: '2048' },
+      environment: {
+        // Half the task's memory for decoded images; the rest for encoders, buffers, the runtime.
+        CATALOG_IMAGE_MEMORY_MIB: '2048',
+        CATALOG_CDN_DISTRIBUTION_ID: props.variantsDistribution.distributionId,
+      },
     });
-    imageProcessor.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.images.queueArn]);
-    imageProcessor.allow(['s3:GetObject'], [props.originals.arnForObjects('*')]);
-    imageProcessor.allow(['s3:PutObject', 's3:DeleteObject'], [props.variants.arnForObjects('*')]);
-    this.suppressObjectWildcard(imageProcessor, props.originals, props.variants);
+    this.allowImageProcessing(imageProcessor, props);
 
     const notifier = process('notify', {
       cpu: 256,
@@ -171,7 +205,7 @@ export class Services extends Construct {
       usesEventStore: true,
       environment: { CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl, ...webhookKey },
     });
-    notifier.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.notifier.queueArn]);
+    notifier.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.notifier.queue.queueArn]);
     notifier.allow(['secretsmanager:GetSecretValue'], [props.webhookKeySecret.secretArn]);
 
     this.processes = processes;
@@ -187,13 +221,17 @@ export class Services extends Construct {
     // with SKIP LOCKED) but would double the polling for no gain in delivery.
     this.relay = this.service(relay, 1);
     this.projector = this.service(projector, 1);
-    this.scaleOnBacklog(this.projector, props.queues.projector, { min: 1, max: 4 });
+    this.scaleOnBacklog(this.projector, props.queues.projector.queue, { min: 1, max: 4 });
     this.notifier = this.service(notifier, 1);
     // The notifier's in-flight messages are mostly webhooks waiting (hidden) for their next
     // retry, which need no task: it scales on what is ready to send.
-    this.scaleOnBacklog(this.notifier, props.queues.notifier, { min: 1, max: 4 }, { countInFlight: false });
+    this.scaleOnBacklog(this.notifier, props.queues.notifier.queue, { min: 1, max: 4 }, { countInFlight: false });
     this.imageProcessor = this.service(imageProcessor, 0);
-    this.scaleOnBacklog(this.imageProcessor, props.queues.images, { min: 0, max: 10 });
+    // The processor settles its own dead letters, so one waiting there must start a task even
+    // when the queue is empty. Only visible ones count: a dead letter hidden for its retry's
+    // backoff needs no task until it shows again.
+    this.scaleOnBacklog(this.imageProcessor, props.queues.images.queue, { min: 0, max: 10 },
+      { deadLetterQueue: props.queues.images.deadLetterQueue });
 
     // Without these settings the APIs would refuse every token (and not start): fail the synth.
     this.node.addValidation({
@@ -214,6 +252,32 @@ export class Services extends Construct {
       api.container.addEnvironment('CATALOG_CORS_ORIGINS', settings.corsOrigins.join(','));
     }
     this.tokensAccepted = true;
+  }
+
+  /**
+   * The image processor's grants: its queue and dead-letter queue; originals under their key
+   * prefix (render, record an upload only S3 reported, purge); variants under theirs (write,
+   * list and remove a photo's); and invalidations of the variants' distribution alone.
+   */
+  private allowImageProcessing(processor: CatalogProcess, props: ServicesProps): void {
+    const images = props.queues.images;
+    processor.allow(QUEUE_CONSUMER_ACTIONS, [images.queue.queueArn]);
+    // Dead-lettered jobs are settled by the processor itself: a stuck photo fails with a reason.
+    processor.allow(QUEUE_CONSUMER_ACTIONS, [images.deadLetterQueue.queueArn]);
+    processor.allow(IMAGE_ORIGINAL_ACTIONS, [props.originals.arnForObjects(`${props.originalsKeyPrefix}*`)]);
+    // S3 answers a HEAD of a missing object 404 only to a caller that may list where it would be
+    // (else 403): an upload S3 reported may be gone by the time it is recorded.
+    this.allowListing(processor, props.originals, props.originalsKeyPrefix);
+    processor.allow(['s3:PutObject', 's3:DeleteObject'], [props.variants.arnForObjects(`${VARIANTS_KEY_PREFIX}*`)]);
+    // A purge lists a photo's variants (every attempt's) under variants/<photo>/ to remove them.
+    this.allowListing(processor, props.variants, VARIANTS_KEY_PREFIX);
+    processor.allow(['cloudfront:CreateInvalidation'], [props.variantsDistribution.distributionArn]);
+    this.suppressObjectWildcard(processor, props.originals, props.variants);
+  }
+
+  /** Grants `s3:ListBucket` on the bucket for keys under `prefix` only. */
+  private allowListing(process: CatalogProcess, bucket: s3.IBucket, prefix: string): void {
+    process.allow(['s3:ListBucket'], [bucket.bucketArn], { StringLike: { 's3:prefix': [`${prefix}*`] } });
   }
 
   private service(process: CatalogProcess, desiredCount: number): ecs.FargateService {
@@ -239,28 +303,10 @@ export class Services extends Construct {
       });
   }
 
-  private scaleOnBacklog(
-    service: ecs.FargateService,
-    queue: sqs.IQueue,
-    capacity: Capacity,
-    { countInFlight }: { countInFlight: boolean } = { countInFlight: true },
-  ): void {
-    const period = Duration.minutes(1);
-    const visible = queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' });
-    const backlog = countInFlight
-      ? new cloudwatch.MathExpression({
-        label: 'Messages visible or in flight',
-        expression: 'visible + inflight',
-        usingMetrics: {
-          visible,
-          inflight: queue.metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Maximum' }),
-        },
-        period,
-      })
-      : visible;
+  private scaleOnBacklog(service: ecs.FargateService, queue: sqs.IQueue, capacity: Capacity, backlog: Backlog = {}): void {
     service.autoScaleTaskCount({ minCapacity: capacity.min, maxCapacity: capacity.max })
       .scaleOnMetric('Backlog', {
-        metric: backlog,
+        metric: this.backlogMetric(queue, backlog),
         adjustmentType: applicationautoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
         scalingSteps: [
           { upper: 0, change: -1 },
@@ -272,13 +318,45 @@ export class Services extends Construct {
       });
   }
 
+  /**
+   * The messages a consumer has to work through: its queue's visible ones, plus (as `backlog`
+   * says) its in-flight ones and its dead-letter queue's visible ones. Metric math counts a
+   * missing value as 0, so a queue idle long enough to publish no metrics does not blank the sum.
+   */
+  private backlogMetric(queue: sqs.IQueue, { countInFlight = true, deadLetterQueue }: Backlog): cloudwatch.IMetric {
+    const period = Duration.minutes(1);
+    const gauge = { period, statistic: 'Maximum' };
+    const visible = queue.metricApproximateNumberOfMessagesVisible(gauge);
+    const terms: Record<string, { metric: cloudwatch.IMetric; label: string }> = {
+      visible: { metric: visible, label: 'visible' },
+    };
+    if (countInFlight) {
+      terms['inflight'] = { metric: queue.metricApproximateNumberOfMessagesNotVisible(gauge), label: 'in flight' };
+    }
+    if (deadLetterQueue !== undefined) {
+      terms['deadLetters'] = { metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible(gauge), label: 'dead-lettered' };
+    }
+    const ids = Object.keys(terms);
+    if (ids.length === 1) {
+      return visible;
+    }
+    const labels = ids.map((id) => terms[id]!.label);
+    return new cloudwatch.MathExpression({
+      label: `Messages ${labels.slice(0, -1).join(', ')} or ${labels.at(-1)}`,
+      expression: ids.join(' + '),
+      usingMetrics: Object.fromEntries(ids.map((id) => [id, terms[id]!.metric])),
+      period,
+    });
+  }
+
   private suppressObjectWildcard(process: CatalogProcess, ...buckets: s3.IBucket[]): void {
     NagSuppressions.addResourceSuppressions(process.role, [{
       id: 'AwsSolutions-IAM5',
       reason: 'Object keys are ids minted at upload time, so object actions are granted on every key of this '
-        + 'one bucket (bucket/*), never on other buckets.',
-      // The finding names the bucket's ARN (its export, across stacks) by the bucket's construct id.
-      appliesTo: buckets.map((bucket) => ({ regex: `/^Resource::.*${bucket.node.id}[^/]*\\/\\*$/` })),
+        + 'one bucket (bucket/*), or of one key prefix of it (bucket/originals/*), never on other buckets.',
+      // The finding names the bucket's ARN (its export, across stacks) by the bucket's construct id,
+      // then the key pattern: `*`, or a prefix of one folder and `*`.
+      appliesTo: buckets.map((bucket) => ({ regex: `/^Resource::.*${bucket.node.id}[^/]*\\/([a-z0-9-]+\\/)?\\*$/` })),
     }], true);
   }
 }

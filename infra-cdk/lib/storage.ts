@@ -3,6 +3,11 @@
  * CloudFront reads (origin access control), and one log bucket for S3 server access logs,
  * CloudFront logs and the load balancer's access logs.
  *
+ * CloudFront may also list the variants bucket: without s3:ListBucket, S3 answers 403 for a
+ * key that does not exist, so a deleted photo's variant URL would look forbidden rather than
+ * gone. The distribution's root then names an object that never exists (`NO_ROOT_OBJECT`), so
+ * a request for `/` is a 404 too, never a listing of the bucket.
+ *
  * Originals are never public and are versioned; their lifecycle aborts multipart uploads that
  * never completed (the streamed upload path), expires replaced or deleted versions, and expires
  * uploads never confirmed: a presigned PUT stores the object with the unconfirmed-upload tag
@@ -13,7 +18,7 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { FactName } from 'aws-cdk-lib/region-info';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -21,6 +26,12 @@ import { UploadTag } from './resources';
 
 /** Where in the log bucket the load balancer writes. */
 export const LOAD_BALANCER_LOG_PREFIX = 'alb';
+
+/** The variants distribution's root object: no variant has this key, so `/` answers 404. */
+export const NO_ROOT_OBJECT = 'index.html';
+
+/** The CDK warning that origin access with LIST would list the bucket at the root. */
+export const LIST_BUCKET_WARNING = '@aws-cdk/aws-cloudfront-origins:listBucketSecurityRisk';
 
 export interface StorageProps {
   readonly originalsBucketName: string;
@@ -102,18 +113,25 @@ export class Storage extends Construct {
     this.distribution = new cloudfront.Distribution(this, 'VariantsCdn', {
       comment: `Variants of ${props.variantsBucketName}`,
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.variants),
+        // LIST: a missing variant answers 404, not 403.
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.variants, {
+          originAccessLevels: [cloudfront.AccessLevel.READ, cloudfront.AccessLevel.LIST],
+        }),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
         responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
       },
+      // With LIST, a request for the root would be a listing of the bucket; this key never exists.
+      defaultRootObject: NO_ROOT_OBJECT,
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
       enableLogging: true,
       logBucket: this.logs,
       logFilePrefix: 'cloudfront/',
     });
+    Annotations.of(this.distribution).acknowledgeWarning(LIST_BUCKET_WARNING,
+      'The default root object is set, so the root is never a listing of the bucket.');
     NagSuppressions.addResourceSuppressions(this.distribution, [
       {
         id: 'AwsSolutions-CFR1',

@@ -1,7 +1,7 @@
 /** Network, event store, buckets, CDN, read model and bus: the stateful stack. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { POSTGRES_COMMANDS, resources, resourcesOf, synth, taskOf } from './synth';
 
 test('the VPC spans two AZs with one NAT gateway, S3 and DynamoDB gateway endpoints and flow logs', () => {
@@ -127,9 +127,37 @@ test('variants are private and served only through CloudFront with origin access
   data.hasResourceProperties('AWS::S3::BucketPolicy', {
     Bucket: { Ref: bucketId },
     PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
-      Effect: 'Allow', Action: 's3:GetObject', Principal: { Service: 'cloudfront.amazonaws.com' },
+      Effect: 'Allow', Action: Match.arrayWith(['s3:GetObject']), Principal: { Service: 'cloudfront.amazonaws.com' },
     })]) },
   });
+});
+
+test('CloudFront may list the variants bucket (a deleted variant is 404, not 403), its distribution alone', () => {
+  const { data } = synth();
+  const name = `test-${resources.buckets.variants}`;
+  const [bucketId] = Object.entries(resourcesOf(data, 'AWS::S3::Bucket')).find(([, bucket]) => bucket.Properties!.BucketName === name)!;
+  const [distributionId] = Object.entries(resourcesOf(data, 'AWS::CloudFront::Distribution'))
+    .find(([, distribution]) => JSON.stringify(distribution.Properties).includes(bucketId))!;
+  const policy = Object.values(resourcesOf(data, 'AWS::S3::BucketPolicy')).find((candidate) => candidate.Properties!.Bucket.Ref === bucketId)!;
+  const listing = (policy.Properties!.PolicyDocument.Statement as Record<string, any>[])
+    .filter((statement) => ([] as string[]).concat(statement['Action']).includes('s3:ListBucket'));
+  assert.equal(listing.length, 1);
+  const [statement] = listing;
+  assert.equal(statement!['Effect'], 'Allow');
+  assert.deepEqual(statement!['Principal'], { Service: 'cloudfront.amazonaws.com' });
+  assert.ok(JSON.stringify(statement!['Resource']).includes(JSON.stringify({ 'Fn::GetAtt': [bucketId, 'Arn'] })), 'on the bucket');
+  const sourceArn = JSON.stringify(statement!['Condition']['StringEquals']['AWS:SourceArn']);
+  assert.ok(sourceArn.includes(':distribution/') && sourceArn.includes(JSON.stringify({ Ref: distributionId })), sourceArn);
+});
+
+test("the variants distribution's root is an object that never exists: `/` is a 404, never a listing", () => {
+  const { data, stacks } = synth();
+  data.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({ Comment: Match.stringLikeRegexp('^Variants of'), DefaultRootObject: 'index.html' }),
+  });
+  // The image processor writes only under variants/, never that key.
+  const warnings = Annotations.fromStack(stacks.data).findWarning('*', Match.stringLikeRegexp('listBucketSecurityRisk'));
+  assert.deepEqual(warnings, []);
 });
 
 test('the read-model table is on demand with point-in-time recovery and deletion protection', () => {

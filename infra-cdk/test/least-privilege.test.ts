@@ -1,10 +1,12 @@
 /** Each process's task role may make exactly the calls the process makes, on its own resources. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { actionsOf, COMMANDS, resourcesFor, synth, taskRoleGrants } from './synth';
+import { actionsOf, COMMANDS, resources, resourcesFor, synth, taskRoleGrants } from './synth';
 
 const CONSUMER = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
 const sorted = (actions: string[]): string[] => [...actions].sort();
+/** Each action once (minimized policies may grant one action in two statements, on different resources). */
+const distinct = (actions: string[]): string[] => [...new Set(actions)].sort();
 /** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts); the write
  * API and the notifier read the webhook secrets' key by the same action (checked below). */
 const DATABASE = ['secretsmanager:GetSecretValue'];
@@ -46,12 +48,77 @@ test('the projector consumes its queue and puts items; it cannot touch S3', () =
   assert.ok(resourcesFor(services, 'project', 'sqs:ReceiveMessage').every((resource) => /ProjectorQueue/.test(resource)));
 });
 
-test('the image processor reads originals and writes variants; no DynamoDB, no other queue', () => {
+test('the image processor may use only its queue pair, originals/*, variants/* and the variants CDN', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'process-images'), sorted([...CONSUMER, ...DATABASE, 's3:DeleteObject', 's3:GetObject', 's3:PutObject']));
-  assert.ok(resourcesFor(services, 'process-images', 's3:GetObject').every((resource) => /StorageOriginals/.test(resource)));
-  assert.ok(resourcesFor(services, 'process-images', 's3:PutObject').every((resource) => /StorageVariants/.test(resource)));
-  assert.ok(resourcesFor(services, 'process-images', 'sqs:ReceiveMessage').every((resource) => /ImagesQueue/.test(resource)));
+  // It HEADs, GETs and deletes originals and removes their upload tag, but never reads or writes tags.
+  assert.deepEqual(distinct(actionsOf(services, 'process-images')), sorted([...CONSUMER, ...DATABASE,
+    'cloudfront:CreateInvalidation', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
+    's3:ListBucket', 's3:PutObject']));
+});
+
+test('the image processor consumes its queue and its dead-letter queue, no other', () => {
+  const { services } = synth();
+  for (const action of CONSUMER) {
+    const granted = resourcesFor(services, 'process-images', action).join();
+    assert.match(granted, /MessagingImagesQueue/, action);
+    assert.match(granted, /MessagingImagesDlq/, action);
+    assert.doesNotMatch(granted, /Projector|Notifier/, action);
+  }
+});
+
+test('the image processor reads, untags and deletes originals under their key prefix only', () => {
+  const { services } = synth();
+  const originals = `"/${resources.uploadEvents.keyPrefix}*"`;
+  for (const action of ['s3:GetObject', 's3:DeleteObjectTagging']) {
+    const granted = resourcesFor(services, 'process-images', action);
+    assert.equal(granted.length, 1, action);
+    assert.match(granted[0]!, /StorageOriginals/, action);
+    assert.ok(granted[0]!.includes(originals), `${action}: ${granted[0]}`);
+  }
+});
+
+test('the image processor writes, lists and deletes variants under variants/ only', () => {
+  const { services } = synth();
+  const put = resourcesFor(services, 'process-images', 's3:PutObject');
+  assert.equal(put.length, 1);
+  assert.match(put[0]!, /StorageVariants[^"]*"\},"\/variants\/\*"/);
+  // A purge deletes the original and the variants: each under its own prefix.
+  const deleted = resourcesFor(services, 'process-images', 's3:DeleteObject').join();
+  assert.match(deleted, /StorageOriginals[^"]*"\},"\/originals\/\*"/);
+  assert.match(deleted, /StorageVariants[^"]*"\},"\/variants\/\*"/);
+  assert.equal((deleted.match(/Storage[A-Za-z]+/g) ?? []).length, 2, deleted);
+  const list = listGrants('StorageVariants');
+  assert.deepEqual(list.map((grant) => grant.actions), [['s3:ListBucket']]);
+  assert.match(list[0]!.resources, /^\{"Fn::ImportValue":"[^"]*StorageVariants[^"]*"\}$/, 'the variants bucket itself');
+  assert.deepEqual(JSON.parse(list[0]!.conditions), { StringLike: { 's3:prefix': ['variants/*'] } });
+});
+
+test('the image processor may list originals under their key prefix only, so a HEAD of a missing original is 404', () => {
+  const list = listGrants('StorageOriginals');
+  assert.deepEqual(list.map((grant) => grant.actions), [['s3:ListBucket']]);
+  assert.match(list[0]!.resources, /^\{"Fn::ImportValue":"[^"]*StorageOriginals[^"]*"\}$/, 'the originals bucket itself');
+  assert.deepEqual(JSON.parse(list[0]!.conditions), { StringLike: { 's3:prefix': [`${resources.uploadEvents.keyPrefix}*`] } });
+});
+
+test('the image processor lists no bucket but the originals and the variants, each under a condition', () => {
+  const list = listGrants(/./);
+  assert.equal(list.length, 2);
+  assert.ok(list.every((grant) => /StorageOriginals|StorageVariants/.test(grant.resources)), JSON.stringify(list));
+  assert.ok(list.every((grant) => grant.conditions !== 'null'), JSON.stringify(list));
+});
+
+/** The image processor's statements that grant s3:ListBucket, on resources matching `bucket`. */
+function listGrants(bucket: string | RegExp) {
+  return taskRoleGrants(synth().services, 'process-images')
+    .filter((grant) => grant.actions.includes('s3:ListBucket') && new RegExp(bucket).test(grant.resources));
+}
+
+test("the image processor may invalidate the variants' distribution, and no other", () => {
+  const { services } = synth();
+  const granted = taskRoleGrants(services, 'process-images').filter((grant) => grant.actions.includes('cloudfront:CreateInvalidation'));
+  assert.deepEqual(granted.map((grant) => grant.actions), [['cloudfront:CreateInvalidation']]);
+  assert.match(granted[0]!.resources, /":cloudfront::",\{"Ref":"AWS::AccountId"\},":distribution\/",\{"Fn::ImportValue":"[^"]*StorageVariantsCdn[^"]*"\}/);
+  assert.doesNotMatch(granted[0]!.resources, /\*/);
 });
 
 test('the notifier may only consume its queue (and reach Postgres)', () => {
@@ -60,10 +127,35 @@ test('the notifier may only consume its queue (and reach Postgres)', () => {
   assert.ok(resourcesFor(services, 'notify', 'sqs:ReceiveMessage').every((resource) => /NotifierQueue/.test(resource)));
 });
 
-test('the resync may scan, batch-read, put and delete read-model items, and nothing else', () => {
+test('the resync may scan, batch-read, put and delete read-model items, and redrive dead letters; nothing else', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'resync'),
-    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan']));
+  assert.deepEqual(distinct(actionsOf(services, 'resync')),
+    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan',
+      'sqs:DeleteMessage', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']));
+});
+
+test('the resync task (catalog redrive) takes from every dead-letter queue and sends to its queue', () => {
+  const { services } = synth();
+  const roles = resources.queues.map((spec) => spec.role.charAt(0).toUpperCase() + spec.role.slice(1));
+  // ReceiveMessage, then DeleteMessageBatch (authorized as sqs:DeleteMessage) on the dead-letter queue.
+  for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage']) {
+    const granted = resourcesFor(services, 'resync', action).join();
+    for (const role of roles) {
+      assert.match(granted, new RegExp(`Messaging${role}Dlq`), `${action} on the ${role} dead-letter queue`);
+    }
+    assert.doesNotMatch(granted, /Messaging[A-Za-z]+Queue/, `${action} on no queue`);
+  }
+  // SendMessageBatch, authorized as sqs:SendMessage, to the queue.
+  const sent = resourcesFor(services, 'resync', 'sqs:SendMessage').join();
+  for (const role of roles) {
+    assert.match(sent, new RegExp(`Messaging${role}Queue`), `SendMessage to the ${role} queue`);
+  }
+  assert.doesNotMatch(sent, /Dlq/, 'SendMessage to no dead-letter queue');
+  const located = resourcesFor(services, 'resync', 'sqs:GetQueueUrl').join();
+  for (const role of roles) {
+    assert.match(located, new RegExp(`Messaging${role}Queue`), role);
+    assert.match(located, new RegExp(`Messaging${role}Dlq`), role);
+  }
 });
 
 test("only the write API and the notifier may read the webhook secrets' key, by GetSecretValue alone", () => {

@@ -1,7 +1,7 @@
 /** One source of names: everything resources.json lists is declared from it, behind the prefix. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseResources } from '../lib/resources';
 import { COMMANDS, PREFIX, resources, resourcesOf, synth, taskOf } from './synth';
 
@@ -9,28 +9,80 @@ test('the bus is named from resources.json', () => {
   synth().data.hasResourceProperties('AWS::Events::EventBus', { Name: PREFIX + resources.bus });
 });
 
+/** The logical id of the queue named `name` in resources.json. */
+function queueId(data: Template, name: string): string {
+  const found = Object.entries(resourcesOf(data, 'AWS::SQS::Queue')).find(([, queue]) => queue.Properties!.QueueName === PREFIX + name);
+  assert.ok(found, `queue ${name}`);
+  return found[0];
+}
+
 test('every rule routes the resources.json pattern to its queue, with a DLQ for undelivered events', () => {
   const { data } = synth();
-  const queues = resourcesOf(data, 'AWS::SQS::Queue');
-  const queueId = (name: string): string => {
-    const found = Object.entries(queues).find(([, queue]) => queue.Properties!.QueueName === PREFIX + name);
-    assert.ok(found, `queue ${name}`);
-    return found[0];
-  };
-  assert.equal(Object.keys(resourcesOf(data, 'AWS::Events::Rule')).length, resources.queues.length);
+  // One rule per queue on the bus, and the upload events' rule on the default bus (below).
+  assert.equal(Object.keys(resourcesOf(data, 'AWS::Events::Rule')).length, resources.queues.length + 1);
+  const [busId] = Object.keys(resourcesOf(data, 'AWS::Events::EventBus'));
   for (const spec of resources.queues) {
     data.hasResourceProperties('AWS::Events::Rule', {
       Name: PREFIX + spec.rule,
-      EventBusName: Match.anyValue(),
+      EventBusName: { Ref: busId },
       EventPattern: spec.detailTypes === undefined
         ? Match.exact({ source: [resources.eventSource] })
         : Match.exact({ source: [resources.eventSource], 'detail-type': [...spec.detailTypes] }),
       Targets: [Match.objectLike({
-        Arn: { 'Fn::GetAtt': [queueId(spec.name), 'Arn'] },
-        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId(spec.deadLetterQueue), 'Arn'] } },
+        Arn: { 'Fn::GetAtt': [queueId(data, spec.name), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId(data, spec.deadLetterQueue), 'Arn'] } },
       })],
     });
   }
+});
+
+test("S3's Object Created events of originals go from the default bus to the upload_events queue, with its DLQ", () => {
+  const { data } = synth();
+  const spec = resources.uploadEvents;
+  // The image processor records these uploads; its role is granted what that takes.
+  assert.equal(spec.queueRole, 'images');
+  const target = resources.queues.find((queue) => queue.role === spec.queueRole)!;
+  data.hasResourceProperties('AWS::Events::Rule', {
+    Name: PREFIX + spec.rule,
+    EventBusName: 'default',
+    // The pattern `upload_pattern()` of the Rust resources builds.
+    EventPattern: Match.exact({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: {
+        bucket: { name: [PREFIX + resources.buckets.originals] },
+        object: { key: [{ prefix: spec.keyPrefix }] },
+      },
+    }),
+    Targets: [Match.objectLike({
+      Arn: { 'Fn::GetAtt': [queueId(data, target.name), 'Arn'] },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId(data, target.deadLetterQueue), 'Arn'] } },
+      RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 },
+    })],
+  });
+});
+
+test('the upload events rule may send to its queue and that queue\'s DLQ, and only it (queue policies)', () => {
+  const { data } = synth();
+  const spec = resources.uploadEvents;
+  const target = resources.queues.find((queue) => queue.role === spec.queueRole)!;
+  const ruleId = Object.entries(resourcesOf(data, 'AWS::Events::Rule'))
+    .find(([, rule]) => rule.Properties!.Name === PREFIX + spec.rule)![0];
+  for (const name of [target.name, target.deadLetterQueue]) {
+    data.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId(data, name) }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
+        Effect: 'Allow',
+        Action: Match.anyValue(),
+        Principal: { Service: 'events.amazonaws.com' },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+      })]) },
+    });
+  }
+  // No other queue admits it.
+  const admitting = Object.values(resourcesOf(data, 'AWS::SQS::QueuePolicy'))
+    .filter((policy) => JSON.stringify(policy.Properties!.PolicyDocument).includes(`"${ruleId}"`));
+  assert.equal(admitting.length, 2);
 });
 
 test('every queue has a DLQ with maxReceiveCount and visibility timeout from resources.json', () => {
@@ -88,7 +140,8 @@ test('a malformed resources.json is refused with the field that is wrong', () =>
     buckets: { originals: 'o', variants: 'v', seller_page: 'p', unconfirmed_upload_tag: { key: 'k', value: 'v', expire_after_days: 3 } },
     table: { name: 't', partition_key: 'k', indexes: [] }, queues: ['projector', 'images', 'notifier'].map((role) => ({
       role, name: role, dead_letter_queue: `${role}-dlq`, max_receive_count: 3, visibility_timeout_secs: 30,
-      rule: `${role}-rule`, detail_types: null })) };
+      rule: `${role}-rule`, detail_types: null })),
+    upload_events: { rule: 'u', queue_role: 'images', key_prefix: 'originals/' } };
   assert.equal(parseResources(JSON.stringify(good)).queues.length, 3);
   const bad = structuredClone(good);
   bad.queues[1]!.max_receive_count = 0;
@@ -99,4 +152,13 @@ test('a malformed resources.json is refused with the field that is wrong', () =>
   assert.throws(() => parseResources(JSON.stringify(untagged)), /unconfirmed_upload_tag\.expire_after_days/);
   const { seller_page: _, ...pageless } = good.buckets;
   assert.throws(() => parseResources(JSON.stringify({ ...good, buckets: pageless })), /buckets\.seller_page/);
+  assert.deepEqual(parseResources(JSON.stringify(good)).uploadEvents, { rule: 'u', queueRole: 'images', keyPrefix: 'originals/' });
+  const { upload_events: __, ...uploadless } = good;
+  assert.throws(() => parseResources(JSON.stringify(uploadless)), /upload_events: expected an object/);
+  const strayRole = structuredClone(good);
+  strayRole.upload_events.queue_role = 'uploads';
+  assert.throws(() => parseResources(JSON.stringify(strayRole)), /upload_events\.queue_role: expected one of/);
+  const noPrefix = structuredClone(good);
+  noPrefix.upload_events.key_prefix = '';
+  assert.throws(() => parseResources(JSON.stringify(noPrefix)), /upload_events\.key_prefix/);
 });

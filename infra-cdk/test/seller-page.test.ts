@@ -46,13 +46,28 @@ test('only the page distribution may read the bucket (origin access control)', (
   services.hasResourceProperties('AWS::S3::BucketPolicy', {
     Bucket: { Ref: bucket },
     PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
-      Effect: 'Allow', Action: 's3:GetObject', Principal: { Service: 'cloudfront.amazonaws.com' },
+      Effect: 'Allow', Action: Match.arrayWith(['s3:GetObject']), Principal: { Service: 'cloudfront.amazonaws.com' },
       Condition: { StringEquals: { 'AWS:SourceArn': Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([{ Ref: distribution }])] }) } },
     })]) },
   });
   const [origin] = page(services).Origins;
   assert.deepEqual(origin.DomainName, { 'Fn::GetAtt': [bucket, 'RegionalDomainName'] });
   assert.ok(origin.OriginAccessControlId);
+});
+
+test('the page distribution may also list the bucket, so a missing file answers 404 (never a listing: the root is index.html)', () => {
+  const { services } = synth();
+  const bucket = logicalIdOf(services, 'AWS::S3::Bucket', new RegExp(BUCKET));
+  const distribution = logicalIdOf(services, 'AWS::CloudFront::Distribution', /Seller page/);
+  services.hasResourceProperties('AWS::S3::BucketPolicy', {
+    Bucket: { Ref: bucket },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
+      Effect: 'Allow', Action: Match.arrayWith(['s3:ListBucket']), Principal: { Service: 'cloudfront.amazonaws.com' },
+      Resource: Match.arrayWith([{ 'Fn::GetAtt': [bucket, 'Arn'] }]),
+      Condition: { StringEquals: { 'AWS:SourceArn': Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([{ Ref: distribution }])] }) } },
+    })]) },
+  });
+  assert.equal(page(services).DefaultRootObject, 'index.html');
 });
 
 test('the page is served at its root over HTTPS (HTTP redirects), GET and HEAD only, with logs', () => {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match } from 'aws-cdk-lib/assertions';
-import { COMMANDS, environmentOf, IMAGE_TAG, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE } from './synth';
+import { COMMANDS, environmentOf, IMAGE_TAG, logicalIdOf, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE } from './synth';
 
 test('every process runs the one image, from ECR, with the tag from context', () => {
   const { services } = synth();
@@ -38,6 +38,29 @@ test('the APIs get their listen address; the read API and notifier the CDN URL',
   for (const command of ['read-api', 'notify']) {
     assert.match(environmentOf(services, command)['CATALOG_VARIANTS_BASE_URL'] ?? '', /https:\/\/.*VariantsCdn.*DomainName/, command);
   }
+});
+
+test("the image processor gets the variants distribution's id, to invalidate a deleted photo's variants", () => {
+  const { services } = synth();
+  assert.match(environmentOf(services, 'process-images')['CATALOG_CDN_DISTRIBUTION_ID'] ?? '',
+    /^\{"Fn::ImportValue":"CatalogData:ExportsOutputRefStorageVariantsCdn[^"]*"\}$/);
+  for (const command of ['write-api', 'read-api', 'relay', 'project', 'notify', 'resync']) {
+    assert.equal(environmentOf(services, command)['CATALOG_CDN_DISTRIBUTION_ID'], undefined, command);
+  }
+});
+
+test('one-off commands (catalog redrive) have what aws ecs run-task needs as outputs', () => {
+  const { data, services } = synth();
+  const outputs = services.toJSON().Outputs as Record<string, { Value: unknown }>;
+  assert.deepEqual(outputs['OperatorTaskDefinition']!.Value, taskOf(services, 'resync').properties.Family);
+  assert.deepEqual(outputs['ClusterName']!.Value, { Ref: logicalIdOf(services, 'AWS::ECS::Cluster') });
+  assert.deepEqual(outputs['OperatorSecurityGroup']!.Value,
+    { 'Fn::GetAtt': [logicalIdOf(services, 'AWS::EC2::SecurityGroup', /"catalog resync"/), 'GroupId'] });
+  // The subnets every task runs in, from the stack that owns them.
+  const subnets = (data.toJSON().Outputs as Record<string, { Value: unknown }>)['TaskSubnets']!.Value;
+  const appSubnets = Object.keys(resourcesOf(data, 'AWS::EC2::Subnet')).filter((id) => id.startsWith('NetworkVpcapp'));
+  assert.equal(appSubnets.length, 2);
+  assert.deepEqual(subnets, { 'Fn::Join': ['', [{ Ref: appSubnets[0] }, ',', { Ref: appSubnets[1] }]] });
 });
 
 test('no process is given a secret value: no container secrets at all', () => {
@@ -187,6 +210,8 @@ test('queue consumers scale on their backlog, the image processor from zero', ()
     assert.equal(alarms.length, 2, queue);
     assert.ok(alarms.every((alarm) => alarm.includes('ApproximateNumberOfMessagesNotVisible')), queue);
   }
+  // Only the image processor drains a dead-letter queue (its own).
+  assert.ok(scaling.filter((alarm) => alarm.includes('Dlq')).every((alarm) => alarm.includes('ImagesQueue')));
   // The notifier's hidden messages wait for a retry: it scales on visible ones only.
   const notifier = scaling.filter((alarm) => alarm.includes('NotifierQueue'));
   assert.equal(notifier.length, 2);
@@ -196,6 +221,29 @@ test('queue consumers scale on their backlog, the image processor from zero', ()
     .find((service) => JSON.stringify(service.Properties!.TaskDefinition).includes(taskOf(services, 'process-images').logicalId))!;
   assert.equal(processor.Properties!.DesiredCount, 0);
   assert.equal(taskOf(services, 'process-images').properties.Cpu, '2048');
+});
+
+test("the image processor also counts its dead-letter queue's visible messages, so a dead letter alone starts a task", () => {
+  const { services } = synth();
+  const scaling = Object.values(resourcesOf(services, 'AWS::CloudWatch::Alarm'))
+    .filter((alarm) => JSON.stringify(alarm.Properties!.AlarmActions ?? []).includes('Backlog')
+      && JSON.stringify(alarm.Properties!.Metrics ?? []).includes('ImagesQueue'));
+  assert.equal(scaling.length, 2, 'an upper and a lower step alarm');
+  for (const alarm of scaling) {
+    type Query = { Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: unknown } } };
+    const queries = alarm.Properties!.Metrics as Query[];
+    assert.deepEqual(queries.filter((query) => query.Expression !== undefined).map((query) => query.Expression),
+      ['visible + inflight + deadLetters']);
+    const deadLetters = queries.find((query) => query.Id === 'deadLetters')!.MetricStat!.Metric;
+    assert.equal(deadLetters.MetricName, 'ApproximateNumberOfMessagesVisible');
+    assert.match(JSON.stringify(deadLetters.Dimensions), /MessagingImagesDlq/);
+    // A dead letter hidden for its retry's backoff needs no task: the dead-letter queue's in-flight ones do not count.
+    const counted = queries.filter((query) => query.MetricStat !== undefined).map((query) => JSON.stringify(query.MetricStat));
+    assert.ok(counted.filter((metric) => metric.includes('Dlq')).every((metric) => !metric.includes('NotVisible')));
+  }
+  // Any message counted starts the first task.
+  const scaleOut = scaling.filter((alarm) => alarm.Properties!.ComparisonOperator === 'GreaterThanOrEqualToThreshold');
+  assert.deepEqual(scaleOut.map((alarm) => alarm.Properties!.Threshold), [1]);
 });
 
 test('the nightly resync runs as a Fargate task from EventBridge Scheduler', () => {

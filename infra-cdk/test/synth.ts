@@ -69,10 +69,12 @@ export function taskOf(template: Template, command: string): { logicalId: string
   throw new Error(`no task definition runs ${command}`);
 }
 
-/** A statement of an IAM policy, with its actions always a list and its resources as JSON text. */
+/** A statement of an IAM policy, with its actions always a list and its resources and conditions as JSON text. */
 export interface Grant {
   readonly actions: string[];
   readonly resources: string;
+  /** `null` when the statement has no condition. */
+  readonly conditions: string;
 }
 
 /** Every statement of every policy attached to the task role of `catalog <command>`. */
@@ -88,6 +90,7 @@ export function taskRoleGrants(template: Template, command: string): Grant[] {
       grants.push({
         actions: ([] as string[]).concat(statement.Action),
         resources: JSON.stringify(statement.Resource),
+        conditions: JSON.stringify(statement.Condition ?? null),
       });
     }
   }
