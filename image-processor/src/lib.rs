@@ -275,6 +275,7 @@ impl Processor {
             &self.uploads,
             &state,
             &format!("s3-upload:{photo}"),
+            None,
         )
         .await
         {

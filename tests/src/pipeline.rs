@@ -431,8 +431,19 @@ pub struct Process(Child);
 impl Process {
     /// Starts `catalog <args>` against `stack` and the event store at `database_url`.
     pub fn start(stack: &Stack, database_url: &str, args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with(stack, database_url, args, &[])
+    }
+
+    /// [`Process::start`] with these variables set too.
+    pub fn start_with(
+        stack: &Stack,
+        database_url: &str,
+        args: &[&str],
+        variables: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let child = Command::new(catalog_binary()?)
             .args(args)
+            .envs(variables.iter().copied())
             .env("CATALOG_RESOURCE_PREFIX", &stack.prefix)
             .env("CATALOG_DATABASE_URL", database_url)
             .env("CATALOG_DATABASE_MAX_CONNECTIONS", "4")

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use catalog_events::resources::QueueRole;
@@ -251,4 +252,145 @@ async fn an_event_that_can_never_be_published_is_set_aside_and_the_rest_flow() {
     assert_eq!(quarantine::release(store.pool()).await.unwrap(), 2);
     let round = relay.round().await.unwrap();
     assert_eq!((round.claimed, round.quarantined), (2, 2));
+}
+
+/// A free port on the loopback interface.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+/// `POST /v1/photos` under `key` against the write API at `base`.
+async fn create_keyed(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    key: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = json!({
+        "product_id": "sku-keyed", "filename": "a.jpg", "content_type": "image/jpeg",
+        "size_bytes": 1000, "caption": key,
+    });
+    http.post(format!("{base}/v1/photos"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_api_killed_mid_request_leaves_one_photo_per_key_and_retries_get_it() {
+    let stack = Stack::create().await.unwrap();
+    let url = fresh_database().await.unwrap();
+    let secret = format!("crash-test-{}", Uuid::new_v4());
+    let token = catalog_http::auth::issue(
+        Some(&secret.clone().into()),
+        SELLER,
+        std::time::SystemTime::now() + Duration::from_secs(3600),
+    )
+    .unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{address}");
+    let variables = [
+        ("CATALOG_WRITE_ADDR", address.as_str()),
+        ("CATALOG_JWT_SECRET", secret.as_str()),
+        ("CATALOG_SELLER_RATE_BURST", "100000"),
+    ];
+    let start = || Process::start_with(&stack, &url, &["write-api"], &variables).unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let up = || async {
+        eventually(Duration::from_secs(30), || async {
+            let ready = http.get(format!("{base}/readyz")).send().await;
+            Ok(ready
+                .is_ok_and(|ready| ready.status().is_success())
+                .then_some(()))
+        })
+        .await
+        .unwrap()
+    };
+    let store = PhotoStore::new(
+        store::connect(&url, 2).await.unwrap(),
+        PhotoServices::default(),
+    );
+    let requested = || async {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type = 'PhotoUploadRequested'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        count
+    };
+
+    // 300 creates at once, each under its own key; the API dies while they are under way.
+    let api = start();
+    up().await;
+    let keys: Vec<String> = (0..300).map(|n| format!("crash-{n}")).collect();
+    let first: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (http, base, token, key) = (http.clone(), base.clone(), token.clone(), key.clone());
+            tokio::spawn(async move { create_keyed(&http, &base, &token, &key).await })
+        })
+        .collect();
+    // Killed as soon as the first photos are in: the rest are anywhere between arriving and
+    // answering.
+    while requested().await < 5 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    api.kill().unwrap();
+    let mut answered_first = HashMap::new();
+    for (key, request) in keys.iter().zip(first) {
+        if let Ok(Ok(response)) = request.await
+            && response.status() == StatusCode::CREATED
+        {
+            let body: Value = response.json().await.unwrap();
+            answered_first.insert(key.clone(), body["photo_id"].as_str().unwrap().to_owned());
+        }
+    }
+    let at_kill = requested().await as usize;
+    println!(
+        "photos at the kill: {at_kill}; answered before it: {}",
+        answered_first.len()
+    );
+    assert!(
+        at_kill < keys.len(),
+        "the API was killed before it finished"
+    );
+
+    // Started again, every retry gets the first answer's photo, and each key made one photo.
+    let _api = start();
+    up().await;
+    let mut photos = HashSet::new();
+    for key in &keys {
+        let answer = eventually(Duration::from_secs(60), || async {
+            let response = create_keyed(&http, &base, &token, key).await?;
+            if response.status() == StatusCode::CONFLICT {
+                // A claim of the killed process, until it is presumed dead.
+                return Ok(None);
+            }
+            Ok(Some(expect_json(response, StatusCode::CREATED).await?))
+        })
+        .await
+        .unwrap();
+        let photo = answer["photo_id"].as_str().unwrap().to_owned();
+        if let Some(first) = answered_first.get(key) {
+            assert_eq!(&photo, first, "{key} answered another photo");
+        }
+        let state = store.load(photo.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(state.caption.as_deref(), Some(key.as_str()));
+        photos.insert(photo);
+    }
+    assert_eq!(photos.len(), keys.len());
+    assert_eq!(
+        requested().await as usize,
+        keys.len(),
+        "a key made two photos"
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use catalog_events::{PhotoStatus, UploadRequested};
 use catalog_tests::fresh_database;
 use catalog_write_side::aggregate::{PhotoCommand, PhotoError, PhotoServices};
-use catalog_write_side::store::{self, CommandError, PhotoStore};
+use catalog_write_side::store::{self, Answerer, CommandError, PhotoStore, Receipt};
 use uuid::Uuid;
 
 async fn store() -> PhotoStore {
@@ -303,4 +303,58 @@ async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() 
             .is_none()
     );
     assert_eq!(store.load(photo_id).await.unwrap().unwrap(), whole);
+}
+
+struct Versioned;
+
+impl Answerer for Versioned {
+    fn answer(&self, after: &catalog_events::PhotoState) -> (u16, serde_json::Value) {
+        (202, serde_json::json!({ "version": after.version }))
+    }
+}
+
+/// Under an idempotency key, the answer is stored by the statement that appends the events,
+/// and a second run of the same key (one that took over a claim) appends nothing.
+#[tokio::test]
+async fn a_keyed_command_stores_its_answer_with_its_events_and_only_once() {
+    let store = store().await;
+    let photo = Uuid::now_v7();
+    store
+        .execute(photo, PhotoCommand::RequestUpload(request(photo)), "test")
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (seller_id, key, request_hash) VALUES ('seller-1', 'k', '\\x00')")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let receipt = Receipt {
+        seller_id: "seller-1",
+        key: "k",
+        answer: &Versioned,
+    };
+    let caption = |text: &str| PhotoCommand::UpdateDetails {
+        seller_id: "seller-1".into(),
+        caption: Some(text.into()),
+        tags: None,
+    };
+    let after = store
+        .execute_with(photo, caption("first run"), "test", Some(&receipt))
+        .await
+        .unwrap();
+    assert_eq!(after.version, 2);
+    let stored: (i16, serde_json::Value) =
+        sqlx::query_as("SELECT status, body FROM idempotency_keys WHERE key = 'k'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, (202, serde_json::json!({"version": 2})));
+
+    let second = store
+        .execute_with(photo, caption("second run"), "test", Some(&receipt))
+        .await;
+    assert!(
+        matches!(second, Err(CommandError::AnsweredElsewhere)),
+        "{second:?}"
+    );
+    assert_eq!(sequences(&store, photo).await, [1, 2]);
 }

@@ -8,7 +8,7 @@ use catalog_events::{PhotoState, PhotoStatus};
 
 use crate::aggregate::{PhotoCommand, PhotoError};
 use crate::originals::Originals;
-use crate::store::{CommandError, PhotoStore};
+use crate::store::{CommandError, PhotoStore, Receipt};
 
 /// Why an upload was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,8 @@ pub enum NotRecorded {
     Bucket(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Records the upload of `photo`'s original if it is pending, after checking the object (its
+/// Records the upload of `photo`'s original if it is pending (keeping the request's answer
+/// with it, under `receipt`), after checking the object (its
 /// size is the aggregate's to judge; its checksum, where the store keeps one, is checked here).
 /// The original stops being an unconfirmed upload (its expiry tag goes) only once it passed.
 pub async fn record(
@@ -31,6 +32,7 @@ pub async fn record(
     originals: &Originals,
     photo: &PhotoState,
     correlation_id: &str,
+    receipt: Option<&Receipt<'_>>,
 ) -> Result<PhotoState, NotRecorded> {
     let stored_size = if photo.status == PhotoStatus::PendingUpload {
         let object = originals
@@ -64,6 +66,6 @@ pub async fn record(
         stored_size,
     };
     Ok(store
-        .execute(photo.photo_id, command, correlation_id)
+        .execute_with(photo.photo_id, command, correlation_id, receipt)
         .await?)
 }

@@ -57,7 +57,7 @@ pub struct CreatedPhoto {
 
 /// How to upload the original: send `headers` exactly as given with a `PUT` of the file to
 /// `url` (size, type and checksum are signed into it).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Upload {
     #[schema(example = "PUT")]
     pub method: &'static str,

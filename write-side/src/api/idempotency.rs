@@ -2,10 +2,14 @@
 //! appends nothing; the same key with another request is `422`.
 //!
 //! A key is claimed with an insert before the work runs, so two concurrent requests with one
-//! key cannot both run it: the second is told to retry (`409` with `Retry-After`). The answer
-//! (success or a client error) is stored when the work ends; a server error releases the claim
-//! so the retry runs the work again. A claim left by a crashed process is taken over after
-//! [`IN_FLIGHT_TIMEOUT_SECS`].
+//! key cannot both run it: the second is told to retry (`409` with `Retry-After`). A command
+//! that appends events stores its answer in the very statement that appends them
+//! ([`crate::store::Receipt`], through [`current_key`]), and only while the key is unanswered:
+//! a crash can leave the events and the answer both stored or neither, never one without the
+//! other. Any other answer (a repeat that appended nothing, a client error) is stored when the
+//! work ends; a server error releases the claim so the retry runs the work again. A claim left
+//! by a crashed process is taken over after [`IN_FLIGHT_TIMEOUT_SECS`]; should the first run
+//! still be alive, whichever commits first answers for both, and the other appends nothing.
 //!
 //! A key is remembered for [`RETENTION_HOURS`] (as payment APIs do): time enough for any
 //! client's retries. After that the same key starts a new request, and [`purge`] deletes it.
@@ -18,10 +22,13 @@ use sqlx::PgPool;
 
 use catalog_http::problem::{Code, PROBLEM_JSON, Problem};
 
+use super::database_problem;
+
 const HEADER: &str = "idempotency-key";
 const MAX_KEY_LENGTH: usize = 255;
-/// After this long, an unanswered claim is presumed dead and may be taken over.
-const IN_FLIGHT_TIMEOUT_SECS: f64 = 60.0;
+/// After this long, an unanswered claim is presumed dead and may be taken over (safely: only
+/// one run of a key ever appends).
+const IN_FLIGHT_TIMEOUT_SECS: f64 = 15.0;
 /// How long a key and its answer are kept.
 pub const RETENTION_HOURS: i32 = 24;
 /// Rows deleted per statement of [`purge`], so that it never holds many locks at once.
@@ -64,6 +71,17 @@ impl Answer {
         }
         response.json(&self.body)
     }
+}
+
+tokio::task_local! {
+    /// The (seller, key) of the request whose work is running.
+    static KEY: (String, String);
+}
+
+/// The (seller, key) of the request being handled, if it carries one: its answer is to be
+/// stored with the events the work appends.
+pub fn current_key() -> Option<(String, String)> {
+    KEY.try_with(Clone::clone).ok()
 }
 
 /// Runs `work` once per (seller, key), or every time when the request has no key.
@@ -119,7 +137,14 @@ where
         }
         Claim::Won => {}
     }
-    let outcome = work.await;
+    let outcome = KEY.scope((seller.to_owned(), key.clone()), work).await;
+    if outcome.is_err()
+        && let Some(answered) = stored_answer(pool, seller, &key).await?
+    {
+        // Answered after all: by this run's append before a later step failed, or by a run
+        // that took over the claim.
+        return Ok(answered);
+    }
     let stored = match &outcome {
         Ok(answer) => Some(answer.clone()),
         // A refusal is the answer to keep; a conflict (with Retry-After) or a fault is not.
@@ -189,7 +214,7 @@ async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Cl
     .bind(RETENTION_HOURS)
     .execute(pool)
     .await
-    .map_err(|error| Problem::internal(&error))?;
+    .map_err(|error| database_problem(&error))?;
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Won);
     }
@@ -203,7 +228,7 @@ async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Cl
     .bind(IN_FLIGHT_TIMEOUT_SECS)
     .fetch_optional(pool)
     .await
-    .map_err(|error| Problem::internal(&error))?;
+    .map_err(|error| database_problem(&error))?;
     let Some(StoredKey {
         request_hash: stored_hash,
         status,
@@ -218,13 +243,7 @@ async fn claim(pool: &PgPool, seller: &str, key: &str, hash: &[u8]) -> Result<Cl
         return Ok(Claim::Mismatch);
     }
     match (status, body) {
-        (Some(status), Some(body)) => {
-            let status = u16::try_from(status)
-                .ok()
-                .and_then(|status| StatusCode::from_u16(status).ok())
-                .unwrap_or(StatusCode::OK);
-            Ok(Claim::Replay(Answer::new(status, body)))
-        }
+        (Some(status), Some(body)) => Ok(Claim::Replay(Answer::new(status_code(status), body))),
         _ if stale => take_over(pool, seller, key).await,
         _ => Ok(Claim::InFlight),
     }
@@ -241,7 +260,7 @@ async fn take_over(pool: &PgPool, seller: &str, key: &str) -> Result<Claim, Prob
     .bind(IN_FLIGHT_TIMEOUT_SECS)
     .execute(pool)
     .await
-    .map_err(|error| Problem::internal(&error))?;
+    .map_err(|error| database_problem(&error))?;
     Ok(if taken.rows_affected() == 1 {
         Claim::Won
     } else {
@@ -249,7 +268,29 @@ async fn take_over(pool: &PgPool, seller: &str, key: &str) -> Result<Claim, Prob
     })
 }
 
-/// Stores the answer, or releases the claim when there is none to keep.
+/// The answer stored for the key, if any.
+async fn stored_answer(pool: &PgPool, seller: &str, key: &str) -> Result<Option<Answer>, Problem> {
+    let stored: Option<(i16, Value)> = sqlx::query_as(
+        "SELECT status, body FROM idempotency_keys \
+         WHERE seller_id = $1 AND key = $2 AND status IS NOT NULL",
+    )
+    .bind(seller)
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| database_problem(&error))?;
+    Ok(stored.map(|(status, body)| Answer::new(status_code(status), body)))
+}
+
+fn status_code(stored: i16) -> StatusCode {
+    u16::try_from(stored)
+        .ok()
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::OK)
+}
+
+/// Stores the answer, or releases the claim when there is none to keep; a key already
+/// answered (with the events its work appended) keeps its answer.
 async fn record(
     pool: &PgPool,
     seller: &str,
@@ -258,20 +299,23 @@ async fn record(
 ) -> Result<(), Problem> {
     let query = match answer {
         Some(answer) => sqlx::query(
-            "UPDATE idempotency_keys SET status = $3, body = $4 WHERE seller_id = $1 AND key = $2",
+            "UPDATE idempotency_keys SET status = $3, body = $4 \
+             WHERE seller_id = $1 AND key = $2 AND status IS NULL",
         )
         .bind(seller)
         .bind(key)
         .bind(i16::try_from(answer.status.as_u16()).unwrap_or(500))
         .bind(&answer.body),
-        None => sqlx::query("DELETE FROM idempotency_keys WHERE seller_id = $1 AND key = $2")
-            .bind(seller)
-            .bind(key),
+        None => sqlx::query(
+            "DELETE FROM idempotency_keys WHERE seller_id = $1 AND key = $2 AND status IS NULL",
+        )
+        .bind(seller)
+        .bind(key),
     };
     query
         .execute(pool)
         .await
-        .map_err(|error| Problem::internal(&error))?;
+        .map_err(|error| database_problem(&error))?;
     Ok(())
 }
 

@@ -17,20 +17,24 @@ pub mod webhook_secret;
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use catalog_events::PhotoState;
 use catalog_http::openapi::Description;
 use catalog_http::ops::Health;
+use catalog_http::ops::correlation_id;
 use catalog_http::problem::Code;
 use catalog_http::service::Api;
 use catalog_http::{Problem, ops, problem};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::aggregate::PhotoError;
+use crate::aggregate::{PhotoCommand, PhotoError};
 use crate::originals::Originals;
-use crate::store::{CommandError, PhotoStore};
+use crate::store::{Answerer, CommandError, PhotoStore, Receipt};
 use crate::webhook_secrets::Sealer;
 use catalog_callback_guard::CallbackPolicy;
+use idempotency::Answer;
 
 /// What every handler shares.
 pub struct AppState {
@@ -128,8 +132,95 @@ impl From<CommandError> for Problem {
     fn from(error: CommandError) -> Self {
         match error {
             CommandError::Refused(refusal) => refusal.into(),
-            CommandError::Conflict => Self::busy(error.to_string(), 1),
-            CommandError::Store(_) => Self::internal(&error),
+            // (Under an Idempotency-Key, the answer that was stored is given instead.)
+            CommandError::Conflict | CommandError::AnsweredElsewhere => {
+                Self::busy(error.to_string(), 1)
+            }
+            CommandError::Store(source) => database_problem(&*source),
         }
+    }
+}
+
+/// A failure of the database: `503` with `Retry-After` while it cannot be reached (an outage
+/// or a restart; the client's retry will do), `500` for anything else.
+pub fn database_problem(error: &(dyn std::error::Error + 'static)) -> Problem {
+    if crate::store::is_unreachable(error) {
+        tracing::warn!(error = %error, "the event store cannot be reached");
+        Problem::unavailable("the event store cannot be reached right now; retry shortly")
+    } else {
+        Problem::internal(error)
+    }
+}
+
+/// Executes `command` on the photo and answers `status` with `body` of the photo after it.
+/// Under an `Idempotency-Key`, that answer is stored by the statement that appends the
+/// command's events (see [`idempotency`]).
+pub async fn execute<B, F>(
+    state: &AppState,
+    request: &HttpRequest,
+    photo_id: Uuid,
+    command: PhotoCommand,
+    answering: Answering<F>,
+) -> Result<Answer, Problem>
+where
+    B: serde::Serialize,
+    F: Fn(&PhotoState) -> B + Sync,
+{
+    let after = state
+        .store
+        .execute_with(
+            photo_id,
+            command,
+            &correlation_id(request),
+            answering.receipt().as_ref(),
+        )
+        .await?;
+    answering.respond(&after)
+}
+
+/// How a command's answer is made from the photo after it, and kept under the request's
+/// idempotency key, if it has one.
+pub struct Answering<F> {
+    key: Option<(String, String)>,
+    status: StatusCode,
+    body: F,
+}
+
+impl<B, F> Answering<F>
+where
+    B: serde::Serialize,
+    F: Fn(&PhotoState) -> B + Sync,
+{
+    pub fn new(status: StatusCode, body: F) -> Self {
+        Self {
+            key: idempotency::current_key(),
+            status,
+            body,
+        }
+    }
+
+    /// What keeps the answer with the command's events.
+    pub fn receipt(&self) -> Option<Receipt<'_>> {
+        self.key.as_ref().map(|(seller_id, key)| Receipt {
+            seller_id,
+            key,
+            answer: self,
+        })
+    }
+
+    /// The answer to give, for the photo after the command.
+    pub fn respond(&self, after: &PhotoState) -> Result<Answer, Problem> {
+        Answer::of(self.status, &(self.body)(after))
+    }
+}
+
+impl<B, F> Answerer for Answering<F>
+where
+    B: serde::Serialize,
+    F: Fn(&PhotoState) -> B + Sync,
+{
+    fn answer(&self, after: &PhotoState) -> (u16, serde_json::Value) {
+        let body = serde_json::to_value((self.body)(after)).unwrap_or_default();
+        (self.status.as_u16(), body)
     }
 }

@@ -14,10 +14,10 @@ use catalog_http::auth::Seller;
 use catalog_http::ops::correlation_id;
 use catalog_http::problem::{Code, FieldError};
 
-use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion};
-use super::idempotency::{self, Answer, IdempotencyKey};
+use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
+use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
-use super::{AppState, photo_id};
+use super::{Answering, AppState, photo_id};
 use crate::aggregate::PhotoCommand;
 use crate::uploads::{self, NotRecorded};
 
@@ -88,15 +88,13 @@ pub async fn create(
             .await
             .map_err(|error| Problem::internal(&*error))?;
         let command = PhotoCommand::RequestUpload(upload_requested(photo_id, &seller, photo));
-        let after = state
-            .store
-            .execute(photo_id, command, &correlation_id(&request))
-            .await?;
-        let created = CreatedPhoto {
-            photo: PhotoSummary::from(&after),
-            upload: upload.into(),
+        let upload = Upload::from(upload);
+        let created = |after: &PhotoState| CreatedPhoto {
+            photo: PhotoSummary::from(after),
+            upload: upload.clone(),
         };
-        Answer::of(StatusCode::CREATED, &created)
+        let answering = Answering::new(StatusCode::CREATED, created);
+        super::execute(&state, &request, photo_id, command, answering).await
     })
     .await
 }
@@ -122,11 +120,15 @@ pub async fn upload_complete(
     let photo_id = photo_id(&path)?;
     idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let photo = owned(&state, photo_id, &seller).await?;
+        let answering = Answering::new(StatusCode::ACCEPTED, |after: &PhotoState| {
+            PhotoSummary::from(after)
+        });
         let after = uploads::record(
             &state.store,
             &state.originals,
             &photo,
             &correlation_id(&request),
+            answering.receipt().as_ref(),
         )
         .await
         .map_err(|refusal| match refusal {
@@ -136,7 +138,7 @@ pub async fn upload_complete(
             NotRecorded::Command(error) => error.into(),
             NotRecorded::Bucket(error) => Problem::internal(&*error),
         })?;
-        Answer::of(StatusCode::ACCEPTED, &PhotoSummary::from(&after))
+        answering.respond(&after)
     })
     .await
 }
@@ -229,11 +231,10 @@ pub async fn reprocess(
         let command = PhotoCommand::RequestReprocess {
             seller_id: seller.0.clone(),
         };
-        let after = state
-            .store
-            .execute(photo_id, command, &correlation_id(&request))
-            .await?;
-        Answer::of(StatusCode::ACCEPTED, &PhotoVersion::from(&after))
+        let answering = Answering::new(StatusCode::ACCEPTED, |after: &PhotoState| {
+            PhotoVersion::from(after)
+        });
+        super::execute(&state, &request, photo_id, command, answering).await
     })
     .await
 }

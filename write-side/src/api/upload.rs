@@ -13,18 +13,18 @@ use actix_multipart::{Field, Multipart};
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use catalog_events::PhotoState;
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
 use catalog_http::auth::Seller;
-use catalog_http::ops::correlation_id;
 use catalog_http::problem::{Code, FieldError, Problem};
 
-use super::AppState;
 use super::bodies::PhotoSummary;
-use super::idempotency::{self, Answer, IdempotencyKey};
+use super::idempotency::{self, IdempotencyKey};
 use super::photos::{original_key, upload_requested};
 use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
+use super::{Answering, AppState};
 use crate::aggregate::PhotoCommand;
 use crate::originals::{StreamedUpload, Uploaded};
 use catalog_images::decode::Format;
@@ -181,12 +181,12 @@ async fn create(
             request: upload_requested(photo_id, seller, photo),
             stored_size,
         };
-        let after = state
-            .store
-            .execute(photo_id, command, &correlation_id(request))
-            .await?;
+        let answering = Answering::new(StatusCode::CREATED, |after: &PhotoState| {
+            PhotoSummary::from(after)
+        });
+        let answer = super::execute(state, request, photo_id, command, answering).await?;
         created.set(true);
-        Answer::of(StatusCode::CREATED, &PhotoSummary::from(&after))
+        Ok(answer)
     })
     .await
 }

@@ -10,9 +10,14 @@
 //! Two things keep a command to the fewest round trips (creating a photo takes one):
 //! - a command that creates a photo under a fresh id skips the load: nothing can be stored
 //!   under an id just drawn, and if something were, the insert conflicts and the retry loads;
-//! - [`OneStatementRepository`] appends a command's events with one multi-row `INSERT`, which
-//!   is atomic on its own, where postgres-es wraps its inserts in `BEGIN`/`COMMIT`. Reads stay
-//!   postgres-es's.
+//! - a command's events are appended with one multi-row `INSERT`, atomic on its own, where
+//!   postgres-es wraps its inserts in `BEGIN`/`COMMIT`. Reads stay postgres-es's.
+//!
+//! A request under an `Idempotency-Key` passes a [`Receipt`]: its answer is stored by the same
+//! statement that appends its events, and only while the key is still unanswered. A retry
+//! after any crash finds both or neither, and two runs of one key (a retry that took over a
+//! claim) never both append: the second finds the key answered and appends nothing
+//! ([`CommandError::AnsweredElsewhere`]).
 //!
 //! Loading a photo reads its latest snapshot ([`snapshots`]) and the events after it (through
 //! postgres-es), so a command's cost does not grow with the photo's age; a command that
@@ -20,16 +25,12 @@
 //!
 //! [`read`] reads many photos at once, folded, for the relay and the resync.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use catalog_events::{PhotoEvent, PhotoState, upcast};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{
-    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistedEventStore,
-    PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
-};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -39,6 +40,40 @@ use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
 pub mod read;
 pub mod snapshots;
+
+/// Appends a command's events: `$1` the aggregate type, `$2` the photo, then one array per
+/// column.
+const APPEND: &str = "INSERT INTO events \
+    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $1, $2, e.* \
+    FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e";
+
+/// [`APPEND`], only if the idempotency key (`$10`, `$11`) is still unanswered, storing the
+/// answer (`$8`, `$9`) in the same statement.
+const APPEND_ANSWERED: &str = "WITH answered AS ( \
+      UPDATE idempotency_keys SET status = $8, body = $9 \
+      WHERE seller_id = $10 AND key = $11 AND status IS NULL RETURNING 1) \
+    INSERT INTO events \
+    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $1, $2, e.* \
+    FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e \
+    WHERE EXISTS (SELECT 1 FROM answered)";
+
+/// How one try of a command ended, when it did not succeed.
+enum Attempt {
+    /// Another command on the photo committed first: decide again.
+    Lost,
+    Failed(CommandError),
+}
+
+impl From<AggregateError<PhotoError>> for Attempt {
+    fn from(error: AggregateError<PhotoError>) -> Self {
+        match error {
+            AggregateError::AggregateConflict => Self::Lost,
+            error => Self::Failed(error.into()),
+        }
+    }
+}
 
 /// How many times a command is tried when another command on the same photo commits first.
 const CONFLICT_ATTEMPTS: u32 = 5;
@@ -72,6 +107,9 @@ pub enum CommandError {
     /// Other commands on the same photo kept winning; try again shortly.
     #[error("the photo is being changed by another request")]
     Conflict,
+    /// The request's idempotency key was answered by another run of it; nothing was appended.
+    #[error("another run of this request was answered first")]
+    AnsweredElsewhere,
     #[error("event store: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -88,6 +126,60 @@ impl From<AggregateError<PhotoError>> for CommandError {
     }
 }
 
+impl From<sqlx::Error> for CommandError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// Where a request's answer is kept, with the events it appends: its idempotency key.
+pub struct Receipt<'a> {
+    pub seller_id: &'a str,
+    pub key: &'a str,
+    pub answer: &'a dyn Answerer,
+}
+
+/// Makes a request's answer (its status and body) from the photo's state after the command.
+pub trait Answerer: Sync {
+    fn answer(&self, after: &PhotoState) -> (u16, serde_json::Value);
+}
+
+/// Whether `error` (or an error under it) says the database cannot be reached right now: a
+/// connection refused or dropped, no connection in time, the server shutting down or not yet
+/// accepting connections.
+pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(error) = error.downcast_ref::<sqlx::Error>() {
+            return match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(error) => error
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                _ => false,
+            };
+        }
+        if error.is::<std::io::Error>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// A photo as loaded, before a command is decided on it.
+struct Decided {
+    photo: Photo,
+    /// The sequence of the photo's last stored event.
+    sequence: u64,
+    /// The sequence of the snapshot it was loaded from (0 without one).
+    snapshot_at: u64,
+}
+
 /// One stored event, as the history shows it.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -100,7 +192,6 @@ pub struct StoredEvent {
 /// Runs commands against photos in the event store.
 pub struct PhotoStore {
     pool: PgPool,
-    store: PersistedEventStore<OneStatementRepository, Photo>,
     /// postgres-es's reads, for loading.
     reads: PostgresEventRepository,
     services: PhotoServices,
@@ -108,15 +199,9 @@ pub struct PhotoStore {
 
 impl PhotoStore {
     pub fn new(pool: PgPool, services: PhotoServices) -> Self {
-        let repository = OneStatementRepository {
-            pool: pool.clone(),
-            reads: PostgresEventRepository::new(pool.clone()),
-        };
-        let store = PersistedEventStore::new_event_store(repository);
         Self {
             reads: PostgresEventRepository::new(pool.clone()),
             pool,
-            store,
             services,
         }
     }
@@ -133,21 +218,34 @@ impl PhotoStore {
         command: PhotoCommand,
         correlation_id: &str,
     ) -> Result<PhotoState, CommandError> {
+        self.execute_with(photo_id, command, correlation_id, None)
+            .await
+    }
+
+    /// [`PhotoStore::execute`], keeping the request's answer with the events it appends.
+    pub async fn execute_with(
+        &self,
+        photo_id: Uuid,
+        command: PhotoCommand,
+        correlation_id: &str,
+        receipt: Option<&Receipt<'_>>,
+    ) -> Result<PhotoState, CommandError> {
         let id = photo_id.to_string();
         let mut attempt = 1;
         loop {
             // Only the first try of a creation may assume the photo is new.
             let fresh = attempt == 1 && command.creates_photo();
             match self
-                .try_execute(&id, command.clone(), correlation_id, fresh)
+                .try_execute(&id, command.clone(), correlation_id, fresh, receipt)
                 .await
             {
-                Err(AggregateError::AggregateConflict) if attempt < CONFLICT_ATTEMPTS => {
+                Err(Attempt::Lost) if attempt < CONFLICT_ATTEMPTS => {
                     tracing::debug!(%photo_id, attempt, "command lost a race; deciding again");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(error.into()),
+                Err(Attempt::Lost) => return Err(CommandError::Conflict),
+                Err(Attempt::Failed(error)) => return Err(error),
                 Ok(Some(state)) => return Ok(state),
                 // Only a command that creates a photo can succeed on nothing, and it creates it.
                 Ok(None) => return Err(PhotoError::NotFound.into()),
@@ -161,51 +259,101 @@ impl PhotoStore {
         command: PhotoCommand,
         correlation_id: &str,
         fresh: bool,
-    ) -> Result<Option<PhotoState>, AggregateError<PhotoError>> {
-        let (mut context, snapshot_at) = if fresh {
-            (empty_context(id), 0)
+        receipt: Option<&Receipt<'_>>,
+    ) -> Result<Option<PhotoState>, Attempt> {
+        let Decided {
+            mut photo,
+            sequence,
+            snapshot_at,
+        } = if fresh {
+            Decided {
+                photo: Photo::default(),
+                sequence: 0,
+                snapshot_at: 0,
+            }
         } else {
-            self.load_context(id).await?
+            self.load_photo(id).await?
         };
-        let photo = context.aggregate();
         let sink = EventSink::default();
         photo
             .handle(command, &self.services, &sink)
             .await
-            .map_err(AggregateError::UserError)?;
+            .map_err(|refusal| Attempt::Failed(refusal.into()))?;
         let after = photo.state().cloned();
         let events = sink.collect().await;
-        if !events.is_empty() {
-            let metadata =
-                HashMap::from([("correlation_id".to_owned(), correlation_id.to_owned())]);
-            self.store.commit(events, context, metadata).await?;
-            if let Some(after) = &after
-                && after.version >= snapshot_at + snapshots::EVERY
-            {
-                snapshots::save(&self.pool, after).await;
+        if let (false, Some(state)) = (events.is_empty(), &after) {
+            let receipt = receipt.map(|receipt| (receipt, receipt.answer.answer(state)));
+            self.append(id, sequence, &events, correlation_id, receipt)
+                .await?;
+            if state.version >= snapshot_at + snapshots::EVERY {
+                snapshots::save(&self.pool, state).await;
             }
         }
         Ok(after)
     }
 
-    /// The photo as its latest snapshot and the events after it make it, and the snapshot's
-    /// sequence (0 without one).
-    async fn load_context(
+    /// Appends `events` after `sequence` in one statement, with the answer of `receipt` if
+    /// given (see the module docs).
+    async fn append(
         &self,
         id: &str,
-    ) -> Result<(EventStoreAggregateContext<Photo>, u64), AggregateError<PhotoError>> {
+        sequence: u64,
+        events: &[Fact],
+        correlation_id: &str,
+        receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
+    ) -> Result<(), Attempt> {
+        let count = events.len();
+        let first = i64::try_from(sequence).unwrap_or(i64::MAX);
+        let sequences: Vec<i64> = (1..).take(count).map(|n| first + n).collect();
+        let types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
+        let versions: Vec<String> = events.iter().map(DomainEvent::event_version).collect();
+        let payloads = events
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?;
+        let metadata = vec![serde_json::json!({ "correlation_id": correlation_id }); count];
+        let query = sqlx::query(if receipt.is_some() {
+            APPEND_ANSWERED
+        } else {
+            APPEND
+        });
+        let mut query = query
+            .bind(catalog_events::AGGREGATE_TYPE)
+            .bind(id)
+            .bind(sequences)
+            .bind(types)
+            .bind(versions)
+            .bind(payloads)
+            .bind(metadata);
+        if let Some((receipt, (status, body))) = receipt {
+            query = query
+                .bind(i16::try_from(status).unwrap_or(500))
+                .bind(body)
+                .bind(receipt.seller_id)
+                .bind(receipt.key);
+        }
+        match query.execute(&self.pool).await {
+            Ok(done) if done.rows_affected() == 0 => {
+                Err(Attempt::Failed(CommandError::AnsweredElsewhere))
+            }
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(Attempt::Lost),
+            Err(error) => Err(Attempt::Failed(error.into())),
+        }
+    }
+    /// The photo as its latest snapshot and the events after it make it.
+    async fn load_photo(&self, id: &str) -> Result<Decided, AggregateError<PhotoError>> {
         let snapshot = snapshots::latest(&self.pool, id)
             .await
             .map_err(|error| AggregateError::DatabaseConnectionError(error.into()))?;
-        let mut context = empty_context(id);
-        let from = snapshot.as_ref().map_or(0, |snapshot| snapshot.sequence);
-        if let Some(snapshot) = snapshot {
-            context.aggregate = Photo::from(snapshot.state);
-            context.current_sequence = usize::try_from(from).unwrap_or(usize::MAX);
-        }
+        let snapshot_at = snapshot.as_ref().map_or(0, |snapshot| snapshot.sequence);
+        let mut photo =
+            snapshot.map_or_else(Photo::default, |snapshot| Photo::from(snapshot.state));
+        let mut sequence = snapshot_at;
         let after = self
             .reads
-            .get_last_events::<Photo>(id, context.current_sequence)
+            .get_last_events::<Photo>(id, usize::try_from(sequence).unwrap_or(usize::MAX))
             .await?;
         for stored in after {
             let stored = if SchemaUpcaster.can_upcast(&stored.event_type, &stored.event_version) {
@@ -215,16 +363,20 @@ impl PhotoStore {
             };
             let fact: Fact = serde_json::from_value(stored.payload)
                 .map_err(|error| AggregateError::DeserializationError(error.into()))?;
-            context.current_sequence = stored.sequence;
-            context.aggregate.apply(fact);
+            sequence = stored.sequence as u64;
+            photo.apply(fact);
         }
-        Ok((context, from))
+        Ok(Decided {
+            photo,
+            sequence,
+            snapshot_at,
+        })
     }
 
     /// The photo's current state, or `None` if it was never requested.
     pub async fn load(&self, photo_id: Uuid) -> Result<Option<PhotoState>, CommandError> {
-        let (mut context, _) = self.load_context(&photo_id.to_string()).await?;
-        Ok(context.aggregate().state().cloned())
+        let loaded = self.load_photo(&photo_id.to_string()).await?;
+        Ok(loaded.photo.state().cloned())
     }
 
     /// The photo's owner and a page of its events after `after`, oldest first: at most
@@ -285,16 +437,6 @@ pub struct HistoryPage {
     pub more: bool,
 }
 
-/// The context of a photo before its first event.
-fn empty_context(id: &str) -> EventStoreAggregateContext<Photo> {
-    EventStoreAggregateContext {
-        aggregate_id: id.to_owned(),
-        aggregate: Photo::default(),
-        current_sequence: 0,
-        current_snapshot: None,
-    }
-}
-
 /// A short, growing, jittered pause before deciding a raced command again.
 fn backoff(attempt: u32) -> Duration {
     let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
@@ -313,83 +455,5 @@ impl EventUpcaster for SchemaUpcaster {
         event.payload = upcast::upcast(&event.event_type, &event.event_version, event.payload);
         event.event_version = upcast::current_version(&event.event_type).to_owned();
         event
-    }
-}
-
-/// postgres-es for reading; one atomic multi-row `INSERT` for appending (see the module docs).
-struct OneStatementRepository {
-    pool: PgPool,
-    reads: PostgresEventRepository,
-}
-
-impl PersistedEventRepository for OneStatementRepository {
-    async fn get_events<A: Aggregate>(
-        &self,
-        id: &str,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reads.get_events::<A>(id).await
-    }
-
-    async fn get_last_events<A: Aggregate>(
-        &self,
-        id: &str,
-        last_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.reads.get_last_events::<A>(id, last_sequence).await
-    }
-
-    /// Snapshots are the store's own (`photo_snapshots`), not postgres-es's.
-    async fn get_snapshot<A: Aggregate>(
-        &self,
-        _: &str,
-    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        Ok(None)
-    }
-
-    async fn persist<A: Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-        _: Option<(String, serde_json::Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        let column =
-            |field: fn(&SerializedEvent) -> String| events.iter().map(field).collect::<Vec<_>>();
-        let sequences: Vec<i64> = events.iter().map(|event| event.sequence as i64).collect();
-        let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
-        let metadata: Vec<&serde_json::Value> =
-            events.iter().map(|event| &event.metadata).collect();
-        let inserted = sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])",
-        )
-        .bind(A::TYPE)
-        .bind(column(|event| event.aggregate_id.clone()))
-        .bind(sequences)
-        .bind(column(|event| event.event_type.clone()))
-        .bind(column(|event| event.event_version.clone()))
-        .bind(payloads)
-        .bind(metadata)
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                Err(PersistenceError::OptimisticLockError)
-            }
-            Err(error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))) => {
-                Err(PersistenceError::ConnectionError(error.into()))
-            }
-            Err(error) => Err(PersistenceError::UnknownError(error.into())),
-        }
-    }
-
-    async fn stream_events<A: Aggregate>(
-        &self,
-        id: &str,
-    ) -> Result<ReplayStream, PersistenceError> {
-        self.reads.stream_events::<A>(id).await
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        self.reads.stream_all_events::<A>().await
     }
 }
