@@ -200,20 +200,21 @@ impl Processor {
     /// Settles a dead-lettered job: a render fails its photo if it is still waiting; any other
     /// job is tried once more, and waits longer after each failure.
     async fn settle(&self, delivery: Delivery<Job>) {
-        let outcome = match &delivery.envelope {
-            Job::Render(photo) => self.give_up(*photo).await,
-            Job::Purge(photo) => self.purge(*photo).await,
-            Job::Confirm { key } => self.confirm(key).await,
-        };
+        let receipt = delivery.receipt.as_str();
+        let outcome = self
+            .holding(&self.dead_letters, receipt, || async {
+                match &delivery.envelope {
+                    Job::Render(photo) => self.give_up(*photo).await,
+                    Job::Purge(photo) => self.purge(*photo).await,
+                    Job::Confirm { key } => self.confirm(key).await,
+                }
+            })
+            .await;
         match outcome {
-            Outcome::Done => self.dead_letters.delete(vec![delivery.receipt]).await,
+            Outcome::Done => self.dead_letters.delete(vec![receipt.to_owned()]).await,
             Outcome::Retry(reason) => {
                 tracing::warn!(job = ?delivery.envelope, receives = delivery.receives, %reason, "a dead-lettered job is still failing");
-                if let Err(error) = self
-                    .dead_letters
-                    .hide(&delivery.receipt, DEAD_LETTER_BACKOFF)
-                    .await
-                {
+                if let Err(error) = self.dead_letters.hide(receipt, DEAD_LETTER_BACKOFF).await {
                     tracing::warn!(
                         error = format!("{error:#}"),
                         "could not put off a dead-lettered job"
@@ -229,17 +230,49 @@ impl Processor {
         self.fail(photo, reason, &format!("give-up:{photo}")).await
     }
 
+    /// Runs `job` to its outcome; a job that failed while the event store cannot be reached is
+    /// held (its message hidden, no receive spent) until the store answers, then run again, so
+    /// an outage fails no photo and dead-letters nothing.
+    async fn holding<F, Fut>(&self, queue: &Queue, receipt: &str, job: F) -> Outcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        loop {
+            let outcome = job().await;
+            if matches!(outcome, Outcome::Retry(_)) && !self.store.reachable().await {
+                tracing::warn!("the event store cannot be reached; the job waits for it");
+                queue
+                    .hold_until(receipt, self.store.until_reachable())
+                    .await;
+                continue;
+            }
+            return outcome;
+        }
+    }
+
     /// Handles one message, whatever its job.
     async fn handle(&self, delivery: Delivery<Job>) {
-        let outcome = match &delivery.envelope {
-            Job::Render(photo) => return self.render_photo(*photo, &delivery).await,
-            Job::Purge(photo) => self.purge(*photo).await,
-            Job::Confirm { key } => self.confirm(key).await,
-        };
-        match outcome {
-            Outcome::Done => self.queue.delete(vec![delivery.receipt.clone()]).await,
-            Outcome::Retry(reason) => {
-                tracing::warn!(job = ?delivery.envelope, receives = delivery.receives, %reason, "the job will be retried");
+        let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
+        let outcome = self
+            .holding(&self.queue, receipt, || async {
+                match &delivery.envelope {
+                    Job::Render(photo) => self.render_photo(*photo, receipt).await,
+                    Job::Purge(photo) => self.purge(*photo).await,
+                    Job::Confirm { key } => self.confirm(key).await,
+                }
+            })
+            .await;
+        match (outcome, &delivery.envelope) {
+            (Outcome::Done, _) => self.queue.delete(vec![receipt.to_owned()]).await,
+            (Outcome::Retry(reason), Job::Render(photo)) if receives >= self.queue.max_receives => {
+                tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
+                if let Outcome::Retry(error) = self.give_up(*photo).await {
+                    tracing::warn!(%photo, %error, "could not mark the photo failed; its dead letter will");
+                }
+            }
+            (Outcome::Retry(reason), job) => {
+                tracing::warn!(?job, receives, %reason, "the job will be retried");
             }
         }
     }
@@ -296,11 +329,10 @@ impl Processor {
         }
     }
 
-    /// Renders a photo's variants, keeping its message invisible to others while it runs.
-    async fn render_photo(&self, photo: Uuid, delivery: &Delivery<Job>) {
-        let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
-        let heartbeat = self.queue.keep_hidden(receipt);
-        let outcome = tokio::select! {
+    /// Renders a photo's variants, keeping its message invisible to others while it runs, up
+    /// to the job's deadline.
+    async fn render_photo(&self, photo: Uuid, receipt: &str) -> Outcome {
+        tokio::select! {
             outcome = tokio::time::timeout(self.deadline, self.process(photo)) => match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => {
@@ -311,19 +343,7 @@ impl Processor {
                     self.fail(photo, &reason.to_string(), &photo.to_string()).await
                 }
             },
-            () = heartbeat => Outcome::Retry("the visibility heartbeat stopped".into()),
-        };
-        match outcome {
-            Outcome::Done => self.queue.delete(vec![receipt.to_owned()]).await,
-            Outcome::Retry(reason) if receives >= self.queue.max_receives => {
-                tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
-                if let Outcome::Retry(error) = self.give_up(photo).await {
-                    tracing::warn!(%photo, %error, "could not mark the photo failed; its dead letter will");
-                }
-            }
-            Outcome::Retry(reason) => {
-                tracing::warn!(%photo, receives, %reason, "processing will be retried");
-            }
+            () = self.queue.keep_hidden(receipt) => Outcome::Retry("the visibility heartbeat stopped".into()),
         }
     }
 

@@ -37,6 +37,10 @@ pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Resul
     let s3 = S3Settings { path_style: true }.client(config);
     let buckets = &resources.buckets;
     for bucket in [&buckets.originals, &buckets.variants, &buckets.seller_page] {
+        // Asked to create a bucket it has, moto makes it anew, empty: create only what is missing.
+        if s3.head_bucket().bucket(bucket).send().await.is_ok() {
+            continue;
+        }
         if let Err(error) = s3.create_bucket().bucket(bucket).send().await {
             let exists = error.as_service_error().is_some_and(|e| {
                 e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()

@@ -93,7 +93,8 @@ enum Next {
     Done,
     /// Try again after this long.
     RetryIn(Duration),
-    /// The event store did not answer: let the message come back by itself.
+    /// The event store did not answer: let the message come back by itself (held while the
+    /// store is down).
     Leave,
 }
 
@@ -189,7 +190,18 @@ impl Notifier {
         let Some(_delivering) = self.claim(&webhook.id) else {
             return;
         };
-        let next = self.deliver(&envelope, &webhook, &url, receives).await;
+        let next = loop {
+            match self.deliver(&envelope, &webhook, &url, receives).await {
+                // The event store is down: hold the message (spending no receive) until it is
+                // back, then try again, so that an outage loses no webhook.
+                Next::Leave if !self.store.reachable().await => {
+                    self.queue
+                        .hold_until(&receipt, self.store.until_reachable())
+                        .await;
+                }
+                next => break next,
+            }
+        };
         match next {
             Next::Done => self.queue.delete(vec![receipt]).await,
             Next::RetryIn(delay) => {

@@ -318,6 +318,15 @@ impl Queue {
         Ok(())
     }
 
+    /// Keeps the message hidden until `ready` completes (a dependency back, say): a message
+    /// held this way spends no receive while it waits.
+    pub async fn hold_until(&self, receipt: &str, ready: impl Future<Output = ()>) {
+        tokio::select! {
+            () = ready => {}
+            () = self.keep_hidden(receipt) => {}
+        }
+    }
+
     /// Keeps the message hidden, extending it every half timeout; never returns on its own.
     pub async fn keep_hidden(&self, receipt: &str) {
         loop {

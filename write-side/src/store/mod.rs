@@ -210,6 +210,20 @@ impl PhotoStore {
         &self.pool
     }
 
+    /// Whether the database answers now.
+    pub async fn reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Returns once the database answers again, checking ever less often (up to every 10 s).
+    pub async fn until_reachable(&self) {
+        let mut pause = Duration::from_millis(250);
+        while !self.reachable().await {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+        }
+    }
+
     /// Executes `command` on the photo and returns its state after (unchanged if the command
     /// was a harmless repeat). `correlation_id` is stored with every event it appends.
     pub async fn execute(
