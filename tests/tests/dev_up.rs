@@ -1,0 +1,289 @@
+//! `./dev up` itself, as a developer runs it: a worker SIGKILLed under it is restarted while
+//! the APIs keep answering, and after Ctrl-C and `./dev up` again every photo is still listed
+//! with its variants served.
+//!
+//! It runs on ports, a moto, a database and folders of its own (and the binaries `./dev test`
+//! built), beside whatever else runs on the machine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use catalog_tests::{eventually, expect_json, fresh_database, jpeg, stack_env};
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+const SELLER: &str = "seller-1";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+/// What one `./dev up` (and the next) runs with.
+struct Setup {
+    dir: PathBuf,
+    variables: Vec<(&'static str, String)>,
+    write: String,
+    read: String,
+    moto: String,
+    secret: String,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dev-up-{}", Uuid::new_v4()));
+        let binaries = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .to_owned();
+        let (write, read) = (
+            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", free_port()),
+        );
+        let secret = format!("dev-up-{}", Uuid::new_v4());
+        let moto = free_port();
+        let variables = vec![
+            ("CATALOG_BIN", binaries.display().to_string()),
+            ("CATALOG_MOTO_PORT", moto.to_string()),
+            ("CATALOG_STATE_DIR", dir.join("state").display().to_string()),
+            ("CATALOG_RUN_DIR", dir.join("run").display().to_string()),
+            ("CATALOG_WRITE_ADDR", write.clone()),
+            ("CATALOG_READ_ADDR", read.clone()),
+            ("CATALOG_DATABASE_URL", fresh_database().await.unwrap()),
+            ("CATALOG_JWT_SECRET", secret.clone()),
+            ("CATALOG_SQS_WAIT_SECS", "1".into()),
+        ];
+        Self {
+            dir,
+            variables,
+            write: format!("http://{write}"),
+            read: format!("http://{read}"),
+            moto: format!("http://127.0.0.1:{moto}"),
+            secret,
+        }
+    }
+
+    fn token(&self) -> String {
+        catalog_http::auth::issue(
+            Some(&self.secret.clone().into()),
+            SELLER,
+            SystemTime::now() + Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    fn pid(&self, part: &str) -> u32 {
+        std::fs::read_to_string(self.dir.join("run").join(format!("{part}.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// A running `./dev up`, in a process group of its own.
+struct DevUp {
+    child: Child,
+    /// Its output, line by line.
+    lines: mpsc::Receiver<String>,
+}
+
+impl DevUp {
+    /// Starts it and waits for its banner.
+    fn start(setup: &Setup) -> Self {
+        let mut child = Command::new(stack_env("CATALOG_DEV").unwrap())
+            .arg("up")
+            .envs(setup.variables.iter().map(|(name, value)| (name, value)))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let (send, lines) = mpsc::channel();
+        for output in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let send = send.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
+                    println!("dev up: {line}");
+                    let _ = send.send(line);
+                }
+            });
+        }
+        let mut up = Self { child, lines };
+        up.expect_line("Ctrl-C stops everything", Duration::from_secs(300));
+        up
+    }
+
+    /// Waits for a line of its output that contains `text`.
+    fn expect_line(&mut self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(error) => panic!("no line with {text:?} from ./dev up: {error}"),
+            }
+        }
+    }
+
+    /// Ctrl-C: SIGINT to its whole process group, as a terminal sends it; waits for it to end.
+    /// (Where this test runs without a terminal, SIGINT may be ignored from the start, and a
+    /// shell cannot trap what it was started ignoring: SIGTERM, which `./dev` takes the same
+    /// way, goes to it too.)
+    fn interrupt(mut self) {
+        signal(&format!("-{}", self.child.id()), "INT");
+        signal(&self.child.id().to_string(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "./dev up did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for DevUp {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            signal(&format!("-{}", self.child.id()), "KILL");
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(target: &str, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), "--", target])
+        .status();
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String {
+    let form = reqwest::multipart::Form::new()
+        .text("product_id", product.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(jpeg(320, 240)).file_name("p.jpg"),
+        );
+    let created = http
+        .post(format!("{}/v1/photos/upload", setup.write))
+        .bearer_auth(setup.token())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    expect_json(created, StatusCode::CREATED).await.unwrap()["photo_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until the product's gallery lists exactly these photos, all ready; returns it.
+async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &[&str]) -> Value {
+    eventually(Duration::from_secs(90), || async {
+        let page = http
+            .get(format!("{}/v1/products/{product}/photos", setup.read))
+            .send()
+            .await?;
+        let page = expect_json(page, StatusCode::OK).await?;
+        let mut listed: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["photo_id"].as_str().unwrap())
+            .collect();
+        listed.sort_unstable();
+        let mut wanted = photos.to_vec();
+        wanted.sort_unstable();
+        Ok((listed == wanted).then_some(page.clone()))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_up_restarts_a_killed_worker_and_keeps_its_photos_across_a_restart() {
+    let setup = Setup::new().await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut up = DevUp::start(&setup);
+    let first = upload(&http, &setup, "sku-dev-up").await;
+    gallery(&http, &setup, "sku-dev-up", &[&first]).await;
+
+    // The relay dies; it is started again, and the APIs answer all along.
+    let relay = setup.pid("relay");
+    signal(&relay.to_string(), "KILL");
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        for api in [&setup.write, &setup.read] {
+            let ready = http.get(format!("{api}/readyz")).send().await.unwrap();
+            assert_eq!(
+                ready.status(),
+                StatusCode::OK,
+                "{api} while the relay was down"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    up.expect_line("relay exited", Duration::from_secs(10));
+    let restarted = eventually(Duration::from_secs(30), || async {
+        let pid = setup.pid("relay");
+        Ok((pid != relay && alive(pid)).then_some(pid))
+    })
+    .await
+    .unwrap();
+    assert!(!alive(relay));
+    let second = upload(&http, &setup, "sku-dev-up").await;
+    let before = gallery(&http, &setup, "sku-dev-up", &[&first, &second]).await;
+    assert!(alive(restarted));
+
+    // Ctrl-C stops everything; started again, it has every photo and serves its variants.
+    up.interrupt();
+    for api in [&setup.write, &setup.read, &setup.moto] {
+        assert!(
+            http.get(format!("{api}/healthz")).send().await.is_err(),
+            "{api} still answers"
+        );
+    }
+    let up = DevUp::start(&setup);
+    let after = gallery(&http, &setup, "sku-dev-up", &[&first, &second]).await;
+    assert_eq!(after["items"], before["items"]);
+    for item in after["items"].as_array().unwrap() {
+        for variant in item["variants"].as_object().unwrap().values() {
+            let url = variant["url"].as_str().unwrap();
+            let served = http.get(url).send().await.unwrap();
+            assert_eq!(served.status(), StatusCode::OK, "{url}");
+        }
+    }
+    up.interrupt();
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        // moto runs in a session of its own: stop it too.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("run").join("moto.process")) {
+            signal(pid.trim(), "TERM");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
