@@ -101,7 +101,8 @@ enum Command {
     },
     /// Keep the DynamoDB read model up to date from the projector's queue.
     Project(ProjectorConfig),
-    /// Repair the read model from the event store, and print what it found.
+    /// Repair the read model from the event store, and print what it found (exits non-zero
+    /// if a photo could not be repaired).
     Resync {
         #[command(flatten)]
         database: DatabaseConfig,
@@ -199,6 +200,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
+            anyhow::ensure!(
+                report.skipped == 0,
+                "{} photo(s) could not be repaired (each is logged above with its reason)",
+                report.skipped
+            );
         }
         Command::Quarantined { database, release } => {
             let pool = database.connect().await?;

@@ -5,10 +5,16 @@
 //! order, `BatchGetItem` of 100 items, `Scan` pages of keys), writes only what drifted, and
 //! every write is guarded by version like the projector's ([`Guard::OlderOrSame`]: a damaged
 //! item at the same version is repaired; a newer one the projector just wrote is left alone).
-//! An orphan is deleted only if its version did not move and the event store, asked again
-//! right before, still does not know the photo.
+//! An orphan is deleted only if its version did not move and the event store, asked for that
+//! page of the scan, does not know the photo.
+//!
+//! Its memory does not grow with the catalog: it holds one batch of photos and one page of the
+//! scan at a time. A photo it cannot repair (an event that cannot be read, an item DynamoDB
+//! refuses) is reported, with the reason, and skipped; the rest are repaired, and the report
+//! counts what was skipped (the command exits non-zero then). Only an unreachable database or
+//! table stops it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use aws_sdk_dynamodb::Client;
@@ -16,7 +22,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use catalog_events::PhotoState;
 use catalog_read_model::{Item, PHOTO_ID, VERSION};
 use catalog_write_side::store::read::{self, Photos};
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::item::{self, Guard, Written};
@@ -33,6 +39,8 @@ pub struct Report {
     pub updated: u64,
     pub deleted: u64,
     pub unchanged: u64,
+    /// Photos it could not repair (each logged with its reason).
+    pub skipped: u64,
     /// DynamoDB calls made, reads and writes.
     pub dynamodb_calls: u64,
 }
@@ -41,12 +49,13 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scanned {}, created {}, updated {}, deleted {}, unchanged {} ({} DynamoDB calls)",
+            "scanned {}, created {}, updated {}, deleted {}, unchanged {}, skipped {} ({} DynamoDB calls)",
             self.scanned,
             self.created,
             self.updated,
             self.deleted,
             self.unchanged,
+            self.skipped,
             self.dynamodb_calls
         )
     }
@@ -64,11 +73,20 @@ pub async fn resync(
         table,
         dry_run,
         report: Report::default(),
-        known: HashSet::new(),
     };
     let mut photos = std::pin::pin!(read::latest(pool, Photos::All));
     let mut batch: Vec<PhotoState> = Vec::with_capacity(BATCH_GET);
-    while let Some(state) = photos.try_next().await? {
+    while let Some(state) = photos.next().await {
+        let state = match state {
+            Ok(state) => state,
+            Err(error) => match error.event() {
+                Some((photo, _)) => {
+                    resync.skip(&photo.to_owned(), &error);
+                    continue;
+                }
+                None => return Err(error.into()),
+            },
+        };
         batch.push(state);
         if batch.len() == BATCH_GET {
             resync.compare(std::mem::take(&mut batch)).await?;
@@ -86,19 +104,29 @@ struct Resync<'a> {
     table: &'a str,
     dry_run: bool,
     report: Report,
-    known: HashSet<String>,
 }
 
 impl Resync<'_> {
+    /// Reports a photo it cannot repair, and goes on.
+    fn skip(&mut self, photo: &str, reason: &dyn std::fmt::Display) {
+        self.report.skipped += 1;
+        tracing::error!(%photo, %reason, "resync: skipped a photo it cannot repair");
+    }
+
     /// Compares one batch of folded photos with their items and repairs the differences.
     async fn compare(&mut self, photos: Vec<PhotoState>) -> anyhow::Result<()> {
         let stored = self.batch_get(&photos).await?;
         for state in photos {
             let id = state.photo_id.to_string();
             self.report.scanned += 1;
-            let expected = catalog_read_model::encode(&state)?;
+            let expected = match catalog_read_model::encode(&state) {
+                Ok(expected) => expected,
+                Err(error) => {
+                    self.skip(&id, &error);
+                    continue;
+                }
+            };
             let current = stored.get(&id);
-            self.known.insert(id);
             if current == Some(&expected)
                 || current.and_then(catalog_read_model::version) > Some(state.version)
             {
@@ -107,9 +135,14 @@ impl Resync<'_> {
             }
             if !self.dry_run {
                 self.report.dynamodb_calls += 1;
-                let written = item::put(self.dynamodb, self.table, &state, Guard::OlderOrSame)
-                    .await
-                    .map_err(|error| anyhow::anyhow!("repairing {}: {error}", state.photo_id))?;
+                let written =
+                    match item::put(self.dynamodb, self.table, &state, Guard::OlderOrSame).await {
+                        Ok(written) => written,
+                        Err(error) => {
+                            self.skip(&id, &error);
+                            continue;
+                        }
+                    };
                 if written == Written::Superseded {
                     self.report.unchanged += 1;
                     continue;
@@ -166,9 +199,8 @@ impl Resync<'_> {
         Ok(found)
     }
 
-    /// Deletes the items of photos the event store does not know.
+    /// Deletes the items of photos the event store does not know, a page of the scan at a time.
     async fn remove_orphans(&mut self, pool: &PgPool) -> anyhow::Result<()> {
-        let mut candidates: Vec<(String, String)> = Vec::new();
         let mut pages = self
             .dynamodb
             .scan()
@@ -180,46 +212,49 @@ impl Resync<'_> {
             .send();
         while let Some(page) = pages.try_next().await? {
             self.report.dynamodb_calls += 1;
-            for found in page.items.unwrap_or_default() {
-                if let (Some(AttributeValue::S(id)), Some(AttributeValue::N(version))) =
-                    (found.get(PHOTO_ID), found.get(VERSION))
-                    && !self.known.contains(id)
-                {
-                    candidates.push((id.clone(), version.clone()));
-                }
+            let listed: Vec<(String, String)> = page
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|found| match (found.get(PHOTO_ID), found.get(VERSION)) {
+                    (Some(AttributeValue::S(id)), Some(AttributeValue::N(version))) => {
+                        Some((id.clone(), version.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let ids: Vec<String> = listed.iter().map(|(id, _)| id.clone()).collect();
+            let known = read::known(pool, &ids).await?;
+            for (id, version) in listed.into_iter().filter(|(id, _)| !known.contains(id)) {
+                self.remove_orphan(id, version).await?;
             }
         }
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
-        let now_known = read::known(pool, &ids).await?;
-        for (id, version) in candidates
-            .into_iter()
-            .filter(|(id, _)| !now_known.contains(id))
-        {
-            if !self.dry_run {
-                self.report.dynamodb_calls += 1;
-                let deleted = self
-                    .dynamodb
-                    .delete_item()
-                    .table_name(self.table)
-                    .key(PHOTO_ID, AttributeValue::S(id.clone()))
-                    .condition_expression("#version = :version")
-                    .expression_attribute_names("#version", VERSION)
-                    .expression_attribute_values(":version", AttributeValue::N(version))
-                    .send()
-                    .await;
-                if let Err(error) = deleted {
-                    let moved = error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception());
-                    anyhow::ensure!(moved, "deleting orphan {id}: {error}");
-                    continue;
-                }
+        Ok(())
+    }
+
+    /// Deletes an orphan's item, unless its version moved since it was listed.
+    async fn remove_orphan(&mut self, id: String, version: String) -> anyhow::Result<()> {
+        if !self.dry_run {
+            self.report.dynamodb_calls += 1;
+            let deleted = self
+                .dynamodb
+                .delete_item()
+                .table_name(self.table)
+                .key(PHOTO_ID, AttributeValue::S(id.clone()))
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":version", AttributeValue::N(version))
+                .send()
+                .await;
+            if let Err(error) = deleted {
+                let moved = error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception());
+                anyhow::ensure!(moved, "deleting orphan {id}: {error}");
+                return Ok(());
             }
-            self.report.deleted += 1;
         }
+        self.report.deleted += 1;
         Ok(())
     }
 }

@@ -471,6 +471,19 @@ impl Drop for Process {
     }
 }
 
+/// Runs `catalog <args>` against `stack` and the event store at `database_url` to its end.
+pub fn run_catalog(
+    stack: &Stack,
+    database_url: &str,
+    args: &[&str],
+) -> anyhow::Result<std::process::Output> {
+    Ok(Command::new(catalog_binary()?)
+        .args(args)
+        .env("CATALOG_RESOURCE_PREFIX", &stack.prefix)
+        .env("CATALOG_DATABASE_URL", database_url)
+        .output()?)
+}
+
 /// The `catalog` binary of this build (cargo builds it beside the test binaries).
 fn catalog_binary() -> anyhow::Result<std::path::PathBuf> {
     let test = std::env::current_exe()?;

@@ -11,7 +11,7 @@ use catalog_events::{EventEnvelope, PhotoState, UploadRequested};
 use catalog_projections::projector::Projector;
 use catalog_projections::resync::{Report, resync};
 use catalog_read_model::{PHOTO_ID, STATE};
-use catalog_tests::pipeline::{Process, Stack, projected, projector_config};
+use catalog_tests::pipeline::{Process, Stack, projected, projector_config, run_catalog};
 use catalog_tests::{eventually, fresh_database};
 use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
 use catalog_write_side::store::{self, PhotoStore};
@@ -304,4 +304,44 @@ async fn resync_repairs_exactly_what_drifted() {
         again.dynamodb_calls, 2,
         "one BatchGetItem and one Scan page, no writes"
     );
+}
+
+/// A photo whose events cannot be read is reported and skipped; every other photo is repaired,
+/// and the command says so with its exit status.
+#[tokio::test]
+async fn resync_skips_a_photo_it_cannot_repair_and_exits_non_zero() {
+    let stack = Stack::create().await.unwrap();
+    let (url, store) = event_store().await;
+    let photos = [
+        photo_with_three_events(&store, "sku-a").await,
+        photo_with_three_events(&store, "sku-b").await,
+        photo_with_three_events(&store, "sku-c").await,
+    ];
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) VALUES ('Photo', $1, 4, 'PhotoDetailsUpdated', '1', '{\"no\": 1}', '{}')",
+    )
+    .bind(photos[1].to_string())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let table = stack.resources.table.name.clone();
+    let report = resync(store.pool(), &stack.dynamodb, &table, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.scanned, report.created, report.skipped),
+        (2, 2, 1),
+        "{report}"
+    );
+    assert!(stack.item(photos[0]).await.unwrap().is_some());
+    assert!(stack.item(photos[1]).await.unwrap().is_none());
+    assert!(stack.item(photos[2]).await.unwrap().is_some());
+
+    let output = run_catalog(&stack, &url, &["resync", "--dry-run"]).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("skipped 1"), "{stdout}");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains(&photos[1].to_string()), "{log}");
 }

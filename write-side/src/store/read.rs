@@ -141,26 +141,88 @@ pub fn events<'e>(
         .and_then(move |row| ready(folder.fold(row)))
 }
 
-/// Each photo's latest state, photo by photo.
+/// Each photo's latest state, photo by photo. A photo with an event that cannot be read comes
+/// as an error item in its place (naming it, through [`ReadError::event`]) and the stream goes
+/// on with the next photo; only a database error ends it.
 pub fn latest<'e>(
     executor: impl PgExecutor<'e> + 'e,
     photos: Photos<'e>,
 ) -> impl Stream<Item = Result<PhotoState, ReadError>> + Send + 'e {
-    let events = events(executor, photos).fuse().boxed();
-    futures_util::stream::try_unfold(
-        (events, None::<PhotoState>),
-        |(mut events, mut held)| async move {
-            while let Some(event) = events.try_next().await? {
-                match held.replace(event.after) {
-                    Some(done) if done.photo_id != event.photo_id => {
-                        return Ok(Some((done, (events, held))));
+    let events = events(executor, photos).boxed();
+    futures_util::stream::unfold(Latest::new(events), Latest::next)
+}
+
+/// The state of [`latest`]'s stream.
+struct Latest<S> {
+    events: S,
+    /// The photo being folded, its state so far.
+    held: Option<PhotoState>,
+    /// A photo found unreadable: the rest of its events are passed over.
+    broken: Option<String>,
+    /// An item to give after the one given now.
+    queued: Option<Result<PhotoState, ReadError>>,
+    ended: bool,
+}
+
+impl<S> Latest<S>
+where
+    S: Stream<Item = Result<FoldedEvent, ReadError>> + Unpin,
+{
+    fn new(events: S) -> Self {
+        Self {
+            events,
+            held: None,
+            broken: None,
+            queued: None,
+            ended: false,
+        }
+    }
+
+    async fn next(mut self) -> Option<(Result<PhotoState, ReadError>, Self)> {
+        if let Some(item) = self.queued.take() {
+            return Some((item, self));
+        }
+        while !self.ended {
+            match self.events.next().await {
+                Some(Ok(event)) => {
+                    let id = event.photo_id.to_string();
+                    if self.broken.as_ref() == Some(&id) {
+                        continue;
                     }
-                    _ => {}
+                    if let Some(done) = self.held.replace(event.after)
+                        && done.photo_id != event.photo_id
+                    {
+                        return Some((Ok(done), self));
+                    }
                 }
+                Some(Err(error)) => {
+                    let Some((photo, _)) = error.event() else {
+                        self.ended = true;
+                        return Some((Err(error), self));
+                    };
+                    if self.broken.as_deref() == Some(photo) {
+                        continue;
+                    }
+                    let photo = photo.to_owned();
+                    // The photo held before it, if another, is whole: it goes first.
+                    let before = self
+                        .held
+                        .take()
+                        .filter(|held| held.photo_id.to_string() != photo);
+                    self.broken = Some(photo);
+                    return Some(match before {
+                        Some(before) => {
+                            self.queued = Some(Err(error));
+                            (Ok(before), self)
+                        }
+                        None => (Err(error), self),
+                    });
+                }
+                None => self.ended = true,
             }
-            Ok(held.map(|last| (last, (events, None))))
-        },
-    )
+        }
+        self.held.take().map(|last| (Ok(last), self))
+    }
 }
 
 /// Which of `ids` the event store holds a photo under.
