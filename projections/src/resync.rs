@@ -81,7 +81,7 @@ pub async fn resync(
             Ok(state) => state,
             Err(error) => match error.event() {
                 Some((photo, _)) => {
-                    resync.skip(&photo.to_owned(), &error);
+                    resync.skip(photo, &error);
                     continue;
                 }
                 None => return Err(error.into()),

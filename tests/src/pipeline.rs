@@ -456,6 +456,11 @@ impl Process {
         Ok(Self(child))
     }
 
+    /// Whether it has ended (on its own: a crash, or giving up).
+    pub fn ended(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(Some(_)))
+    }
+
     /// Kills it at once (SIGKILL): no chance to finish what it holds.
     pub fn kill(mut self) -> anyhow::Result<()> {
         self.0.kill()?;
@@ -486,12 +491,16 @@ pub fn run_catalog(
 
 /// The `catalog` binary of this build (cargo builds it beside the test binaries).
 fn catalog_binary() -> anyhow::Result<std::path::PathBuf> {
-    let test = std::env::current_exe()?;
-    let profile = test
+    // Beside this executable (a binary of the build), or one folder up (a test, in `deps/`).
+    let this = std::env::current_exe()?;
+    let beside = this
         .parent()
-        .and_then(|deps| deps.parent())
-        .ok_or_else(|| anyhow::anyhow!("no target folder above {}", test.display()))?;
-    let binary = profile.join("catalog");
+        .ok_or_else(|| anyhow::anyhow!("no folder above {}", this.display()))?;
+    let binary = [beside, beside.parent().unwrap_or(beside)]
+        .iter()
+        .map(|folder| folder.join("catalog"))
+        .find(|binary| binary.exists())
+        .unwrap_or_else(|| beside.join("catalog"));
     anyhow::ensure!(
         binary.exists(),
         "{} is not built: run the tests with `./dev test`",
