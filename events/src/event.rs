@@ -42,13 +42,23 @@ pub enum PhotoEvent {
         occurred_at: DateTime<Utc>,
         reason: String,
     },
-    /// Caption and/or tags changed. `None` leaves a field as it was; an empty caption clears it.
+    /// Caption, alt text and/or tags changed. `None` leaves a field as it was; an empty
+    /// caption or alt text clears it.
     PhotoDetailsUpdated {
         occurred_at: DateTime<Utc>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         caption: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        alt_text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         tags: Option<Vec<String>>,
+    },
+    /// The seller ordered its product's gallery: this photo is at `position` (1 is the
+    /// primary photo). One reorder appends one of these to each photo whose place changed, in
+    /// one transaction.
+    PhotoReordered {
+        occurred_at: DateTime<Utc>,
+        position: u32,
     },
     /// The seller deleted the photo. Nothing follows a deletion.
     PhotoDeleted { occurred_at: DateTime<Utc> },
@@ -124,6 +134,9 @@ pub struct UploadRequested {
     pub checksum_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
+    /// The text that describes the image to those who cannot see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +157,7 @@ impl PhotoEvent {
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
             Self::PhotoReprocessRequested { .. } => "PhotoReprocessRequested",
+            Self::PhotoReordered { .. } => "PhotoReordered",
             Self::PhotoWebhookDelivered { .. } => "PhotoWebhookDelivered",
             Self::PhotoWebhookGaveUp { .. } => "PhotoWebhookGaveUp",
         }
@@ -165,6 +179,7 @@ impl PhotoEvent {
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }
             | Self::PhotoReprocessRequested { occurred_at }
+            | Self::PhotoReordered { occurred_at, .. }
             | Self::PhotoWebhookDelivered { occurred_at, .. }
             | Self::PhotoWebhookGaveUp { occurred_at, .. } => *occurred_at,
         }

@@ -57,10 +57,16 @@ pub struct PhotoState {
     pub size_bytes: u64,
     pub checksum_sha256: Option<String>,
     pub caption: Option<String>,
+    #[serde(default)]
+    pub alt_text: Option<String>,
     pub tags: Vec<String>,
     pub callback_url: Option<String>,
     pub object_key: String,
     pub status: PhotoStatus,
+    /// Its place in its product's gallery as the seller ordered it (1 first); `None` until the
+    /// seller orders the gallery, and for photos added since (they follow, newest first).
+    #[serde(default)]
+    pub position: Option<u32>,
     pub failure_reason: Option<String>,
     /// Dimensions of the original after orientation, once processed.
     pub width: Option<u32>,
@@ -94,10 +100,12 @@ impl PhotoState {
             size_bytes: requested.size_bytes,
             checksum_sha256: requested.checksum_sha256.clone(),
             caption: requested.caption.clone(),
+            alt_text: requested.alt_text.clone(),
             tags: requested.tags.clone(),
             callback_url: requested.callback_url.clone(),
             object_key: requested.object_key.clone(),
             status: PhotoStatus::PendingUpload,
+            position: None,
             failure_reason: None,
             width: None,
             height: None,
@@ -168,13 +176,24 @@ impl PhotoState {
                 self.failure_reason = Some(reason.clone());
                 self.variants.clear();
             }
-            PhotoEvent::PhotoDetailsUpdated { caption, tags, .. } => {
+            PhotoEvent::PhotoDetailsUpdated {
+                caption,
+                alt_text,
+                tags,
+                ..
+            } => {
                 if let Some(caption) = caption {
                     self.caption = (!caption.is_empty()).then(|| caption.clone());
+                }
+                if let Some(alt_text) = alt_text {
+                    self.alt_text = (!alt_text.is_empty()).then(|| alt_text.clone());
                 }
                 if let Some(tags) = tags {
                     self.tags = tags.clone();
                 }
+            }
+            PhotoEvent::PhotoReordered { position, .. } => {
+                self.position = Some(*position);
             }
             PhotoEvent::PhotoDeleted { .. } => {
                 self.status = PhotoStatus::Deleted;

@@ -36,7 +36,9 @@ pub enum DecodeError {
 /// The version that events of this type are written with today.
 pub fn current_version(event_type: &str) -> &'static str {
     match event_type {
-        "PhotoUploadRequested" => "2.0",
+        // 2.1 and 1.1 added `alt_text` (optional: older payloads read as they are).
+        "PhotoUploadRequested" => "2.1",
+        "PhotoDetailsUpdated" => "1.1",
         _ => "1.0",
     }
 }

@@ -25,6 +25,8 @@ pub struct PhotoView {
     pub product_id: String,
     pub seller_id: String,
     pub caption: Option<String>,
+    /// Describes the image to those who cannot see it.
+    pub alt_text: Option<String>,
     pub tags: Vec<String>,
     pub status: PhotoStatus,
     pub failure_reason: Option<String>,
@@ -65,6 +67,7 @@ impl PhotoView {
             product_id: state.product_id,
             seller_id: state.seller_id,
             caption: state.caption,
+            alt_text: state.alt_text,
             tags: state.tags,
             status: state.status,
             failure_reason: state.failure_reason,

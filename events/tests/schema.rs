@@ -29,6 +29,7 @@ fn requested() -> PhotoEvent {
         size_bytes: 1234,
         checksum_sha256: Some("ab".repeat(32)),
         caption: Some("Red shoe".into()),
+        alt_text: None,
         tags: vec!["red".into()],
         callback_url: None,
         object_key: format!("originals/{PHOTO}"),
@@ -82,6 +83,7 @@ fn lifecycle() -> Vec<PhotoEvent> {
         PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at(7),
             caption: Some(String::new()),
+            alt_text: None,
             tags: Some(vec!["blue".into(), "sale".into()]),
         },
         PhotoEvent::PhotoDeleted { occurred_at: at(8) },

@@ -37,6 +37,7 @@ pub enum Code {
     RequestTimeout,
     NotFound,
     Conflict,
+    ProductOwned,
     Busy,
     TooLarge,
     UnsupportedType,
@@ -49,12 +50,13 @@ pub enum Code {
 
 impl Code {
     /// Every code, as the OpenAPI documents list them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Malformed,
         Self::Unauthorized,
         Self::RequestTimeout,
         Self::NotFound,
         Self::Conflict,
+        Self::ProductOwned,
         Self::Busy,
         Self::TooLarge,
         Self::UnsupportedType,
@@ -81,6 +83,11 @@ impl Code {
             ),
             Self::NotFound => ("not-found", StatusCode::NOT_FOUND, "Not found"),
             Self::Conflict => ("conflict", StatusCode::CONFLICT, "Not allowed now"),
+            Self::ProductOwned => (
+                "product-owned",
+                StatusCode::CONFLICT,
+                "The product is another seller's",
+            ),
             Self::Busy => ("busy", StatusCode::CONFLICT, "Try again"),
             Self::TooLarge => ("too-large", StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             Self::UnsupportedType => (

@@ -79,6 +79,7 @@ fn tombstone(state: &PhotoState) -> PhotoState {
         size_bytes: 0,
         checksum_sha256: None,
         caption: None,
+        alt_text: None,
         tags: Vec::new(),
         callback_url: None,
         object_key: String::new(),

@@ -93,6 +93,7 @@ pub fn upload_request(photo_id: Uuid, seller: &str, product: &str) -> UploadRequ
         size_bytes: 100,
         checksum_sha256: None,
         caption: None,
+        alt_text: None,
         tags: vec![],
         callback_url: None,
         object_key: format!("originals/{photo_id}"),

@@ -49,6 +49,7 @@ async fn racing_commands_on_one_photo_never_lose_or_duplicate_an_event() {
             let command = PhotoCommand::UpdateDetails {
                 seller_id: "seller-1".into(),
                 caption: Some(format!("caption {n}")),
+                alt_text: None,
                 tags: None,
             };
             store.execute(photo_id, command, "race").await
@@ -253,6 +254,7 @@ async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() 
         let command = PhotoCommand::UpdateDetails {
             seller_id: "seller-1".into(),
             caption: Some(format!("caption {n}")),
+            alt_text: None,
             tags: None,
         };
         store.execute(photo_id, command, "t").await.unwrap();
@@ -335,6 +337,7 @@ async fn a_keyed_command_stores_its_answer_with_its_events_and_only_once() {
     let caption = |text: &str| PhotoCommand::UpdateDetails {
         seller_id: "seller-1".into(),
         caption: Some(text.into()),
+        alt_text: None,
         tags: None,
     };
     let after = store

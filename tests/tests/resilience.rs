@@ -28,6 +28,7 @@ fn update(caption: &str) -> PhotoCommand {
     PhotoCommand::UpdateDetails {
         seller_id: "seller-1".into(),
         caption: Some(caption.into()),
+        alt_text: None,
         tags: None,
     }
 }
@@ -75,6 +76,7 @@ fn life(photo: Uuid) -> Vec<EventEnvelope> {
         catalog_events::PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at,
             caption: Some("late".into()),
+            alt_text: None,
             tags: None,
         },
         catalog_events::PhotoEvent::PhotoDeleted { occurred_at: at },

@@ -55,7 +55,15 @@ pub enum PhotoCommand {
     UpdateDetails {
         seller_id: String,
         caption: Option<String>,
+        alt_text: Option<String>,
         tags: Option<Vec<String>>,
+    },
+    /// Put the photo at `position` in the gallery of `product_id` (one photo's part of a
+    /// reorder of the product's gallery).
+    Place {
+        seller_id: String,
+        product_id: String,
+        position: u32,
     },
     Delete {
         seller_id: String,
@@ -95,7 +103,16 @@ impl WebhookOutcome {
 impl PhotoCommand {
     /// Whether the command brings a photo into existence.
     pub fn creates_photo(&self) -> bool {
-        matches!(self, Self::RequestUpload(_) | Self::RecordUpload { .. })
+        self.upload_request().is_some()
+    }
+
+    /// The request of a command that brings a photo into existence: its seller claims the
+    /// photo's product by it, unless another seller owns the product already.
+    pub fn upload_request(&self) -> Option<&UploadRequested> {
+        match self {
+            Self::RequestUpload(request) | Self::RecordUpload { request, .. } => Some(request),
+            _ => None,
+        }
     }
 }
 
@@ -116,6 +133,13 @@ pub enum PhotoError {
     SizeMismatch { declared: u64, stored: u64 },
     #[error("the photo has no event {0} to announce")]
     NoSuchChange(u64),
+    /// The product already belongs to another seller: its photos and their order are that
+    /// seller's alone.
+    #[error("product {0:?} belongs to another seller")]
+    ProductOwned(String),
+    /// A reorder named a photo of another product.
+    #[error("the photo is not one of product {0:?}")]
+    NotInProduct(String),
 }
 
 /// What the aggregate needs from outside: the time.
@@ -272,6 +296,7 @@ impl Photo {
             PhotoCommand::UpdateDetails {
                 seller_id,
                 caption,
+                alt_text,
                 tags,
             } => {
                 let photo = self.owned_by(&seller_id)?;
@@ -279,15 +304,36 @@ impl Photo {
                     return refuse("update", Deleted);
                 }
                 let caption = caption.filter(|new| photo.caption.as_deref().unwrap_or("") != new);
+                let alt_text =
+                    alt_text.filter(|new| photo.alt_text.as_deref().unwrap_or("") != new);
                 let tags = tags.filter(|new| &photo.tags != new);
-                if caption.is_none() && tags.is_none() {
+                if caption.is_none() && alt_text.is_none() && tags.is_none() {
                     return Ok(vec![]);
                 }
                 Ok(vec![PhotoEvent::PhotoDetailsUpdated {
                     occurred_at: now,
                     caption,
+                    alt_text,
                     tags,
                 }])
+            }
+            PhotoCommand::Place {
+                seller_id,
+                product_id,
+                position,
+            } => {
+                let photo = self.owned_by(&seller_id)?;
+                if photo.product_id != product_id {
+                    return Err(PhotoError::NotInProduct(product_id));
+                }
+                match photo.status {
+                    Deleted => refuse("reorder", Deleted),
+                    _ if photo.position == Some(position) => Ok(vec![]),
+                    _ => Ok(vec![PhotoEvent::PhotoReordered {
+                        occurred_at: now,
+                        position,
+                    }]),
+                }
             }
             PhotoCommand::Delete { seller_id } => match self.owned_by(&seller_id)?.status {
                 Deleted => Ok(vec![]),

@@ -31,6 +31,7 @@ fn request() -> UploadRequested {
         size_bytes: 1000,
         checksum_sha256: None,
         caption: Some("A shoe".into()),
+        alt_text: None,
         tags: vec!["red".into()],
         callback_url: None,
         object_key: "originals/7".into(),
@@ -237,13 +238,106 @@ fn updating_details_records_only_what_changed() {
         .when(PhotoCommand::UpdateDetails {
             seller_id: SELLER.into(),
             caption: Some("A shoe".into()),
+            alt_text: None,
             tags: Some(vec!["blue".into()]),
         })
         .then_expect_events(vec![Fact(PhotoDetailsUpdated {
             occurred_at: now(),
             caption: None,
+            alt_text: None,
             tags: Some(vec!["blue".into()]),
         })]);
+}
+
+#[test]
+fn an_alt_text_is_set_and_cleared_with_an_empty_one() {
+    let set = || PhotoCommand::UpdateDetails {
+        seller_id: SELLER.into(),
+        caption: None,
+        alt_text: Some("A red shoe seen from the side".into()),
+        tags: None,
+    };
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(set())
+        .then_expect_events(vec![Fact(PhotoDetailsUpdated {
+            occurred_at: now(),
+            caption: None,
+            alt_text: Some("A red shoe seen from the side".into()),
+            tags: None,
+        })]);
+    let mut photo = Photo::default();
+    for fact in history(PhotoStatus::Ready) {
+        photo.apply(fact);
+    }
+    let set_event = PhotoDetailsUpdated {
+        occurred_at: now(),
+        caption: None,
+        alt_text: Some("A red shoe".into()),
+        tags: None,
+    };
+    photo.apply(Fact(set_event));
+    assert_eq!(
+        photo.state().unwrap().alt_text.as_deref(),
+        Some("A red shoe")
+    );
+    photo.apply(Fact(PhotoDetailsUpdated {
+        occurred_at: now(),
+        caption: None,
+        alt_text: Some(String::new()),
+        tags: None,
+    }));
+    assert_eq!(photo.state().unwrap().alt_text, None);
+}
+
+fn place(seller: &str, product: &str, position: u32) -> PhotoCommand {
+    PhotoCommand::Place {
+        seller_id: seller.into(),
+        product_id: product.into(),
+        position,
+    }
+}
+
+#[test]
+fn placing_a_photo_in_its_gallery_records_the_position_once() {
+    for status in [
+        PhotoStatus::PendingUpload,
+        PhotoStatus::Ready,
+        PhotoStatus::Failed,
+    ] {
+        test()
+            .given(history(status))
+            .when(place(SELLER, "sku-1", 2))
+            .then_expect_events(vec![Fact(PhotoReordered {
+                occurred_at: now(),
+                position: 2,
+            })]);
+    }
+    let mut placed = history(PhotoStatus::Ready);
+    placed.push(Fact(PhotoReordered {
+        occurred_at: now(),
+        position: 2,
+    }));
+    test()
+        .given(placed)
+        .when(place(SELLER, "sku-1", 2))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_photo_is_placed_only_in_its_own_product_by_its_seller_and_not_once_deleted() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(place(SELLER, "sku-2", 1))
+        .then_expect_error(PhotoError::NotInProduct("sku-2".into()));
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(place(OTHER, "sku-1", 1))
+        .then_expect_error(PhotoError::NotFound);
+    test()
+        .given(history(PhotoStatus::Deleted))
+        .when(place(SELLER, "sku-1", 1))
+        .then_expect_error(not_allowed("reorder", PhotoStatus::Deleted));
 }
 
 #[test]
@@ -253,6 +347,7 @@ fn an_update_that_changes_nothing_appends_nothing() {
         .when(PhotoCommand::UpdateDetails {
             seller_id: SELLER.into(),
             caption: Some("A shoe".into()),
+            alt_text: None,
             tags: Some(vec!["red".into()]),
         })
         .then_expect_events(vec![]);
@@ -326,6 +421,7 @@ fn a_photo_stuck_in_uploaded_or_processing_can_be_reprocessed_after_an_hour() {
     edited.push(Fact(PhotoDetailsUpdated {
         occurred_at: now(),
         caption: Some("new".into()),
+        alt_text: None,
         tags: None,
     }));
     test()
@@ -411,6 +507,7 @@ fn commands_not_allowed_in_a_state_are_refused_with_the_reason() {
             PhotoCommand::UpdateDetails {
                 seller_id: seller(),
                 caption: Some("x".into()),
+                alt_text: None,
                 tags: None,
             },
             not_allowed("update", Deleted),
@@ -477,6 +574,7 @@ fn commands_on_another_sellers_or_a_missing_photo_are_not_found() {
             PhotoCommand::UpdateDetails {
                 seller_id: other(),
                 caption: Some("x".into()),
+                alt_text: None,
                 tags: None,
             },
             PhotoCommand::Delete { seller_id: other() },

@@ -1,6 +1,7 @@
 //! The command API of `API.md` (write side), on actix-web.
 //!
 //! - [`photos`]: the JSON commands and the history; [`upload`]: the multipart upload.
+//! - [`products`]: the order of a product's gallery.
 //! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
 //! - [`webhook_secret`]: each seller's webhook signing secret.
@@ -11,6 +12,7 @@
 pub mod bodies;
 pub mod idempotency;
 pub mod photos;
+pub mod products;
 pub mod upload;
 pub mod validate;
 pub mod webhook_secret;
@@ -23,7 +25,7 @@ use catalog_events::PhotoState;
 use catalog_http::openapi::Description;
 use catalog_http::ops::Health;
 use catalog_http::ops::correlation_id;
-use catalog_http::problem::Code;
+use catalog_http::problem::{Code, FieldError};
 use catalog_http::service::Api;
 use catalog_http::{Problem, ops, problem};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -83,6 +85,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(photos::upload_complete)
         .service(photos::reprocess)
         .service(photos::history)
+        .service(products::reorder)
         .service(webhook_secret::rotate)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
@@ -120,6 +123,10 @@ impl From<PhotoError> for Problem {
     fn from(error: PhotoError) -> Self {
         match error {
             PhotoError::NotFound => Self::not_found(),
+            PhotoError::ProductOwned(_) => Self::new(Code::ProductOwned, error.to_string()),
+            PhotoError::NotInProduct(_) => {
+                Self::invalid(vec![FieldError::new("photo_ids", error.to_string())])
+            }
             PhotoError::AlreadyExists
             | PhotoError::NotAllowed { .. }
             | PhotoError::SizeMismatch { .. }

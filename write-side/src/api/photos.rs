@@ -42,6 +42,7 @@ pub fn upload_requested(
         size_bytes: photo.size_bytes,
         checksum_sha256: photo.checksum_sha256,
         caption: photo.caption,
+        alt_text: photo.alt_text,
         tags: photo.tags.unwrap_or_default(),
         callback_url: photo.callback_url,
         object_key: original_key(photo_id),
@@ -58,7 +59,7 @@ pub fn upload_requested(
         (status = CREATED, body = CreatedPhoto),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`size_bytes` over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+        (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
         (status = 415, description = "`content_type` not supported", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     )
@@ -143,7 +144,7 @@ pub async fn upload_complete(
     .await
 }
 
-/// Change a photo's caption and tags.
+/// Change a photo's caption, alt text and tags.
 #[utoipa::path(
     tag = "photos",
     security(("bearer" = [])),
@@ -170,6 +171,7 @@ pub async fn update(
     let command = PhotoCommand::UpdateDetails {
         seller_id: seller.0,
         caption: patch.caption,
+        alt_text: patch.alt_text,
         tags: patch.tags,
     };
     let after = state

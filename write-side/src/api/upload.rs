@@ -56,6 +56,7 @@ pub struct UploadForm {
     /// Lower-case hex SHA-256 of the file; refused if it does not match.
     checksum_sha256: Option<String>,
     caption: Option<String>,
+    alt_text: Option<String>,
     /// Repeat the field for several tags.
     tags: Option<Vec<String>>,
     callback_url: Option<String>,
@@ -82,7 +83,7 @@ struct ReceivedFile {
     responses(
         (status = CREATED, body = PhotoSummary),
         (status = 400, description = "A malformed multipart body", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+        (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
         (status = 413, description = "The file is over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The file is not a JPEG, PNG or WebP image", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
@@ -110,7 +111,7 @@ pub async fn upload(
                 "file" if file.is_some() => return Err(invalid("file", "send exactly one file")),
                 "file" => file = Some(receive_file(&state, &key, field, limit).await?),
                 "tags" => tags.push(text(field).await?),
-                name @ ("product_id" | "filename" | "checksum_sha256" | "caption"
+                name @ ("product_id" | "filename" | "checksum_sha256" | "caption" | "alt_text"
                 | "callback_url") => {
                     let name = name.to_owned();
                     fields.insert(name, text(field).await?);
@@ -170,6 +171,7 @@ async fn create(
         size_bytes: stored_size,
         checksum_sha256: Some(file.upload.checksum_sha256),
         caption: fields.remove("caption"),
+        alt_text: fields.remove("alt_text"),
         tags: (!tags.is_empty()).then_some(tags),
         callback_url: fields.remove("callback_url"),
     };

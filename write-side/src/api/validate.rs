@@ -19,6 +19,7 @@ pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"]
 const MAX_ID_CHARS: usize = 128;
 const MAX_FILENAME_CHARS: usize = 255;
 const MAX_CAPTION_CHARS: usize = 2000;
+const MAX_ALT_TEXT_CHARS: usize = 500;
 const MAX_TAGS: usize = 20;
 const MAX_TAG_CHARS: usize = 50;
 const MAX_URL_CHARS: usize = 2048;
@@ -55,6 +56,12 @@ pub struct NewPhoto {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     pub caption: Option<String>,
+    /// Describes the image to those who cannot see it (up to 500 characters).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    pub alt_text: Option<String>,
     /// Up to 20 tags of 1 to 50 characters; trimmed, duplicates dropped.
     #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
@@ -74,6 +81,12 @@ pub struct DetailsPatch {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     pub caption: Option<String>,
+    /// An empty alt text clears it.
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    pub alt_text: Option<String>,
     #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
@@ -131,6 +144,7 @@ pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhot
         }
     }
     photo.caption = caption(photo.caption.take(), &mut errors).filter(|c| !c.is_empty());
+    photo.alt_text = alt_text(photo.alt_text.take(), &mut errors).filter(|a| !a.is_empty());
     photo.tags = tags(photo.tags.take(), &mut errors);
     if let Some(url) = &photo.callback_url {
         callback_url(url, &mut errors);
@@ -144,11 +158,15 @@ pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhot
 
 pub fn details(patch: DetailsPatch) -> Result<DetailsPatch, Problem> {
     let mut errors = Vec::new();
-    if patch.caption.is_none() && patch.tags.is_none() {
-        errors.push(FieldError::new("body", "give caption, tags or both"));
+    if patch.caption.is_none() && patch.alt_text.is_none() && patch.tags.is_none() {
+        errors.push(FieldError::new(
+            "body",
+            "give at least one of caption, alt_text and tags",
+        ));
     }
     let patch = DetailsPatch {
         caption: caption(patch.caption, &mut errors),
+        alt_text: alt_text(patch.alt_text, &mut errors),
         tags: tags(patch.tags, &mut errors),
     };
     if errors.is_empty() {
@@ -156,6 +174,13 @@ pub fn details(patch: DetailsPatch) -> Result<DetailsPatch, Problem> {
     } else {
         Err(Problem::invalid(errors))
     }
+}
+
+/// Whether `product_id` could name a product (as `product_id` of a new photo is checked).
+pub fn is_product_id(product_id: &str) -> bool {
+    let mut errors = Vec::new();
+    text("product_id", product_id, 1, MAX_ID_CHARS, &mut errors);
+    errors.is_empty()
 }
 
 fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) {
@@ -175,6 +200,10 @@ fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<Field
 
 fn caption(caption: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
     prose("caption", caption, MAX_CAPTION_CHARS, errors)
+}
+
+fn alt_text(alt_text: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    prose("alt_text", alt_text, MAX_ALT_TEXT_CHARS, errors)
 }
 
 /// Free text a person writes (a caption, an alt text): trimmed, at most `max` characters, and
@@ -354,6 +383,7 @@ mod tests {
     fn an_empty_patch_is_refused() {
         let problem = details(DetailsPatch {
             caption: None,
+            alt_text: None,
             tags: None,
         })
         .unwrap_err();

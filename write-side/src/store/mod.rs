@@ -23,6 +23,11 @@
 //! postgres-es), so a command's cost does not grow with the photo's age; a command that
 //! leaves the photo [`snapshots::EVERY`] events past its snapshot keeps a new one.
 //!
+//! A new photo claims its product in the statement that appends it: a product belongs to the
+//! seller who first added a photo to it, and another seller's photo for it is refused
+//! ([`PhotoError::ProductOwned`]) with nothing appended. [`products`] reorders a product's
+//! gallery.
+//!
 //! [`read`] reads many photos at once, folded, for the relay and the resync.
 
 use std::time::Duration;
@@ -38,26 +43,62 @@ use uuid::Uuid;
 
 use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
+pub mod products;
 pub mod read;
 pub mod snapshots;
 
-/// Appends a command's events: `$1` the aggregate type, `$2` the photo, then one array per
-/// column.
-const APPEND: &str = "INSERT INTO events \
-    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-    SELECT $1, $2, e.* \
-    FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e";
-
-/// [`APPEND`], only if the idempotency key (`$10`, `$11`) is still unanswered, storing the
-/// answer (`$8`, `$9`) in the same statement.
-const APPEND_ANSWERED: &str = "WITH answered AS ( \
-      UPDATE idempotency_keys SET status = $8, body = $9 \
-      WHERE seller_id = $10 AND key = $11 AND status IS NULL RETURNING 1) \
-    INSERT INTO events \
-    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-    SELECT $1, $2, e.* \
-    FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e \
-    WHERE EXISTS (SELECT 1 FROM answered)";
+/// The statement that appends a command's events: `$1` the aggregate type, `$2` the photo,
+/// then one array per column (`$3` to `$7`); it is one statement, so atomic on its own.
+///
+/// - With `claim`, it first claims the new photo's product (`$8`) for its seller (`$9`) and
+///   appends only if that seller owns it (see `migrations/0008_products.sql`).
+/// - With `answered`, it appends only if the idempotency key (`$n+2`, `$n+3`) is still
+///   unanswered, storing the answer (`$n`, `$n+1`) in the same statement; a refused claim
+///   leaves the key unanswered.
+fn append_statement(claim: bool, answered: bool) -> String {
+    let mut ctes = Vec::new();
+    let mut conditions = Vec::new();
+    let mut next = 8;
+    if claim {
+        ctes.push(
+            "claim AS (INSERT INTO products (product_id, seller_id) VALUES ($8, $9) \
+             ON CONFLICT (product_id) DO UPDATE SET seller_id = products.seller_id \
+             RETURNING seller_id)"
+                .to_owned(),
+        );
+        conditions.push("(SELECT seller_id FROM claim) = $9".to_owned());
+        next = 10;
+    }
+    if answered {
+        let owned = if claim {
+            " AND (SELECT seller_id FROM claim) = $9"
+        } else {
+            ""
+        };
+        let [status, body, seller, key] = [next, next + 1, next + 2, next + 3];
+        ctes.push(format!(
+            "answered AS (UPDATE idempotency_keys SET status = ${status}, body = ${body} \
+             WHERE seller_id = ${seller} AND key = ${key} AND status IS NULL{owned} RETURNING 1)"
+        ));
+        conditions.push("EXISTS (SELECT 1 FROM answered)".to_owned());
+    }
+    let with = if ctes.is_empty() {
+        String::new()
+    } else {
+        format!("WITH {} ", ctes.join(", "))
+    };
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "{with}INSERT INTO events \
+         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT $1, $2, e.* \
+         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e{filter}"
+    )
+}
 
 /// How one try of a command ended, when it did not succeed.
 enum Attempt {
@@ -169,6 +210,12 @@ pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
         next = error.source();
     }
     false
+}
+
+/// A new photo's claim on its product.
+struct Claim {
+    product_id: String,
+    seller_id: String,
 }
 
 /// A photo as loaded, before a command is decided on it.
@@ -288,6 +335,10 @@ impl PhotoStore {
         } else {
             self.load_photo(id).await?
         };
+        let claim = command.upload_request().map(|request| Claim {
+            product_id: request.product_id.clone(),
+            seller_id: request.seller_id.clone(),
+        });
         let sink = EventSink::default();
         photo
             .handle(command, &self.services, &sink)
@@ -297,8 +348,15 @@ impl PhotoStore {
         let events = sink.collect().await;
         if let (false, Some(state)) = (events.is_empty(), &after) {
             let receipt = receipt.map(|receipt| (receipt, receipt.answer.answer(state)));
-            self.append(id, sequence, &events, correlation_id, receipt)
-                .await?;
+            self.append(
+                id,
+                sequence,
+                &events,
+                correlation_id,
+                claim.as_ref(),
+                receipt,
+            )
+            .await?;
             if state.version >= snapshot_at + snapshots::EVERY {
                 snapshots::save(&self.pool, state).await;
             }
@@ -306,14 +364,15 @@ impl PhotoStore {
         Ok(after)
     }
 
-    /// Appends `events` after `sequence` in one statement, with the answer of `receipt` if
-    /// given (see the module docs).
+    /// Appends `events` after `sequence` in one statement, claiming the product of a new
+    /// photo and keeping the answer of `receipt` if given (see [`append_statement`]).
     async fn append(
         &self,
         id: &str,
         sequence: u64,
         events: &[Fact],
         correlation_id: &str,
+        claim: Option<&Claim>,
         receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
     ) -> Result<(), Attempt> {
         let count = events.len();
@@ -327,12 +386,8 @@ impl PhotoStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?;
         let metadata = vec![serde_json::json!({ "correlation_id": correlation_id }); count];
-        let query = sqlx::query(if receipt.is_some() {
-            APPEND_ANSWERED
-        } else {
-            APPEND
-        });
-        let mut query = query
+        let statement = append_statement(claim.is_some(), receipt.is_some());
+        let mut query = sqlx::query(&statement)
             .bind(catalog_events::AGGREGATE_TYPE)
             .bind(id)
             .bind(sequences)
@@ -340,6 +395,9 @@ impl PhotoStore {
             .bind(versions)
             .bind(payloads)
             .bind(metadata);
+        if let Some(claim) = claim {
+            query = query.bind(&claim.product_id).bind(&claim.seller_id);
+        }
         if let Some((receipt, (status, body))) = receipt {
             query = query
                 .bind(i16::try_from(status).unwrap_or(500))
@@ -348,14 +406,28 @@ impl PhotoStore {
                 .bind(receipt.key);
         }
         match query.execute(&self.pool).await {
-            Ok(done) if done.rows_affected() == 0 => {
-                Err(Attempt::Failed(CommandError::AnsweredElsewhere))
-            }
+            Ok(done) if done.rows_affected() == 0 => Err(Attempt::Failed(match claim {
+                Some(claim) if !self.owns(claim).await? => {
+                    CommandError::Refused(PhotoError::ProductOwned(claim.product_id.clone()))
+                }
+                _ => CommandError::AnsweredElsewhere,
+            })),
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(Attempt::Lost),
             Err(error) => Err(Attempt::Failed(error.into())),
         }
     }
+    /// Whether the claim's seller owns its product.
+    async fn owns(&self, claim: &Claim) -> Result<bool, Attempt> {
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT seller_id FROM products WHERE product_id = $1")
+                .bind(&claim.product_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|error| Attempt::Failed(error.into()))?;
+        Ok(owner.as_deref() == Some(claim.seller_id.as_str()))
+    }
+
     /// The photo as its latest snapshot and the events after it make it.
     async fn load_photo(&self, id: &str) -> Result<Decided, AggregateError<PhotoError>> {
         let snapshot = snapshots::latest(&self.pool, id)

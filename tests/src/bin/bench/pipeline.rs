@@ -28,6 +28,7 @@ async fn photos(count: usize) -> anyhow::Result<Arc<PhotoStore>> {
             let photo_id = Uuid::now_v7();
             let request = UploadRequested {
                 caption: Some("A product photo".into()),
+                alt_text: None,
                 tags: vec!["bench".into()],
                 size_bytes: 2_000_000,
                 ..upload_request(

@@ -145,6 +145,7 @@ async fn ok(response: reqwest::Response) -> anyhow::Result<()> {
 fn ready_photo() -> PhotoState {
     let mut state = PhotoState::new(&UploadRequested {
         caption: Some("A product photo".into()),
+        alt_text: None,
         tags: vec!["bench".into()],
         size_bytes: 2_000_000,
         ..upload_request(Uuid::now_v7(), "seller-bench", PRODUCT)

@@ -1,0 +1,270 @@
+//! A product's gallery order, set by its owner.
+//!
+//! A reorder appends one `PhotoReordered` to each of the product's photos whose place changes
+//! (so it shows in their histories), in one statement that also moves the product's
+//! `order_version` on from the version the reorder was decided against. Two reorders of one
+//! product never interleave: the later one to commit finds the version moved (or a photo's
+//! sequence taken), appends nothing, and decides again against the winner's order.
+//!
+//! The photos the seller names come first, in that order; the product's other photos follow,
+//! newest first. A photo added later has no place yet, so it follows every placed photo.
+
+use std::collections::HashSet;
+
+use catalog_events::{PhotoState, PhotoStatus};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use futures_util::TryStreamExt;
+use uuid::Uuid;
+
+use super::read::{self, Photos, Start};
+use super::{CONFLICT_ATTEMPTS, CommandError, PhotoStore, backoff};
+use crate::aggregate::{Photo, PhotoCommand, PhotoError};
+
+/// Appends a reorder's events (`$3` to `$8`: one array per column, a row per photo) if the
+/// product's order is still at version `$2`, moving it on by one.
+const APPEND_REORDER: &str = "WITH bumped AS ( \
+      UPDATE products SET order_version = order_version + 1 \
+      WHERE product_id = $1 AND order_version = $2 RETURNING 1) \
+    INSERT INTO events \
+    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $9, e.* \
+    FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[]) AS e \
+    WHERE EXISTS (SELECT 1 FROM bumped)";
+
+/// The owner of a product and the version of its order.
+struct Product {
+    seller_id: String,
+    order_version: i64,
+}
+
+impl PhotoStore {
+    /// Orders the gallery of `product_id`: `photo_ids` first, the product's other photos
+    /// after them, newest first. Returns the order's version after it (unchanged if the order
+    /// already was this one).
+    pub async fn reorder(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+        photo_ids: &[Uuid],
+        correlation_id: &str,
+    ) -> Result<u64, CommandError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .try_reorder(seller_id, product_id, photo_ids, correlation_id)
+                .await?
+            {
+                Some(version) => return Ok(version),
+                None if attempt < CONFLICT_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                None => return Err(CommandError::Conflict),
+            }
+        }
+    }
+
+    /// One try: `None` if another command committed first.
+    async fn try_reorder(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+        photo_ids: &[Uuid],
+        correlation_id: &str,
+    ) -> Result<Option<u64>, CommandError> {
+        let product = self.product(product_id).await?;
+        let product = match product {
+            Some(product) if product.seller_id == seller_id => product,
+            Some(_) => return Err(PhotoError::ProductOwned(product_id.to_owned()).into()),
+            None => return Err(PhotoError::NotFound.into()),
+        };
+        let photos = self.photos_of(seller_id, product_id).await?;
+        let order = order(photos, photo_ids, product_id)?;
+
+        let mut rows = Rows::default();
+        for (position, state) in (1..).zip(order) {
+            let sequence = state.version;
+            let mut photo = Photo::from(state);
+            let sink = EventSink::default();
+            let command = PhotoCommand::Place {
+                seller_id: seller_id.to_owned(),
+                product_id: product_id.to_owned(),
+                position,
+            };
+            photo.handle(command, &self.services, &sink).await?;
+            for (n, fact) in (1..).zip(sink.collect().await) {
+                rows.push(&photo, sequence + n, &fact, correlation_id)?;
+            }
+        }
+        let version = u64::try_from(product.order_version).unwrap_or_default();
+        if rows.ids.is_empty() {
+            return Ok(Some(version));
+        }
+        let appended = sqlx::query(APPEND_REORDER)
+            .bind(product_id)
+            .bind(product.order_version)
+            .bind(rows.ids)
+            .bind(rows.sequences)
+            .bind(rows.types)
+            .bind(rows.versions)
+            .bind(rows.payloads)
+            .bind(rows.metadata)
+            .bind(catalog_events::AGGREGATE_TYPE)
+            .execute(&self.pool)
+            .await;
+        match appended {
+            Ok(done) if done.rows_affected() == 0 => Ok(None),
+            Ok(_) => Ok(Some(version + 1)),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn product(&self, product_id: &str) -> Result<Option<Product>, CommandError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT seller_id, order_version FROM products WHERE product_id = $1")
+                .bind(product_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(seller_id, order_version)| Product {
+            seller_id,
+            order_version,
+        }))
+    }
+
+    /// The seller's photos of the product that are not deleted, as they are now.
+    async fn photos_of(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+    ) -> Result<Vec<PhotoState>, CommandError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events \
+             WHERE aggregate_type = $1 AND event_type = 'PhotoUploadRequested' \
+               AND payload->>'product_id' = $2 AND payload->>'seller_id' = $3",
+        )
+        .bind(catalog_events::AGGREGATE_TYPE)
+        .bind(product_id)
+        .bind(seller_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let starts: Vec<Start> = ids.into_iter().map(Start::first).collect();
+        let photos: Vec<PhotoState> = read::latest(&self.pool, Photos::These(&starts))
+            .try_collect()
+            .await
+            .map_err(|error| CommandError::Store(error.into()))?;
+        Ok(photos
+            .into_iter()
+            .filter(|photo| photo.status != PhotoStatus::Deleted)
+            .collect())
+    }
+}
+
+/// The product's photos in their new order: those named first, in the order given, then the
+/// others, newest first. A named photo that is not one of them (another product's, another
+/// seller's, deleted or unknown) or named twice is refused.
+fn order(
+    mut photos: Vec<PhotoState>,
+    named: &[Uuid],
+    product_id: &str,
+) -> Result<Vec<PhotoState>, PhotoError> {
+    let mut seen = HashSet::new();
+    let mut ordered = Vec::with_capacity(photos.len());
+    for id in named {
+        let index = photos
+            .iter()
+            .position(|photo| photo.photo_id == *id)
+            .filter(|_| seen.insert(*id))
+            .ok_or_else(|| PhotoError::NotInProduct(product_id.to_owned()))?;
+        ordered.push(photos.swap_remove(index));
+    }
+    photos.sort_by(|a, b| (b.created_at, b.photo_id).cmp(&(a.created_at, a.photo_id)));
+    ordered.append(&mut photos);
+    Ok(ordered)
+}
+
+/// A reorder's events, a column each.
+#[derive(Default)]
+struct Rows {
+    ids: Vec<String>,
+    sequences: Vec<i64>,
+    types: Vec<String>,
+    versions: Vec<String>,
+    payloads: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
+impl Rows {
+    fn push(
+        &mut self,
+        photo: &Photo,
+        sequence: u64,
+        fact: &<Photo as Aggregate>::Event,
+        correlation_id: &str,
+    ) -> Result<(), CommandError> {
+        let id = photo
+            .state()
+            .map(|state| state.photo_id.to_string())
+            .unwrap_or_default();
+        self.ids.push(id);
+        self.sequences
+            .push(i64::try_from(sequence).unwrap_or(i64::MAX));
+        self.types.push(fact.event_type());
+        self.versions.push(fact.event_version());
+        self.payloads
+            .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
+        self.metadata
+            .push(serde_json::json!({ "correlation_id": correlation_id }));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo(n: u128, minute: u32) -> PhotoState {
+        let mut state = PhotoState::new(&catalog_events::UploadRequested {
+            occurred_at: chrono::DateTime::from_timestamp(i64::from(minute) * 60, 0).unwrap(),
+            photo_id: Uuid::from_u128(n),
+            seller_id: "s".into(),
+            product_id: "p".into(),
+            filename: "f".into(),
+            content_type: "image/jpeg".into(),
+            size_bytes: 1,
+            checksum_sha256: None,
+            caption: None,
+            alt_text: None,
+            tags: vec![],
+            callback_url: None,
+            object_key: String::new(),
+        });
+        state.version = 3;
+        state
+    }
+
+    fn ids(photos: &[PhotoState]) -> Vec<u128> {
+        photos
+            .iter()
+            .map(|photo| photo.photo_id.as_u128())
+            .collect()
+    }
+
+    #[test]
+    fn named_photos_come_first_and_the_rest_follow_newest_first() {
+        let photos = vec![photo(1, 1), photo(2, 2), photo(3, 3), photo(4, 4)];
+        let ordered = order(photos, &[Uuid::from_u128(2), Uuid::from_u128(1)], "p").unwrap();
+        assert_eq!(ids(&ordered), [2, 1, 4, 3]);
+    }
+
+    #[test]
+    fn a_photo_named_twice_or_not_of_the_product_is_refused() {
+        let photos = || vec![photo(1, 1), photo(2, 2)];
+        let twice = order(photos(), &[Uuid::from_u128(1), Uuid::from_u128(1)], "p");
+        let stranger = order(photos(), &[Uuid::from_u128(9)], "p");
+        for refused in [twice, stranger] {
+            assert_eq!(refused.unwrap_err(), PhotoError::NotInProduct("p".into()));
+        }
+    }
+}
