@@ -110,6 +110,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Build the read model's table of this layout from the event store, beside the previous
+    /// layout's, and compare it with both; exits non-zero unless they agree (switch the
+    /// services to the new table only then).
+    Rebuild {
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
     /// List the events the relay set aside as never publishable.
     Quarantined {
         #[command(flatten)]
@@ -206,6 +213,28 @@ async fn main() -> anyhow::Result<()> {
                 report.skipped
             );
         }
+        Command::Rebuild { database } => {
+            let pool = database.connect().await?;
+            let sdk = aws::sdk().await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let previous = resources
+                .previous_table
+                .as_ref()
+                .map(|table| table.name.as_str());
+            let previous = match previous {
+                Some(name) if table_exists(&dynamodb, name).await? => Some(name),
+                _ => None,
+            };
+            let rebuilt = catalog_projections::rebuild::rebuild(
+                &pool,
+                &dynamodb,
+                &resources.table.name,
+                previous,
+            )
+            .await?;
+            println!("{rebuilt}");
+            anyhow::ensure!(rebuilt.agrees(), "the new read model does not agree");
+        }
         Command::Quarantined { database, release } => {
             let pool = database.connect().await?;
             for event in quarantine::list(&pool).await? {
@@ -244,6 +273,21 @@ fn init_logs(format: LogFormat) {
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// Whether DynamoDB has the table (a previous layout's may be gone already).
+async fn table_exists(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<bool> {
+    match dynamodb.describe_table().table_name(table).send().await {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -14,7 +14,12 @@ pub struct Resources {
     /// The `source` of every event the relay publishes.
     pub event_source: String,
     pub buckets: Buckets,
+    /// The read-model table of the current layout.
     pub table: Table,
+    /// The table of the layout before, kept while the current one is built beside it and
+    /// compared with it (`catalog rebuild`).
+    #[serde(default)]
+    pub previous_table: Option<Table>,
     pub queues: Vec<Queue>,
     /// S3's own "Object Created" events of the originals bucket: how an upload is recorded
     /// when its client never says it is done.
@@ -115,6 +120,10 @@ impl Resources {
                 name: name(&self.table.name),
                 ..self.table.clone()
             },
+            previous_table: self.previous_table.as_ref().map(|table| Table {
+                name: name(&table.name),
+                ..table.clone()
+            }),
             queues: self
                 .queues
                 .iter()
@@ -184,7 +193,7 @@ mod tests {
         let standard = Resources::standard().unwrap();
         let test = standard.prefixed("t1-");
         assert_eq!(test.bus, "t1-photo-catalog");
-        assert_eq!(test.table.name, "t1-catalog-photos");
+        assert_eq!(test.table.name, "t1-catalog-photos-v2");
         assert_eq!(test.table.indexes, standard.table.indexes);
         assert!(
             test.queues

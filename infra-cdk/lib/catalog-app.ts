@@ -5,7 +5,7 @@
 import { App } from 'aws-cdk-lib';
 import { configFromContext } from './config';
 import { DataStack } from './data-stack';
-import { loadResources, Naming } from './resources';
+import { CatalogResources, loadResources, Naming } from './resources';
 import { ServicesStack } from './services-stack';
 
 export interface CatalogStacks {
@@ -13,9 +13,9 @@ export interface CatalogStacks {
   readonly services: ServicesStack;
 }
 
-export function buildCatalog(app: App): CatalogStacks {
+/** `resources`: resources.json, unless a test gives another version of it. */
+export function buildCatalog(app: App, resources: CatalogResources = loadResources()): CatalogStacks {
   const config = configFromContext(app.node);
-  const resources = loadResources();
   const naming = new Naming(config.resourcePrefix);
   const description = 'Photo catalog';
   const data = new DataStack(app, 'CatalogData', {

@@ -3,8 +3,14 @@
  * store, buckets and CDN, read model, event bus and queues, keys, the sellers' user pool). It
  * changes rarely and is protected from deletion; the services stack can be torn down and
  * redeployed (see its one retained bucket in services-stack.ts).
+ *
+ * While the read model is rebuilt into a new table (resources.json lists a `previous_table`) it
+ * also holds the one-off `catalog rebuild` task definition (rebuild-task.ts says why), and so
+ * follows the image tag until that entry is dropped.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { SellerAuth } from './auth';
@@ -13,6 +19,7 @@ import { Database } from './database';
 import { Messaging } from './messaging';
 import { Network } from './network';
 import { ReadModel } from './read-model';
+import { RebuildTask } from './rebuild-task';
 import { CatalogResources, Naming } from './resources';
 import { ServiceSecrets } from './secrets';
 import { Storage } from './storage';
@@ -31,6 +38,8 @@ export class DataStack extends Stack {
   readonly messaging: Messaging;
   readonly secrets: ServiceSecrets;
   readonly auth: SellerAuth;
+  /** The one-off `catalog rebuild`, while resources.json lists a `previous_table`. */
+  readonly rebuild?: RebuildTask;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -48,6 +57,7 @@ export class DataStack extends Stack {
     this.messaging = new Messaging(this, 'Messaging', { resources, naming });
     this.secrets = new ServiceSecrets(this, 'Secrets', { naming });
     this.auth = new SellerAuth(this, 'Auth', { naming });
+    this.rebuild = this.rebuildTask(props);
 
     new CfnOutput(this, 'VariantsBaseUrl', {
       value: `https://${this.storage.distribution.distributionDomainName}`,
@@ -65,5 +75,32 @@ export class DataStack extends Stack {
       value: this.auth.hostedUiUrl,
       description: 'Where sellers sign up and sign in (Cognito hosted UI)',
     });
+  }
+
+  /** The rebuild task and what `aws ecs run-task` needs of it, while there is a previous table. */
+  private rebuildTask({ config, resources, naming }: DataStackProps): RebuildTask | undefined {
+    const previousTable = this.readModel.previousTable;
+    if (previousTable === undefined || resources.previousTable === undefined) {
+      return undefined;
+    }
+    const repository = ecr.Repository.fromRepositoryName(this, 'Repository', config.ecrRepository);
+    const rebuild = new RebuildTask(this, 'Rebuild', {
+      vpc: this.network.vpc,
+      image: ecs.ContainerImage.fromEcrRepository(repository, config.imageTag),
+      resourcePrefix: naming.prefix,
+      databaseSecret: this.database.secret,
+      database: this.database.cluster,
+      table: this.readModel.table,
+      previousTable: { table: previousTable, indexNames: resources.previousTable.indexes.map((index) => index.name) },
+    });
+    new CfnOutput(this, 'RebuildTaskDefinition', {
+      value: rebuild.process.taskDefinition.family,
+      description: 'catalog rebuild, run once on the services\' cluster before they switch tables (aws ecs run-task --task-definition)',
+    });
+    new CfnOutput(this, 'RebuildSecurityGroup', {
+      value: rebuild.process.securityGroup.securityGroupId,
+      description: 'The security group of catalog rebuild (awsvpcConfiguration securityGroups)',
+    });
+    return rebuild;
   }
 }

@@ -15,6 +15,13 @@ export interface IndexSpec {
   readonly sortKey: string;
 }
 
+/** A read-model table: its name, key and global secondary indexes. */
+export interface TableSpec {
+  readonly name: string;
+  readonly partitionKey: string;
+  readonly indexes: readonly IndexSpec[];
+}
+
 /** An SQS queue of the pipeline, its dead-letter queue and the EventBridge rule that feeds it. */
 export interface QueueSpec {
   /** What consumes the queue: `projector`, `images` or `notifier`. */
@@ -61,11 +68,13 @@ export interface CatalogResources {
     /** The tag of an original uploaded but never confirmed; the write side removes it on upload-complete. */
     readonly unconfirmedUploadTag: UploadTag;
   };
-  readonly table: {
-    readonly name: string;
-    readonly partitionKey: string;
-    readonly indexes: readonly IndexSpec[];
-  };
+  /** The read-model table of the current layout, the one the services use. */
+  readonly table: TableSpec;
+  /**
+   * The table of the layout before, kept (untouched) while the current one is rebuilt beside it
+   * and compared with it; `undefined` once a later change drops it.
+   */
+  readonly previousTable?: TableSpec;
   readonly queues: readonly QueueSpec[];
   readonly uploadEvents: UploadEventsSpec;
 }
@@ -117,6 +126,22 @@ function uploadTag(value: unknown, where: string): UploadTag {
   };
 }
 
+function tableSpec(value: unknown, where: string): TableSpec {
+  const raw = field(value, where);
+  return {
+    name: text(raw, 'name', where),
+    partitionKey: text(raw, 'partition_key', where),
+    indexes: list(raw, 'indexes', where).map((entry, i) => {
+      const index = field(entry, `${where}.indexes[${i}]`);
+      return {
+        name: text(index, 'name', `${where}.indexes[${i}]`),
+        partitionKey: text(index, 'partition_key', `${where}.indexes[${i}]`),
+        sortKey: text(index, 'sort_key', `${where}.indexes[${i}]`),
+      };
+    }),
+  };
+}
+
 function queueRole(object: Record<string, unknown>, key: string, where: string): QueueRole {
   const role = text(object, key, where);
   if (!QUEUE_ROLES.includes(role as QueueRole)) {
@@ -157,7 +182,14 @@ function uploadEvents(value: unknown, where: string): UploadEventsSpec {
 export function parseResources(json: string): CatalogResources {
   const raw = field(JSON.parse(json), 'resources.json');
   const buckets = field(raw['buckets'], 'buckets');
-  const table = field(raw['table'], 'table');
+  const table = tableSpec(raw['table'], 'table');
+  // Optional: absent (or null) once the rebuild is done and the old table is dropped.
+  const previousRaw = raw['previous_table'];
+  const previousTable = previousRaw === undefined || previousRaw === null
+    ? undefined : tableSpec(previousRaw, 'previous_table');
+  if (previousTable?.name === table.name) {
+    throw new ResourcesError('previous_table.name: must differ from table.name (the new layout lives in a new table)');
+  }
   const queues = list(raw, 'queues', 'resources.json').map((entry, i) => queue(entry, `queues[${i}]`));
   for (const role of QUEUE_ROLES) {
     if (queues.filter((spec) => spec.role === role).length !== 1) {
@@ -173,18 +205,8 @@ export function parseResources(json: string): CatalogResources {
       sellerPage: text(buckets, 'seller_page', 'buckets'),
       unconfirmedUploadTag: uploadTag(buckets['unconfirmed_upload_tag'], 'buckets.unconfirmed_upload_tag'),
     },
-    table: {
-      name: text(table, 'name', 'table'),
-      partitionKey: text(table, 'partition_key', 'table'),
-      indexes: list(table, 'indexes', 'table').map((entry, i) => {
-        const index = field(entry, `table.indexes[${i}]`);
-        return {
-          name: text(index, 'name', `table.indexes[${i}]`),
-          partitionKey: text(index, 'partition_key', `table.indexes[${i}]`),
-          sortKey: text(index, 'sort_key', `table.indexes[${i}]`),
-        };
-      }),
-    },
+    table,
+    previousTable,
     queues,
     uploadEvents: uploadEvents(raw['upload_events'], 'upload_events'),
   };

@@ -10,6 +10,7 @@
  * client, so the three must be in one stack. The page's bucket is the one resource here that is
  * retained: after tearing this stack down, delete it before deploying again (its name is global).
  */
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
@@ -22,7 +23,7 @@ import { ApiFirewall } from './firewall';
 import { LoadBalancer } from './load-balancer';
 import { ProcessContext } from './process';
 import { CatalogResources, Naming } from './resources';
-import { ResyncSchedule } from './resync-schedule';
+import { PreviousTable, ResyncSchedule } from './resync-schedule';
 import { SellerPage } from './seller-page';
 import { Services } from './services';
 import { LOAD_BALANCER_LOG_PREFIX } from './storage';
@@ -114,6 +115,7 @@ export class ServicesStack extends Stack {
       ...context,
       cluster: this.services.cluster,
       table: data.readModel.table,
+      previousTable: this.previousTable(resources, naming),
       queues,
     });
 
@@ -143,6 +145,23 @@ export class ServicesStack extends Stack {
       description: "The seller page's Cognito app client (CATALOG_JWT_AUDIENCE of the APIs)",
     });
     this.operatorTaskOutputs();
+  }
+
+  /**
+   * The previous read-model table, while resources.json lists one, named rather than
+   * referenced: a reference would make CatalogData export its ARN to this stack, and the later
+   * change that drops `previous_table` would then be refused (CloudFormation keeps an export
+   * that a deployed stack imports, and CatalogData deploys first).
+   */
+  private previousTable(resources: CatalogResources, naming: Naming): PreviousTable | undefined {
+    const spec = resources.previousTable;
+    if (spec === undefined) {
+      return undefined;
+    }
+    return {
+      table: dynamodb.TableV2.fromTableName(this, 'PreviousTable', naming.name(spec.name)),
+      indexNames: spec.indexes.map((index) => index.name),
+    };
   }
 
   /**

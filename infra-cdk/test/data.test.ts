@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { POSTGRES_COMMANDS, resources, resourcesOf, synth, taskOf } from './synth';
+import {
+  environmentOf, IMAGE_TAG, logicalIdOf, POSTGRES_COMMANDS, PREFIX, resources, resourcesOf, synth, taskOf,
+} from './synth';
 
 test('the VPC spans two AZs with one NAT gateway, S3 and DynamoDB gateway endpoints and flow logs', () => {
   const { data } = synth();
@@ -50,7 +52,8 @@ test('Postgres accepts connections only from the processes that use it', () => {
   const ingress = [data, services].flatMap((template) => Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')))
     .filter((rule) => JSON.stringify(rule.Properties!.GroupId).includes(databaseGroup));
   const sources = ingress.map((rule) => rule.Properties!.SourceSecurityGroupId['Fn::GetAtt']?.[0] as string);
-  const expected = POSTGRES_COMMANDS.map((command) => command.replace('-', ''));
+  // The one-off rebuild (CatalogData, while there is a previous table) too.
+  const expected = [...POSTGRES_COMMANDS, 'rebuild'].map((command) => command.replace('-', ''));
   for (const command of expected) {
     assert.ok(sources.some((source) => source.toLowerCase().includes(`${command}securitygroup`)), `${command} may connect`);
   }
@@ -160,15 +163,69 @@ test("the variants distribution's root is an object that never exists: `/` is a 
   assert.deepEqual(warnings, []);
 });
 
-test('the read-model table is on demand with point-in-time recovery and deletion protection', () => {
-  synth().data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
-    TableName: `test-${resources.table.name}`,
-    BillingMode: 'PAY_PER_REQUEST',
-    Replicas: [Match.objectLike({
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      DeletionProtectionEnabled: true,
-    })],
-  });
+test('both read-model tables are on demand, retained, with point-in-time recovery and deletion protection', () => {
+  const { data } = synth();
+  for (const table of [resources.table, resources.previousTable!]) {
+    data.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        TableName: `test-${table.name}`,
+        BillingMode: 'PAY_PER_REQUEST',
+        Replicas: [Match.objectLike({
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+        })],
+      }),
+    });
+  }
+});
+
+/** The logical id of the table named `name` (unprefixed) in CatalogData. */
+function tableId(name: string): string {
+  return logicalIdOf(synth().data, 'AWS::DynamoDB::GlobalTable', new RegExp(`"TableName":"test-${name}"`));
+}
+
+test('the previous table keeps the logical id it was deployed with, so CloudFormation leaves it in place', () => {
+  // The id 'Table' of ReadModel had before the rebuild: another would replace the table.
+  assert.equal(tableId(resources.previousTable!.name), 'ReadModelTable152641BF');
+  assert.notEqual(tableId(resources.table.name), 'ReadModelTable152641BF');
+});
+
+test("CatalogData keeps exporting the previous table's ARN under the name the deployed services import", () => {
+  const outputs = synth().data.toJSON().Outputs as Record<string, { Value: unknown; Export?: { Name: string } }>;
+  const previous = tableId(resources.previousTable!.name);
+  const exported = Object.values(outputs).filter((output) => JSON.stringify(output.Value) === JSON.stringify({ 'Fn::GetAtt': [previous, 'Arn'] }));
+  // The name CDK gave the automatic export when CatalogServices referenced this table.
+  assert.deepEqual(exported.map((output) => output.Export?.Name), ['CatalogData:ExportsOutputFnGetAttReadModelTable152641BFArn9BBBC704']);
+});
+
+test('once previous_table is dropped, the new table keeps its logical id and the rebuild task and its export go', () => {
+  const { previousTable: _, ...withoutPrevious } = resources;
+  const later = synth({}, { name: 'without previous_table', resources: withoutPrevious });
+  const tables = resourcesOf(later.data, 'AWS::DynamoDB::GlobalTable');
+  assert.deepEqual(Object.keys(tables), [tableId(resources.table.name)]);
+  assert.deepEqual(tables[tableId(resources.table.name)], resourcesOf(synth().data, 'AWS::DynamoDB::GlobalTable')[tableId(resources.table.name)]);
+  assert.equal(Object.keys(resourcesOf(later.data, 'AWS::ECS::TaskDefinition')).length, 0);
+  assert.doesNotMatch(JSON.stringify(later.data.toJSON().Outputs), /ReadModelTable152641BF|Rebuild/);
+  // Nothing of the services stack refers to the previous table any more, so the export can go.
+  assert.doesNotMatch(JSON.stringify(later.services.toJSON()), new RegExp(`ReadModelTable152641BF|table/${PREFIX}${resources.previousTable!.name}"`));
+});
+
+test('the one-off rebuild runs `catalog rebuild` from the image of the release, as the resync does', () => {
+  const { data, services } = synth();
+  const rebuild = taskOf(data, 'rebuild');
+  const resync = taskOf(services, 'resync');
+  assert.deepEqual(rebuild.container.EntryPoint, resync.container.EntryPoint);
+  assert.match(JSON.stringify(rebuild.container.Image), new RegExp(`:${IMAGE_TAG}"`));
+  assert.deepEqual([rebuild.properties.Cpu, rebuild.properties.Memory], [resync.properties.Cpu, resync.properties.Memory]);
+  const environment = environmentOf(data, 'rebuild');
+  assert.equal(environment['CATALOG_RESOURCE_PREFIX'], JSON.stringify(PREFIX));
+  assert.equal(environment['PGSSLMODE'], '"require"');
+  const outputs = data.toJSON().Outputs as Record<string, { Value: unknown }>;
+  assert.deepEqual(outputs['RebuildTaskDefinition']!.Value, rebuild.properties.Family);
+  assert.deepEqual(outputs['RebuildSecurityGroup']!.Value,
+    { 'Fn::GetAtt': [logicalIdOf(data, 'AWS::EC2::SecurityGroup', /"catalog rebuild"/), 'GroupId'] });
 });
 
 test('the bus archives every event of the source for replay', () => {

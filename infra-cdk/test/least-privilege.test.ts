@@ -1,7 +1,8 @@
 /** Each process's task role may make exactly the calls the process makes, on its own resources. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { actionsOf, COMMANDS, resources, resourcesFor, synth, taskRoleGrants } from './synth';
+import { PREVIOUS_TABLE_ACTIONS, RESYNC_TABLE_ACTIONS } from '../lib/resync-schedule';
+import { actionsOf, COMMANDS, Grant, PREFIX, resources, resourcesFor, resourcesOf, synth, taskRoleGrants } from './synth';
 
 const CONSUMER = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
 const sorted = (actions: string[]): string[] => [...actions].sort();
@@ -28,12 +29,38 @@ test('the write API may use only the originals bucket', () => {
   }
 });
 
+/** The export of the new table's ARN (by its logical id in CatalogData), as a services policy imports it. */
+function newTableImport(): string {
+  const { data } = synth();
+  const id = Object.entries(resourcesOf(data, 'AWS::DynamoDB::GlobalTable'))
+    .find(([, table]) => table.Properties!.TableName === PREFIX + resources.table.name)![0];
+  return JSON.stringify({ 'Fn::ImportValue': `CatalogData:ExportsOutputFnGetAtt${id}Arn` }).replace(/"\}$/, '');
+}
+
+/** The previous table's ARN as the services stack names it (by name, not by an import). */
+const PREVIOUS_TABLE = `:table/${PREFIX}${resources.previousTable!.name}`;
+
 test("the read API's role cannot write DynamoDB, nor touch S3 or the queues", () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'read-api'), sorted(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query']));
-  const query = resourcesFor(services, 'read-api', 'dynamodb:Query').join();
-  assert.match(query, /\/index\/gallery/);
-  assert.match(query, /\/index\/inventory/);
+});
+
+test("the read API queries the new table and every one of its indexes, and nothing of the previous table", () => {
+  const { services } = synth();
+  const [query] = resourcesFor(services, 'read-api', 'dynamodb:Query');
+  const table = newTableImport();
+  // The table itself, then each index of resources.json by its ARN.
+  const granted = (JSON.parse(query!) as unknown[]).map((resource) => JSON.stringify(resource));
+  assert.equal(granted.length, 1 + resources.table.indexes.length, query);
+  assert.ok(granted[0]!.startsWith(table), granted[0]);
+  for (const index of resources.table.indexes) {
+    assert.ok(granted.some((resource) => resource.startsWith(`{"Fn::Join":["",[${table}`) && resource.endsWith(`"/index/${index.name}"]]}`)),
+      `Query on index ${index.name}`);
+  }
+  assert.deepEqual(resourcesFor(services, 'read-api', 'dynamodb:DescribeTable').map((resource) => resource.startsWith(table)), [true]);
+  for (const command of ['read-api', 'project']) {
+    assert.doesNotMatch(JSON.stringify(taskRoleGrants(services, command)), /ReadModelTable152641BF|:table\//, command);
+  }
 });
 
 test('the relay may only put events on the bus', () => {
@@ -42,9 +69,10 @@ test('the relay may only put events on the bus', () => {
   assert.deepEqual(resourcesFor(services, 'relay', 'events:PutEvents').map((resource) => /MessagingBus/.test(resource)), [true]);
 });
 
-test('the projector consumes its queue and puts items; it cannot touch S3', () => {
+test('the projector consumes its queue and puts items in the new table; it cannot touch S3', () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'project'), sorted([...CONSUMER, 'dynamodb:PutItem']));
+  assert.deepEqual(resourcesFor(services, 'project', 'dynamodb:PutItem').map((resource) => resource.startsWith(newTableImport())), [true]);
   assert.ok(resourcesFor(services, 'project', 'sqs:ReceiveMessage').every((resource) => /ProjectorQueue/.test(resource)));
 });
 
@@ -127,11 +155,59 @@ test('the notifier may only consume its queue (and reach Postgres)', () => {
   assert.ok(resourcesFor(services, 'notify', 'sqs:ReceiveMessage').every((resource) => /NotifierQueue/.test(resource)));
 });
 
-test('the resync may scan, batch-read, put and delete read-model items, and redrive dead letters; nothing else', () => {
+test('the resync may scan, batch-read, put and delete read-model items, read the previous table, and redrive dead letters; nothing else', () => {
   const { services } = synth();
   assert.deepEqual(distinct(actionsOf(services, 'resync')),
-    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Scan',
+    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem',
+      'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan',
       'sqs:DeleteMessage', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']));
+});
+
+/**
+ * The DynamoDB grants of a resync-like role: on the new table (as `newTable` tells a resource
+ * of it), and on the previous table and its indexes (matched by `previous`).
+ */
+function tableGrants(grants: Grant[], newTable: (resource: string) => boolean, previous: RegExp) {
+  const dynamodb = grants.filter((grant) => grant.actions.some((action) => action.startsWith('dynamodb:')));
+  const on = (test: (resource: string) => boolean) => dynamodb.filter((grant) => test(grant.resources));
+  return {
+    all: dynamodb,
+    newTable: on(newTable).flatMap((grant) => grant.actions).sort(),
+    previousTable: on((resource) => previous.test(resource) && !resource.includes('/index/')).flatMap((grant) => grant.actions).sort(),
+    previousIndexes: on((resource) => previous.test(resource) && resource.includes('/index/')),
+  };
+}
+
+/** Asserts a role repairs the new table as the resync does, and may only read the previous one (and its indexes). */
+function assertRebuildGrants(grants: Grant[], newTable: (resource: string) => boolean, previous: RegExp): void {
+  const found = tableGrants(grants, newTable, previous);
+  assert.deepEqual(found.newTable, sorted([...RESYNC_TABLE_ACTIONS]));
+  assert.deepEqual(found.previousTable, sorted([...PREVIOUS_TABLE_ACTIONS]));
+  assert.deepEqual(found.previousIndexes.map((grant) => grant.actions.sort()), [['dynamodb:Query', 'dynamodb:Scan']]);
+  for (const index of resources.previousTable!.indexes) {
+    assert.match(found.previousIndexes[0]!.resources, new RegExp(`/index/${index.name}"`), index.name);
+  }
+  // Nothing else: no statement on any other table, no write on the previous one.
+  assert.equal(found.all.length, 3, JSON.stringify(found.all));
+}
+
+test('the resync (catalog rebuild, after the switch) repairs the new table and may only read the previous one', () => {
+  const { services } = synth();
+  const table = newTableImport();
+  assertRebuildGrants(taskRoleGrants(services, 'resync'), (resource) => resource.startsWith(table), new RegExp(PREVIOUS_TABLE));
+  // Named, not imported: dropping previous_table later must not remove an export this stack imports.
+  assert.doesNotMatch(JSON.stringify(resourcesFor(services, 'resync', 'dynamodb:GetItem')), /ImportValue/);
+});
+
+test('the one-off rebuild (CatalogData) fills the new table and may only read the previous one; no other call but Postgres\'', () => {
+  const { data } = synth();
+  const byId = (name: string) => Object.entries(resourcesOf(data, 'AWS::DynamoDB::GlobalTable'))
+    .find(([, table]) => table.Properties!.TableName === PREFIX + name)![0];
+  const table = JSON.stringify({ 'Fn::GetAtt': [byId(resources.table.name), 'Arn'] });
+  assertRebuildGrants(taskRoleGrants(data, 'rebuild'), (resource) => resource === table,
+    new RegExp(`"${byId(resources.previousTable!.name)}"`));
+  assert.deepEqual(distinct(actionsOf(data, 'rebuild')).filter((action) => !action.startsWith('dynamodb:')), DATABASE);
+  assert.ok(actionsOf(data, 'rebuild').every((action) => !action.includes('*')));
 });
 
 test('the resync task (catalog redrive) takes from every dead-letter queue and sends to its queue', () => {

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { parseResources } from '../lib/resources';
+import { readFileSync } from 'node:fs';
+import { parseResources, RESOURCES_FILE } from '../lib/resources';
 import { COMMANDS, PREFIX, resources, resourcesOf, synth, taskOf } from './synth';
 
 test('the bus is named from resources.json', () => {
@@ -99,20 +100,36 @@ test('every queue has a DLQ with maxReceiveCount and visibility timeout from res
   }
 });
 
-test('the table and its GSIs are named and keyed from resources.json', () => {
-  const { table } = resources;
-  synth().data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
-    TableName: PREFIX + table.name,
-    KeySchema: [{ AttributeName: table.partitionKey, KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: table.indexes.map((index) => Match.objectLike({
-      IndexName: index.name,
-      KeySchema: [
-        { AttributeName: index.partitionKey, KeyType: 'HASH' },
-        { AttributeName: index.sortKey, KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    })),
-  });
+test('the table, the previous table and their GSIs are named and keyed from resources.json', () => {
+  const { data } = synth();
+  // This change's resources.json lists both; the rebuild's tests depend on it.
+  assert.ok(resources.previousTable !== undefined, 'resources.json lists a previous_table');
+  const tables = [resources.table, resources.previousTable];
+  assert.equal(Object.keys(resourcesOf(data, 'AWS::DynamoDB::GlobalTable')).length, tables.length);
+  for (const table of tables) {
+    data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TableName: PREFIX + table.name,
+      KeySchema: [{ AttributeName: table.partitionKey, KeyType: 'HASH' }],
+      // Exactly these indexes, in this order: a stray or missing one would change the table.
+      GlobalSecondaryIndexes: Match.exact(table.indexes.map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      }))),
+    });
+  }
+});
+
+test('the new table has the new layout: a gallery ranked by gallery_rank, inventory_status and product indexes', () => {
+  const keys = (table: typeof resources.table) => table.indexes.map((index) => `${index.name}:${index.partitionKey}/${index.sortKey}`);
+  assert.deepEqual(keys(resources.table), ['gallery:gallery_key/gallery_rank', 'inventory:inventory_key/listed_key',
+    'inventory_status:status_key/listed_key', 'product:product_key/listed_key']);
+  assert.deepEqual(keys(resources.previousTable!), ['gallery:gallery_key/listed_key', 'inventory:inventory_key/listed_key']);
+  assert.equal(resources.table.name, 'catalog-photos-v2');
+  assert.equal(resources.previousTable!.name, 'catalog-photos');
 });
 
 test('the buckets are named from resources.json', () => {
@@ -161,4 +178,25 @@ test('a malformed resources.json is refused with the field that is wrong', () =>
   const noPrefix = structuredClone(good);
   noPrefix.upload_events.key_prefix = '';
   assert.throws(() => parseResources(JSON.stringify(noPrefix)), /upload_events\.key_prefix/);
+});
+
+test('previous_table is optional (absent or null), of the shape of table, and never the same table', () => {
+  const raw = (previous: unknown): string => {
+    const file = JSON.parse(readFileSync(RESOURCES_FILE, 'utf8')) as Record<string, unknown>;
+    if (previous === undefined) {
+      delete file['previous_table'];
+    } else {
+      file['previous_table'] = previous;
+    }
+    return JSON.stringify(file);
+  };
+  assert.equal(parseResources(raw(undefined)).previousTable, undefined);
+  assert.equal(parseResources(raw(null)).previousTable, undefined);
+  const previous = { name: 'old', partition_key: 'photo_id', indexes: [{ name: 'g', partition_key: 'a', sort_key: 'b' }] };
+  assert.deepEqual(parseResources(raw(previous)).previousTable,
+    { name: 'old', partitionKey: 'photo_id', indexes: [{ name: 'g', partitionKey: 'a', sortKey: 'b' }] });
+  assert.throws(() => parseResources(raw({ ...previous, indexes: [{ name: 'g', partition_key: 'a' }] })),
+    /previous_table\.indexes\[0\]\.sort_key/);
+  assert.throws(() => parseResources(raw({ ...previous, name: parseResources(raw(undefined)).table.name })),
+    /previous_table\.name: must differ/);
 });

@@ -8,7 +8,7 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildCatalog, CatalogStacks } from '../lib/catalog-app';
-import { loadResources } from '../lib/resources';
+import { CatalogResources, loadResources } from '../lib/resources';
 
 export const PREFIX = 'test-';
 export const IMAGE_TAG = '0123abc';
@@ -30,9 +30,12 @@ const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk
 };
 const cache = new Map<string, Synthesized>();
 
-/** The app synthesized with the test context plus `extra`. */
-export function synth(extra: Record<string, string> = {}): Synthesized {
-  const key = JSON.stringify(extra);
+/**
+ * The app synthesized with the test context plus `extra`, from resources.json or, when a test
+ * gives it, another version of it (`variant` names that version in the cache).
+ */
+export function synth(extra: Record<string, string> = {}, variant?: { name: string; resources: CatalogResources }): Synthesized {
+  const key = JSON.stringify([extra, variant?.name]);
   const cached = cache.get(key);
   if (cached !== undefined) {
     return cached;
@@ -40,7 +43,7 @@ export function synth(extra: Record<string, string> = {}): Synthesized {
   const app = new App({
     context: { ...cdkJson.context, imageTag: IMAGE_TAG, resourcePrefix: PREFIX, ...extra },
   });
-  const stacks = buildCatalog(app);
+  const stacks = buildCatalog(app, variant?.resources);
   Aspects.of(app).add(new AwsSolutionsChecks({ reports: false }));
   const result = {
     stacks,

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_s3::types::{EventBridgeConfiguration, NotificationConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
-use catalog_events::resources::{Queue, Resources};
+use catalog_events::resources::{Queue, Resources, Table};
 use catalog_runtime::aws::S3Settings;
 
 /// Creates every resource that does not exist yet and brings queue settings and routes to
@@ -28,7 +28,7 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
     buckets(config, resources).await?;
     routes(config, resources).await?;
     upload_events(config, resources).await?;
-    table(config, resources).await
+    table(config, &resources.table).await
 }
 
 /// Creates the buckets (alone, for tests of the write side). The variants and the seller
@@ -189,9 +189,9 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<(
     Ok((url, arn))
 }
 
-async fn table(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
+/// Creates a read-model table (alone, for a table of another layout).
+pub async fn table(config: &SdkConfig, spec: &Table) -> anyhow::Result<()> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    let spec = &resources.table;
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
             .attribute_name(name)

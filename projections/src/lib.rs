@@ -3,9 +3,11 @@
 //!
 //! - [`item`]: the version-guarded write that both writers use.
 //! - [`projector`]: the SQS consumer that keeps the read model up to date from the bus.
+//! - [`rebuild`]: the blue/green rebuild of the read model into a new layout's table.
 //! - [`resync`]: the nightly job that folds every photo from the event store (through the
 //!   write side's reading of it) and repairs what drifted in the read model.
 
 pub mod item;
 pub mod projector;
+pub mod rebuild;
 pub mod resync;

@@ -19,7 +19,8 @@ use catalog_http::ops::Health;
 use catalog_http::problem::{Code, FieldError};
 use catalog_http::service::Api;
 use catalog_read_model::{
-    GALLERY_INDEX, GALLERY_KEY, INVENTORY_INDEX, INVENTORY_KEY, PHOTO_ID, STATE,
+    GALLERY_INDEX, GALLERY_KEY, GALLERY_RANK, INVENTORY_INDEX, INVENTORY_KEY, LISTED_KEY, PHOTO_ID,
+    PRODUCT_INDEX, PRODUCT_KEY, STATUS_INDEX, STATUS_KEY,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -66,6 +67,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(readyz)
         .service(photo)
         .service(gallery)
+        .service(product)
         .service(inventory)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
@@ -194,7 +196,8 @@ pub struct PageQuery {
     status: Option<String>,
 }
 
-/// A product's gallery: its `ready` photos, newest first. Anyone may read it.
+/// A product's gallery: its `ready` photos in the seller's order (photos it did not place
+/// follow, newest first). Anyone may read it.
 #[utoipa::path(
     tag = "products",
     params(
@@ -226,7 +229,8 @@ async fn gallery(
         index: GALLERY_INDEX,
         key: GALLERY_KEY,
         value: product_id(path.into_inner())?,
-        status: None,
+        sort: GALLERY_RANK,
+        newest_first: false,
     };
     let page = listing.page(&state, &query).await?;
     let cache = vec![
@@ -265,11 +269,22 @@ async fn inventory(
                 })
         })
         .transpose()?;
-    let listing = Listing {
-        index: INVENTORY_INDEX,
-        key: INVENTORY_KEY,
-        value: seller.0,
-        status,
+    // With a status, the listing of that status alone: every page is full but the last.
+    let listing = match status {
+        None => Listing {
+            index: INVENTORY_INDEX,
+            key: INVENTORY_KEY,
+            value: seller.0,
+            sort: LISTED_KEY,
+            newest_first: true,
+        },
+        Some(status) => Listing {
+            index: STATUS_INDEX,
+            key: STATUS_KEY,
+            value: catalog_read_model::status_key(&seller.0, status),
+            sort: LISTED_KEY,
+            newest_first: true,
+        },
     };
     let page = listing.page(&state, &query).await?;
     let cache = vec![CacheDirective::Private, CacheDirective::NoCache];
@@ -299,12 +314,14 @@ pub struct Page {
     next_cursor: Option<String>,
 }
 
-/// One index listing: the items whose `key` is `value`, newest first.
+/// One index listing: the items whose `key` is `value`, in the order of `sort`.
 struct Listing {
     index: &'static str,
     key: &'static str,
     value: String,
-    status: Option<PhotoStatus>,
+    sort: &'static str,
+    /// Read backwards (the listed key's newest first) rather than forwards.
+    newest_first: bool,
 }
 
 impl Listing {
@@ -319,10 +336,10 @@ impl Listing {
         let start = query
             .cursor
             .as_deref()
-            .map(|cursor| cursor::decode(cursor, self.key, &self.value))
+            .map(|cursor| cursor::decode(cursor, self.key, &self.value, self.sort))
             .transpose()
             .map_err(|error| Problem::new(Code::Malformed, error.to_string()))?;
-        let mut request = state
+        let request = state
             .dynamodb
             .query()
             .table_name(&state.table)
@@ -330,26 +347,22 @@ impl Listing {
             .key_condition_expression("#key = :value")
             .expression_attribute_names("#key", self.key)
             .expression_attribute_values(":value", AttributeValue::S(self.value.clone()))
-            .scan_index_forward(false)
-            .limit(limit)
+            .scan_index_forward(!self.newest_first)
+            .limit(limit + 1)
             .set_exclusive_start_key(start);
-        if let Some(status) = self.status {
-            request = request
-                .filter_expression("#state.#status = :status")
-                .expression_attribute_names("#state", STATE)
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(
-                    ":status",
-                    AttributeValue::S(status.as_str().to_owned()),
-                );
-        }
         let answer = request
             .send()
             .await
             .map_err(|error| Problem::internal(&error))?;
-        let items = answer
-            .items
-            .unwrap_or_default()
+        let mut found = answer.items.unwrap_or_default();
+        // One more than a page was asked for: a next page exists only if it came.
+        let next_cursor = if found.len() > limit as usize {
+            found.truncate(limit as usize);
+            found.last().map(|last| cursor::encode(&self.key_of(last)))
+        } else {
+            None
+        };
+        let items = found
             .iter()
             .map(|item| {
                 catalog_read_model::decode(item)
@@ -357,10 +370,136 @@ impl Listing {
             })
             .collect::<Result<_, _>>()
             .map_err(|error| Problem::internal(&error))?;
-        Ok(Page {
-            items,
-            next_cursor: answer.last_evaluated_key.as_ref().map(cursor::encode),
-        })
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The index key of an item of this listing: where the next page starts after it.
+    fn key_of(&self, item: &catalog_read_model::Item) -> cursor::Key {
+        [PHOTO_ID, self.key, self.sort]
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), item.get(name)?.clone())))
+            .collect()
+    }
+}
+
+/// A product as catalog pages show it.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ProductView {
+    product_id: String,
+    /// The seller the product belongs to.
+    seller_id: String,
+    /// Its `ready` photos: those its gallery shows.
+    photo_count: u64,
+    /// The first photo of its gallery; `null` while none of its photos is ready.
+    primary_photo: Option<PhotoView>,
+}
+
+/// A product: its owner, how many photos its gallery shows and the first of them. Anyone may
+/// read it.
+#[utoipa::path(
+    tag = "products",
+    params(("product_id", description = "The product's id")),
+    responses(
+        (status = OK, body = ProductView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
+        (status = 400, description = "Not a product id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No photo of this product", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/products/{product_id}")]
+async fn product(
+    state: web::Data<ReadState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let product_id = product_id(path.into_inner())?;
+    let first = |index, key, sort_forward| {
+        state
+            .dynamodb
+            .query()
+            .table_name(&state.table)
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", AttributeValue::S(product_id.clone()))
+            .scan_index_forward(sort_forward)
+            .limit(1)
+            .send()
+    };
+    let decode_first = |items: Option<Vec<catalog_read_model::Item>>| {
+        items
+            .unwrap_or_default()
+            .first()
+            .map(catalog_read_model::decode)
+            .transpose()
+            .map_err(|error| Problem::internal(&error))
+    };
+    let primary = decode_first(
+        first(GALLERY_INDEX, GALLERY_KEY, true)
+            .await
+            .map_err(|error| Problem::internal(&error))?
+            .items,
+    )?;
+    // Without a ready photo, any live photo of the product names its owner.
+    let owner = match &primary {
+        Some(primary) => Some(primary.seller_id.clone()),
+        None => decode_first(
+            first(PRODUCT_INDEX, PRODUCT_KEY, false)
+                .await
+                .map_err(|error| Problem::internal(&error))?
+                .items,
+        )?
+        .map(|found| found.seller_id),
+    };
+    let seller_id = owner.ok_or_else(Problem::not_found)?;
+    let photo_count = if primary.is_some() {
+        gallery_size(&state, &product_id).await?
+    } else {
+        0
+    };
+    let mut digest = Sha256::new();
+    digest.update(photo_count.to_be_bytes());
+    if let Some(primary) = &primary {
+        digest.update(primary.photo_id.as_bytes());
+        digest.update(primary.version.to_be_bytes());
+    }
+    let tag = EntityTag::new_strong(hex::encode(&digest.finalize()[..12]));
+    let view = ProductView {
+        product_id,
+        seller_id,
+        photo_count,
+        primary_photo: primary.map(|found| PhotoView::new(found, &state.variants_base_url)),
+    };
+    let cache = vec![
+        CacheDirective::Public,
+        CacheDirective::MaxAge(GALLERY_MAX_AGE),
+    ];
+    Ok(conditional(&request, tag, cache, &view))
+}
+
+/// How many photos the product's gallery shows (counted by the index, a page at a time).
+async fn gallery_size(state: &ReadState, product_id: &str) -> Result<u64, Problem> {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let answer = state
+            .dynamodb
+            .query()
+            .table_name(&state.table)
+            .index_name(GALLERY_INDEX)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", GALLERY_KEY)
+            .expression_attribute_values(":value", AttributeValue::S(product_id.to_owned()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|error| Problem::internal(&error))?;
+        count += u64::try_from(answer.count).unwrap_or_default();
+        match answer.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(count),
+        }
     }
 }
 

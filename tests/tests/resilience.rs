@@ -347,3 +347,63 @@ async fn resync_skips_a_photo_it_cannot_repair_and_exits_non_zero() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains(&photos[1].to_string()), "{log}");
 }
+
+/// The blue/green rebuild: the new layout's table is built from the event store beside the
+/// previous table and agrees with it; a photo the previous table lost is reported (and the
+/// command exits non-zero); run again, it writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_builds_the_new_table_beside_the_previous_and_reports_any_difference() {
+    let stack = Stack::create().await.unwrap();
+    let previous = stack.resources.previous_table.clone().unwrap();
+    catalog_local_stack::table(&stack.sdk, &previous)
+        .await
+        .unwrap();
+    let (url, store) = event_store().await;
+    let mut photos = Vec::new();
+    for n in 0..4 {
+        photos.push(photo_with_three_events(&store, &format!("sku-{n}")).await);
+    }
+    resync(store.pool(), &stack.dynamodb, &previous.name, false)
+        .await
+        .unwrap();
+    let rebuild = || {
+        catalog_projections::rebuild::rebuild(
+            store.pool(),
+            &stack.dynamodb,
+            &stack.resources.table.name,
+            Some(&previous.name),
+        )
+    };
+    let rebuilt = rebuild().await.unwrap();
+    assert!(rebuilt.agrees(), "{rebuilt}");
+    assert_eq!(rebuilt.fill.created, 4);
+    assert_eq!(rebuilt.comparison.as_ref().unwrap().same, 4);
+
+    let again = rebuild().await.unwrap();
+    assert!(again.agrees(), "{again}");
+    assert_eq!(
+        again.fill.created + again.fill.updated + again.fill.deleted,
+        0
+    );
+
+    // The previous table lost a photo: the tables disagree, and the command says so.
+    stack
+        .dynamodb
+        .delete_item()
+        .table_name(&previous.name)
+        .key(PHOTO_ID, AttributeValue::S(photos[2].to_string()))
+        .send()
+        .await
+        .unwrap();
+    let differing = rebuild().await.unwrap();
+    assert!(!differing.agrees());
+    assert_eq!(
+        differing.comparison.as_ref().unwrap().only_new,
+        [photos[2].to_string()]
+    );
+    let output = run_catalog(&stack, &url, &["rebuild"]).unwrap();
+    assert!(!output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains(&photos[2].to_string()), "{printed}");
+    assert!(printed.contains("DISAGREE"), "{printed}");
+}

@@ -179,7 +179,7 @@ fn order(
             .ok_or_else(|| PhotoError::NotInProduct(product_id.to_owned()))?;
         ordered.push(photos.swap_remove(index));
     }
-    photos.sort_by(|a, b| (b.created_at, b.photo_id).cmp(&(a.created_at, a.photo_id)));
+    photos.sort_by_key(|photo| std::cmp::Reverse((photo.created_at, photo.photo_id)));
     ordered.append(&mut photos);
     Ok(ordered)
 }

@@ -9,6 +9,8 @@
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
 //! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
+//! - `rebuild`: the blue/green rebuild into a new layout's table: seconds, DynamoDB calls and
+//!   the comparison with the previous table.
 //! - `long-history`: one more PATCH, and a history page, of a photo with 10,000 updates.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
@@ -69,6 +71,11 @@ enum Bench {
         #[arg(long, default_value_t = 10_000)]
         updates: usize,
     },
+    /// The blue/green rebuild of the read model beside the previous layout's table.
+    Rebuild {
+        #[arg(long, default_value_t = 10_000)]
+        photos: usize,
+    },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -90,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
+        Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
         Bench::LongHistory { updates } => long_history::run(updates).await,
         Bench::E2e {
             folder,

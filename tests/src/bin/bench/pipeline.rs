@@ -1,4 +1,5 @@
-//! `bench project` and `bench resync`: the projector and the resync on a stack of their own.
+//! `bench project`, `bench resync` and `bench rebuild`: the projector, the resync and the
+//! blue/green rebuild on a stack of their own.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -6,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use catalog_events::UploadRequested;
 use catalog_projections::projector::{Projector, ProjectorConfig};
+use catalog_projections::rebuild::rebuild as run_rebuild;
 use catalog_projections::resync::resync as run_resync;
 use catalog_tests::pipeline::{Stack, projector_config, relay_config};
 use catalog_tests::{eventually, fresh_database, upload_request};
@@ -173,6 +175,43 @@ pub async fn resync(count: usize) -> anyhow::Result<()> {
         "resync of {count} photos with nothing drifted: {:.2} s, {report}: one call per {:.0} photos",
         started.elapsed().as_secs_f64(),
         count as f64 / report.dynamodb_calls.max(1) as f64
+    );
+    Ok(())
+}
+
+/// The blue/green rebuild of `count` photos into the current layout's table, beside a previous
+/// table that holds them all (as a projector of the previous layout would).
+pub async fn rebuild(count: usize) -> anyhow::Result<()> {
+    let stack = Stack::create().await?;
+    let previous = stack
+        .resources
+        .previous_table
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("resources.json names no previous table"))?;
+    catalog_local_stack::table(&stack.sdk, &previous).await?;
+    let store = photos(count).await?;
+    run_resync(store.pool(), &stack.dynamodb, &previous.name, false).await?;
+    let rebuilt = run_rebuild(
+        store.pool(),
+        &stack.dynamodb,
+        &stack.resources.table.name,
+        Some(&previous.name),
+    )
+    .await?;
+    println!("rebuild of {count} photos beside the previous table:\n{rebuilt}");
+    let started = Instant::now();
+    let again = run_rebuild(
+        store.pool(),
+        &stack.dynamodb,
+        &stack.resources.table.name,
+        Some(&previous.name),
+    )
+    .await?;
+    println!(
+        "the same rebuild run again: {:.1} s, {} DynamoDB calls, {} written",
+        started.elapsed().as_secs_f64(),
+        again.dynamodb_calls,
+        again.fill.created + again.fill.updated + again.fill.deleted
     );
     Ok(())
 }
