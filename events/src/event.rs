@@ -36,6 +36,9 @@ pub enum PhotoEvent {
         width: u32,
         height: u32,
         variants: BTreeMap<VariantName, Variant>,
+        /// What a page shows while the photo loads (absent from events stored before 1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Placeholder>,
     },
     /// Processing gave up; `reason` is written for the seller.
     PhotoProcessingFailed {
@@ -248,4 +251,26 @@ pub struct Variant {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
+    /// The same variant in other formats, by content type (`image/webp`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub formats: BTreeMap<String, VariantFormat>,
+}
+
+/// A variant in another format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantFormat {
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// What a page shows while a photo loads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Placeholder {
+    /// The colour most of the image has, `#rrggbb`.
+    #[schema(example = "#a0522d")]
+    pub dominant_color: String,
+    /// A ThumbHash of the image (base64): a blurred preview a page decodes in a few lines.
+    pub thumbhash: String,
 }

@@ -24,7 +24,10 @@ pub mod upcast;
 pub mod view;
 
 pub use envelope::EventEnvelope;
-pub use event::{PhotoEvent, UploadRequested, Variant, VariantName, Webhook, WebhookKind};
+pub use event::{
+    PhotoEvent, Placeholder, UploadRequested, Variant, VariantFormat, VariantName, Webhook,
+    WebhookKind,
+};
 pub use state::{PhotoState, PhotoStatus};
 
 /// The aggregate type under which photo events are stored (postgres-es `aggregate_type`).

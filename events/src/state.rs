@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{PhotoEvent, UploadRequested, Variant, VariantName};
+use crate::event::{PhotoEvent, Placeholder, UploadRequested, Variant, VariantName};
 
 /// Where a photo is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -72,6 +72,8 @@ pub struct PhotoState {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub variants: BTreeMap<VariantName, Variant>,
+    #[serde(default)]
+    pub placeholder: Option<Placeholder>,
     /// How many times processing started, across reprocessing.
     pub processing_attempts: u32,
     /// The newest state change whose webhook was delivered or given up (its sequence):
@@ -110,6 +112,7 @@ impl PhotoState {
             width: None,
             height: None,
             variants: BTreeMap::new(),
+            placeholder: None,
             processing_attempts: 0,
             notified_through: 0,
             created_at: requested.occurred_at,
@@ -163,18 +166,21 @@ impl PhotoState {
                 width,
                 height,
                 variants,
+                placeholder,
                 ..
             } => {
                 self.status = PhotoStatus::Ready;
                 self.width = Some(*width);
                 self.height = Some(*height);
                 self.variants = variants.clone();
+                self.placeholder = placeholder.clone();
                 self.failure_reason = None;
             }
             PhotoEvent::PhotoProcessingFailed { reason, .. } => {
                 self.status = PhotoStatus::Failed;
                 self.failure_reason = Some(reason.clone());
                 self.variants.clear();
+                self.placeholder = None;
             }
             PhotoEvent::PhotoDetailsUpdated {
                 caption,

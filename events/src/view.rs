@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{PhotoState, PhotoStatus, VariantName};
+use crate::{PhotoState, PhotoStatus, Placeholder, VariantName};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
@@ -15,6 +15,15 @@ pub struct VariantView {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
+    /// The same variant in other formats, by content type (`image/webp`).
+    pub formats: BTreeMap<String, FormatView>,
+}
+
+/// A variant in another format, served like the variant.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FormatView {
+    pub url: String,
+    pub bytes: u64,
 }
 
 /// A photo in an answer.
@@ -36,6 +45,8 @@ pub struct PhotoView {
     /// `thumb`, `small`, `medium` and `large`, once the photo is ready.
     #[schema(value_type = BTreeMap<String, VariantView>)]
     pub variants: BTreeMap<VariantName, VariantView>,
+    /// What to show while the photo loads, once it is ready.
+    pub placeholder: Option<Placeholder>,
     #[schema(format = "date-time")]
     pub created_at: String,
     #[schema(format = "date-time")]
@@ -52,12 +63,24 @@ impl PhotoView {
             .variants
             .into_iter()
             .map(|(name, variant)| {
+                let formats = variant
+                    .formats
+                    .into_iter()
+                    .map(|(content_type, format)| {
+                        let view = FormatView {
+                            url: format!("{base}/{}", format.key),
+                            bytes: format.bytes,
+                        };
+                        (content_type, view)
+                    })
+                    .collect();
                 let view = VariantView {
                     url: format!("{base}/{}", variant.key),
                     width: variant.width,
                     height: variant.height,
                     bytes: variant.bytes,
                     content_type: variant.content_type,
+                    formats,
                 };
                 (name, view)
             })
@@ -75,6 +98,7 @@ impl PhotoView {
             height: state.height,
             content_type: state.content_type,
             variants,
+            placeholder: state.placeholder,
             created_at: state
                 .created_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use catalog_events::{
-    EventEnvelope, PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName,
-    Webhook, WebhookKind,
+    EventEnvelope, PhotoEvent, PhotoState, PhotoStatus, Placeholder, UploadRequested, Variant,
+    VariantFormat, VariantName, Webhook, WebhookKind,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -47,6 +47,13 @@ fn variants() -> BTreeMap<VariantName, Variant> {
                 height: side / 2,
                 bytes: u64::from(side) * 10,
                 content_type: "image/jpeg".into(),
+                formats: BTreeMap::from([(
+                    "image/webp".to_owned(),
+                    VariantFormat {
+                        key: format!("variants/{PHOTO}/{name}.webp"),
+                        bytes: u64::from(side) * 7,
+                    },
+                )]),
             };
             (name, variant)
         })
@@ -79,6 +86,10 @@ fn lifecycle() -> Vec<PhotoEvent> {
             width: 2000,
             height: 1000,
             variants: variants(),
+            placeholder: Some(Placeholder {
+                dominant_color: "#a0522d".into(),
+                thumbhash: "1QcSHQRnh493V4dIh4eXh1h4kJUI".into(),
+            }),
         },
         PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at(7),
@@ -90,11 +101,19 @@ fn lifecycle() -> Vec<PhotoEvent> {
     ]
 }
 
+/// The wire format of an envelope, pinned (after a deliberate change, write it anew with
+/// `CATALOG_UPDATE_FIXTURES=1 cargo test -p catalog-events --test schema`).
 #[test]
 fn the_envelope_json_matches_the_golden_fixture() {
     let events = lifecycle();
     let state = PhotoState::fold(&events[..7]).unwrap();
     let envelope = EventEnvelope::new(PHOTO, 7, events[6].clone(), Some("req-1".into()), state);
+    if std::env::var_os("CATALOG_UPDATE_FIXTURES").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/envelope.json");
+        let json = serde_json::to_string_pretty(&envelope).unwrap();
+        std::fs::write(path, json + "\n").unwrap();
+        return;
+    }
     let golden: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/envelope.json")).unwrap();
     assert_eq!(serde_json::to_value(&envelope).unwrap(), golden);

@@ -38,7 +38,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use catalog_events::resources::{QueueRole, Resources};
-use catalog_events::{Variant, VariantName};
+use catalog_events::{Placeholder, Variant, VariantFormat, VariantName};
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use catalog_events::PhotoStatus;
-use catalog_images::{Limits, Rejection, Rendered, Rendition};
+use catalog_images::{Limits, Rejection, Rendition};
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
@@ -387,10 +387,15 @@ impl Processor {
             Ok(variants) => variants,
             Err(error) => return Outcome::Retry(error.to_string()),
         };
+        let placeholder = &rendition.placeholder;
         let command = PhotoCommand::CompleteProcessing {
             width: rendition.width,
             height: rendition.height,
             variants,
+            placeholder: Some(Placeholder {
+                dominant_color: placeholder.dominant_color.clone(),
+                thumbhash: placeholder.thumbhash.clone(),
+            }),
         };
         match self.store.execute(photo, command, &correlation).await {
             Ok(_) => Outcome::Done,
@@ -466,31 +471,56 @@ impl Processor {
         rendition: &Rendition,
     ) -> anyhow::Result<BTreeMap<VariantName, Variant>> {
         let uploads = rendition.variants.iter().map(|rendered| async move {
-            let key = variant_key(prefix, rendered);
-            self.s3
-                .put_object()
-                .bucket(&self.variants)
-                .key(&key)
-                .content_type(rendered.content_type)
-                .cache_control(IMMUTABLE)
-                .body(ByteStream::from(rendered.bytes.clone()))
-                .send()
+            let key = variant_key(prefix, rendered.name, rendered.content_type);
+            self.put(&key, rendered.content_type, &rendered.bytes)
                 .await?;
+            let mut formats = BTreeMap::new();
+            for alternate in &rendered.alternates {
+                let key = variant_key(prefix, rendered.name, alternate.content_type);
+                self.put(&key, alternate.content_type, &alternate.bytes)
+                    .await?;
+                let format = VariantFormat {
+                    key,
+                    bytes: alternate.bytes.len() as u64,
+                };
+                formats.insert(alternate.content_type.to_owned(), format);
+            }
             let variant = Variant {
                 key,
                 width: rendered.width,
                 height: rendered.height,
                 bytes: rendered.bytes.len() as u64,
                 content_type: rendered.content_type.to_owned(),
+                formats,
             };
             anyhow::Ok((rendered.name, variant))
         });
         Ok(try_join_all(uploads).await?.into_iter().collect())
     }
 
+    /// Stores one file of a variant, immutable.
+    async fn put(&self, key: &str, content_type: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        self.s3
+            .put_object()
+            .bucket(&self.variants)
+            .key(key)
+            .content_type(content_type)
+            .cache_control(IMMUTABLE)
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     async fn remove_variants(&self, prefix: &str, rendition: &Rendition) {
+        let mut files = Vec::new();
         for rendered in &rendition.variants {
-            let key = variant_key(prefix, rendered);
+            files.push(variant_key(prefix, rendered.name, rendered.content_type));
+            for alternate in &rendered.alternates {
+                files.push(variant_key(prefix, rendered.name, alternate.content_type));
+            }
+        }
+        for key in files {
             if let Err(error) = self
                 .s3
                 .delete_object()
@@ -505,11 +535,11 @@ impl Processor {
     }
 }
 
-fn variant_key(prefix: &str, rendered: &Rendered) -> String {
-    let extension = if rendered.content_type == "image/png" {
-        "png"
-    } else {
-        "jpg"
+fn variant_key(prefix: &str, name: VariantName, content_type: &str) -> String {
+    let extension = match content_type {
+        "image/png" => "png",
+        "image/webp" => "webp",
+        _ => "jpg",
     };
-    format!("{prefix}/{}.{extension}", rendered.name)
+    format!("{prefix}/{name}.{extension}")
 }

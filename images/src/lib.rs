@@ -13,10 +13,12 @@
 //! and embedded ICC profiles through Little CMS). [`variants`] resizes (SIMD, Catmull-Rom,
 //! each variant from the previous larger one), applies the EXIF orientation to the small
 //! results, and encodes: JPEG at quality 80 with 4:2:0 chroma subsampling for opaque images,
-//! PNG for images with transparency. Nothing of the original's metadata is copied (no EXIF,
-//! no GPS): the variants are encoded from pixels.
+//! PNG for images with transparency, and each also as a WebP (libwebp) of matched quality.
+//! Nothing of the original's metadata is copied (no EXIF, no GPS): the variants are encoded
+//! from pixels. [`placeholder`] sketches the image for pages to show while it loads.
 
 pub mod decode;
+pub mod placeholder;
 pub mod variants;
 
 #[cfg(any(test, feature = "testing"))]
@@ -63,14 +65,25 @@ pub struct Rendered {
     pub height: u32,
     pub content_type: &'static str,
     pub bytes: Vec<u8>,
+    /// The same pixels in other formats, for browsers that take them (WebP).
+    pub alternates: Vec<Alternate>,
 }
 
-/// The variants of one image, and the original's dimensions as displayed (after orientation).
+/// A variant in another format.
+#[derive(Debug, Clone)]
+pub struct Alternate {
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The variants of one image, the original's dimensions as displayed (after orientation), and
+/// what a page shows while it loads.
 #[derive(Debug, Clone)]
 pub struct Rendition {
     pub width: u32,
     pub height: u32,
     pub variants: Vec<Rendered>,
+    pub placeholder: placeholder::Placeholder,
 }
 
 /// Makes the four variants of an image file.

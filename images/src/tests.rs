@@ -160,6 +160,45 @@ fn a_large_jpeg_gives_four_bounded_jpeg_variants_without_metadata() {
 }
 
 #[test]
+fn every_variant_comes_as_a_smaller_webp_of_the_same_size_and_orientation() {
+    let rendition = render(&jpeg_with_orientation(&photo(1200, 800), 6), LIMITS).unwrap();
+    for variant in &rendition.variants {
+        let [webp] = &variant.alternates[..] else {
+            panic!(
+                "{:?} has {} alternates",
+                variant.name,
+                variant.alternates.len()
+            );
+        };
+        assert_eq!(webp.content_type, "image/webp");
+        let image =
+            image::load_from_memory_with_format(&webp.bytes, image::ImageFormat::WebP).unwrap();
+        assert_eq!(
+            (image.width(), image.height()),
+            (variant.width, variant.height)
+        );
+        assert!(variant.height > variant.width, "turned upright");
+    }
+    let large = rendition.variants.last().unwrap();
+    assert!(large.alternates[0].bytes.len() < large.bytes.len());
+}
+
+#[test]
+fn the_placeholder_sketches_the_image() {
+    let red = RgbImage::from_pixel(640, 480, Rgb([200, 30, 30]));
+    let rendition = render(&jpeg(&red), LIMITS).unwrap();
+    let placeholder = &rendition.placeholder;
+    let colour = u32::from_str_radix(&placeholder.dominant_color[1..], 16).unwrap();
+    let [r, g, b] = [colour >> 16, (colour >> 8) & 0xff, colour & 0xff];
+    assert!(
+        r > 180 && g < 60 && b < 60,
+        "{}",
+        placeholder.dominant_color
+    );
+    assert!(!placeholder.thumbhash.is_empty());
+}
+
+#[test]
 fn a_small_image_is_never_upscaled() {
     let rendition = render(&jpeg(&photo(200, 100)), LIMITS).unwrap();
     assert_eq!(

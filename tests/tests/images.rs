@@ -149,15 +149,43 @@ async fn every_variant_url_serves_the_image_to_anyone() {
         );
         assert_eq!(served.headers()["content-type"], "image/jpeg");
         let image = image::load_from_memory(&served.bytes().await.unwrap()).unwrap();
+        let size = (
+            variant["width"].as_u64().unwrap(),
+            variant["height"].as_u64().unwrap(),
+        );
         assert_eq!(
             (u64::from(image.width()), u64::from(image.height())),
-            (
-                variant["width"].as_u64().unwrap(),
-                variant["height"].as_u64().unwrap()
-            ),
+            size,
             "{name}"
         );
+        // The same variant as WebP, served alike.
+        let webp = &variant["formats"]["image/webp"];
+        let served = anonymous
+            .get(webp["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), StatusCode::OK, "{name} webp");
+        assert_eq!(
+            served.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(served.headers()["content-type"], "image/webp");
+        let bytes = served.bytes().await.unwrap();
+        assert_eq!(bytes.len() as u64, webp["bytes"].as_u64().unwrap());
+        let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP).unwrap();
+        assert_eq!(
+            (u64::from(image.width()), u64::from(image.height())),
+            size,
+            "{name} webp"
+        );
     }
+    assert!(
+        read["placeholder"]["dominant_color"]
+            .as_str()
+            .is_some_and(|colour| colour.len() == 7 && colour.starts_with('#'))
+    );
+    assert!(read["placeholder"]["thumbhash"].as_str().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,7 @@ fn life(photo: Uuid) -> Vec<EventEnvelope> {
             width: 10,
             height: 10,
             variants: Default::default(),
+            placeholder: None,
         },
         catalog_events::PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at,

@@ -15,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use catalog_events::{
-    PhotoEvent, PhotoState, PhotoStatus, UploadRequested, Variant, VariantName, Webhook,
+    PhotoEvent, PhotoState, PhotoStatus, Placeholder, UploadRequested, Variant, VariantName,
+    Webhook,
 };
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -48,6 +49,7 @@ pub enum PhotoCommand {
         width: u32,
         height: u32,
         variants: BTreeMap<VariantName, Variant>,
+        placeholder: Option<Placeholder>,
     },
     FailProcessing {
         reason: String,
@@ -277,12 +279,14 @@ impl Photo {
                 width,
                 height,
                 variants,
+                placeholder,
             } => match self.existing()?.status {
                 Processing => Ok(vec![PhotoEvent::PhotoProcessed {
                     occurred_at: now,
                     width,
                     height,
                     variants,
+                    placeholder,
                 }]),
                 status => refuse("complete processing of", status),
             },

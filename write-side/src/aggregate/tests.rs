@@ -45,6 +45,7 @@ fn variants() -> BTreeMap<VariantName, Variant> {
         height: 100,
         bytes: 4000,
         content_type: "image/jpeg".into(),
+        formats: BTreeMap::new(),
     };
     BTreeMap::from([(VariantName::Thumb, variant)])
 }
@@ -70,6 +71,7 @@ fn processed() -> Fact {
         width: 300,
         height: 200,
         variants: variants(),
+        placeholder: None,
     })
 }
 fn failed() -> Fact {
@@ -215,6 +217,7 @@ fn completing_processing_makes_the_photo_ready() {
             width: 300,
             height: 200,
             variants: variants(),
+            placeholder: None,
         })
         .then_expect_events(vec![processed()]);
 }
@@ -554,6 +557,7 @@ fn complete() -> PhotoCommand {
         width: 300,
         height: 200,
         variants: variants(),
+        placeholder: None,
     }
 }
 
