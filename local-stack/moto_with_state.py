@@ -11,7 +11,7 @@ when loaded. The file is written to a temporary name and renamed, so a crash whi
 leaves the previous state whole. A state that does not load (another moto version) is set
 aside with a warning, and moto starts empty.
 
-    python moto_with_state.py --port 4566 --state .local/moto/state.pickle
+    python moto_with_state.py --port 4566 --state .local/state/moto.pickle
 """
 
 import argparse

@@ -1,5 +1,5 @@
 //! The names and routes of the AWS resources, from `infra-cdk/resources.json`: the one list
-//! that infra-cdk deploys, `catalog bootstrap` creates in the local stack, and the services
+//! that infra-cdk deploys, `local-stack bootstrap` creates in the local stack, and the services
 //! take their default names from. Tests prefix every name to get resources of their own.
 
 use serde::Deserialize;

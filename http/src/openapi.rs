@@ -107,6 +107,11 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         "RateLimit-Policy": {"description": "The limit (IETF RateLimit fields)", "schema": {"type": "string"}},
         "RateLimit": {"description": "What is left of it (IETF RateLimit fields)", "schema": {"type": "string"}},
     });
+    let mut unavailable =
+        problem_response("A dependency cannot be reached right now: retry after `Retry-After`");
+    unavailable["headers"] = json!({
+        "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+    });
     components["responses"] = json!({
         "Malformed": problem_response("The request cannot be read (body, query or header)"),
         "Unauthorized": problem_response("No token, or a token that is not valid"),
@@ -115,6 +120,7 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         "UnsupportedType": problem_response("The body is not of a type this call takes"),
         "RateLimited": rate_limited,
         "Internal": problem_response("The service failed; it is safe to retry"),
+        "Unavailable": unavailable,
     });
     link_created_photos(&mut document);
     document["paths"]["/openapi.json"] = json!({"get": {
@@ -175,6 +181,10 @@ fn answers_shared(operation: &mut Value, api_path: bool) {
         shared.push(("429", "RateLimited"));
     }
     shared.push(("500", "Internal"));
+    if api_path {
+        // A dependency down (the event store, the read model): `Retry-After` says when to retry.
+        shared.push(("503", "Unavailable"));
+    }
     let responses = &mut operation["responses"];
     for (status, response) in shared {
         if responses.get(status).is_none() {

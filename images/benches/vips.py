@@ -1,10 +1,18 @@
-"""The reference side of `./dev bench images`: libvips making the same four variants.
+"""The reference side of `./dev bench images`: libvips making the same variants.
 
-For each image in a folder it reads the file once, then makes each variant with
-`thumbnail_buffer` (shrink-on-load, as libvips is meant to be used) bounded on the longest
-side, without upscaling, written as JPEG at quality 80 with metadata stripped (4:2:0 chroma,
-libvips's default below quality 90). Run with VIPS_CONCURRENCY=1. Prints one JSON line per
-image ({"file", "seconds"}) and a last line with the process's peak memory.
+`vips.py CHAIN DIR OUT WEBP_QUALITY`, with CHAIN one of:
+
+- `one-decode`: what a libvips expert writes for a chain of sizes. The file is decoded once,
+  with shrink-on-load (`thumbnail_buffer` to the largest size: libjpeg's DCT scaling, libwebp's
+  scaled decode), kept in memory, and each smaller size is made from the one before
+  (`thumbnail_image`). Each size is written as JPEG at quality 80 (4:2:0, libvips's default
+  below 90) or PNG with transparency, and as WebP at the quality the service uses, metadata
+  stripped: the same work the service does.
+- `four-decode`: four independent `thumbnail_buffer` calls, one per size, JPEG/PNG only (the
+  weaker reference: it decodes four times).
+
+Run with VIPS_CONCURRENCY=1. Prints one JSON line per image ({"file", "seconds"}) and a last
+line with the process's peak memory.
 """
 
 import json
@@ -15,10 +23,39 @@ import time
 
 import pyvips
 
-SIZES = {"thumb": 150, "small": 320, "medium": 800, "large": 1600}
+SIZES = [("large", 1600), ("medium", 800), ("small", 320), ("thumb", 150)]
 
 
-def main(folder, out):
+def encode(image):
+    if image.hasalpha():
+        return image.write_to_buffer(".png", strip=True)
+    return image.write_to_buffer(".jpg", Q=80, strip=True)
+
+
+def one_decode(data, webp_quality):
+    outputs = {}
+    current = None
+    for name, bound in SIZES:
+        if current is None:
+            current = pyvips.Image.thumbnail_buffer(data, bound, height=bound, size="down")
+            current = current.copy_memory()
+        else:
+            current = current.thumbnail_image(bound, height=bound, size="down").copy_memory()
+        outputs[name] = encode(current)
+        outputs[name + ".webp"] = current.write_to_buffer(".webp", Q=webp_quality, strip=True)
+    return outputs
+
+
+def four_decode(data, _webp_quality):
+    outputs = {}
+    for name, bound in SIZES:
+        image = pyvips.Image.thumbnail_buffer(data, bound, height=bound, size="down")
+        outputs[name] = encode(image)
+    return outputs
+
+
+def main(chain, folder, out, webp_quality):
+    make = {"one-decode": one_decode, "four-decode": four_decode}[chain]
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for path in sorted(pathlib.Path(folder).iterdir()):
@@ -26,13 +63,7 @@ def main(folder, out):
             continue
         data = path.read_bytes()
         started = time.perf_counter()
-        outputs = {}
-        for name, bound in SIZES.items():
-            image = pyvips.Image.thumbnail_buffer(data, bound, height=bound, size="down")
-            if image.hasalpha():
-                outputs[name] = image.write_to_buffer(".png", strip=True)
-            else:
-                outputs[name] = image.write_to_buffer(".jpg", Q=80, strip=True)
+        outputs = make(data, webp_quality)
         seconds = time.perf_counter() - started
         for name, encoded in outputs.items():
             (out / f"{path.stem}.{name}").write_bytes(encoded)
@@ -42,4 +73,4 @@ def main(folder, out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], round(float(sys.argv[4])))

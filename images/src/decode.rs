@@ -140,21 +140,40 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
             drop(decoder);
             jpeg(bytes, icc.as_deref(), cover)?
         }
-        _ => {
-            let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-            let image = if image.color().has_alpha() {
-                DynamicImage::ImageRgba8(image.into_rgba8())
-            } else {
-                DynamicImage::ImageRgb8(image.into_rgb8())
-            };
-            to_srgb(image, icc.as_deref())
-        }
+        // libwebp, twice as fast as the `image` crate's decoder; an animation (which it does
+        // not decode whole) goes to the `image` crate, for its first frame.
+        Format::WebP => match libwebp(bytes) {
+            Some(image) => to_srgb(image, icc.as_deref()),
+            None => to_srgb(whole(decoder)?, icc.as_deref()),
+        },
+        Format::Png | Format::Gif => to_srgb(whole(decoder)?, icc.as_deref()),
     };
     Ok(Decoded {
         image,
         orientation,
         original: (width, height),
     })
+}
+
+/// The image a decoder of the `image` crate reads, as 8-bit RGB or RGBA.
+fn whole(decoder: impl ImageDecoder) -> Result<DynamicImage, Rejection> {
+    let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    Ok(if image.color().has_alpha() {
+        DynamicImage::ImageRgba8(image.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(image.into_rgb8())
+    })
+}
+
+/// A still WebP decoded by libwebp (its dimensions were checked against the limits already).
+fn libwebp(bytes: &[u8]) -> Option<DynamicImage> {
+    let decoded = webp::Decoder::new(bytes).decode()?;
+    let (width, height) = (decoded.width(), decoded.height());
+    if decoded.is_alpha() {
+        image::RgbaImage::from_raw(width, height, decoded.to_vec()).map(DynamicImage::ImageRgba8)
+    } else {
+        image::RgbImage::from_raw(width, height, decoded.to_vec()).map(DynamicImage::ImageRgb8)
+    }
 }
 
 /// Refuses a WebP whose chunks claim more bytes than the file has. The WebP decoder allocates a

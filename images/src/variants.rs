@@ -16,9 +16,9 @@ const JPEG_QUALITY: i32 = 80;
 
 /// libwebp's quality for the WebP variants: chosen so that their DSSIM against the source
 /// matches the JPEG's at [`JPEG_QUALITY`] on real photographs (`./dev bench images`).
-const WEBP_QUALITY: f32 = 75.0;
+pub const WEBP_QUALITY: f32 = 75.0;
 /// libwebp's effort (0 fastest to 6 smallest).
-const WEBP_METHOD: i32 = 4;
+pub const WEBP_METHOD: i32 = 4;
 
 /// The size of a variant bounded by `bound` on its longest side, never larger than the source.
 pub fn fit(width: u32, height: u32, bound: u32) -> (u32, u32) {
@@ -193,7 +193,7 @@ fn encode(
 }
 
 /// A lossy WebP (alpha kept) of RGB or RGBA pixels.
-fn webp(pixels: &[u8], width: u32, height: u32, alpha: bool) -> Result<Vec<u8>, Rejection> {
+pub fn webp(pixels: &[u8], width: u32, height: u32, alpha: bool) -> Result<Vec<u8>, Rejection> {
     let encoder = if alpha {
         webp::Encoder::from_rgba(pixels, width, height)
     } else {

@@ -109,6 +109,7 @@ pub async fn create(
         (status = ACCEPTED, body = PhotoSummary),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing uploaded yet, or not the declared file", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/photos/{id}/upload-complete")]
@@ -219,6 +220,7 @@ pub async fn delete(
         (status = ACCEPTED, body = PhotoVersion),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed in the photo's status", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/photos/{id}/reprocess")]

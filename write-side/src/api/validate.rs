@@ -276,7 +276,7 @@ pub async fn callback_allowed(
         .map_err(|refusal| refused(refusal.to_string()))?;
     let has_secret = webhook_secrets::exists(pool, seller)
         .await
-        .map_err(|error| Problem::internal(&error))?;
+        .map_err(|error| super::database_problem(&error))?;
     if !has_secret {
         return Err(refused(
             "needs a webhook secret to sign with: POST /v1/webhook-secret first".into(),

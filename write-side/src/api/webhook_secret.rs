@@ -48,7 +48,7 @@ pub async fn rotate(
         let secret = webhook_secrets::generate().map_err(|error| Problem::internal(&error))?;
         webhook_secrets::store(pool, &state.sealer, &seller.0, &secret)
             .await
-            .map_err(|error| Problem::internal(&error))?;
+            .map_err(|error| super::database_problem(&error))?;
         let sealed = state
             .sealer
             .seal(&seller.0, &secret)
