@@ -2,9 +2,11 @@
 //! `./dev bench e2e` starts), as a seller's client sends them: declare, PUT the file to the
 //! presigned URL, upload-complete; then the time until the read API shows the photo ready.
 //!
-//! It prints p50/p95 from upload-complete to ready, photos per hour, and the CPU-seconds per
-//! photo of the `catalog` processes (Postgres and moto excluded, read from `/proc`), next to
-//! the targets the service was planned with. It never passes or fails on them.
+//! It prints p50/p95 from upload-complete to ready, photos per hour, the CPU-seconds per photo
+//! of the `catalog` processes (Postgres and moto excluded, read from `/proc`) and the image
+//! processor's peak memory, next to the targets the service was planned with. It never passes
+//! or fails on them. With `--expect-failed` (`./dev bench hostile`), the photos are files the
+//! processor must refuse: it times each until `failed` and prints the reason.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub async fn run(
     folder: &Path,
     photos: usize,
     concurrency: usize,
+    expect_failed: bool,
     target: Target,
 ) -> anyhow::Result<()> {
     let files = photos_in(folder)?;
@@ -74,7 +77,7 @@ pub async fn run(
         );
         jobs.push(tokio::spawn(async move {
             let (name, bytes) = &files[index % files.len()];
-            let outcome = one(&client, &target, &token, name, bytes, index).await;
+            let outcome = one(&client, &target, &token, name, bytes, index, expect_failed).await;
             drop(slot);
             outcome
         }));
@@ -98,13 +101,14 @@ pub async fn run(
     let per_hour = latencies.len() as f64 / wall.as_secs_f64() * 3600.0;
     let cpu_per_photo = cpu / latencies.len() as f64;
     let usd_per_10k = cpu_per_photo * 10_000.0 / 3600.0 * VCPU_HOUR_USD;
+    let outcome = if expect_failed { "failed" } else { "ready" };
     println!(
-        "ready {} of {photos} ({failed} failed) in {:.1} s",
+        "{outcome} {} of {photos} ({failed} not) in {:.1} s",
         latencies.len(),
         wall.as_secs_f64()
     );
     println!(
-        "upload-complete to ready: p50 {:.3} s, p95 {:.3} s, max {:.3} s   (target: under 5 s)",
+        "upload-complete to {outcome}: p50 {:.3} s, p95 {:.3} s, max {:.3} s   (target: under 5 s)",
         at(0.50).as_secs_f64(),
         at(0.95).as_secs_f64(),
         at(1.0).as_secs_f64()
@@ -114,6 +118,31 @@ pub async fn run(
         "CPU of the catalog processes: {cpu_per_photo:.3} s a photo; at Fargate's ${VCPU_HOUR_USD}/vCPU-hour \
          that is ${usd_per_10k:.3} per 10,000 photos   (target: about $0.50 per 10,000, serverless)"
     );
+    if let Some(peak) = processor_peak_bytes() {
+        println!(
+            "peak memory of the image processor since it started: {:.1} MiB",
+            peak as f64 / 1_048_576.0
+        );
+    }
+    Ok(())
+}
+
+/// Writes the hostile files of `./dev bench hostile` into `folder`: a progressive JPEG of
+/// thousands of scans and a PNG whose colour profile inflates to 50 MB.
+pub fn hostile_files(folder: &Path) -> anyhow::Result<()> {
+    use catalog_images::hostile;
+    std::fs::create_dir_all(folder)?;
+    let image = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x * 255 / 640) as u8, (y * 255 / 480) as u8, 90])
+    });
+    std::fs::write(
+        folder.join("thousands-of-scans.jpg"),
+        hostile::jpeg_with_scans(&image, 3000),
+    )?;
+    std::fs::write(
+        folder.join("profile-inflating-to-50mb.png"),
+        hostile::png_with_profile(50 << 20),
+    )?;
     Ok(())
 }
 
@@ -125,6 +154,7 @@ async fn one(
     name: &str,
     bytes: &[u8],
     index: usize,
+    expect_failed: bool,
 ) -> anyhow::Result<Duration> {
     let content_type = match Path::new(name).extension().and_then(|e| e.to_str()) {
         Some("png") => "image/png",
@@ -186,8 +216,18 @@ async fn one(
         if photo.status() == StatusCode::OK {
             let photo: Value = photo.json().await?;
             match photo["status"].as_str() {
-                Some("ready") => return Ok(completed.elapsed()),
-                Some("failed") => anyhow::bail!("{id} failed: {}", photo["failure_reason"]),
+                Some("ready") if !expect_failed => return Ok(completed.elapsed()),
+                Some("failed") if expect_failed => {
+                    println!(
+                        "{name}: failed after {:.2} s: {}",
+                        completed.elapsed().as_secs_f64(),
+                        photo["failure_reason"]
+                    );
+                    return Ok(completed.elapsed());
+                }
+                Some(status @ ("ready" | "failed")) => {
+                    anyhow::bail!("{id} ({name}) is {status}: {}", photo["failure_reason"])
+                }
                 _ => {}
             }
         }
@@ -228,6 +268,31 @@ fn name(path: &Path) -> String {
         .and_then(|name| name.to_str())
         .unwrap_or("photo.jpg")
         .to_owned()
+}
+
+/// The peak resident memory (VmHWM) of the running image processor (the process whose command
+/// line holds `process-images`), in bytes.
+pub fn processor_peak_bytes() -> Option<u64> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if !args.iter().any(|arg| *arg == b"process-images") {
+                return None;
+            }
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let kib: u64 = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kib * 1024)
+        })
 }
 
 /// User and system CPU-seconds used so far by the processes whose command is `command`.

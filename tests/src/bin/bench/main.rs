@@ -8,6 +8,8 @@
 //!   `GetItem` and `Query` they make, against the same endpoint from the same client loop.
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
+//! - `hostile-files DIR`: writes the crafted files `./dev bench hostile` sends through the
+//!   running stack (`e2e --expect-failed`), for the processor's time to refuse and peak memory.
 //! - `resync`: a resync of a read model that has not drifted: seconds and DynamoDB calls.
 //! - `rebuild`: the blue/green rebuild into a new layout's table: seconds, DynamoDB calls and
 //!   the comparison with the previous table.
@@ -59,6 +61,9 @@ enum Bench {
         photos: usize,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// The files are ones the processor must refuse: time each until it is failed.
+        #[arg(long)]
+        expect_failed: bool,
         #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
         write_addr: String,
         #[arg(long, env = "CATALOG_READ_ADDR", default_value = "127.0.0.1:8081")]
@@ -76,6 +81,8 @@ enum Bench {
         #[arg(long, default_value_t = 10_000)]
         photos: usize,
     },
+    /// Writes the hostile files of `./dev bench hostile` into a folder.
+    HostileFiles { folder: std::path::PathBuf },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -99,10 +106,12 @@ async fn main() -> anyhow::Result<()> {
         Bench::Resync { photos } => pipeline::resync(photos).await,
         Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
         Bench::LongHistory { updates } => long_history::run(updates).await,
+        Bench::HostileFiles { folder } => e2e::hostile_files(&folder),
         Bench::E2e {
             folder,
             photos,
             concurrency,
+            expect_failed,
             write_addr,
             read_addr,
             jwt_secret,
@@ -112,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 read_url: format!("http://{read_addr}"),
                 jwt_secret,
             };
-            e2e::run(&folder, photos, concurrency, target).await
+            e2e::run(&folder, photos, concurrency, expect_failed, target).await
         }
     }
 }
