@@ -164,8 +164,10 @@ async fn api(provider: &Provider, refresh_secs: u64) -> WriteApi {
     .unwrap()
 }
 
+/// A new photo of a product of its own (a product is its first seller's).
 fn photo() -> Value {
-    json!({"product_id": "sku-1", "filename": "a.jpg", "content_type": "image/jpeg", "size_bytes": 100})
+    let product = format!("sku-{}", uuid::Uuid::new_v4().simple());
+    json!({"product_id": product, "filename": "a.jpg", "content_type": "image/jpeg", "size_bytes": 100})
 }
 
 /// `POST /v1/photos` with `token`.

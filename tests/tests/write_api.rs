@@ -102,7 +102,7 @@ async fn a_seller_uploads_a_jpeg_through_the_presigned_url_and_reads_its_history
         .collect();
     assert_eq!(types, ["PhotoUploadRequested", "PhotoUploaded"]);
     assert_eq!(events[0]["sequence"], 1);
-    assert_eq!(events[0]["event_version"], "2.0");
+    assert_eq!(events[0]["event_version"], "2.1");
     assert_eq!(events[0]["payload"]["tags"], json!(["red", "shoe"]));
     assert_eq!(events[1]["payload"]["size_bytes"], bytes.len());
     assert!(events[1]["occurred_at"].is_string());
@@ -357,7 +357,8 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
             .ends_with("idempotency-key-reused")
     );
 
-    // The same key is another seller's own.
+    // The same key is another seller's own (for a product of its own).
+    other["product_id"] = json!("sku-of-the-other-seller");
     let theirs = api
         .as_seller(Method::POST, "/v1/photos", OTHER)
         .header("idempotency-key", "create-1")
