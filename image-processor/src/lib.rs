@@ -100,6 +100,9 @@ enum Outcome {
     Done,
     /// Try again later.
     Retry(String),
+    /// The process is stopping while the job waits for the event store: the message returns
+    /// to the queue for another process, no receive counted against the photo.
+    Left,
 }
 
 /// How long a dead letter that could not be settled waits before it is tried again.
@@ -178,31 +181,33 @@ impl Processor {
     /// at a time; jobs under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
-        let jobs = self.queue.consume_each(
-            self.jobs,
-            &self.polling,
-            shutdown.clone(),
-            move |delivery| {
-                let processor = Arc::clone(&this);
-                async move { processor.handle(delivery).await }
-            },
-        );
+        let jobs = self
+            .queue
+            .consume_each(self.jobs, &self.polling, shutdown.clone(), {
+                let shutdown = shutdown.clone();
+                move |delivery| {
+                    let (processor, shutdown) = (Arc::clone(&this), shutdown.clone());
+                    async move { processor.handle(delivery, &shutdown).await }
+                }
+            });
         let this = Arc::clone(&self);
-        let dead_letters =
-            self.dead_letters
-                .consume_each(1, &self.polling, shutdown, move |delivery| {
-                    let processor = Arc::clone(&this);
-                    async move { processor.settle(delivery).await }
-                });
+        let dead_letters = self
+            .dead_letters
+            .consume_each(1, &self.polling, shutdown.clone(), {
+                move |delivery| {
+                    let (processor, shutdown) = (Arc::clone(&this), shutdown.clone());
+                    async move { processor.settle(delivery, &shutdown).await }
+                }
+            });
         tokio::join!(jobs, dead_letters);
     }
 
     /// Settles a dead-lettered job: a render fails its photo if it is still waiting; any other
     /// job is tried once more, and waits longer after each failure.
-    async fn settle(&self, delivery: Delivery<Job>) {
+    async fn settle(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
         let receipt = delivery.receipt.as_str();
         let outcome = self
-            .holding(&self.dead_letters, receipt, || async {
+            .holding(&self.dead_letters, receipt, shutdown, || async {
                 match &delivery.envelope {
                     Job::Render(photo) => self.give_up(*photo).await,
                     Job::Purge(photo) => self.purge(*photo).await,
@@ -212,6 +217,7 @@ impl Processor {
             .await;
         match outcome {
             Outcome::Done => self.dead_letters.delete(vec![receipt.to_owned()]).await,
+            Outcome::Left => {}
             Outcome::Retry(reason) => {
                 tracing::warn!(job = ?delivery.envelope, receives = delivery.receives, %reason, "a dead-lettered job is still failing");
                 if let Err(error) = self.dead_letters.hide(receipt, DEAD_LETTER_BACKOFF).await {
@@ -233,7 +239,13 @@ impl Processor {
     /// Runs `job` to its outcome; a job that failed while the event store cannot be reached is
     /// held (its message hidden, no receive spent) until the store answers, then run again, so
     /// an outage fails no photo and dead-letters nothing.
-    async fn holding<F, Fut>(&self, queue: &Queue, receipt: &str, job: F) -> Outcome
+    async fn holding<F, Fut>(
+        &self,
+        queue: &Queue,
+        receipt: &str,
+        shutdown: &CancellationToken,
+        job: F,
+    ) -> Outcome
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Outcome>,
@@ -242,9 +254,12 @@ impl Processor {
             let outcome = job().await;
             if matches!(outcome, Outcome::Retry(_)) && !self.store.reachable().await {
                 tracing::warn!("the event store cannot be reached; the job waits for it");
-                queue
-                    .hold_until(receipt, self.store.until_reachable())
-                    .await;
+                if !queue
+                    .hold_until(receipt, self.store.until_reachable(), shutdown)
+                    .await
+                {
+                    return Outcome::Left;
+                }
                 continue;
             }
             return outcome;
@@ -252,10 +267,10 @@ impl Processor {
     }
 
     /// Handles one message, whatever its job.
-    async fn handle(&self, delivery: Delivery<Job>) {
+    async fn handle(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
         let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
         let outcome = self
-            .holding(&self.queue, receipt, || async {
+            .holding(&self.queue, receipt, shutdown, || async {
                 match &delivery.envelope {
                     Job::Render(photo) => self.render_photo(*photo, receipt).await,
                     Job::Purge(photo) => self.purge(*photo).await,
@@ -265,6 +280,7 @@ impl Processor {
             .await;
         match (outcome, &delivery.envelope) {
             (Outcome::Done, _) => self.queue.delete(vec![receipt.to_owned()]).await,
+            (Outcome::Left, _) => {}
             (Outcome::Retry(reason), Job::Render(photo)) if receives >= self.queue.max_receives => {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
                 if let Outcome::Retry(error) = self.give_up(*photo).await {

@@ -162,14 +162,19 @@ impl Notifier {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let this = Arc::clone(&self);
         self.queue
-            .consume_each(self.jobs, &self.polling, shutdown, move |delivery| {
-                let notifier = Arc::clone(&this);
-                async move { notifier.handle(delivery).await }
-            })
+            .consume_each(
+                self.jobs,
+                &self.polling,
+                shutdown.clone(),
+                move |delivery| {
+                    let (notifier, shutdown) = (Arc::clone(&this), shutdown.clone());
+                    async move { notifier.handle(delivery, &shutdown).await }
+                },
+            )
             .await;
     }
 
-    async fn handle(&self, delivery: Delivery) {
+    async fn handle(&self, delivery: Delivery, shutdown: &CancellationToken) {
         let Delivery {
             receipt,
             receives,
@@ -193,11 +198,16 @@ impl Notifier {
         let next = loop {
             match self.deliver(&envelope, &webhook, &url, receives).await {
                 // The event store is down: hold the message (spending no receive) until it is
-                // back, then try again, so that an outage loses no webhook.
+                // back, then try again, so that an outage loses no webhook; a shutdown leaves
+                // the message to another process.
                 Next::Leave if !self.store.reachable().await => {
-                    self.queue
-                        .hold_until(&receipt, self.store.until_reachable())
-                        .await;
+                    if !self
+                        .queue
+                        .hold_until(&receipt, self.store.until_reachable(), shutdown)
+                        .await
+                    {
+                        break Next::Leave;
+                    }
                 }
                 next => break next,
             }

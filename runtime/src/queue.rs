@@ -319,11 +319,19 @@ impl Queue {
     }
 
     /// Keeps the message hidden until `ready` completes (a dependency back, say): a message
-    /// held this way spends no receive while it waits.
-    pub async fn hold_until(&self, receipt: &str, ready: impl Future<Output = ()>) {
+    /// held this way spends no receive while it waits. A shutdown ends the wait, so a process
+    /// told to stop does not wait on a dependency that is down: the message returns to the
+    /// queue once its visibility runs out. Whether `ready` completed.
+    pub async fn hold_until(
+        &self,
+        receipt: &str,
+        ready: impl Future<Output = ()>,
+        shutdown: &CancellationToken,
+    ) -> bool {
         tokio::select! {
-            () = ready => {}
-            () = self.keep_hidden(receipt) => {}
+            () = ready => true,
+            () = shutdown.cancelled() => false,
+            () = self.keep_hidden(receipt) => false,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct SoakReport {
     pub photos: usize,
     pub kills: usize,
     pub database_restarts: usize,
+    /// Photos the chaos failed (their job killed on every receive) that were reprocessed, as
+    /// their sellers would.
+    pub reprocessed: usize,
     /// Accepted photos the event store does not have.
     pub lost: usize,
     /// Photos not `ready` (or webhooks not delivered) when the time to settle ran out.
@@ -80,11 +83,12 @@ impl fmt::Display for SoakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "photos {}, kills {}, PostgreSQL restarts {}: lost {}, stuck {}, divergent {}, \
-             resync changes {}; uploads took {:.1} s, all settled after {:.1} s",
+            "photos {}, kills {}, PostgreSQL restarts {}, reprocessed {}: lost {}, stuck {}, \
+             divergent {}, resync changes {}; uploads took {:.1} s, all settled after {:.1} s",
             self.photos,
             self.kills,
             self.database_restarts,
+            self.reprocessed,
             self.lost,
             self.stuck,
             self.divergent,
@@ -214,24 +218,39 @@ pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
     let (kills, database_restarts, postgres) = chaos.await??;
     parts.revive().await?;
 
-    // Everything settles, or what has not is counted.
+    // Everything settles, or what has not is counted. A photo the chaos failed (its job killed
+    // on every receive) is reprocessed, as its seller would.
     let store = PhotoStore::new(
         store::connect(&database_url, 4).await?,
         PhotoServices::default(),
     );
-    let settled = eventually(config.settle_within, || async {
+    let deadline = Instant::now() + config.settle_within;
+    let mut reprocessed = 0;
+    loop {
         parts.revive().await?;
-        let unsettled = unsettled(&store, &parts.stack, &photos).await?;
-        Ok(unsettled.is_empty().then_some(()))
-    })
-    .await;
-    if let Err(error) = settled {
-        tracing_line(&format!("not everything settled: {error}"));
+        let (unsettled, failed) = unsettled(&store, &parts.stack, &photos).await?;
+        for photo in &failed {
+            client.reprocess(*photo).await?;
+            reprocessed += 1;
+        }
+        if unsettled.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            tracing_line(&format!(
+                "{} photos did not settle in time",
+                unsettled.len()
+            ));
+            break;
+        }
+        // Not more often: each look reads every photo, and the table once all are ready.
+        tokio::time::sleep(Duration::from_secs(3)).await;
     }
     let mut report = SoakReport {
         photos: photos.len(),
         kills,
         database_restarts,
+        reprocessed,
         upload_secs,
         ..SoakReport::default()
     };
@@ -263,28 +282,40 @@ pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
     Ok(report)
 }
 
-/// The photos not yet settled: not ready, a webhook not yet delivered, or a read-model item
-/// behind the event store.
+/// The photos not yet settled (not ready, a webhook not yet delivered, or a read-model item
+/// behind the event store), and those of them failed by the chaos, to reprocess. The table is
+/// read only once the event store has every photo ready.
 async fn unsettled(
     store: &PhotoStore,
     stack: &Stack,
     photos: &[(Uuid, bool)],
-) -> anyhow::Result<Vec<Uuid>> {
-    let items: HashMap<String, u64> = stack.versions().await?.into_iter().collect();
-    let mut unsettled = Vec::new();
+) -> anyhow::Result<(Vec<Uuid>, Vec<Uuid>)> {
+    let (mut unsettled, mut failed) = (Vec::new(), Vec::new());
+    let mut versions = Vec::with_capacity(photos.len());
     for (photo, callback) in photos {
         let Ok(Some(state)) = store.load(*photo).await else {
             unsettled.push(*photo);
             continue;
         };
+        if state.status == PhotoStatus::Failed {
+            failed.push(*photo);
+        }
         // Its one announced change (ready) is delivered.
         let notified = !callback || state.notified_through > 0;
-        let projected = items.get(&photo.to_string()) == Some(&state.version);
-        if state.status != PhotoStatus::Ready || !notified || !projected {
+        if state.status != PhotoStatus::Ready || !notified {
             unsettled.push(*photo);
         }
+        versions.push((*photo, state.version));
     }
-    Ok(unsettled)
+    if unsettled.is_empty() {
+        let items: HashMap<String, u64> = stack.versions().await?.into_iter().collect();
+        unsettled = versions
+            .into_iter()
+            .filter(|(photo, version)| items.get(&photo.to_string()) != Some(version))
+            .map(|(photo, _)| photo)
+            .collect();
+    }
+    Ok((unsettled, failed))
 }
 
 /// Kills workers at random moments until the upload is done, and crashes PostgreSQL at even
@@ -377,6 +408,27 @@ impl Client {
             response.status()
         );
         Ok(())
+    }
+
+    /// Asks for a failed photo to be processed again, until the API accepts.
+    async fn reprocess(&self, photo: Uuid) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let sent = self
+                .http
+                .post(format!("{}/v1/photos/{photo}/reprocess", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            if sent.is_ok_and(|response| response.status() == StatusCode::ACCEPTED) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "photo {photo} was never reprocessed"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Uploads photo `n` until the API accepts it; its id.
