@@ -199,12 +199,22 @@ pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
         config.clone(),
         postgres,
     ));
+    // Each of `concurrency` sellers' clients uploads a photo and waits until it is ready
+    // before the next, as a steady flow does: the chaos runs through the whole flow, and the
+    // queues hold what a real backlog would, not a thousand photos at once.
+    let store = PhotoStore::new(
+        store::connect(&database_url, 4).await?,
+        PhotoServices::default(),
+    );
     let photos: Vec<(Uuid, bool)> = futures_util::stream::iter(0..config.photos)
         .map(|n| {
-            let (client, uploaded, callback) = (&client, &uploaded, &receiver.url);
+            let (client, uploaded, callback, store) = (&client, &uploaded, &receiver.url, &store);
             async move {
                 let callback = (n % 4 == 0).then_some(callback.as_str());
                 let photo = client.upload(n, callback).await;
+                if let Ok(photo) = &photo {
+                    client.until_ready(store, *photo).await;
+                }
                 uploaded.fetch_add(1, Ordering::Relaxed);
                 photo.map(|photo| (photo, callback.is_some()))
             }
@@ -220,18 +230,12 @@ pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
 
     // Everything settles, or what has not is counted. A photo the chaos failed (its job killed
     // on every receive) is reprocessed, as its seller would.
-    let store = PhotoStore::new(
-        store::connect(&database_url, 4).await?,
-        PhotoServices::default(),
-    );
     let deadline = Instant::now() + config.settle_within;
-    let mut reprocessed = 0;
     loop {
         parts.revive().await?;
         let (unsettled, failed) = unsettled(&store, &parts.stack, &photos).await?;
         for photo in &failed {
             client.reprocess(*photo).await?;
-            reprocessed += 1;
         }
         if unsettled.is_empty() {
             break;
@@ -250,7 +254,7 @@ pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
         photos: photos.len(),
         kills,
         database_restarts,
-        reprocessed,
+        reprocessed: client.reprocessed.load(Ordering::Relaxed),
         upload_secs,
         ..SoakReport::default()
     };
@@ -367,6 +371,8 @@ struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Reprocesses asked for.
+    reprocessed: AtomicUsize,
 }
 
 impl Client {
@@ -382,6 +388,7 @@ impl Client {
                 .build()?,
             base: format!("http://{}", parts.write_addr),
             token,
+            reprocessed: AtomicUsize::new(0),
         })
     }
 
@@ -410,6 +417,25 @@ impl Client {
         Ok(())
     }
 
+    /// Waits (at most two minutes) until the photo is ready, reprocessing it if the chaos failed
+    /// it, as its seller would; what is still not ready then is counted at the end.
+    async fn until_ready(&self, store: &PhotoStore, photo: Uuid) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            match store.load(photo).await {
+                Ok(Some(state)) if state.status == PhotoStatus::Ready => return,
+                Ok(Some(state)) if state.status == PhotoStatus::Failed => {
+                    if self.reprocess(photo).await.is_err() {
+                        return;
+                    }
+                }
+                // Not ready yet, or the database is restarting.
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Asks for a failed photo to be processed again, until the API accepts.
     async fn reprocess(&self, photo: Uuid) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -421,6 +447,7 @@ impl Client {
                 .send()
                 .await;
             if sent.is_ok_and(|response| response.status() == StatusCode::ACCEPTED) {
+                self.reprocessed.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             anyhow::ensure!(
