@@ -422,15 +422,17 @@ impl Client {
     async fn until_ready(&self, store: &PhotoStore, photo: Uuid) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            match store.load(photo).await {
-                Ok(Some(state)) if state.status == PhotoStatus::Ready => return,
-                Ok(Some(state)) if state.status == PhotoStatus::Failed => {
-                    if self.reprocess(photo).await.is_err() {
-                        return;
-                    }
-                }
-                // Not ready yet, or the database is restarting.
-                _ => {}
+            // `None` while the database restarts.
+            let status = store
+                .load(photo)
+                .await
+                .ok()
+                .flatten()
+                .map(|state| state.status);
+            if status == Some(PhotoStatus::Ready)
+                || (status == Some(PhotoStatus::Failed) && self.reprocess(photo).await.is_err())
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
