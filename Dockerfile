@@ -10,7 +10,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin catalog
+RUN cargo build --profile container --locked --bin catalog
 
 FROM debian:bookworm-slim
 # CA certificates for AWS endpoints and sellers' https webhooks; Little CMS at run time.
@@ -18,6 +18,6 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates liblcms2-2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home catalog
-COPY --from=build /src/target/release/catalog /usr/local/bin/catalog
+COPY --from=build /src/target/container/catalog /usr/local/bin/catalog
 USER catalog
 ENTRYPOINT ["catalog"]
