@@ -101,7 +101,7 @@ enum Outcome {
     /// Try again later.
     Retry(String),
     /// The process is stopping while the job waits for the event store: the message returns
-    /// to the queue for another process, no receive counted against the photo.
+    /// to the queue for another process once its visibility runs out.
     Left,
 }
 

@@ -31,7 +31,7 @@ use crate::item::{self, Guard, Written};
 const BATCH_GET: usize = 100;
 
 /// What a resync found and did (or, in a dry run, would do).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     /// Photos folded from the event store.
     pub scanned: u64,
@@ -43,6 +43,24 @@ pub struct Report {
     pub skipped: u64,
     /// DynamoDB calls made, reads and writes.
     pub dynamodb_calls: u64,
+    /// The photos created, updated or deleted (or that would be), the first [`CHANGES_KEPT`].
+    pub changed: Vec<String>,
+}
+
+/// Changed photos a report names; past these it only counts.
+pub const CHANGES_KEPT: usize = 10_000;
+
+impl Report {
+    fn changed(&mut self, photo: &str) {
+        if self.changed.len() < CHANGES_KEPT {
+            self.changed.push(photo.to_owned());
+        }
+    }
+
+    /// Photos created, updated or deleted.
+    pub fn changes(&self) -> u64 {
+        self.created + self.updated + self.deleted
+    }
 }
 
 impl fmt::Display for Report {
@@ -153,6 +171,7 @@ impl Resync<'_> {
             } else {
                 self.report.created += 1;
             }
+            self.report.changed(&id);
         }
         Ok(())
     }
@@ -255,6 +274,7 @@ impl Resync<'_> {
             }
         }
         self.report.deleted += 1;
+        self.report.changed(&id);
         Ok(())
     }
 }

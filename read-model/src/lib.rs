@@ -145,6 +145,8 @@ fn tombstone(state: &PhotoState) -> PhotoState {
         width: None,
         height: None,
         variants: Default::default(),
+        placeholder: None,
+        position: None,
         ..state.clone()
     }
 }

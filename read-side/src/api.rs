@@ -339,23 +339,31 @@ impl Listing {
             .map(|cursor| cursor::decode(cursor, self.key, &self.value, self.sort))
             .transpose()
             .map_err(|error| Problem::new(Code::Malformed, error.to_string()))?;
-        let request = state
-            .dynamodb
-            .query()
-            .table_name(&state.table)
-            .index_name(self.index)
-            .key_condition_expression("#key = :value")
-            .expression_attribute_names("#key", self.key)
-            .expression_attribute_values(":value", AttributeValue::S(self.value.clone()))
-            .scan_index_forward(!self.newest_first)
-            .limit(limit + 1)
-            .set_exclusive_start_key(start);
-        let answer = request
-            .send()
-            .await
-            .map_err(|error| Problem::internal(&error))?;
-        let mut found = answer.items.unwrap_or_default();
-        // One more than a page was asked for: a next page exists only if it came.
+        // One more than a page: a next page exists only if it comes. DynamoDB may stop short
+        // of it (at 1 MB read): then the query goes on from where it stopped.
+        let mut found = Vec::new();
+        let mut start = start;
+        loop {
+            let answer = state
+                .dynamodb
+                .query()
+                .table_name(&state.table)
+                .index_name(self.index)
+                .key_condition_expression("#key = :value")
+                .expression_attribute_names("#key", self.key)
+                .expression_attribute_values(":value", AttributeValue::S(self.value.clone()))
+                .scan_index_forward(!self.newest_first)
+                .limit(limit + 1 - found.len() as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| Problem::internal(&error))?;
+            found.extend(answer.items.unwrap_or_default());
+            match answer.last_evaluated_key {
+                Some(key) if !key.is_empty() && found.len() <= limit as usize => start = Some(key),
+                _ => break,
+            }
+        }
         let next_cursor = if found.len() > limit as usize {
             found.truncate(limit as usize);
             found.last().map(|last| cursor::encode(&self.key_of(last)))

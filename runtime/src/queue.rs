@@ -321,7 +321,7 @@ impl Queue {
     /// Keeps the message hidden until `ready` completes (a dependency back, say): a message
     /// held this way spends no receive while it waits. A shutdown ends the wait, so a process
     /// told to stop does not wait on a dependency that is down: the message returns to the
-    /// queue once its visibility runs out. Whether `ready` completed.
+    /// queue once its visibility runs out (its next receive counts). Whether `ready` completed.
     pub async fn hold_until(
         &self,
         receipt: &str,

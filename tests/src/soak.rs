@@ -448,9 +448,14 @@ impl Client {
                 .bearer_auth(&self.token)
                 .send()
                 .await;
-            if sent.is_ok_and(|response| response.status() == StatusCode::ACCEPTED) {
-                self.reprocessed.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+            match sent.map(|response| response.status()) {
+                Ok(StatusCode::ACCEPTED) => {
+                    self.reprocessed.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // No longer failed: an earlier try went through and its answer was lost.
+                Ok(StatusCode::CONFLICT) => return Ok(()),
+                _ => {}
             }
             anyhow::ensure!(
                 Instant::now() < deadline,

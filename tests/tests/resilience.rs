@@ -264,11 +264,13 @@ async fn resync_repairs_exactly_what_drifted() {
     };
     let without_calls = |report: Report| Report {
         dynamodb_calls: 0,
+        changed: Vec::new(),
         ..report
     };
     let dry = resync(store.pool(), &stack.dynamodb, &table, true)
         .await
         .unwrap();
+    assert_eq!(dry.changed.len(), 3, "each photo it would change named");
     assert_eq!(without_calls(dry), expected);
     assert!(
         stack.item(photos[0]).await.unwrap().is_none(),
@@ -296,7 +298,7 @@ async fn resync_repairs_exactly_what_drifted() {
         .await
         .unwrap();
     assert_eq!(
-        without_calls(again),
+        without_calls(again.clone()),
         Report {
             scanned: 6,
             unchanged: 6,
@@ -386,6 +388,36 @@ async fn rebuild_builds_the_new_table_beside_the_previous_and_reports_any_differ
         again.fill.created + again.fill.updated + again.fill.deleted,
         0
     );
+
+    // A photo that keeps changing while the rebuild runs (nothing feeds the previous table here)
+    // is movement, not disagreement.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let changing = {
+        let (stop, store) = (
+            stop.clone(),
+            PhotoStore::new(store.pool().clone(), PhotoServices::default()),
+        );
+        let photo = photos[0];
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                store
+                    .execute(photo, update(&format!("caption {n}")), "test")
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+    };
+    let moving = rebuild().await.unwrap();
+    stop.cancel();
+    changing.await.unwrap();
+    assert!(moving.agrees(), "{moving}");
+    assert_eq!(moving.moving, [photos[0].to_string()], "{moving}");
+    resync(store.pool(), &stack.dynamodb, &previous.name, false)
+        .await
+        .unwrap();
 
     // The previous table lost a photo: the tables disagree, and the command says so.
     stack

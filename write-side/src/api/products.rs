@@ -20,8 +20,8 @@ const MAX_ORDERED: usize = 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhotoOrder {
-    /// The product's photos to show first, in this order; the first is the primary photo.
-    /// Its other photos follow, newest first.
+    /// The product's photos to show first, in this order (the gallery shows those that are
+    /// ready; its first is the primary photo). Its other photos follow, newest first.
     #[schema(min_items = 1, max_items = 1000)]
     pub photo_ids: Vec<Uuid>,
 }
