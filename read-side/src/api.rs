@@ -344,14 +344,7 @@ impl Listing {
         let mut found = Vec::new();
         let mut start = start;
         loop {
-            let answer = state
-                .dynamodb
-                .query()
-                .table_name(&state.table)
-                .index_name(self.index)
-                .key_condition_expression("#key = :value")
-                .expression_attribute_names("#key", self.key)
-                .expression_attribute_values(":value", AttributeValue::S(self.value.clone()))
+            let answer = index_query(state, self.index, self.key, &self.value)
                 .scan_index_forward(!self.newest_first)
                 .limit(limit + 1 - found.len() as i32)
                 .set_exclusive_start_key(start)
@@ -422,14 +415,7 @@ async fn product(
 ) -> Result<HttpResponse, Problem> {
     let product_id = product_id(path.into_inner())?;
     let first = |index, key, sort_forward| {
-        state
-            .dynamodb
-            .query()
-            .table_name(&state.table)
-            .index_name(index)
-            .key_condition_expression("#key = :value")
-            .expression_attribute_names("#key", key)
-            .expression_attribute_values(":value", AttributeValue::S(product_id.clone()))
+        index_query(&state, index, key, &product_id)
             .scan_index_forward(sort_forward)
             .limit(1)
             .send()
@@ -490,14 +476,7 @@ async fn gallery_size(state: &ReadState, product_id: &str) -> Result<u64, Proble
     let mut count = 0;
     let mut start = None;
     loop {
-        let answer = state
-            .dynamodb
-            .query()
-            .table_name(&state.table)
-            .index_name(GALLERY_INDEX)
-            .key_condition_expression("#key = :value")
-            .expression_attribute_names("#key", GALLERY_KEY)
-            .expression_attribute_values(":value", AttributeValue::S(product_id.to_owned()))
+        let answer = index_query(state, GALLERY_INDEX, GALLERY_KEY, product_id)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .set_exclusive_start_key(start)
             .send()
@@ -509,6 +488,23 @@ async fn gallery_size(state: &ReadState, product_id: &str) -> Result<u64, Proble
             _ => return Ok(count),
         }
     }
+}
+
+/// A query of the items of `index` whose `key` is `value`.
+fn index_query(
+    state: &ReadState,
+    index: &str,
+    key: &str,
+    value: &str,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    state
+        .dynamodb
+        .query()
+        .table_name(&state.table)
+        .index_name(index)
+        .key_condition_expression("#key = :value")
+        .expression_attribute_names("#key", key)
+        .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
 }
 
 fn page_tag(page: &Page) -> EntityTag {

@@ -124,17 +124,7 @@ impl Queue {
         resources: &Resources,
         role: QueueRole,
     ) -> anyhow::Result<Self> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let queue = resources
-            .queue(role)
-            .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
-        Ok(Self {
-            url: queue_url(&sqs, &queue.name).await?,
-            sqs,
-            name: queue.name.clone(),
-            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
-            max_receives: queue.max_receive_count,
-        })
+        Self::open_either(sdk, resources, role, false).await
     }
 
     /// Opens the dead-letter queue of `role`'s queue, where messages land that its consumers
@@ -144,16 +134,30 @@ impl Queue {
         resources: &Resources,
         role: QueueRole,
     ) -> anyhow::Result<Self> {
+        Self::open_either(sdk, resources, role, true).await
+    }
+
+    async fn open_either(
+        sdk: &SdkConfig,
+        resources: &Resources,
+        role: QueueRole,
+        dead_letters: bool,
+    ) -> anyhow::Result<Self> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let queue = resources
             .queue(role)
             .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
+        let (name, max_receives) = if dead_letters {
+            (&queue.dead_letter_queue, u32::MAX)
+        } else {
+            (&queue.name, queue.max_receive_count)
+        };
         Ok(Self {
-            url: queue_url(&sqs, &queue.dead_letter_queue).await?,
+            url: queue_url(&sqs, name).await?,
             sqs,
-            name: queue.dead_letter_queue.clone(),
+            name: name.clone(),
             visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
-            max_receives: u32::MAX,
+            max_receives,
         })
     }
 

@@ -55,7 +55,15 @@ pub mod snapshots;
 /// - With `answered`, it appends only if the idempotency key (`$n+2`, `$n+3`) is still
 ///   unanswered, storing the answer (`$n`, `$n+1`) in the same statement; a refused claim
 ///   leaves the key unanswered.
-fn append_statement(claim: bool, answered: bool) -> String {
+fn append_statement(claim: bool, answered: bool) -> &'static str {
+    /// The four statements, made once: `[claim as usize][answered as usize]`.
+    static STATEMENTS: std::sync::LazyLock<[[String; 2]; 2]> = std::sync::LazyLock::new(|| {
+        [false, true].map(|claim| [false, true].map(|answered| build_append(claim, answered)))
+    });
+    &STATEMENTS[usize::from(claim)][usize::from(answered)]
+}
+
+fn build_append(claim: bool, answered: bool) -> String {
     let mut ctes = Vec::new();
     let mut conditions = Vec::new();
     let mut next = 8;
@@ -210,6 +218,35 @@ pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
         next = error.source();
     }
     false
+}
+
+/// Events as the columns of one multi-row `INSERT` (one array per column).
+#[derive(Default)]
+struct Columns {
+    sequences: Vec<i64>,
+    types: Vec<String>,
+    versions: Vec<String>,
+    payloads: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
+impl Columns {
+    fn push(
+        &mut self,
+        sequence: u64,
+        fact: &Fact,
+        correlation_id: &str,
+    ) -> Result<(), CommandError> {
+        self.sequences
+            .push(i64::try_from(sequence).unwrap_or(i64::MAX));
+        self.types.push(fact.event_type());
+        self.versions.push(fact.event_version());
+        self.payloads
+            .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
+        self.metadata
+            .push(serde_json::json!({ "correlation_id": correlation_id }));
+        Ok(())
+    }
 }
 
 /// A new photo's claim on its product.
@@ -375,26 +412,20 @@ impl PhotoStore {
         claim: Option<&Claim>,
         receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
     ) -> Result<(), Attempt> {
-        let count = events.len();
-        let first = i64::try_from(sequence).unwrap_or(i64::MAX);
-        let sequences: Vec<i64> = (1..).take(count).map(|n| first + n).collect();
-        let types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
-        let versions: Vec<String> = events.iter().map(DomainEvent::event_version).collect();
-        let payloads = events
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?;
-        let metadata = vec![serde_json::json!({ "correlation_id": correlation_id }); count];
-        let statement = append_statement(claim.is_some(), receipt.is_some());
-        let mut query = sqlx::query(&statement)
+        let mut columns = Columns::default();
+        for (n, fact) in (1..).zip(events) {
+            columns
+                .push(sequence + n, fact, correlation_id)
+                .map_err(Attempt::Failed)?;
+        }
+        let mut query = sqlx::query(append_statement(claim.is_some(), receipt.is_some()))
             .bind(catalog_events::AGGREGATE_TYPE)
             .bind(id)
-            .bind(sequences)
-            .bind(types)
-            .bind(versions)
-            .bind(payloads)
-            .bind(metadata);
+            .bind(columns.sequences)
+            .bind(columns.types)
+            .bind(columns.versions)
+            .bind(columns.payloads)
+            .bind(columns.metadata);
         if let Some(claim) = claim {
             query = query.bind(&claim.product_id).bind(&claim.seller_id);
         }

@@ -13,12 +13,12 @@ use std::collections::HashSet;
 
 use catalog_events::{PhotoState, PhotoStatus};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
 use super::read::{self, Photos, Start};
-use super::{CONFLICT_ATTEMPTS, CommandError, PhotoStore, backoff};
+use super::{CONFLICT_ATTEMPTS, Columns, CommandError, PhotoStore, backoff};
 use crate::aggregate::{Photo, PhotoCommand, PhotoError};
 
 /// Appends a reorder's events (`$3` to `$8`: one array per column, a row per photo) if the
@@ -93,8 +93,13 @@ impl PhotoStore {
                 position,
             };
             photo.handle(command, &self.services, &sink).await?;
+            let id = photo
+                .state()
+                .map(|state| state.photo_id.to_string())
+                .unwrap_or_default();
             for (n, fact) in (1..).zip(sink.collect().await) {
-                rows.push(&photo, sequence + n, &fact, correlation_id)?;
+                rows.ids.push(id.clone());
+                rows.columns.push(sequence + n, &fact, correlation_id)?;
             }
         }
         let version = u64::try_from(product.order_version).unwrap_or_default();
@@ -105,11 +110,11 @@ impl PhotoStore {
             .bind(product_id)
             .bind(product.order_version)
             .bind(rows.ids)
-            .bind(rows.sequences)
-            .bind(rows.types)
-            .bind(rows.versions)
-            .bind(rows.payloads)
-            .bind(rows.metadata)
+            .bind(rows.columns.sequences)
+            .bind(rows.columns.types)
+            .bind(rows.columns.versions)
+            .bind(rows.columns.payloads)
+            .bind(rows.columns.metadata)
             .bind(catalog_events::AGGREGATE_TYPE)
             .execute(&self.pool)
             .await;
@@ -184,40 +189,11 @@ fn order(
     Ok(ordered)
 }
 
-/// A reorder's events, a column each.
+/// A reorder's events: the photo of each, and the columns of the rest.
 #[derive(Default)]
 struct Rows {
     ids: Vec<String>,
-    sequences: Vec<i64>,
-    types: Vec<String>,
-    versions: Vec<String>,
-    payloads: Vec<serde_json::Value>,
-    metadata: Vec<serde_json::Value>,
-}
-
-impl Rows {
-    fn push(
-        &mut self,
-        photo: &Photo,
-        sequence: u64,
-        fact: &<Photo as Aggregate>::Event,
-        correlation_id: &str,
-    ) -> Result<(), CommandError> {
-        let id = photo
-            .state()
-            .map(|state| state.photo_id.to_string())
-            .unwrap_or_default();
-        self.ids.push(id);
-        self.sequences
-            .push(i64::try_from(sequence).unwrap_or(i64::MAX));
-        self.types.push(fact.event_type());
-        self.versions.push(fact.event_version());
-        self.payloads
-            .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
-        self.metadata
-            .push(serde_json::json!({ "correlation_id": correlation_id }));
-        Ok(())
-    }
+    columns: Columns,
 }
 
 #[cfg(test)]
