@@ -112,6 +112,19 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The photo ids of a page of a listing (`{"items": [photo...]}`), in its order.
+pub fn page_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item["photo_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use catalog_events::{PhotoState, PhotoStatus};
 use catalog_projections::item::{self, Guard};
+use catalog_tests::page_ids as ids;
 use catalog_tests::pipeline::Pipeline;
 use catalog_tests::{eventually, expect_json, expect_problem, upload_request};
 use chrono::TimeDelta;
@@ -22,15 +23,6 @@ async fn get(pipeline: &Pipeline, path: &str, seller: Option<&str>) -> reqwest::
         request = request.bearer_auth(pipeline.write.token(seller));
     }
     request.send().await.unwrap()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["photo_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn reorder(

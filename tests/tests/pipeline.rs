@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use catalog_tests::page_ids as ids;
 use catalog_tests::pipeline::Pipeline;
 use catalog_tests::{expect_json, expect_problem};
 use reqwest::{Method, StatusCode};
@@ -46,15 +47,6 @@ async fn list(pipeline: &Pipeline, path: &str, seller: Option<&str>) -> Value {
     expect_json(request.send().await.unwrap(), StatusCode::OK)
         .await
         .unwrap()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["photo_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
