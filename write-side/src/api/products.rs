@@ -42,10 +42,10 @@ pub struct ProductVersion {
     request_body = PhotoOrder,
     responses(
         (status = OK, body = ProductVersion),
-        (status = 400, description = "Malformed JSON (a photo id that is not a UUID included)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "JSON that cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The product is another seller's, or busy", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A photo that is not this product's, named twice, or too many", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A photo that is not this product's, named twice, too many, or a body of the wrong shape (a photo id that is not a UUID)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/v1/products/{product_id}/photo-order")]

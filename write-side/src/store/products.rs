@@ -12,8 +12,8 @@
 use std::collections::HashSet;
 
 use catalog_events::{PhotoState, PhotoStatus};
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
