@@ -47,8 +47,10 @@ const STATUS_LABELS = {
 };
 const FINAL = new Set(['ready', 'failed', 'deleted']);
 const VARIANTS = ['thumb', 'small', 'medium', 'large'];
-const ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
-const EXTENSION_TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+const ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/heic', 'image/heif'];
+const EXTENSION_TYPES = {
+  jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', heic: 'image/heic', heif: 'image/heif',
+};
 const MAX_CONCURRENT_UPLOADS = 3;
 const MAX_CONCURRENT_POLLS = 4;
 const POLL_FIRST_MS = 500;
@@ -854,7 +856,7 @@ function receiveFiles(fileList) {
     else refused.push(file.name);
   }
   if (refused.length) {
-    messages.show('error', `${refused.join(', ')}: not a JPEG, PNG or WebP image, so ${refused.length === 1 ? 'it was' : 'they were'} left out.`);
+    messages.show('error', `${refused.join(', ')}: not a JPEG, PNG, WebP or HEIC image, so ${refused.length === 1 ? 'it was' : 'they were'} left out.`);
   }
   if (!files.length) return;
   uploads.held.push(...files);

@@ -251,7 +251,7 @@ pub struct Variant {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
-    /// The same variant in other formats, by content type (`image/webp`).
+    /// The same variant in other formats, by content type (`image/webp`, `image/avif`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub formats: BTreeMap<String, VariantFormat>,
 }

@@ -15,7 +15,7 @@ pub struct VariantView {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
-    /// The same variant in other formats, by content type (`image/webp`).
+    /// The same variant in other formats, by content type (`image/webp`, `image/avif`).
     pub formats: BTreeMap<String, FormatView>,
 }
 

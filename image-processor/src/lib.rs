@@ -62,8 +62,9 @@ use crate::purge::Purger;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Bytes of memory a decoded pixel may take across the pipeline (source, resized copies).
 const BYTES_PER_PIXEL: u64 = 8;
-/// Memory every job reserves on top of its file and pixels (decoder state, encoders).
-const JOB_OVERHEAD_BYTES: u64 = 4 << 20;
+/// Memory every job reserves on top of its file and pixels: decoder state and the encoders,
+/// which run side by side (libaom's AVIF encoder of a 1600-pixel variant takes about 25 MiB).
+const JOB_OVERHEAD_BYTES: u64 = 32 << 20;
 
 /// Settings of `catalog process-images`.
 #[derive(Debug, Clone, clap::Args)]
@@ -555,6 +556,7 @@ fn variant_key(prefix: &str, name: VariantName, content_type: &str) -> String {
     let extension = match content_type {
         "image/png" => "png",
         "image/webp" => "webp",
+        "image/avif" => "avif",
         _ => "jpg",
     };
     format!("{prefix}/{name}.{extension}")

@@ -1,15 +1,19 @@
 //! `./dev bench images DIR` (`cargo bench -p catalog-images --bench versus-libvips -- DIR
 //! PYTHON`): our variants of every image in a folder, next to libvips making the same variants
-//! at the same quality from the same bytes on one thread (`VIPS_CONCURRENCY=1`), written the
-//! way a libvips expert writes a chain of sizes: one decode with shrink-on-load, each smaller
-//! size from the one before, JPEG and WebP of each (`benches/vips.py one-decode`). The weaker
+//! at the same qualities from the same bytes (`VIPS_CONCURRENCY=1`), written the way a libvips
+//! expert writes a chain of sizes: one decode with shrink-on-load, each smaller size from the
+//! one before, JPEG, WebP and AVIF of each (`benches/vips.py one-decode`). The weaker
 //! four-decode reference (four `thumbnail_buffer` calls, JPEG only) is shown beside it,
 //! labelled. Each side runs in a process of its own, so each peak memory is its own.
 //!
-//! It reports, per file and per format, the seconds and their ratio; DSSIM (0 is identical)
-//! between our variants and libvips's; and for the WebP variants, their bytes against the
-//! JPEG's and the quality of both against the image resized without loss (DSSIM), with the
-//! time WebP adds. It prints figures; it never passes or fails on them.
+//! Our pipeline encodes WebP on a second thread, so the sides are compared by CPU time (all
+//! threads of the process, as the kernel counts it), which is what a photo costs; the wall
+//! time of ours is shown beside it. It reports, per file and per format, the seconds and their
+//! ratio; DSSIM (0 is identical) between our variants and libvips's; and for the WebP and AVIF
+//! variants, their bytes against the JPEG's, the time each adds, and a sweep of qualities
+//! around the chosen one, each scored against the image resized without loss (DSSIM) beside
+//! the JPEG's score: the chosen quality is the one whose score matches the JPEG's. It prints
+//! figures; it never passes or fails on them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,10 +51,10 @@ fn ours(folder: &Path, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     for path in images_in(folder)? {
         let bytes = std::fs::read(&path)?;
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_seconds());
         let rendition = images::render(&bytes, LIMITS)
             .map_err(|r| anyhow::anyhow!("{}: {r}", path.display()))?;
-        let seconds = started.elapsed().as_secs_f64();
+        let (seconds, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
         for variant in &rendition.variants {
             std::fs::write(out.join(format!("{stem}.{}", variant.name)), &variant.bytes)?;
@@ -64,10 +68,25 @@ fn ours(folder: &Path, out: &Path) -> anyhow::Result<()> {
             .file_name()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        println!("{}", json!({"file": name, "seconds": seconds}));
+        println!("{}", json!({"file": name, "seconds": seconds, "cpu": cpu}));
     }
     println!("{}", json!({"peak_bytes": peak_rss_bytes()}));
     Ok(())
+}
+
+/// CPU seconds this process has spent, all its threads (ended ones too), in the kernel's
+/// ticks of 1/100 s (`USER_HZ`).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) end with ')'; utime and
+            // stime are the 14th and 15th fields of the line.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
+            Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+        })
+        .unwrap_or_default()
 }
 
 fn peak_rss_bytes() -> u64 {
@@ -89,9 +108,16 @@ fn peak_rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-/// One side's figures: seconds per file, and its peak memory.
+/// One file's time on one side.
+struct Timing {
+    file: String,
+    wall: f64,
+    cpu: f64,
+}
+
+/// One side's figures: time per file, and its peak memory.
 struct Side {
-    seconds: Vec<(String, f64)>,
+    files: Vec<Timing>,
     peak_bytes: u64,
 }
 
@@ -103,7 +129,7 @@ fn run_side(command: &mut Command) -> anyhow::Result<Side> {
         String::from_utf8_lossy(&output.stderr)
     );
     let mut side = Side {
-        seconds: Vec::new(),
+        files: Vec::new(),
         peak_bytes: 0,
     };
     for line in String::from_utf8(output.stdout)?.lines() {
@@ -111,9 +137,11 @@ fn run_side(command: &mut Command) -> anyhow::Result<Side> {
         if let Some(peak) = value["peak_bytes"].as_u64() {
             side.peak_bytes = peak;
         } else {
-            let file = value["file"].as_str().unwrap_or_default().to_owned();
-            side.seconds
-                .push((file, value["seconds"].as_f64().unwrap_or_default()));
+            side.files.push(Timing {
+                file: value["file"].as_str().unwrap_or_default().to_owned(),
+                wall: value["seconds"].as_f64().unwrap_or_default(),
+                cpu: value["cpu"].as_f64().unwrap_or_default(),
+            });
         }
     }
     Ok(side)
@@ -137,6 +165,8 @@ fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
                 .arg(folder)
                 .arg(out.join(chain))
                 .arg(variants::WEBP_QUALITY.to_string())
+                .arg(variants::AVIF_QUALITY.to_string())
+                .arg(variants::AVIF_SPEED.to_string())
                 .env("VIPS_CONCURRENCY", "1"),
         )
         .with_context(|| format!("running libvips (pyvips, {chain})"))
@@ -144,13 +174,21 @@ fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
     let one = vips("one-decode")?;
     let four = vips("four-decode")?;
     println!(
-        "{:<36} {:>5} {:>8} {:>11} {:>6} {:>12} {:>11}",
-        "image", "type", "ours s", "libvips s", "ratio", "DSSIM large", "4-decode s"
+        "{:<36} {:>5} {:>9} {:>8} {:>10} {:>6} {:>12} {:>11}",
+        "image",
+        "type",
+        "ours wall",
+        "ours CPU",
+        "libvips CPU",
+        "ratio",
+        "DSSIM large",
+        "4-decode CPU"
     );
-    let mut totals: BTreeMap<String, [f64; 3]> = BTreeMap::new();
+    let mut totals: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     let (mut worst_file, mut worst_dssim) = (0.0f64, 0.0f64);
-    let rows = ours.seconds.iter().zip(&one.seconds).zip(&four.seconds);
-    for (((file, ours_s), (_, one_s)), (_, four_s)) in rows {
+    let rows = ours.files.iter().zip(&one.files).zip(&four.files);
+    for ((ours, one), four) in rows {
+        let file = &ours.file;
         let stem = stem(file);
         let kind = Path::new(file)
             .extension()
@@ -165,30 +203,35 @@ fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
             scores.push(dssim(&load(&a)?, &load(&b)?)?);
         }
         worst_dssim = scores.iter().copied().fold(worst_dssim, f64::max);
-        worst_file = worst_file.max(ours_s / one_s);
+        worst_file = worst_file.max(ours.cpu / one.cpu);
         println!(
-            "{file:<36} {kind:>5} {ours_s:>8.3} {one_s:>11.3} {:>6.2} {:>12.5} {four_s:>11.3}",
-            ours_s / one_s,
-            scores[3]
+            "{file:<36} {kind:>5} {:>9.3} {:>8.3} {:>10.3} {:>6.2} {:>12.5} {:>11.3}",
+            ours.wall,
+            ours.cpu,
+            one.cpu,
+            ours.cpu / one.cpu,
+            scores[3],
+            four.cpu
         );
         for key in [kind, "all".to_owned()] {
             let total = totals.entry(key).or_default();
-            total[0] += ours_s;
-            total[1] += one_s;
-            total[2] += four_s;
+            total[0] += ours.wall;
+            total[1] += ours.cpu;
+            total[2] += one.cpu;
+            total[3] += four.cpu;
         }
     }
-    for (kind, [ours_s, one_s, four_s]) in &totals {
+    for (kind, [wall, cpu, one, four]) in &totals {
         println!(
-            "{:<36} {kind:>5} {ours_s:>8.3} {one_s:>11.3} {:>6.2} {:>12} {four_s:>11.3}  (against 4-decode {:.2})",
+            "{:<36} {kind:>5} {wall:>9.3} {cpu:>8.3} {one:>10.3} {:>6.2} {:>12} {four:>11.3}  (against 4-decode {:.2})",
             "total",
-            ours_s / one_s,
+            cpu / one,
             "",
-            ours_s / four_s
+            cpu / four
         );
     }
     println!(
-        "slowest file against libvips: {worst_file:.2}; worst DSSIM of any variant: {worst_dssim:.5}"
+        "slowest file against libvips (CPU): {worst_file:.2}; worst DSSIM of any variant: {worst_dssim:.5}"
     );
     println!(
         "peak memory: ours {:.1} MiB, libvips one-decode {:.1} MiB, four-decode {:.1} MiB (python processes)",
@@ -196,15 +239,71 @@ fn run(folder: &Path, python: &Path) -> anyhow::Result<()> {
         mib(one.peak_bytes),
         mib(four.peak_bytes)
     );
-    webp_report(folder, &out)?;
+    for format in [Alternate::WebP, Alternate::Avif] {
+        alternate_report(folder, &out, format)?;
+    }
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }
 
-/// The WebP variants against the JPEG ones: bytes, quality against the image resized without
-/// loss, and the encode time WebP adds.
-fn webp_report(folder: &Path, out: &Path) -> anyhow::Result<()> {
-    let (mut ratios, mut jpeg_scores, mut webp_scores, mut seconds) = (vec![], vec![], vec![], 0.0);
+/// A format made beside the JPEG.
+#[derive(Clone, Copy)]
+enum Alternate {
+    WebP,
+    Avif,
+}
+
+impl Alternate {
+    fn extension(self) -> &'static str {
+        match self {
+            Self::WebP => "webp",
+            Self::Avif => "avif",
+        }
+    }
+
+    /// The qualities swept, the chosen one among them.
+    fn qualities(self) -> Vec<u8> {
+        match self {
+            Self::WebP => vec![83, 85, 87, 89],
+            Self::Avif => vec![50, 55, 60, 65, 70],
+        }
+    }
+
+    fn chosen(self) -> u8 {
+        match self {
+            Self::WebP => variants::WEBP_QUALITY as u8,
+            Self::Avif => variants::AVIF_QUALITY,
+        }
+    }
+
+    fn encode(self, pixels: &image::RgbImage, quality: u8) -> anyhow::Result<Vec<u8>> {
+        let (width, height) = pixels.dimensions();
+        match self {
+            Self::WebP => variants::webp(pixels, width, height, false, f32::from(quality)),
+            Self::Avif => variants::avif(pixels, width, height, quality),
+        }
+        .map_err(|rejection| anyhow::anyhow!("{rejection}"))
+    }
+
+    fn decode(self, bytes: &[u8]) -> anyhow::Result<image::RgbaImage> {
+        Ok(match self {
+            Self::WebP => image::load_from_memory(bytes)?.to_rgba8(),
+            Self::Avif => {
+                let pixels = libavif::decode_rgb(bytes)?;
+                image::RgbaImage::from_raw(pixels.width(), pixels.height(), pixels.to_vec())
+                    .context("an AVIF of the wrong size")?
+            }
+        })
+    }
+}
+
+/// One format's variants against the JPEG ones: bytes, the encode time it adds, and a sweep
+/// of qualities scored against the image resized without loss, beside the JPEG's score.
+fn alternate_report(folder: &Path, out: &Path, format: Alternate) -> anyhow::Result<()> {
+    let extension = format.extension();
+    let qualities = format.qualities();
+    let (mut ratios, mut jpeg_scores, mut seconds) = (vec![], vec![], 0.0);
+    let mut sweep = vec![(0.0, 0.0); qualities.len()];
     let mut photos = 0;
     for path in images_in(folder)? {
         let name = path
@@ -212,47 +311,75 @@ fn webp_report(folder: &Path, out: &Path) -> anyhow::Result<()> {
             .and_then(|s| s.to_str())
             .unwrap_or_default();
         let stem = stem(name);
-        let large_jpeg = out.join("ours").join(format!("{stem}.large"));
-        let large_webp = out.join("ours").join(format!("{stem}.large.webp"));
-        if !large_webp.exists() || load(&large_jpeg)?.pixels().any(|p| p[3] < 255) {
-            continue; // transparent images are PNG: no JPEG to compare with
+        let ours = |variant: VariantName, extension: &str| {
+            out.join("ours").join(match extension {
+                "" => format!("{stem}.{variant}"),
+                _ => format!("{stem}.{variant}.{extension}"),
+            })
+        };
+        if !ours(VariantName::Large, extension).exists() {
+            continue; // transparent images are PNG: no JPEG (and no AVIF) to compare with
         }
         photos += 1;
-        let (mut jpeg_bytes, mut webp_bytes) = (0, 0);
+        let (mut jpeg_bytes, mut alternate_bytes) = (0, 0);
         for variant in VariantName::ALL {
-            let jpeg = std::fs::read(out.join("ours").join(format!("{stem}.{variant}")))?;
+            let jpeg = std::fs::read(ours(variant, ""))?;
             jpeg_bytes += jpeg.len();
-            webp_bytes +=
-                std::fs::metadata(out.join("ours").join(format!("{stem}.{variant}.webp")))?.len();
-            // The time WebP adds: the variant's pixels encoded again as the pipeline does.
+            alternate_bytes += std::fs::metadata(ours(variant, extension))?.len();
+            // The time the format adds: the variant's pixels encoded again as the pipeline does.
             let pixels = image::load_from_memory(&jpeg)?.to_rgb8();
             let started = Instant::now();
-            variants::webp(pixels.as_raw(), pixels.width(), pixels.height(), false)
-                .map_err(|r| anyhow::anyhow!("{r}"))?;
+            format.encode(&pixels, format.chosen())?;
             seconds += started.elapsed().as_secs_f64();
         }
-        ratios.push(webp_bytes as f64 / jpeg_bytes as f64);
-        let jpeg = load(&large_jpeg)?;
+        ratios.push(alternate_bytes as f64 / jpeg_bytes as f64);
+        // The sweep: the image resized without loss to the large variant's size, encoded as
+        // JPEG and at each quality, each scored against it.
+        let large = load(&ours(VariantName::Large, ""))?;
         let reference = image::imageops::resize(
-            &image::load_from_memory(&std::fs::read(&path)?)?.to_rgba8(),
-            jpeg.width(),
-            jpeg.height(),
+            &image::load_from_memory(&std::fs::read(&path)?)?.to_rgb8(),
+            large.width(),
+            large.height(),
             image::imageops::FilterType::Lanczos3,
         );
-        jpeg_scores.push(dssim(&reference, &jpeg)?);
-        webp_scores.push(dssim(&reference, &load(&large_webp)?)?);
+        let (width, height) = reference.dimensions();
+        let rgba = image::DynamicImage::ImageRgb8(reference.clone()).to_rgba8();
+        let jpeg = variants::jpeg(&reference, width, height)?;
+        jpeg_scores.push((
+            dssim(&rgba, &image::load_from_memory(&jpeg)?.to_rgba8())?,
+            jpeg.len(),
+        ));
+        for (quality, (score, bytes)) in qualities.iter().zip(&mut sweep) {
+            let encoded = format.encode(&reference, *quality)?;
+            *score += dssim(&rgba, &format.decode(&encoded)?)?;
+            *bytes += encoded.len() as f64 / jpeg.len() as f64;
+        }
     }
+    let count = f64::from(photos.max(1));
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let jpeg_score = jpeg_scores.iter().map(|(score, _)| score).sum::<f64>() / count;
     println!(
-        "WebP (quality {}, method {}) over {photos} opaque photos: {:.2} of the JPEG bytes on average; \
-         DSSIM of the large variant against the lossless resize: JPEG {:.5}, WebP {:.5}; \
-         WebP adds {:.3} s of encoding a photo",
-        variants::WEBP_QUALITY,
-        variants::WEBP_METHOD,
+        "{extension} (quality {}) over {photos} opaque photos: {:.2} of the JPEG bytes on average; \
+         adds {:.3} s of encoding a photo (one thread)",
+        format.chosen(),
         mean(&ratios),
-        mean(&jpeg_scores),
-        mean(&webp_scores),
-        seconds / f64::from(photos.max(1)),
+        seconds / count,
+    );
+    let points: Vec<String> = qualities
+        .iter()
+        .zip(&sweep)
+        .map(|(quality, (score, bytes))| {
+            format!(
+                "q{quality} {:.5} ({:.2} of the bytes)",
+                score / count,
+                bytes / count
+            )
+        })
+        .collect();
+    println!(
+        "  DSSIM of the large variant against the lossless resize: JPEG q{} {jpeg_score:.5}; {extension} {}",
+        variants::JPEG_QUALITY,
+        points.join(", ")
     );
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::{Limits, Rejection};
 /// What reading a header may allocate (its metadata: a PNG's inflated ICC profile, say).
 const HEADER_ALLOC_BYTES: u64 = 16 << 20;
 /// The largest colour profile read: real ones are kilobytes, a few hundred at most.
-const MAX_ICC_BYTES: usize = 4 << 20;
+pub(crate) const MAX_ICC_BYTES: usize = 4 << 20;
 /// The most scans a progressive JPEG may have (libjpeg-turbo's advice): each is a pass over
 /// the whole image, and a crafted file can hold thousands of them.
 const MAX_JPEG_SCANS: u32 = 100;
@@ -22,6 +22,10 @@ pub enum Format {
     Png,
     WebP,
     Gif,
+    /// HEIF holding HEVC (brands `heic`, `heix`, ...).
+    Heic,
+    /// HEIF of the generic brands (`mif1`, `msf1`).
+    Heif,
 }
 
 impl Format {
@@ -46,6 +50,12 @@ impl Format {
                 ..,
             ] => Some(Self::WebP),
             [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(Self::Gif),
+            // An ISO base media file: its major brand says what it holds.
+            [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] => match brand.get(..4)? {
+                b"heic" | b"heix" | b"heim" | b"heis" => Some(Self::Heic),
+                b"mif1" | b"msf1" => Some(Self::Heif),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -56,15 +66,19 @@ impl Format {
             Self::Png => "image/png",
             Self::WebP => "image/webp",
             Self::Gif => "image/gif",
+            Self::Heic => "image/heic",
+            Self::Heif => "image/heif",
         }
     }
 
-    fn image_format(self) -> ImageFormat {
+    /// The `image` crate's name for it; HEIF is read by libheif instead ([`super::heif`]).
+    fn image_format(self) -> Option<ImageFormat> {
         match self {
-            Self::Jpeg => ImageFormat::Jpeg,
-            Self::Png => ImageFormat::Png,
-            Self::WebP => ImageFormat::WebP,
-            Self::Gif => ImageFormat::Gif,
+            Self::Jpeg => Some(ImageFormat::Jpeg),
+            Self::Png => Some(ImageFormat::Png),
+            Self::WebP => Some(ImageFormat::WebP),
+            Self::Gif => Some(ImageFormat::Gif),
+            Self::Heic | Self::Heif => None,
         }
     }
 }
@@ -81,33 +95,17 @@ pub struct Decoded {
 
 /// The pixels an image declares in its header, if it is one the processor reads.
 pub fn declared_pixels(bytes: &[u8]) -> Option<u64> {
-    let format = Format::sniff(bytes)?;
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format.image_format())
-        .into_dimensions()
-        .ok()?;
+    let (width, height) = match Format::sniff(bytes)?.image_format() {
+        Some(format) => ImageReader::with_format(Cursor::new(bytes), format)
+            .into_dimensions()
+            .ok()?,
+        None => super::heif::dimensions(bytes)?,
+    };
     Some(u64::from(width) * u64::from(height))
 }
 
-/// Decodes `bytes` at a size whose longest side still covers `cover` pixels where the
-/// format allows decoding at a reduced scale.
-pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejection> {
-    if bytes.is_empty() {
-        return Err(Rejection::Empty);
-    }
-    let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
-    match format {
-        Format::WebP => webp_chunks_fit(bytes)?,
-        Format::Png => png_profile_fits(bytes)?,
-        Format::Jpeg | Format::Gif => {}
-    }
-    // Reading the header may inflate metadata (a PNG's ICC profile is compressed): it gets a
-    // small budget of its own, before the image's size is known.
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
-    let mut header_limits = image::Limits::default();
-    header_limits.max_alloc = Some(HEADER_ALLOC_BYTES);
-    reader.limits(header_limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (width, height) = decoder.dimensions();
+/// The pixels of an image of this size, refused if more than the limit or none.
+pub(crate) fn within(width: u32, height: u32, limits: Limits) -> Result<u64, Rejection> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels > limits.max_pixels {
         return Err(Rejection::TooManyPixels {
@@ -119,6 +117,33 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
     if pixels == 0 {
         return Err(Rejection::Corrupt("it has no pixels".into()));
     }
+    Ok(pixels)
+}
+
+/// Decodes `bytes` at a size whose longest side still covers `cover` pixels where the
+/// format allows decoding at a reduced scale.
+pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejection> {
+    if bytes.is_empty() {
+        return Err(Rejection::Empty);
+    }
+    let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
+    let Some(image_format) = format.image_format() else {
+        return super::heif::decode(bytes, limits);
+    };
+    match format {
+        Format::WebP => webp_chunks_fit(bytes)?,
+        Format::Png => png_profile_fits(bytes)?,
+        Format::Jpeg | Format::Gif | Format::Heic | Format::Heif => {}
+    }
+    // Reading the header may inflate metadata (a PNG's ICC profile is compressed): it gets a
+    // small budget of its own, before the image's size is known.
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    let mut header_limits = image::Limits::default();
+    header_limits.max_alloc = Some(HEADER_ALLOC_BYTES);
+    reader.limits(header_limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = within(width, height, limits)?;
     // Limits first: metadata readers trust chunk sizes (a 400-byte WebP can claim a 2.6 GB
     // EXIF chunk, which the fuzzer found), and the decoders check allocations against these.
     let mut limits = image::Limits::default();
@@ -146,7 +171,9 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
             Some(image) => to_srgb(image, icc.as_deref()),
             None => to_srgb(whole(decoder)?, icc.as_deref()),
         },
-        Format::Png | Format::Gif => to_srgb(whole(decoder)?, icc.as_deref()),
+        Format::Png | Format::Gif | Format::Heic | Format::Heif => {
+            to_srgb(whole(decoder)?, icc.as_deref())
+        }
     };
     Ok(Decoded {
         image,
@@ -322,7 +349,7 @@ fn cmyk_to_srgb(cmyk: &[u8], icc: Option<&[u8]>) -> Vec<u8> {
 }
 
 /// Converts RGB(A) pixels tagged with a profile other than sRGB to sRGB.
-fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
+pub(crate) fn to_srgb(image: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
     let Some(profile) = icc.and_then(|icc| lcms2::Profile::new_icc(icc).ok()) else {
         return image;
     };
@@ -371,6 +398,6 @@ fn to_u32(value: usize) -> Result<u32, Rejection> {
     u32::try_from(value).map_err(|_| Rejection::Corrupt("the image is too large".into()))
 }
 
-fn corrupt(error: impl std::fmt::Display) -> Rejection {
+pub(crate) fn corrupt(error: impl std::fmt::Display) -> Rejection {
     Rejection::Corrupt(error.to_string())
 }

@@ -1,23 +1,27 @@
 //! The image pipeline: from an uploaded file's bytes to the four variants of the contract.
 //!
 //! Pure and synchronous on purpose: bytes in, encoded variants out, with no async runtime, no
-//! AWS and no database (a test of the workspace holds it to that). The image processor
-//! (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it any bytes and
-//! `benches/versus-libvips.rs` measures it beside libvips.
+//! AWS and no database (a test of the workspace holds it to that). The one thread it starts
+//! is its own: the WebP encodes run beside the JPEG and AVIF ones, so a photo is ready sooner.
+//! The image processor (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it
+//! any bytes and `benches/versus-libvips.rs` measures it beside libvips.
 //!
 //! The bytes decide everything (never the name or the declared type): [`decode`] identifies
 //! the format from its magic bytes, reads the dimensions from the header and refuses more
 //! pixels than the limit before decoding anything, then decodes (JPEG with libjpeg-turbo, at
-//! the smallest DCT scale that still covers the largest variant; PNG, WebP and GIF with the
-//! `image` crate, an animated GIF giving its first frame) and converts to sRGB (CMYK JPEGs
-//! and embedded ICC profiles through Little CMS). [`variants`] resizes (SIMD, Catmull-Rom,
-//! each variant from the previous larger one), applies the EXIF orientation to the small
-//! results, and encodes: JPEG at quality 80 with 4:2:0 chroma subsampling for opaque images,
-//! PNG for images with transparency, and each also as a WebP (libwebp) of matched quality.
-//! Nothing of the original's metadata is copied (no EXIF, no GPS): the variants are encoded
-//! from pixels. [`placeholder`] sketches the image for pages to show while it loads.
+//! the smallest DCT scale that still covers the largest variant; WebP with libwebp; PNG, GIF
+//! and animated WebP with the `image` crate, an animation giving its first frame) and
+//! converts to sRGB (CMYK JPEGs and embedded ICC profiles through Little CMS). [`variants`]
+//! resizes (SIMD, Catmull-Rom, each variant from the previous larger one), applies the EXIF
+//! orientation to the small results, and encodes: JPEG at quality 80 with 4:2:0 chroma
+//! subsampling for opaque images, PNG for images with transparency, and each also as a WebP
+//! (libwebp) and, when opaque, an AVIF (libavif with libaom), at qualities matched to the
+//! JPEG's by DSSIM. Nothing of the original's metadata is copied (no EXIF, no GPS): the
+//! variants are encoded from pixels. [`placeholder`] sketches the image for pages to show
+//! while it loads.
 
 pub mod decode;
+mod heif;
 pub mod placeholder;
 pub mod variants;
 
@@ -39,7 +43,7 @@ pub struct Limits {
 pub enum Rejection {
     #[error("the file is empty")]
     Empty,
-    #[error("the file is not a JPEG, PNG, WebP or GIF image")]
+    #[error("the file is not a JPEG, PNG, WebP, HEIC or GIF image")]
     NotAnImage,
     #[error("the image is {width} x {height} pixels, more than the limit of {limit} pixels")]
     TooManyPixels { width: u64, height: u64, limit: u64 },
@@ -65,7 +69,7 @@ pub struct Rendered {
     pub height: u32,
     pub content_type: &'static str,
     pub bytes: Vec<u8>,
-    /// The same pixels in other formats, for browsers that take them (WebP).
+    /// The same pixels in other formats, for browsers that take them (WebP, and AVIF when opaque).
     pub alternates: Vec<Alternate>,
 }
 

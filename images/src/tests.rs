@@ -13,6 +13,10 @@ const LIMITS: Limits = Limits {
     max_pixels: 50_000_000,
 };
 
+/// A 320 x 200 HEIC, red on the left and blue on the right, as libheif's `heif-enc -q 90`
+/// (x265) writes it.
+const TWO_COLOURS_HEIC: &[u8] = include_bytes!("../fixtures/two-colours.heic");
+
 /// A smooth RGB gradient: compresses like a photograph.
 fn photo(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
@@ -110,6 +114,11 @@ fn hostile_files_are_refused_with_a_reason() {
             |r| *r == Rejection::NotAnImage,
         ),
         (
+            "truncated HEIC",
+            TWO_COLOURS_HEIC[..TWO_COLOURS_HEIC.len() / 2].to_vec(),
+            |r| matches!(r, Rejection::Corrupt(_)),
+        ),
+        (
             "PNG declaring 100000 x 100000",
             png_bomb(100_000, 100_000),
             |r| {
@@ -160,10 +169,10 @@ fn a_large_jpeg_gives_four_bounded_jpeg_variants_without_metadata() {
 }
 
 #[test]
-fn every_variant_comes_as_a_smaller_webp_of_the_same_size_and_orientation() {
+fn every_variant_comes_as_a_smaller_webp_and_avif_of_the_same_size_and_orientation() {
     let rendition = render(&jpeg_with_orientation(&photo(1200, 800), 6), LIMITS).unwrap();
     for variant in &rendition.variants {
-        let [webp] = &variant.alternates[..] else {
+        let [webp, avif] = &variant.alternates[..] else {
             panic!(
                 "{:?} has {} alternates",
                 variant.name,
@@ -177,10 +186,24 @@ fn every_variant_comes_as_a_smaller_webp_of_the_same_size_and_orientation() {
             (image.width(), image.height()),
             (variant.width, variant.height)
         );
+        assert_eq!(avif.content_type, "image/avif");
+        let image = libavif::decode_rgb(&avif.bytes).unwrap();
+        assert_eq!(
+            (image.width(), image.height()),
+            (variant.width, variant.height)
+        );
         assert!(variant.height > variant.width, "turned upright");
     }
     let large = rendition.variants.last().unwrap();
-    assert!(large.alternates[0].bytes.len() < large.bytes.len());
+    for alternate in &large.alternates {
+        assert!(
+            alternate.bytes.len() < large.bytes.len(),
+            "{} of {} bytes against the JPEG's {}",
+            alternate.content_type,
+            alternate.bytes.len(),
+            large.bytes.len()
+        );
+    }
 }
 
 #[test]
@@ -277,6 +300,33 @@ fn grayscale_and_16_bit_pngs_render() {
 }
 
 #[test]
+fn a_heic_from_a_phone_renders_upright_with_its_colours() {
+    assert_eq!(decode::declared_pixels(TWO_COLOURS_HEIC), Some(320 * 200));
+    let rendition = render(TWO_COLOURS_HEIC, LIMITS).unwrap();
+    assert_eq!((rendition.width, rendition.height), (320, 200));
+    let thumb = &rendition.variants[0];
+    assert_eq!(thumb.content_type, "image/jpeg");
+    let pixels = decoded(thumb).to_rgb8();
+    assert_eq!((pixels.width(), pixels.height()), (150, 94));
+    let near = |pixel: &Rgb<u8>, [r, g, b]: [i32; 3]| {
+        let [pr, pg, pb] = pixel.0.map(i32::from);
+        (pr - r).abs() < 30 && (pg - g).abs() < 30 && (pb - b).abs() < 30
+    };
+    assert!(
+        near(pixels.get_pixel(20, 47), [200, 30, 30]),
+        "{:?}",
+        pixels.get_pixel(20, 47)
+    );
+    assert!(
+        near(pixels.get_pixel(130, 47), [30, 60, 200]),
+        "{:?}",
+        pixels.get_pixel(130, 47)
+    );
+    let formats: Vec<_> = thumb.alternates.iter().map(|a| a.content_type).collect();
+    assert_eq!(formats, ["image/webp", "image/avif"]);
+}
+
+#[test]
 fn transparency_is_kept() {
     let logo = DynamicImage::ImageRgba8(RgbaImage::from_fn(400, 400, |x, _| {
         if x < 200 {
@@ -293,6 +343,8 @@ fn transparency_is_kept() {
         let rendition = render(&bytes, LIMITS).unwrap_or_else(|r| panic!("{case}: {r}"));
         let thumb = &rendition.variants[0];
         assert_eq!(thumb.content_type, "image/png", "{case}");
+        let formats: Vec<_> = thumb.alternates.iter().map(|a| a.content_type).collect();
+        assert_eq!(formats, ["image/webp"], "{case}: no AVIF without its alpha");
         let pixels = decoded(thumb).to_rgba8();
         assert_eq!(
             pixels.get_pixel(140, 75)[3],

@@ -1,5 +1,7 @@
 //! From decoded pixels to the four encoded variants.
 
+use std::borrow::Cow;
+
 use catalog_events::VariantName;
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -12,7 +14,7 @@ use super::{Alternate, Rejection, Rendered, Rendition};
 
 /// JPEG quality of the variants; 4:2:0 chroma subsampling halves colour resolution, which
 /// photographs do not show at this quality, for about a third fewer bytes.
-const JPEG_QUALITY: i32 = 80;
+pub const JPEG_QUALITY: i32 = 80;
 
 /// libwebp's quality for the WebP variants: where their DSSIM against the image resized
 /// without loss matches the JPEG's at [`JPEG_QUALITY`] on real photographs (`./dev bench
@@ -21,6 +23,13 @@ const JPEG_QUALITY: i32 = 80;
 pub const WEBP_QUALITY: f32 = 87.0;
 /// libwebp's effort (0 fastest to 6 smallest).
 pub const WEBP_METHOD: i32 = 4;
+
+/// libavif's quality (0 to 100) for the AVIF variants, matched to the JPEG's like WebP's.
+pub const AVIF_QUALITY: u8 = 60;
+/// libaom's speed (0 slowest to 10): measured on a 2560x1600 photograph's four sizes, one
+/// thread, speed 9 encodes in 0.07 s, 8 in 0.14 s and 6 in 0.52 s for 2% fewer bytes;
+/// rav1e (through ravif) needed 0.52 s at its fastest, 10, for 43% more bytes.
+pub const AVIF_SPEED: u8 = 9;
 
 /// The size of a variant bounded by `bound` on its longest side, never larger than the source.
 pub fn fit(width: u32, height: u32, bound: u32) -> (u32, u32) {
@@ -35,9 +44,9 @@ pub fn fit(width: u32, height: u32, bound: u32) -> (u32, u32) {
     (scale(width), scale(height))
 }
 
-/// Resizes, orients and encodes every variant, largest first, each from the one before.
-/// Sizes come from the original's dimensions, so a JPEG decoded at a reduced scale gives
-/// exactly the variants the full image would.
+/// Resizes, orients and encodes every variant, each from the one before. Sizes come from the
+/// original's dimensions, so a JPEG decoded at a reduced scale gives exactly the variants the
+/// full image would.
 pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
     let Decoded {
         image,
@@ -50,39 +59,60 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
     } else {
         PixelType::U8x3
     };
-    let mut current = (image.width(), image.height());
+    let (width, height) = (image.width(), image.height());
     let pixels = if alpha {
         image.into_rgba8().into_raw()
     } else {
         image.into_rgb8().into_raw()
     };
-    let mut source =
-        Image::from_vec_u8(current.0, current.1, pixels, pixel_type).map_err(resize_error)?;
+    let mut decoded =
+        Some(Image::from_vec_u8(width, height, pixels, pixel_type).map_err(resize_error)?);
     let mut resizer = Resizer::new();
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
-    let mut variants = Vec::with_capacity(VariantName::ALL.len());
+    // Largest first, each from the one before; the decoded image goes once the largest is
+    // made, and every variant is kept until all are encoded.
+    let mut sized: Vec<(VariantName, Image<'static>)> = Vec::with_capacity(VariantName::ALL.len());
     for name in VariantName::ALL.into_iter().rev() {
+        let previous = match (&decoded, sized.last()) {
+            (Some(image), _) | (None, Some((_, image))) => image,
+            (None, None) => return Err(resize_error("no image to resize")),
+        };
         let target = fit(original.0, original.1, name.max_side());
-        let target = (target.0.min(current.0), target.1.min(current.1));
-        if target != current {
+        let target = (
+            target.0.min(previous.width()),
+            target.1.min(previous.height()),
+        );
+        let resized = if target == (previous.width(), previous.height()) {
+            None
+        } else {
             let mut resized = Image::new(target.0, target.1, pixel_type);
             resizer
-                .resize(&source, &mut resized, &options)
+                .resize(previous, &mut resized, &options)
                 .map_err(resize_error)?;
-            source = resized;
-            current = target;
-        }
-        variants.push(encode(
-            name,
-            current.0,
-            current.1,
-            source.buffer(),
-            alpha,
-            orientation,
-        )?);
+            Some(resized)
+        };
+        let image = match (resized, decoded.take()) {
+            (Some(image), _) => image,
+            // The decoded image is already this variant's size.
+            (None, Some(full)) => full,
+            // A small image: this variant is the previous one's size.
+            (None, None) => match sized.last() {
+                Some((_, previous)) => previous.copy(),
+                None => return Err(resize_error("no image to resize")),
+            },
+        };
+        sized.push((name, image));
     }
+    let Some((_, smallest)) = sized.last() else {
+        return Err(resize_error("no variant"));
+    };
+    let placeholder = placeholder(smallest, &mut resizer, &options, orientation)?;
+    let upright = sized
+        .iter()
+        .map(|(name, image)| Upright::of(*name, image, alpha, orientation))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut variants = encode_all(&upright)?;
     variants.reverse();
-    let placeholder = placeholder(&source, &mut resizer, &options, orientation)?;
     let (width, height) = if turns(orientation) {
         (original.1, original.0)
     } else {
@@ -94,6 +124,108 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         variants,
         placeholder,
     })
+}
+
+/// One variant's pixels as shown (orientation applied), ready to encode.
+struct Upright<'a> {
+    name: VariantName,
+    width: u32,
+    height: u32,
+    alpha: bool,
+    pixels: Cow<'a, [u8]>,
+}
+
+impl<'a> Upright<'a> {
+    /// Upright images (most) are encoded straight from the resized buffer; only the others
+    /// are copied to be turned.
+    fn of(
+        name: VariantName,
+        image: &'a Image<'_>,
+        alpha: bool,
+        orientation: Orientation,
+    ) -> Result<Self, Rejection> {
+        let (width, height) = (image.width(), image.height());
+        if orientation == Orientation::NoTransforms {
+            let pixels = Cow::Borrowed(image.buffer());
+            return Ok(Self {
+                name,
+                width,
+                height,
+                alpha,
+                pixels,
+            });
+        }
+        let pixels = image.buffer().to_vec();
+        let mut turned = if alpha {
+            image::RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+        } else {
+            image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        }
+        .ok_or_else(|| resize_error("a buffer of the wrong size"))?;
+        turned.apply_orientation(orientation);
+        Ok(Self {
+            name,
+            width: turned.width(),
+            height: turned.height(),
+            alpha,
+            pixels: Cow::Owned(turned.into_bytes()),
+        })
+    }
+}
+
+/// Encodes every variant in each format: WebP on a thread of its own while this one encodes
+/// the JPEG (or PNG) and the AVIF, so that a photo is ready about as soon as its slowest
+/// encoder is done (the two take similar time).
+fn encode_all(upright: &[Upright<'_>]) -> Result<Vec<Rendered>, Rejection> {
+    let (primary, webp, avif) = std::thread::scope(|scope| {
+        let webp = scope.spawn(|| {
+            upright
+                .iter()
+                .map(|u| webp(&u.pixels, u.width, u.height, u.alpha, WEBP_QUALITY))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let primary = upright.iter().map(primary).collect::<Result<Vec<_>, _>>();
+        // AVIF for opaque images only: libavif's RGB path here carries no alpha plane, and
+        // transparent images have their PNG and WebP.
+        let avif = upright
+            .iter()
+            .map(|u| {
+                (!u.alpha)
+                    .then(|| avif(&u.pixels, u.width, u.height, AVIF_QUALITY))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>();
+        let webp = webp
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (primary, webp, avif)
+    });
+    let rendered = primary?
+        .into_iter()
+        .zip(webp?)
+        .zip(avif?)
+        .zip(upright)
+        .map(|(((primary, webp), avif), u)| {
+            let (content_type, bytes) = primary;
+            let mut alternates = vec![Alternate {
+                content_type: "image/webp",
+                bytes: webp,
+            }];
+            alternates.extend(avif.map(|bytes| Alternate {
+                content_type: "image/avif",
+                bytes,
+            }));
+            Rendered {
+                name: u.name,
+                width: u.width,
+                height: u.height,
+                content_type,
+                bytes,
+                alternates,
+            }
+        })
+        .collect();
+    Ok(rendered)
 }
 
 /// The placeholder, from the smallest variant's pixels scaled to fit ThumbHash's bound.
@@ -136,66 +268,42 @@ fn resize_error(error: impl std::fmt::Display) -> Rejection {
     Rejection::Corrupt(format!("resizing failed: {error}"))
 }
 
-/// Orients and encodes one variant: JPEG when opaque, PNG when it has transparency.
-fn encode(
-    name: VariantName,
-    width: u32,
-    height: u32,
-    pixels: &[u8],
-    alpha: bool,
-    orientation: Orientation,
-) -> Result<Rendered, Rejection> {
-    // Upright images (most) are encoded straight from the resized buffer; only the others are
-    // copied to be turned.
-    let turned = (orientation != Orientation::NoTransforms)
-        .then(|| {
-            let mut image = if alpha {
-                image::RgbaImage::from_raw(width, height, pixels.to_vec())
-                    .map(DynamicImage::ImageRgba8)
-            } else {
-                image::RgbImage::from_raw(width, height, pixels.to_vec())
-                    .map(DynamicImage::ImageRgb8)
-            }
-            .ok_or_else(|| resize_error("a buffer of the wrong size"))?;
-            image.apply_orientation(orientation);
-            Ok(image)
-        })
-        .transpose()?;
-    let (width, height, pixels) = match &turned {
-        Some(image) => (image.width(), image.height(), image.as_bytes()),
-        None => (width, height, pixels),
-    };
-    let (content_type, bytes) = if alpha {
+/// The variant in its main format: JPEG when opaque, PNG when it has transparency.
+fn primary(upright: &Upright<'_>) -> Result<(&'static str, Vec<u8>), Rejection> {
+    let Upright {
+        width,
+        height,
+        pixels,
+        ..
+    } = upright;
+    if upright.alpha {
         let mut bytes = Vec::new();
         image::codecs::png::PngEncoder::new_with_quality(
             &mut bytes,
             image::codecs::png::CompressionType::Fast,
             image::codecs::png::FilterType::Adaptive,
         )
-        .write_image(pixels, width, height, image::ExtendedColorType::Rgba8)
-        .map_err(|error| Rejection::Corrupt(format!("encoding failed: {error}")))?;
-        ("image/png", bytes)
+        .write_image(pixels, *width, *height, image::ExtendedColorType::Rgba8)
+        .map_err(encode_error)?;
+        Ok(("image/png", bytes))
     } else {
-        let bytes = jpeg(pixels, width, height)
-            .map_err(|error| Rejection::Corrupt(format!("encoding failed: {error}")))?;
-        ("image/jpeg", bytes)
-    };
-    let webp = webp(pixels, width, height, alpha)?;
-    Ok(Rendered {
-        name,
-        width,
-        height,
-        content_type,
-        bytes,
-        alternates: vec![Alternate {
-            content_type: "image/webp",
-            bytes: webp,
-        }],
-    })
+        let bytes = jpeg(pixels, *width, *height).map_err(encode_error)?;
+        Ok(("image/jpeg", bytes))
+    }
 }
 
-/// A lossy WebP (alpha kept) of RGB or RGBA pixels.
-pub fn webp(pixels: &[u8], width: u32, height: u32, alpha: bool) -> Result<Vec<u8>, Rejection> {
+fn encode_error(error: impl std::fmt::Display) -> Rejection {
+    Rejection::Corrupt(format!("encoding failed: {error}"))
+}
+
+/// A lossy WebP (alpha kept) of RGB or RGBA pixels at a quality of libwebp's (0 to 100).
+pub fn webp(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    alpha: bool,
+    quality: f32,
+) -> Result<Vec<u8>, Rejection> {
     let encoder = if alpha {
         webp::Encoder::from_rgba(pixels, width, height)
     } else {
@@ -203,15 +311,29 @@ pub fn webp(pixels: &[u8], width: u32, height: u32, alpha: bool) -> Result<Vec<u
     };
     let mut config = webp::WebPConfig::new()
         .map_err(|()| Rejection::Corrupt("the WebP encoder could not start".into()))?;
-    config.quality = WEBP_QUALITY;
+    config.quality = quality;
     config.method = WEBP_METHOD;
     let encoded = encoder
         .encode_advanced(&config)
-        .map_err(|error| Rejection::Corrupt(format!("encoding failed: {error:?}")))?;
+        .map_err(|error| encode_error(format!("{error:?}")))?;
     Ok(encoded.to_vec())
 }
 
-fn jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, turbojpeg::Error> {
+/// A lossy AVIF (4:2:0, like the JPEG) of RGB pixels at a quality of libavif's (0 to 100),
+/// by libaom on one thread.
+pub fn avif(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, Rejection> {
+    let pixels = libavif::RgbPixels::new(width, height, rgb).map_err(encode_error)?;
+    let image = pixels.to_image(libavif::YuvFormat::Yuv420);
+    let mut encoder = libavif::Encoder::new();
+    encoder
+        .set_quality(quality)
+        .set_speed(AVIF_SPEED)
+        .set_max_threads(1);
+    Ok(encoder.encode(&image).map_err(encode_error)?.to_vec())
+}
+
+/// A JPEG of RGB pixels at [`JPEG_QUALITY`], 4:2:0, Huffman tables optimized.
+pub fn jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, turbojpeg::Error> {
     let image = turbojpeg::Image {
         pixels: rgb,
         width: width as usize,

@@ -158,27 +158,39 @@ async fn every_variant_url_serves_the_image_to_anyone() {
             size,
             "{name}"
         );
-        // The same variant as WebP, served alike.
-        let webp = &variant["formats"]["image/webp"];
-        let served = anonymous
-            .get(webp["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(served.status(), StatusCode::OK, "{name} webp");
-        assert_eq!(
-            served.headers()["cache-control"],
-            "public, max-age=31536000, immutable"
-        );
-        assert_eq!(served.headers()["content-type"], "image/webp");
-        let bytes = served.bytes().await.unwrap();
-        assert_eq!(bytes.len() as u64, webp["bytes"].as_u64().unwrap());
-        let image = image::load_from_memory_with_format(&bytes, image::ImageFormat::WebP).unwrap();
-        assert_eq!(
-            (u64::from(image.width()), u64::from(image.height())),
-            size,
-            "{name} webp"
-        );
+        // The same variant as WebP and AVIF, served alike.
+        for (content_type, format) in [
+            ("image/webp", image::ImageFormat::WebP),
+            ("image/avif", image::ImageFormat::Avif),
+        ] {
+            let alternate = &variant["formats"][content_type];
+            let served = anonymous
+                .get(alternate["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(served.status(), StatusCode::OK, "{name} {content_type}");
+            assert_eq!(
+                served.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+            assert_eq!(served.headers()["content-type"], content_type);
+            let bytes = served.bytes().await.unwrap();
+            assert_eq!(bytes.len() as u64, alternate["bytes"].as_u64().unwrap());
+            let dimensions = if format == image::ImageFormat::Avif {
+                let image = libavif::decode_rgb(&bytes).unwrap();
+                (image.width(), image.height())
+            } else {
+                image::load_from_memory_with_format(&bytes, format)
+                    .map(|image| (image.width(), image.height()))
+                    .unwrap()
+            };
+            assert_eq!(
+                (u64::from(dimensions.0), u64::from(dimensions.1)),
+                size,
+                "{name} {content_type}"
+            );
+        }
     }
     assert!(
         read["placeholder"]["dominant_color"]
@@ -206,7 +218,7 @@ async fn files_that_are_not_safe_images_fail_with_the_reason_and_the_worker_goes
     assert_eq!(failed.status, PhotoStatus::Failed);
     assert_eq!(
         failed.failure_reason.as_deref(),
-        Some("the file is not a JPEG, PNG, WebP or GIF image")
+        Some("the file is not a JPEG, PNG, WebP, HEIC or GIF image")
     );
     assert!(failed.variants.is_empty());
     let failed = processed(&pipeline, wrong_checksum).await;

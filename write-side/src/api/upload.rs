@@ -3,7 +3,7 @@
 //! The file is streamed to S3 as it arrives (at most one 8 MiB part in memory) and counted:
 //! past `CATALOG_MAX_UPLOAD_BYTES` the request is refused with `413`, before the body is read
 //! whole (at once when `Content-Length` already says so). Its first bytes decide its type
-//! (JPEG, PNG or WebP, else `415`). The object is removed again whenever the photo is not
+//! (JPEG, PNG, WebP or HEIC, else `415`). The object is removed again whenever the photo is not
 //! created from it.
 
 use std::cell::Cell;
@@ -47,7 +47,7 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // the form is read field by field as it streams; this describes it
 pub struct UploadForm {
-    /// The image: JPEG, PNG or WebP, told by its bytes.
+    /// The image: JPEG, PNG, WebP or HEIC (HEIF), told by its bytes.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     product_id: String,
@@ -85,7 +85,7 @@ struct ReceivedFile {
         (status = 400, description = "A malformed multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
         (status = 413, description = "The file is over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The file is not a JPEG, PNG or WebP image", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The file is not a JPEG, PNG, WebP or HEIC image", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -297,7 +297,7 @@ fn too_large(limit: u64) -> Problem {
 fn not_an_image() -> Problem {
     Problem::new(
         Code::UnsupportedType,
-        "the file is not a JPEG, PNG or WebP image",
+        "the file is not a JPEG, PNG, WebP or HEIC image",
     )
 }
 
@@ -324,6 +324,9 @@ mod tests {
         );
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\x0d"), Some("image/png"));
         assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypheic\0\0\0\0"), Some("image/heic"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypmif1\0\0\0\0"), Some("image/heif"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypisom\0\0\0\0"), None);
         assert_eq!(sniff(b"<svg xmlns=\"http"), None);
         assert_eq!(sniff(b"GIF89a\0\0\0\0\0\0"), None);
     }

@@ -14,7 +14,13 @@ use sqlx::PgPool;
 use crate::webhook_secrets;
 
 /// The image types accepted on upload (the processor checks the bytes themselves).
-pub const SUPPORTED_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+pub const SUPPORTED_TYPES: [&str; 5] = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+];
 
 const MAX_ID_CHARS: usize = 128;
 const MAX_FILENAME_CHARS: usize = 255;
