@@ -201,6 +201,44 @@ async fn every_variant_url_serves_the_image_to_anyone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heic_from_a_phone_becomes_a_ready_photo_with_jpeg_variants() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let heic = include_bytes!("../../images/fixtures/two-colours.heic").to_vec();
+    let photo = pipeline
+        .upload_file(SELLER, "sku-heic", None, heic)
+        .await
+        .unwrap();
+    let state = processed(&pipeline, photo).await;
+    assert_eq!(
+        state.status,
+        PhotoStatus::Ready,
+        "{:?}",
+        state.failure_reason
+    );
+    assert_eq!(state.content_type, "image/heic", "the original's type, from its bytes");
+    assert_eq!((state.width, state.height), (Some(320), Some(200)));
+    let read = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/photos/{photo}?min_version={}", state.version)))
+        .send()
+        .await
+        .unwrap();
+    let read = expect_json(read, StatusCode::OK).await.unwrap();
+    let small = &read["variants"]["small"];
+    assert_eq!(small["content_type"], "image/jpeg");
+    assert!(small["formats"]["image/avif"]["url"].is_string());
+    let served = reqwest::get(small["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    let bytes = served.bytes().await.unwrap();
+    let pixels = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(pixels.dimensions(), (320, 200));
+    let [red, blue] = [pixels.get_pixel(40, 100).0, pixels.get_pixel(280, 100).0];
+    assert!(red[0] > 150 && red[2] < 80, "left half red: {red:?}");
+    assert!(blue[2] > 150 && blue[0] < 80, "right half blue: {blue:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_that_are_not_safe_images_fail_with_the_reason_and_the_worker_goes_on() {
     let pipeline = Pipeline::start().await.unwrap();
     let html = b"<!doctype html><html><body>not a photo</body></html>".to_vec();
