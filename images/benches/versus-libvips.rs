@@ -265,7 +265,7 @@ impl Alternate {
     fn qualities(self) -> Vec<u8> {
         match self {
             Self::WebP => vec![83, 85, 87, 89],
-            Self::Avif => vec![50, 55, 60, 65, 70],
+            Self::Avif => vec![72, 74, 76],
         }
     }
 

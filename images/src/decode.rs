@@ -165,12 +165,17 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
             drop(decoder);
             jpeg(bytes, icc.as_deref(), cover)?
         }
-        // libwebp, twice as fast as the `image` crate's decoder; an animation (which it does
-        // not decode whole) goes to the `image` crate, for its first frame.
-        Format::WebP => match libwebp(bytes) {
-            Some(image) => to_srgb(image, icc.as_deref()),
-            None => to_srgb(whole(decoder)?, icc.as_deref()),
-        },
+        // libwebp, twice as fast as the `image` crate's decoder at full size, and scaling
+        // while it decodes to the largest variant's size; an animation (which it does not
+        // decode) goes to the `image` crate, for its first frame.
+        Format::WebP => {
+            let (scaled_width, scaled_height) = super::variants::fit(width, height, cover);
+            let alpha = decoder.color_type().has_alpha();
+            match super::libwebp::decode(bytes, scaled_width, scaled_height, alpha) {
+                Some(image) => to_srgb(image, icc.as_deref()),
+                None => to_srgb(whole(decoder)?, icc.as_deref()),
+            }
+        }
         Format::Png | Format::Gif | Format::Heic | Format::Heif => {
             to_srgb(whole(decoder)?, icc.as_deref())
         }
@@ -190,17 +195,6 @@ fn whole(decoder: impl ImageDecoder) -> Result<DynamicImage, Rejection> {
     } else {
         DynamicImage::ImageRgb8(image.into_rgb8())
     })
-}
-
-/// A still WebP decoded by libwebp (its dimensions were checked against the limits already).
-fn libwebp(bytes: &[u8]) -> Option<DynamicImage> {
-    let decoded = webp::Decoder::new(bytes).decode()?;
-    let (width, height) = (decoded.width(), decoded.height());
-    if decoded.is_alpha() {
-        image::RgbaImage::from_raw(width, height, decoded.to_vec()).map(DynamicImage::ImageRgba8)
-    } else {
-        image::RgbImage::from_raw(width, height, decoded.to_vec()).map(DynamicImage::ImageRgb8)
-    }
 }
 
 /// Refuses a WebP whose chunks claim more bytes than the file has. The WebP decoder allocates a

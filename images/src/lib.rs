@@ -22,6 +22,7 @@
 
 pub mod decode;
 mod heif;
+mod libwebp;
 pub mod placeholder;
 pub mod variants;
 

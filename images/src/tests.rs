@@ -300,6 +300,30 @@ fn grayscale_and_16_bit_pngs_render() {
 }
 
 #[test]
+fn a_large_webp_is_decoded_at_the_largest_variants_size() {
+    let source = photo(3200, 1800);
+    let webp = variants::webp(source.as_raw(), 3200, 1800, false, 90.0).unwrap();
+    let decoded = decode::decode(&webp, LIMITS, VariantName::Large.max_side()).unwrap();
+    assert_eq!(decoded.original, (3200, 1800));
+    assert_eq!(
+        (decoded.image.width(), decoded.image.height()),
+        (1600, 900),
+        "scaled while decoding"
+    );
+    let rendition = render(&webp, LIMITS).unwrap();
+    assert_eq!(
+        sizes(&rendition),
+        [(150, 84), (320, 180), (800, 450), (1600, 900)]
+    );
+    // The gradient survives the scaling: red grows left to right, green top to bottom.
+    let large = decoded.image.to_rgb8();
+    let (left, right) = (large.get_pixel(10, 450)[0], large.get_pixel(1590, 450)[0]);
+    let (top, bottom) = (large.get_pixel(800, 10)[1], large.get_pixel(800, 890)[1]);
+    assert!(left < 20 && right > 235, "red {left} to {right}");
+    assert!(top < 20 && bottom > 235, "green {top} to {bottom}");
+}
+
+#[test]
 fn a_heic_from_a_phone_renders_upright_with_its_colours() {
     assert_eq!(decode::declared_pixels(TWO_COLOURS_HEIC), Some(320 * 200));
     let rendition = render(TWO_COLOURS_HEIC, LIMITS).unwrap();

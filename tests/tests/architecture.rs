@@ -227,6 +227,21 @@ fn crate_dirs() -> Vec<PathBuf> {
 }
 
 #[test]
+fn the_only_unsafe_code_is_the_one_call_into_libwebp() {
+    let mut dirs = crate_dirs();
+    dirs.push(workspace().join("tests"));
+    let unsafe_lines: Vec<String> = dirs
+        .iter()
+        .flat_map(|dir| lines_with(dir, "unsafe"))
+        .filter(|line| !line.contains("images/src/libwebp.rs:"))
+        .collect();
+    assert!(
+        unsafe_lines.is_empty(),
+        "unsafe code outside images/src/libwebp.rs: {unsafe_lines:?}"
+    );
+}
+
+#[test]
 fn only_the_write_side_appends_events() {
     for dir in crate_dirs() {
         if dir.ends_with("write-side") {

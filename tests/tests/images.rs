@@ -215,7 +215,10 @@ async fn a_heic_from_a_phone_becomes_a_ready_photo_with_jpeg_variants() {
         "{:?}",
         state.failure_reason
     );
-    assert_eq!(state.content_type, "image/heic", "the original's type, from its bytes");
+    assert_eq!(
+        state.content_type, "image/heic",
+        "the original's type, from its bytes"
+    );
     assert_eq!((state.width, state.height), (Some(320), Some(200)));
     let read = pipeline
         .write
