@@ -40,6 +40,14 @@ pub enum PhotoEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         placeholder: Option<Placeholder>,
     },
+    /// The ready photo's variants are also in another format, made after it was ready (AVIF,
+    /// whose best encoder settings take longer than a photo should wait to be ready): one
+    /// file per variant of the render the photo shows, by `format`'s content type.
+    PhotoFormatAdded {
+        occurred_at: DateTime<Utc>,
+        format: String,
+        files: BTreeMap<VariantName, VariantFormat>,
+    },
     /// Processing gave up; `reason` is written for the seller.
     PhotoProcessingFailed {
         occurred_at: DateTime<Utc>,
@@ -156,6 +164,7 @@ impl PhotoEvent {
             Self::PhotoUploaded { .. } => "PhotoUploaded",
             Self::PhotoProcessingStarted { .. } => "PhotoProcessingStarted",
             Self::PhotoProcessed { .. } => "PhotoProcessed",
+            Self::PhotoFormatAdded { .. } => "PhotoFormatAdded",
             Self::PhotoProcessingFailed { .. } => "PhotoProcessingFailed",
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
@@ -178,6 +187,7 @@ impl PhotoEvent {
             Self::PhotoUploaded { occurred_at, .. }
             | Self::PhotoProcessingStarted { occurred_at, .. }
             | Self::PhotoProcessed { occurred_at, .. }
+            | Self::PhotoFormatAdded { occurred_at, .. }
             | Self::PhotoProcessingFailed { occurred_at, .. }
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }

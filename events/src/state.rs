@@ -176,6 +176,13 @@ impl PhotoState {
                 self.placeholder = placeholder.clone();
                 self.failure_reason = None;
             }
+            PhotoEvent::PhotoFormatAdded { format, files, .. } => {
+                for (name, file) in files {
+                    if let Some(variant) = self.variants.get_mut(name) {
+                        variant.formats.insert(format.clone(), file.clone());
+                    }
+                }
+            }
             PhotoEvent::PhotoProcessingFailed { reason, .. } => {
                 self.status = PhotoStatus::Failed;
                 self.failure_reason = Some(reason.clone());

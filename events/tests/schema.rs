@@ -91,6 +91,20 @@ fn lifecycle() -> Vec<PhotoEvent> {
                 thumbhash: "1QcSHQRnh493V4dIh4eXh1h4kJUI".into(),
             }),
         },
+        PhotoEvent::PhotoFormatAdded {
+            occurred_at: at(7),
+            format: "image/avif".into(),
+            files: VariantName::ALL
+                .into_iter()
+                .map(|name| {
+                    let file = VariantFormat {
+                        key: format!("variants/{PHOTO}/{name}.avif"),
+                        bytes: u64::from(name.max_side()) * 5,
+                    };
+                    (name, file)
+                })
+                .collect(),
+        },
         PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at(7),
             caption: Some(String::new()),
@@ -142,11 +156,23 @@ fn the_fold_walks_the_whole_lifecycle() {
             Processing,
             Ready,
             Ready,
+            Ready,
             Deleted
         ]
     );
     let state = state.unwrap();
-    assert_eq!(state.version, 9);
+    assert_eq!(state.version, 10);
+    let large = &state.variants[&VariantName::Large];
+    let formats: Vec<&str> = large.formats.keys().map(String::as_str).collect();
+    assert_eq!(
+        formats,
+        ["image/avif", "image/webp"],
+        "the AVIF joins the WebP"
+    );
+    assert_eq!(
+        large.formats["image/avif"].key,
+        format!("variants/{PHOTO}/large.avif")
+    );
     assert_eq!(state.caption, None, "an empty caption clears it");
     assert_eq!(state.tags, ["blue", "sale"]);
     assert_eq!(state.processing_attempts, 2);
@@ -172,7 +198,7 @@ fn an_unknown_field_in_a_stored_event_is_an_error_not_silently_dropped() {
 
 proptest! {
     #[test]
-    fn every_event_round_trips_through_its_stored_form(index in 0usize..9, version in 1u64..1000) {
+    fn every_event_round_trips_through_its_stored_form(index in 0usize..10, version in 1u64..1000) {
         let event = lifecycle()[index].clone();
         let stored = serde_json::to_value(&event).unwrap();
         prop_assert_eq!(stored["type"].as_str(), Some(event.event_type()));

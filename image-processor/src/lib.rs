@@ -11,7 +11,10 @@
 //! changes nothing), downloads the original with a size cap, checks the declared SHA-256,
 //! renders the variants ([`catalog_images::render`]) on a blocking thread within a memory budget,
 //! stores them in the variants bucket under a key of this attempt (immutable: a reprocess
-//! never changes bytes behind a cached URL), and completes the photo.
+//! never changes bytes behind a cached URL), and completes the photo. Then, the photo ready,
+//! it encodes the AVIF of the variants from the pixels the render kept, stores them beside the
+//! others and records them (`AddFormat`): libaom's better-compressing speed takes longer than
+//! a photo should wait to be ready.
 //!
 //! A file that is not a safe image fails the photo with the reason, and the message is done.
 //! Anything else (S3 or Postgres unavailable) leaves the message for redelivery; on its last
@@ -46,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use catalog_events::PhotoStatus;
-use catalog_images::{Limits, Rejection, Rendition};
+use catalog_images::{Alternate, Limits, Pixels, Rejection, Rendition};
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
@@ -63,7 +66,8 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Bytes of memory a decoded pixel may take across the pipeline (source, resized copies).
 const BYTES_PER_PIXEL: u64 = 8;
 /// Memory every job reserves on top of its file and pixels: decoder state and the encoders,
-/// which run side by side (libaom's AVIF encoder of a 1600-pixel variant takes about 25 MiB).
+/// two of which run side by side (libaom's AVIF encoder of a 1600-pixel variant alone takes
+/// about 25 MiB).
 const JOB_OVERHEAD_BYTES: u64 = 32 << 20;
 
 /// Settings of `catalog process-images`.
@@ -415,7 +419,11 @@ impl Processor {
             }),
         };
         match self.store.execute(photo, command, &correlation).await {
-            Ok(_) => Outcome::Done,
+            Ok(_) => {
+                self.add_later_formats(photo, &prefix, rendition.later, &correlation)
+                    .await;
+                Outcome::Done
+            }
             Err(CommandError::Refused(refusal)) => {
                 // Deleted or reprocessed meanwhile: these variants serve nothing.
                 tracing::info!(%photo, %refusal, "processing finished after the photo moved on");
@@ -424,6 +432,87 @@ impl Processor {
             }
             Err(error) => Outcome::Retry(error.to_string()),
         }
+    }
+
+    /// Makes the formats that come after the photo is ready (AVIF) from the pixels its render
+    /// kept, stores them beside the variants and records them. The photo is ready without
+    /// them, so a failure here is logged and the job still ends: the next reprocess makes them.
+    async fn add_later_formats(
+        &self,
+        photo: Uuid,
+        prefix: &str,
+        pixels: Vec<Pixels>,
+        correlation: &str,
+    ) {
+        if pixels.is_empty() {
+            return;
+        }
+        let encoded = match self.encode_later(pixels).await {
+            Ok(Ok(encoded)) => encoded,
+            Ok(Err(rejection)) => {
+                tracing::warn!(%photo, %rejection, "the AVIF variants could not be made");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%photo, error = format!("{error:#}"), "the AVIF variants could not be made");
+                return;
+            }
+        };
+        let stored = encoded.iter().map(|(name, alternate)| async move {
+            let key = variant_key(prefix, *name, alternate.content_type);
+            self.put(&key, alternate.content_type, &alternate.bytes)
+                .await?;
+            let file = VariantFormat {
+                key,
+                bytes: alternate.bytes.len() as u64,
+            };
+            anyhow::Ok((*name, file))
+        });
+        let files: BTreeMap<VariantName, VariantFormat> = match try_join_all(stored).await {
+            Ok(files) => files.into_iter().collect(),
+            Err(error) => {
+                tracing::warn!(%photo, error = format!("{error:#}"), "the AVIF variants could not be stored");
+                return;
+            }
+        };
+        let command = PhotoCommand::AddFormat {
+            format: "image/avif".to_owned(),
+            files,
+        };
+        match self.store.execute(photo, command, correlation).await {
+            Ok(_) => {}
+            Err(CommandError::Refused(refusal)) => {
+                // Deleted or reprocessed while they were made: they serve nothing.
+                tracing::info!(%photo, %refusal, "the AVIF variants came after the photo moved on");
+                let keys = encoded
+                    .iter()
+                    .map(|(name, alternate)| variant_key(prefix, *name, alternate.content_type))
+                    .collect();
+                self.delete_files(keys).await;
+            }
+            Err(error) => {
+                tracing::warn!(%photo, %error, "the AVIF variants could not be recorded");
+            }
+        }
+    }
+
+    /// Encodes the later formats on blocking threads, within the memory budget (the pixels
+    /// and the encoders' overhead).
+    async fn encode_later(
+        &self,
+        pixels: Vec<Pixels>,
+    ) -> anyhow::Result<Result<Vec<(VariantName, Alternate)>, Rejection>> {
+        let bytes = pixels.iter().map(|p| p.rgb.len() as u64).sum::<u64>() + JOB_OVERHEAD_BYTES;
+        let mib = u32::try_from(bytes.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.memory_mib);
+        let memory = Arc::clone(&self.memory).acquire_many_owned(mib).await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let encoded = catalog_images::variants::later_formats(&pixels);
+            drop(memory);
+            encoded
+        })
+        .await?)
     }
 
     async fn fail(&self, photo: Uuid, reason: &str, correlation: &str) -> Outcome {
@@ -537,7 +626,12 @@ impl Processor {
                 files.push(variant_key(prefix, rendered.name, alternate.content_type));
             }
         }
-        for key in files {
+        self.delete_files(files).await;
+    }
+
+    /// Deletes files of the variants bucket that nothing refers to, logging what it cannot.
+    async fn delete_files(&self, keys: Vec<String>) {
+        for key in keys {
             if let Err(error) = self
                 .s3
                 .delete_object()

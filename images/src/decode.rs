@@ -392,6 +392,6 @@ fn to_u32(value: usize) -> Result<u32, Rejection> {
     u32::try_from(value).map_err(|_| Rejection::Corrupt("the image is too large".into()))
 }
 
-pub(crate) fn corrupt(error: impl std::fmt::Display) -> Rejection {
+fn corrupt(error: impl std::fmt::Display) -> Rejection {
     Rejection::Corrupt(error.to_string())
 }

@@ -6,9 +6,9 @@
 
 use image::metadata::Orientation;
 use image::{DynamicImage, RgbImage, RgbaImage};
-use libheif_rs::{ColorSpace, HeifContext, RgbChroma};
+use libheif_rs::{ColorSpace, HeifContext, HeifError, RgbChroma};
 
-use super::decode::{Decoded, MAX_ICC_BYTES, corrupt, to_srgb, within};
+use super::decode::{Decoded, MAX_ICC_BYTES, to_srgb, within};
 use super::{Limits, Rejection};
 
 /// The primary image's width and height (upright), from the file's boxes alone.
@@ -20,8 +20,8 @@ pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 
 /// Decodes the primary image, once its size is within `limits`, to sRGB.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, Rejection> {
-    let context = HeifContext::read_from_bytes(bytes).map_err(corrupt)?;
-    let handle = context.primary_image_handle().map_err(corrupt)?;
+    let context = HeifContext::read_from_bytes(bytes).map_err(refused)?;
+    let handle = context.primary_image_handle().map_err(refused)?;
     within(handle.width(), handle.height(), limits)?;
     // An ICC profile (`prof` or `rICC`); an `nclx` one (coded primaries) is read as sRGB.
     let icc = handle.color_profile_raw().map(|profile| profile.data);
@@ -38,7 +38,7 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, Rejection> {
     };
     let decoded = handle
         .decode(ColorSpace::Rgb(chroma), None)
-        .map_err(corrupt)?;
+        .map_err(refused)?;
     let planes = decoded.planes();
     let plane = planes
         .interleaved
@@ -63,4 +63,9 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, Rejection> {
         orientation: Orientation::NoTransforms,
         original: (width, height),
     })
+}
+
+/// libheif's refusal, in its own words (without its error codes).
+fn refused(error: HeifError) -> Rejection {
+    Rejection::Corrupt(error.message.trim().to_owned())
 }

@@ -2,7 +2,8 @@
 //!
 //! Pure and synchronous on purpose: bytes in, encoded variants out, with no async runtime, no
 //! AWS and no database (a test of the workspace holds it to that). The one thread it starts
-//! is its own: the WebP encodes run beside the JPEG and AVIF ones, so a photo is ready sooner.
+//! is its own: the largest variant's encode runs beside the others, so a photo is ready
+//! sooner.
 //! The image processor (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it
 //! any bytes and `benches/versus-libvips.rs` measures it beside libvips.
 //!
@@ -15,8 +16,10 @@
 //! resizes (SIMD, Catmull-Rom, each variant from the previous larger one), applies the EXIF
 //! orientation to the small results, and encodes: JPEG at quality 80 with 4:2:0 chroma
 //! subsampling for opaque images, PNG for images with transparency, and each also as a WebP
-//! (libwebp) and, when opaque, an AVIF (libavif with libaom), at qualities matched to the
-//! JPEG's by DSSIM. Nothing of the original's metadata is copied (no EXIF, no GPS): the
+//! (libwebp), at a quality matched to the JPEG's by DSSIM. [`variants::later_formats`] makes
+//! the AVIF of an opaque image's variants from the pixels the render kept: libaom's
+//! better-compressing speed takes longer than a photo should wait to be ready, so the image
+//! processor makes them after. Nothing of the original's metadata is copied (no EXIF, no GPS): the
 //! variants are encoded from pixels. [`placeholder`] sketches the image for pages to show
 //! while it loads.
 
@@ -70,8 +73,18 @@ pub struct Rendered {
     pub height: u32,
     pub content_type: &'static str,
     pub bytes: Vec<u8>,
-    /// The same pixels in other formats, for browsers that take them (WebP, and AVIF when opaque).
+    /// The same pixels in other formats, for browsers that take them (WebP).
     pub alternates: Vec<Alternate>,
+}
+
+/// One variant's pixels as shown (RGB, orientation applied), kept to encode the formats made
+/// once the photo is ready ([`variants::later_formats`]).
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    pub name: VariantName,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
 }
 
 /// A variant in another format.
@@ -89,6 +102,9 @@ pub struct Rendition {
     pub height: u32,
     pub variants: Vec<Rendered>,
     pub placeholder: placeholder::Placeholder,
+    /// The variants' pixels, largest first, for the formats made later (AVIF); empty for a
+    /// transparent image, which gets none.
+    pub later: Vec<Pixels>,
 }
 
 /// Makes the four variants of an image file.

@@ -86,6 +86,15 @@ fn decoded(variant: &Rendered) -> DynamicImage {
     image::load_from_memory(&variant.bytes).unwrap()
 }
 
+/// The HEIC fixture with its image spatial extents (`ispe`) claiming another size.
+fn heic_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = TWO_COLOURS_HEIC.to_vec();
+    let at = bytes.windows(4).position(|w| w == b"ispe").unwrap() + 8;
+    bytes[at..at + 4].copy_from_slice(&width.to_be_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&height.to_be_bytes());
+    bytes
+}
+
 #[test]
 fn hostile_files_are_refused_with_a_reason() {
     let real = jpeg(&photo(64, 64));
@@ -117,6 +126,22 @@ fn hostile_files_are_refused_with_a_reason() {
             "truncated HEIC",
             TWO_COLOURS_HEIC[..TWO_COLOURS_HEIC.len() / 2].to_vec(),
             |r| matches!(r, Rejection::Corrupt(_)),
+        ),
+        (
+            "HEIC declaring 20000 x 20000",
+            heic_declaring(20_000, 20_000),
+            |r| {
+                *r == Rejection::TooManyPixels {
+                    width: 20_000,
+                    height: 20_000,
+                    limit: 50_000_000,
+                }
+            },
+        ),
+        (
+            "HEIC declaring 100000 x 100000 (past libheif's own limit)",
+            heic_declaring(100_000, 100_000),
+            |r| matches!(r, Rejection::Corrupt(reason) if reason.contains("exceeds the maximum")),
         ),
         (
             "PNG declaring 100000 x 100000",
@@ -169,10 +194,13 @@ fn a_large_jpeg_gives_four_bounded_jpeg_variants_without_metadata() {
 }
 
 #[test]
-fn every_variant_comes_as_a_smaller_webp_and_avif_of_the_same_size_and_orientation() {
+fn every_variant_comes_as_a_smaller_webp_and_later_avif_of_the_same_size_and_orientation() {
     let rendition = render(&jpeg_with_orientation(&photo(1200, 800), 6), LIMITS).unwrap();
+    let later = variants::later_formats(&rendition.later).unwrap();
+    let later: std::collections::BTreeMap<_, _> = later.into_iter().collect();
+    assert_eq!(later.len(), 4);
     for variant in &rendition.variants {
-        let [webp, avif] = &variant.alternates[..] else {
+        let [webp] = &variant.alternates[..] else {
             panic!(
                 "{:?} has {} alternates",
                 variant.name,
@@ -186,6 +214,7 @@ fn every_variant_comes_as_a_smaller_webp_and_avif_of_the_same_size_and_orientati
             (image.width(), image.height()),
             (variant.width, variant.height)
         );
+        let avif = &later[&variant.name];
         assert_eq!(avif.content_type, "image/avif");
         let image = libavif::decode_rgb(&avif.bytes).unwrap();
         assert_eq!(
@@ -195,7 +224,7 @@ fn every_variant_comes_as_a_smaller_webp_and_avif_of_the_same_size_and_orientati
         assert!(variant.height > variant.width, "turned upright");
     }
     let large = rendition.variants.last().unwrap();
-    for alternate in &large.alternates {
+    for alternate in large.alternates.iter().chain([&later[&VariantName::Large]]) {
         assert!(
             alternate.bytes.len() < large.bytes.len(),
             "{} of {} bytes against the JPEG's {}",
@@ -347,7 +376,8 @@ fn a_heic_from_a_phone_renders_upright_with_its_colours() {
         pixels.get_pixel(130, 47)
     );
     let formats: Vec<_> = thumb.alternates.iter().map(|a| a.content_type).collect();
-    assert_eq!(formats, ["image/webp", "image/avif"]);
+    assert_eq!(formats, ["image/webp"]);
+    assert_eq!(rendition.later.len(), 4, "its AVIF comes later");
 }
 
 #[test]
@@ -368,7 +398,11 @@ fn transparency_is_kept() {
         let thumb = &rendition.variants[0];
         assert_eq!(thumb.content_type, "image/png", "{case}");
         let formats: Vec<_> = thumb.alternates.iter().map(|a| a.content_type).collect();
-        assert_eq!(formats, ["image/webp"], "{case}: no AVIF without its alpha");
+        assert_eq!(formats, ["image/webp"], "{case}");
+        assert!(
+            rendition.later.is_empty(),
+            "{case}: no AVIF without its alpha"
+        );
         let pixels = decoded(thumb).to_rgba8();
         assert_eq!(
             pixels.get_pixel(140, 75)[3],

@@ -10,7 +10,7 @@ use image::{DynamicImage, ImageEncoder};
 
 use super::decode::Decoded;
 use super::placeholder::{self, Placeholder};
-use super::{Alternate, Rejection, Rendered, Rendition};
+use super::{Alternate, Pixels, Rejection, Rendered, Rendition};
 
 /// JPEG quality of the variants; 4:2:0 chroma subsampling halves colour resolution, which
 /// photographs do not show at this quality, for about a third fewer bytes.
@@ -34,7 +34,7 @@ pub const AVIF_QUALITY: u8 = 74;
 /// 0.63 s and 0.54 (more time than a photo may wait to be ready); at 8, 0.22 s and more
 /// bytes than at 9. rav1e (through ravif) took 0.52 s at its fastest speed, 10, for 43% more
 /// bytes than libaom at 9.
-pub const AVIF_SPEED: u8 = 9;
+pub const AVIF_SPEED: u8 = 7;
 
 /// The size of a variant bounded by `bound` on its longest side, never larger than the source.
 pub fn fit(width: u32, height: u32, bound: u32) -> (u32, u32) {
@@ -118,6 +118,19 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut variants = encode_all(&upright)?;
     variants.reverse();
+    let later = if alpha {
+        Vec::new()
+    } else {
+        upright
+            .into_iter()
+            .map(|u| Pixels {
+                name: u.name,
+                width: u.width,
+                height: u.height,
+                rgb: u.pixels.into_owned(),
+            })
+            .collect()
+    };
     let (width, height) = if turns(orientation) {
         (original.1, original.0)
     } else {
@@ -128,6 +141,7 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         height,
         variants,
         placeholder,
+        later,
     })
 }
 
@@ -178,59 +192,75 @@ impl<'a> Upright<'a> {
     }
 }
 
-/// Encodes every variant in each format: WebP on a thread of its own while this one encodes
-/// the JPEG (or PNG) and the AVIF, so that a photo is ready about as soon as its slowest
-/// encoder is done (the two take similar time).
+/// Encodes every variant as JPEG (or PNG) and WebP. The largest variant's WebP, about
+/// three quarters of the work, runs on a thread of its own while this one encodes the rest,
+/// so that a photo is ready about when that one encode is done.
 fn encode_all(upright: &[Upright<'_>]) -> Result<Vec<Rendered>, Rejection> {
-    let (primary, webp, avif) = std::thread::scope(|scope| {
-        let webp = scope.spawn(|| {
-            upright
-                .iter()
-                .map(|u| webp(&u.pixels, u.width, u.height, u.alpha, WEBP_QUALITY))
-                .collect::<Result<Vec<_>, _>>()
-        });
+    let webp_of = |u: &Upright<'_>| webp(&u.pixels, u.width, u.height, u.alpha, WEBP_QUALITY);
+    let Some((largest, rest)) = upright.split_first() else {
+        return Ok(Vec::new());
+    };
+    let (primary, webps) = std::thread::scope(|scope| {
+        let largest = scope.spawn(|| webp_of(largest));
         let primary = upright.iter().map(primary).collect::<Result<Vec<_>, _>>();
-        // AVIF for opaque images only: libavif's RGB path here carries no alpha plane, and
-        // transparent images have their PNG and WebP.
-        let avif = upright
-            .iter()
-            .map(|u| {
-                (!u.alpha)
-                    .then(|| avif(&u.pixels, u.width, u.height, AVIF_QUALITY))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, _>>();
-        let webp = webp
+        let rest = rest.iter().map(webp_of).collect::<Result<Vec<_>, _>>();
+        let largest = largest
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (primary, webp, avif)
+        let webps = largest.and_then(|largest| {
+            let mut webps = vec![largest];
+            webps.extend(rest?);
+            Ok(webps)
+        });
+        (primary, webps)
     });
     let rendered = primary?
         .into_iter()
-        .zip(webp?)
-        .zip(avif?)
+        .zip(webps?)
         .zip(upright)
-        .map(|(((primary, webp), avif), u)| {
+        .map(|((primary, webp), u)| {
             let (content_type, bytes) = primary;
-            let mut alternates = vec![Alternate {
-                content_type: "image/webp",
-                bytes: webp,
-            }];
-            alternates.extend(avif.map(|bytes| Alternate {
-                content_type: "image/avif",
-                bytes,
-            }));
             Rendered {
                 name: u.name,
                 width: u.width,
                 height: u.height,
                 content_type,
                 bytes,
-                alternates,
+                alternates: vec![Alternate {
+                    content_type: "image/webp",
+                    bytes: webp,
+                }],
             }
         })
         .collect();
     Ok(rendered)
+}
+
+/// The AVIF of each variant (the content type is `image/avif`), largest first: the largest
+/// on a thread of its own while this one encodes the others.
+pub fn later_formats(pixels: &[Pixels]) -> Result<Vec<(VariantName, Alternate)>, Rejection> {
+    let avif_of = |p: &Pixels| {
+        avif(&p.rgb, p.width, p.height, AVIF_QUALITY).map(|bytes| {
+            let alternate = Alternate {
+                content_type: "image/avif",
+                bytes,
+            };
+            (p.name, alternate)
+        })
+    };
+    let Some((largest, rest)) = pixels.split_first() else {
+        return Ok(Vec::new());
+    };
+    std::thread::scope(|scope| {
+        let largest = scope.spawn(|| avif_of(largest));
+        let rest = rest.iter().map(avif_of).collect::<Result<Vec<_>, _>>();
+        let largest = largest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let mut encoded = vec![largest];
+        encoded.extend(rest?);
+        Ok(encoded)
+    })
 }
 
 /// The placeholder, from the smallest variant's pixels scaled to fit ThumbHash's bound.

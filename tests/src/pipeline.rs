@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_callback_guard::CallbackPolicy;
 use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
-use catalog_events::{EventEnvelope, PhotoStatus};
+use catalog_events::{EventEnvelope, PhotoEvent, PhotoStatus};
 use catalog_http::auth::AuthConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
@@ -342,7 +342,8 @@ impl Pipeline {
         anyhow::bail!("photo {photo} has no event {sequence}")
     }
 
-    /// Waits until the image processor has made the photo ready; returns its version then.
+    /// Waits until the photo is ready; returns the version it became ready at (its
+    /// `PhotoProcessed`), whatever followed since (its AVIF, say).
     pub async fn ready(&self, photo: Uuid) -> anyhow::Result<u64> {
         eventually(Duration::from_secs(60), || async {
             let state = self
@@ -355,7 +356,39 @@ impl Pipeline {
                 "the photo failed: {:?}",
                 state.failure_reason
             );
-            Ok((state.status == PhotoStatus::Ready).then_some(state.version))
+            if state.status != PhotoStatus::Ready {
+                return Ok(None);
+            }
+            let history = self
+                .store
+                .history(photo, 0, 1000)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no history of {photo}"))?;
+            Ok(history
+                .events
+                .iter()
+                .rev()
+                .find(|stored| matches!(stored.event, PhotoEvent::PhotoProcessed { .. }))
+                .map(|stored| stored.sequence))
+        })
+        .await
+    }
+
+    /// Waits until the photo is ready and has its AVIF variants (made after ready), so that
+    /// nothing more changes it; returns its version then.
+    pub async fn settled(&self, photo: Uuid) -> anyhow::Result<u64> {
+        self.ready(photo).await?;
+        eventually(Duration::from_secs(60), || async {
+            let state = self
+                .store
+                .load(photo)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
+            let with_avif = state
+                .variants
+                .values()
+                .all(|variant| variant.formats.contains_key("image/avif"));
+            Ok(with_avif.then_some(state.version))
         })
         .await
     }

@@ -196,7 +196,8 @@ async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String 
         .to_owned()
 }
 
-/// Waits until the product's gallery lists exactly these photos, all ready; returns it.
+/// Waits until the product's gallery lists exactly these photos, all ready and with their AVIF
+/// variants (made after ready); returns it.
 async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &[&str]) -> Value {
     eventually(Duration::from_secs(90), || async {
         let page = http
@@ -213,7 +214,14 @@ async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &
         listed.sort_unstable();
         let mut wanted = photos.to_vec();
         wanted.sort_unstable();
-        Ok((listed == wanted).then_some(page.clone()))
+        let with_avif = page["items"].as_array().unwrap().iter().all(|item| {
+            item["variants"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|variant| variant["formats"]["image/avif"].is_object())
+        });
+        Ok((listed == wanted && with_avif).then_some(page.clone()))
     })
     .await
     .unwrap()

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 
 use catalog_events::{
-    PhotoEvent, PhotoState, PhotoStatus, Placeholder, UploadRequested, Variant, VariantName,
-    Webhook,
+    PhotoEvent, PhotoState, PhotoStatus, Placeholder, UploadRequested, Variant, VariantFormat,
+    VariantName, Webhook,
 };
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -50,6 +50,12 @@ pub enum PhotoCommand {
         height: u32,
         variants: BTreeMap<VariantName, Variant>,
         placeholder: Option<Placeholder>,
+    },
+    /// Add the ready photo's variants in another format (`format`, a content type): one file
+    /// per variant, in the folder of the render the photo shows.
+    AddFormat {
+        format: String,
+        files: BTreeMap<VariantName, VariantFormat>,
     },
     FailProcessing {
         reason: String,
@@ -142,6 +148,15 @@ pub enum PhotoError {
     /// A reorder named a photo of another product.
     #[error("the photo is not one of product {0:?}")]
     NotInProduct(String),
+    /// Files of another format made from a render the photo no longer shows (reprocessed
+    /// since), or not one for each of its variants.
+    #[error("the files are not of the photo's current variants")]
+    OtherRender,
+}
+
+/// The folder of a variant's file: every file of one render shares it.
+fn folder(key: &str) -> &str {
+    key.rsplit_once('/').map_or("", |(folder, _)| folder)
 }
 
 /// What the aggregate needs from outside: the time.
@@ -290,6 +305,33 @@ impl Photo {
                 }]),
                 status => refuse("complete processing of", status),
             },
+            PhotoCommand::AddFormat { format, files } => {
+                let photo = self.existing()?;
+                if photo.status != Ready {
+                    return refuse("add a format to", photo.status);
+                }
+                let of_this_render = files.len() == photo.variants.len()
+                    && files.iter().all(|(name, file)| {
+                        photo
+                            .variants
+                            .get(name)
+                            .is_some_and(|variant| folder(&variant.key) == folder(&file.key))
+                    });
+                if !of_this_render {
+                    return Err(PhotoError::OtherRender);
+                }
+                let added = files
+                    .iter()
+                    .all(|(name, file)| photo.variants[name].formats.get(&format) == Some(file));
+                if added {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PhotoEvent::PhotoFormatAdded {
+                    occurred_at: now,
+                    format,
+                    files,
+                }])
+            }
             PhotoCommand::FailProcessing { reason } => match self.existing()?.status {
                 Uploaded | Processing => Ok(vec![PhotoEvent::PhotoProcessingFailed {
                     occurred_at: now,

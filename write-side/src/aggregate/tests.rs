@@ -699,3 +699,77 @@ fn an_outcome_for_an_event_the_photo_does_not_have_is_refused() {
         .when(PhotoCommand::RecordWebhook(delivered(1)))
         .then_expect_error(PhotoError::NotFound);
 }
+
+fn avif_files(folder: &str) -> BTreeMap<VariantName, VariantFormat> {
+    let file = VariantFormat {
+        key: format!("{folder}/thumb.avif"),
+        bytes: 2000,
+    };
+    BTreeMap::from([(VariantName::Thumb, file)])
+}
+
+fn add_avif(folder: &str) -> PhotoCommand {
+    PhotoCommand::AddFormat {
+        format: "image/avif".into(),
+        files: avif_files(folder),
+    }
+}
+
+fn avif_added() -> Fact {
+    Fact(PhotoFormatAdded {
+        occurred_at: now(),
+        format: "image/avif".into(),
+        files: avif_files("variants/7"),
+    })
+}
+
+#[test]
+fn a_ready_photo_gets_a_format_made_from_its_render() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(add_avif("variants/7"))
+        .then_expect_events(vec![avif_added()]);
+}
+
+#[test]
+fn a_format_added_again_appends_nothing() {
+    let mut given = history(PhotoStatus::Ready);
+    given.push(avif_added());
+    test()
+        .given(given)
+        .when(add_avif("variants/7"))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_format_of_another_render_or_missing_a_variant_is_refused() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(add_avif("variants/7/an-older-attempt"))
+        .then_expect_error(PhotoError::OtherRender);
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(PhotoCommand::AddFormat {
+            format: "image/avif".into(),
+            files: BTreeMap::new(),
+        })
+        .then_expect_error(PhotoError::OtherRender);
+}
+
+#[test]
+fn a_format_is_added_only_to_a_ready_photo() {
+    use PhotoStatus::*;
+    for status in [PendingUpload, Uploaded, Processing, Failed, Deleted] {
+        test()
+            .given(history(status))
+            .when(add_avif("variants/7"))
+            .then_expect_error(not_allowed("add a format to", status));
+    }
+    // Reprocessing asked meanwhile: the photo waits for new variants.
+    let mut given = history(Ready);
+    given.push(reprocess_requested());
+    test()
+        .given(given)
+        .when(add_avif("variants/7"))
+        .then_expect_error(not_allowed("add a format to", Uploaded));
+}

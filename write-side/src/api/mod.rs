@@ -130,7 +130,8 @@ impl From<PhotoError> for Problem {
             PhotoError::AlreadyExists
             | PhotoError::NotAllowed { .. }
             | PhotoError::SizeMismatch { .. }
-            | PhotoError::NoSuchChange(_) => Self::new(Code::Conflict, error.to_string()),
+            | PhotoError::NoSuchChange(_)
+            | PhotoError::OtherRender => Self::new(Code::Conflict, error.to_string()),
         }
     }
 }
