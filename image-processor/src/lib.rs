@@ -12,9 +12,9 @@
 //! renders the variants ([`catalog_images::render`]) on a blocking thread within a memory budget,
 //! stores them in the variants bucket under a key of this attempt (immutable: a reprocess
 //! never changes bytes behind a cached URL), and completes the photo. Then, the photo ready,
-//! it encodes the AVIF of the variants from the pixels the render kept, stores them beside the
-//! others and records them (`AddFormat`): libaom's better-compressing speed takes longer than
-//! a photo should wait to be ready.
+//! it hands the pixels the render kept to the [`later`] lane, which encodes their AVIF at the
+//! lowest CPU priority, stores them beside the others and records them (`AddFormat`):
+//! libaom's better-compressing speed takes longer than a photo should wait to be ready.
 //!
 //! A file that is not a safe image fails the photo with the reason, and the message is done.
 //! Anything else (S3 or Postgres unavailable) leaves the message for redelivery; on its last
@@ -32,6 +32,7 @@
 //! the same checks ([`catalog_write_side::uploads`]), and the photo goes on to be rendered.
 
 pub mod jobs;
+pub mod later;
 pub mod purge;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,7 @@ use catalog_write_side::store::{CommandError, PhotoStore};
 use catalog_write_side::uploads::{self, NotRecorded};
 
 use crate::jobs::Job;
+use crate::later::Later;
 use crate::purge::Purger;
 
 /// Cache header of variants: their keys never change content.
@@ -131,6 +133,10 @@ pub struct Processor {
     uploads: Originals,
     upload_prefix: String,
     purger: Purger,
+    /// Where a job hands a ready photo's pixels for its AVIF ([`later`]).
+    later: tokio::sync::mpsc::Sender<Later>,
+    /// The lane's other end, taken when the processor runs.
+    later_queue: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Later>>>,
 }
 
 impl Processor {
@@ -160,7 +166,10 @@ impl Processor {
                 .clone()
                 .map(|distribution| (aws_sdk_cloudfront::Client::new(sdk), distribution)),
         };
+        let (later, later_queue) = later::lane();
         Ok(Self {
+            later,
+            later_queue: std::sync::Mutex::new(Some(later_queue)),
             uploads,
             upload_prefix: resources.upload_events.key_prefix.clone(),
             purger,
@@ -182,9 +191,17 @@ impl Processor {
         })
     }
 
-    /// Processes until `shutdown` is cancelled, `jobs` at a time, and settles dead letters one
-    /// at a time; jobs under way finish.
+    /// Processes until `shutdown` is cancelled, `jobs` at a time, settles dead letters one at
+    /// a time, and makes the later formats of ready photos one at a time; jobs under way
+    /// finish, and the later formats already handed over are made.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let queue = self
+            .later_queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let lane =
+            queue.map(|queue| tokio::spawn(Arc::clone(&self).later_lane(queue, shutdown.clone())));
         let this = Arc::clone(&self);
         let jobs = self
             .queue
@@ -205,6 +222,34 @@ impl Processor {
                 }
             });
         tokio::join!(jobs, dead_letters);
+        if let Some(lane) = lane
+            && let Err(error) = lane.await
+        {
+            tracing::error!(%error, "the lane of later formats ended abnormally");
+        }
+    }
+
+    /// Makes the later formats of each photo handed over, one photo at a time, until
+    /// `shutdown`; then closes the lane and makes those still in it.
+    async fn later_lane(
+        self: Arc<Self>,
+        mut queue: tokio::sync::mpsc::Receiver<Later>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let later = tokio::select! {
+                later = queue.recv() => later,
+                () = shutdown.cancelled() => None,
+            };
+            match later {
+                Some(later) => self.add_later_formats(later).await,
+                None => break,
+            }
+        }
+        queue.close();
+        while let Some(later) = queue.recv().await {
+            self.add_later_formats(later).await;
+        }
     }
 
     /// Settles a dead-lettered job: a render fails its photo if it is still waiting; any other
@@ -420,8 +465,18 @@ impl Processor {
         };
         match self.store.execute(photo, command, &correlation).await {
             Ok(_) => {
-                self.add_later_formats(photo, &prefix, rendition.later, &correlation)
-                    .await;
+                if !rendition.later.is_empty() {
+                    let later = Later {
+                        photo,
+                        prefix,
+                        pixels: rendition.later,
+                        correlation,
+                    };
+                    // Waits while the lane is full: a sustained overload slows renders.
+                    if self.later.send(later).await.is_err() {
+                        tracing::warn!(%photo, "stopping: the photo's AVIF variants are not made");
+                    }
+                }
                 Outcome::Done
             }
             Err(CommandError::Refused(refusal)) => {
@@ -437,16 +492,14 @@ impl Processor {
     /// Makes the formats that come after the photo is ready (AVIF) from the pixels its render
     /// kept, stores them beside the variants and records them. The photo is ready without
     /// them, so a failure here is logged and the job still ends: the next reprocess makes them.
-    async fn add_later_formats(
-        &self,
-        photo: Uuid,
-        prefix: &str,
-        pixels: Vec<Pixels>,
-        correlation: &str,
-    ) {
-        if pixels.is_empty() {
-            return;
-        }
+    async fn add_later_formats(&self, later: Later) {
+        let Later {
+            photo,
+            prefix,
+            pixels,
+            correlation,
+        } = later;
+        let prefix = prefix.as_str();
         let encoded = match self.encode_later(pixels).await {
             Ok(Ok(encoded)) => encoded,
             Ok(Err(rejection)) => {
@@ -479,7 +532,7 @@ impl Processor {
             format: "image/avif".to_owned(),
             files,
         };
-        match self.store.execute(photo, command, correlation).await {
+        match self.store.execute(photo, command, &correlation).await {
             Ok(_) => {}
             Err(CommandError::Refused(refusal)) => {
                 // Deleted or reprocessed while they were made: they serve nothing.
@@ -496,8 +549,8 @@ impl Processor {
         }
     }
 
-    /// Encodes the later formats on blocking threads, within the memory budget (the pixels
-    /// and the encoders' overhead).
+    /// Encodes the later formats at the lowest CPU priority, within the memory budget (the
+    /// pixels and the encoders' overhead).
     async fn encode_later(
         &self,
         pixels: Vec<Pixels>,
@@ -507,12 +560,12 @@ impl Processor {
             .unwrap_or(u32::MAX)
             .clamp(1, self.memory_mib);
         let memory = Arc::clone(&self.memory).acquire_many_owned(mib).await?;
-        Ok(tokio::task::spawn_blocking(move || {
+        later::at_lowest_priority(move || {
             let encoded = catalog_images::variants::later_formats(&pixels);
             drop(memory);
             encoded
         })
-        .await?)
+        .await
     }
 
     async fn fail(&self, photo: Uuid, reason: &str, correlation: &str) -> Outcome {
