@@ -25,15 +25,16 @@ pub const WEBP_QUALITY: f32 = 87.0;
 pub const WEBP_METHOD: i32 = 4;
 
 /// libavif's quality (0 to 100) for the AVIF variants, matched to the JPEG's like WebP's
-/// (`./dev bench images`, the same 10 wallpapers: DSSIM 0.00150 at 72, 0.00130 at 74 and
-/// 0.00118 at 76 against the JPEG's 0.00127), for 0.69 of the JPEG's bytes on the large
-/// variant and 0.71 over all four (a small image's AVIF container weighs more).
+/// (`./dev bench images`, the same 10 wallpapers, at [`AVIF_SPEED`]: DSSIM 0.00140 at 72,
+/// 0.00121 at 74 and 0.00111 at 76 against the JPEG's 0.00127), for 0.54 of the JPEG's bytes
+/// on the large variant and 0.56 over all four (a small image's AVIF container weighs more).
 pub const AVIF_QUALITY: u8 = 74;
 /// libaom's speed (0 slowest to 10), chosen by measurement on the same photographs, one
-/// thread: at 9 the AVIF variants of a photo take 0.07 s and 0.69 of the JPEG's bytes; at 7,
-/// 0.63 s and 0.54 (more time than a photo may wait to be ready); at 8, 0.22 s and more
-/// bytes than at 9. rav1e (through ravif) took 0.52 s at its fastest speed, 10, for 43% more
-/// bytes than libaom at 9.
+/// thread, at the quality matching the JPEG's: at 7 a photo's AVIF variants take 0.68 s and
+/// 0.54 of the JPEG's bytes; at 9, 0.08 s and 0.69; at 8, 0.22 s and more bytes than at 9.
+/// 0.68 s is more than a photo should wait to be ready, so they are made after it
+/// ([`later_formats`]). rav1e, through libavif at the same quantizers, took 0.52 s at its
+/// fastest speed (10) where libaom took 0.15 s at 9, for 7% more bytes.
 pub const AVIF_SPEED: u8 = 7;
 
 /// The size of a variant bounded by `bound` on its longest side, never larger than the source.
