@@ -579,7 +579,11 @@ async function api(side, path, { method = 'GET', json, idempotencyKey, signal } 
 
   let response;
   try {
-    response = await fetch(`${base}${path}`, { method, headers, body, signal, credentials: 'omit' });
+    // `no-cache`: a ready photo is public and cacheable for a minute, but this page polls for
+    // what changed since; the browser revalidates by ETag, so an unchanged photo costs a 304.
+    response = await fetch(`${base}${path}`, {
+      method, headers, body, signal, credentials: 'omit', cache: 'no-cache',
+    });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError({
@@ -646,6 +650,20 @@ function isSettled(id) {
   if (!record) return false;
   if (record.photo.status === 'deleted') return true;
   return record.confirmed && FINAL.has(record.photo.status);
+}
+
+/**
+ * Whether a photo is worth reading again: not settled yet, or ready with the AVIF variants
+ * that the service adds shortly after `ready` to an opaque photo still to come (for a minute
+ * at most), so that its detail lists them.
+ */
+function worthPolling(id) {
+  if (!isSettled(id)) return true;
+  const photo = store.get(id)?.photo;
+  const large = photo?.variants?.large;
+  if (photo?.status !== 'ready' || large?.content_type !== 'image/jpeg') return false;
+  if (large.formats?.['image/avif']) return false;
+  return Date.now() - Date.parse(photo.updated_at) < 60_000;
 }
 
 function displayName(record) {
@@ -721,7 +739,8 @@ function redraw(id) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Polling: each photo not settled is read again, 0.5 s at first, backing off to 5 s.
+// Polling: each photo not settled (or awaiting its AVIF) is read again, 0.5 s at first, backing
+// off to 5 s.
 
 const pollers = new Map();
 const pollSlot = limiter(MAX_CONCURRENT_POLLS);
@@ -764,7 +783,7 @@ async function tick(poller) {
     unwatch(poller.id);
     return;
   }
-  if (isSettled(poller.id)) {
+  if (!worthPolling(poller.id)) {
     unwatch(poller.id);
     return;
   }
@@ -776,7 +795,7 @@ async function tick(poller) {
     poller.seen = true;
     acceptFromServer(photo);
     messages.dismiss('poll:network');
-    if (isSettled(poller.id)) {
+    if (!worthPolling(poller.id)) {
       unwatch(poller.id);
       return;
     }
@@ -1184,7 +1203,7 @@ const inventory = {
         $('#photo-rows').append(row);
         this.shown.add(photo.photo_id);
         firstNew.push(row);
-        if (!isSettled(photo.photo_id)) watch(photo.photo_id, { soon: false });
+        if (worthPolling(photo.photo_id)) watch(photo.photo_id, { soon: false });
       }
       this.cursor = page.next_cursor ?? null;
       $('#photo-table').hidden = this.shown.size === 0;
@@ -1352,7 +1371,7 @@ async function refreshDetail(id) {
   } catch (error) {
     if (detail.id !== id || error.handled) return;
     if (error.status === 404) {
-      if (!isSettled(id)) watch(id);
+      if (worthPolling(id)) watch(id);
       return; // the read model has not caught up yet; drawn from what this tab knows
     }
     messages.error(error, 'The photo could not be refreshed');

@@ -231,6 +231,21 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
         .for_element(Locator::Id("caption"))
         .await
         .unwrap();
+    // Its variants are offered as WebP and, once the service has added them after `ready`,
+    // AVIF, without reloading the page.
+    eventually(Duration::from_secs(30), || async {
+        let text = browser
+            .execute(
+                "return [...document.querySelectorAll('#photo-dialog .variant-formats')]\
+                 .map(e => e.textContent).join(' ');",
+                vec![],
+            )
+            .await?;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        Ok((text.contains("WEBP") && text.contains("AVIF")).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|error| panic!("the detail did not list WebP and AVIF: {error}"));
     caption.clear().await.unwrap();
     caption.send_keys("Red shoe, side view").await.unwrap();
     browser
