@@ -342,15 +342,19 @@ impl Pipeline {
         anyhow::bail!("photo {photo} has no event {sequence}")
     }
 
+    /// The photo's state in the event store; an error if there is no such photo.
+    async fn state(&self, photo: Uuid) -> anyhow::Result<catalog_events::PhotoState> {
+        self.store
+            .load(photo)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))
+    }
+
     /// Waits until the photo is ready; returns the version it became ready at (its
     /// `PhotoProcessed`), whatever followed since (its AVIF, say).
     pub async fn ready(&self, photo: Uuid) -> anyhow::Result<u64> {
         eventually(Duration::from_secs(60), || async {
-            let state = self
-                .store
-                .load(photo)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
+            let state = self.state(photo).await?;
             anyhow::ensure!(
                 state.status != PhotoStatus::Failed,
                 "the photo failed: {:?}",
@@ -379,11 +383,7 @@ impl Pipeline {
     pub async fn settled(&self, photo: Uuid) -> anyhow::Result<u64> {
         self.ready(photo).await?;
         eventually(Duration::from_secs(60), || async {
-            let state = self
-                .store
-                .load(photo)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no photo {photo}"))?;
+            let state = self.state(photo).await?;
             let with_avif = state
                 .variants
                 .values()

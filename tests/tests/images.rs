@@ -154,35 +154,20 @@ async fn every_variant_url_serves_the_image_to_anyone() {
     let anonymous = reqwest::Client::new();
     for name in VariantName::ALL {
         let variant = &read["variants"][name.as_str()];
-        let served = anonymous
-            .get(variant["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(served.status(), StatusCode::OK, "{name}");
-        assert_eq!(
-            served.headers()["cache-control"],
-            "public, max-age=31536000, immutable"
-        );
-        assert_eq!(served.headers()["content-type"], "image/jpeg");
-        let image = image::load_from_memory(&served.bytes().await.unwrap()).unwrap();
         let size = (
             variant["width"].as_u64().unwrap(),
             variant["height"].as_u64().unwrap(),
         );
-        assert_eq!(
-            (u64::from(image.width()), u64::from(image.height())),
-            size,
-            "{name}"
-        );
-        // The same variant as WebP and (made after the photo was ready) AVIF, served alike.
-        for (content_type, format) in [
-            ("image/webp", image::ImageFormat::WebP),
-            ("image/avif", image::ImageFormat::Avif),
-        ] {
-            let alternate = &variant["formats"][content_type];
+        // The variant, and the same as WebP and (made after the photo was ready) AVIF, all
+        // served alike.
+        let files = [
+            (variant, "image/jpeg"),
+            (&variant["formats"]["image/webp"], "image/webp"),
+            (&variant["formats"]["image/avif"], "image/avif"),
+        ];
+        for (file, content_type) in files {
             let served = anonymous
-                .get(alternate["url"].as_str().unwrap())
+                .get(file["url"].as_str().unwrap())
                 .send()
                 .await
                 .unwrap();
@@ -193,14 +178,13 @@ async fn every_variant_url_serves_the_image_to_anyone() {
             );
             assert_eq!(served.headers()["content-type"], content_type);
             let bytes = served.bytes().await.unwrap();
-            assert_eq!(bytes.len() as u64, alternate["bytes"].as_u64().unwrap());
-            let dimensions = if format == image::ImageFormat::Avif {
+            assert_eq!(bytes.len() as u64, file["bytes"].as_u64().unwrap());
+            let dimensions = if content_type == "image/avif" {
                 let image = libavif::decode_rgb(&bytes).unwrap();
                 (image.width(), image.height())
             } else {
-                image::load_from_memory_with_format(&bytes, format)
-                    .map(|image| (image.width(), image.height()))
-                    .unwrap()
+                let image = image::load_from_memory(&bytes).unwrap();
+                (image.width(), image.height())
             };
             assert_eq!(
                 (u64::from(dimensions.0), u64::from(dimensions.1)),
