@@ -512,14 +512,7 @@ impl Processor {
             }
         };
         let stored = encoded.iter().map(|(name, alternate)| async move {
-            let key = variant_key(prefix, *name, alternate.content_type);
-            self.put(&key, alternate.content_type, &alternate.bytes)
-                .await?;
-            let file = VariantFormat {
-                key,
-                bytes: alternate.bytes.len() as u64,
-            };
-            anyhow::Ok((*name, file))
+            anyhow::Ok((*name, self.store_format(prefix, *name, alternate).await?))
         });
         let files: BTreeMap<VariantName, VariantFormat> = match try_join_all(stored).await {
             Ok(files) => files.into_iter().collect(),
@@ -635,13 +628,7 @@ impl Processor {
                 .await?;
             let mut formats = BTreeMap::new();
             for alternate in &rendered.alternates {
-                let key = variant_key(prefix, rendered.name, alternate.content_type);
-                self.put(&key, alternate.content_type, &alternate.bytes)
-                    .await?;
-                let format = VariantFormat {
-                    key,
-                    bytes: alternate.bytes.len() as u64,
-                };
+                let format = self.store_format(prefix, rendered.name, alternate).await?;
                 formats.insert(alternate.content_type.to_owned(), format);
             }
             let variant = Variant {
@@ -655,6 +642,22 @@ impl Processor {
             anyhow::Ok((rendered.name, variant))
         });
         Ok(try_join_all(uploads).await?.into_iter().collect())
+    }
+
+    /// Stores a variant in another format beside it; returns where it is.
+    async fn store_format(
+        &self,
+        prefix: &str,
+        name: VariantName,
+        alternate: &Alternate,
+    ) -> anyhow::Result<VariantFormat> {
+        let key = variant_key(prefix, name, alternate.content_type);
+        self.put(&key, alternate.content_type, &alternate.bytes)
+            .await?;
+        Ok(VariantFormat {
+            key,
+            bytes: alternate.bytes.len() as u64,
+        })
     }
 
     /// Stores one file of a variant, immutable.
