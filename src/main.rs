@@ -5,18 +5,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use catalog_event_store::aggregate::PhotoServices;
+use catalog_event_store::database::DatabaseConfig;
+use catalog_event_store::store::PhotoStore;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_http::auth::{self, AuthConfig};
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
+use catalog_relay::{Relay, RelayConfig, quarantine};
 use catalog_runtime::aws;
 use catalog_runtime::shutdown;
-use catalog_write_side::aggregate::PhotoServices;
-use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
-use catalog_write_side::relay::{Relay, RelayConfig, quarantine};
-use catalog_write_side::store::PhotoStore;
+use catalog_write_side::config::WriteApiConfig;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 

@@ -8,16 +8,20 @@
 //! - [`state`]: the photo's full state and the one fold ([`PhotoState::apply`]) that the
 //!   aggregate, the outbox relay, the projector and the resync all use.
 //! - [`envelope`]: what goes on the bus: the event with its identity, position and the
-//!   photo's state after it, so a consumer never has to ask the write side for anything.
+//!   photo's state after it, so a consumer never has to ask the event store what the photo
+//!   was (the notifier asks only what happened since: ARCHITECTURE.md says why).
 //! - [`upcast`]: event versioning. Stored events are never rewritten; older payload shapes are
 //!   brought to the current one when they are read.
 //! - [`view`]: the photo as the HTTP contract shows it, to buyers and in webhooks.
+//! - [`media`]: the media types an original may be, told by its first bytes (the write API's
+//!   check and the image pipeline's decoder agree through it).
 //! - [`resources`]: the names and routes of the AWS resources, from `infra-cdk/resources.json`.
 //!
 //! This crate does no I/O: it is types, their JSON and pure functions over them.
 
 pub mod envelope;
 pub mod event;
+pub mod media;
 pub mod resources;
 pub mod state;
 pub mod upcast;

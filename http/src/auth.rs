@@ -170,6 +170,18 @@ impl AuthError {
     }
 }
 
+/// A token refused is `401`; a server that cannot check tokens is its own fault (`500`).
+impl From<AuthError> for Problem {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Expired | AuthError::NotYetValid | AuthError::Invalid(_) => {
+                Self::new(Code::Unauthorized, error.to_string())
+            }
+            AuthError::NoSecret | AuthError::NotConfigured => Self::internal(&error),
+        }
+    }
+}
+
 /// The claims read from a token (signature and times are checked by `jsonwebtoken`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {

@@ -9,8 +9,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::auth::AuthError;
-
 /// A field that failed validation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -27,102 +25,51 @@ impl FieldError {
     }
 }
 
-/// Every kind of problem the APIs answer with: one row each of the code clients match on (the
-/// end of the problem's `type`, `urn:photo-catalog:problem:<code>`), its HTTP status and its
-/// title. Codes are public API: a new refusal gets a new row, a row never changes meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    Malformed,
-    Unauthorized,
-    RequestTimeout,
-    NotFound,
-    Conflict,
-    ProductOwned,
-    Busy,
-    TooLarge,
-    UnsupportedType,
-    Invalid,
-    IdempotencyKeyReused,
-    RateLimited,
-    Unavailable,
-    Internal,
+/// Declares [`Code`] from its table, so that the enum, [`Code::ALL`] and the rows cannot drift:
+/// a code is added in one line, and listed, documented and answered from that line.
+macro_rules! codes {
+    ($($variant:ident => ($code:literal, $status:ident, $title:literal),)+) => {
+        /// Every kind of problem the APIs answer with: one row each of the code clients match
+        /// on (the end of the problem's `type`, `urn:photo-catalog:problem:<code>`), its HTTP
+        /// status and its title. Codes are public API: a new refusal gets a new row, a row
+        /// never changes meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the table's order, as the OpenAPI documents list them.
+            pub const ALL: &[Self] = &[$(Self::$variant,)+];
+
+            /// The table: code, status, title.
+            const fn row(self) -> (&'static str, StatusCode, &'static str) {
+                match self {
+                    $(Self::$variant => ($code, StatusCode::$status, $title),)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    Malformed => ("malformed", BAD_REQUEST, "Malformed request"),
+    Unauthorized => ("unauthorized", UNAUTHORIZED, "Not authenticated"),
+    RequestTimeout => ("request-timeout", REQUEST_TIMEOUT, "Request timeout"),
+    NotFound => ("not-found", NOT_FOUND, "Not found"),
+    Conflict => ("conflict", CONFLICT, "Not allowed now"),
+    ProductOwned => ("product-owned", CONFLICT, "The product is another seller's"),
+    Busy => ("busy", CONFLICT, "Try again"),
+    TooLarge => ("too-large", PAYLOAD_TOO_LARGE, "Too large"),
+    UnsupportedType => ("unsupported-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported type"),
+    Invalid => ("invalid", UNPROCESSABLE_ENTITY, "Invalid request"),
+    IdempotencyKeyReused => ("idempotency-key-reused", UNPROCESSABLE_ENTITY, "Idempotency key reused"),
+    RateLimited => ("rate-limited", TOO_MANY_REQUESTS, "Too many requests"),
+    Unavailable => ("unavailable", SERVICE_UNAVAILABLE, "Unavailable"),
+    Internal => ("internal", INTERNAL_SERVER_ERROR, "Internal error"),
 }
 
 impl Code {
-    /// Every code, as the OpenAPI documents list them.
-    pub const ALL: [Self; 14] = [
-        Self::Malformed,
-        Self::Unauthorized,
-        Self::RequestTimeout,
-        Self::NotFound,
-        Self::Conflict,
-        Self::ProductOwned,
-        Self::Busy,
-        Self::TooLarge,
-        Self::UnsupportedType,
-        Self::Invalid,
-        Self::IdempotencyKeyReused,
-        Self::RateLimited,
-        Self::Unavailable,
-        Self::Internal,
-    ];
-
-    /// The table: code, status, title.
-    const fn row(self) -> (&'static str, StatusCode, &'static str) {
-        match self {
-            Self::Malformed => ("malformed", StatusCode::BAD_REQUEST, "Malformed request"),
-            Self::Unauthorized => (
-                "unauthorized",
-                StatusCode::UNAUTHORIZED,
-                "Not authenticated",
-            ),
-            Self::RequestTimeout => (
-                "request-timeout",
-                StatusCode::REQUEST_TIMEOUT,
-                "Request timeout",
-            ),
-            Self::NotFound => ("not-found", StatusCode::NOT_FOUND, "Not found"),
-            Self::Conflict => ("conflict", StatusCode::CONFLICT, "Not allowed now"),
-            Self::ProductOwned => (
-                "product-owned",
-                StatusCode::CONFLICT,
-                "The product is another seller's",
-            ),
-            Self::Busy => ("busy", StatusCode::CONFLICT, "Try again"),
-            Self::TooLarge => ("too-large", StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
-            Self::UnsupportedType => (
-                "unsupported-type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported type",
-            ),
-            Self::Invalid => (
-                "invalid",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid request",
-            ),
-            Self::IdempotencyKeyReused => (
-                "idempotency-key-reused",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency key reused",
-            ),
-            Self::RateLimited => (
-                "rate-limited",
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-            ),
-            Self::Unavailable => (
-                "unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-            ),
-            Self::Internal => (
-                "internal",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-            ),
-        }
-    }
-
     pub const fn code(self) -> &'static str {
         self.row().0
     }
@@ -287,17 +234,6 @@ impl ResponseError for Problem {
             }
         }
         response.json(self)
-    }
-}
-
-impl From<AuthError> for Problem {
-    fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::Expired | AuthError::NotYetValid | AuthError::Invalid(_) => {
-                Self::new(Code::Unauthorized, error.to_string())
-            }
-            AuthError::NoSecret | AuthError::NotConfigured => Self::internal(&error),
-        }
     }
 }
 

@@ -10,10 +10,25 @@
 //!
 //! What the lane holds is in memory only: a processor that stops drains it first, but one that
 //! is killed loses it, and those photos stay ready without AVIF until they are reprocessed.
+//!
+//! Here are both the lane (its queue, its threads) and the processor's side of it: the loop
+//! that takes each photo off the lane, encodes its later formats within the memory budget,
+//! stores them beside the photo's variants and records them (`AddFormat`).
 
-use catalog_images::Pixels;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use catalog_event_store::aggregate::PhotoCommand;
+use catalog_event_store::store::CommandError;
+use catalog_events::{VariantFormat, VariantName};
+use catalog_images::{Alternate, Pixels, Rejection};
+use futures_util::future::try_join_all;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::render::variant_key;
+use crate::{JOB_OVERHEAD_BYTES, Processor};
 
 /// Photos waiting for their AVIF at most (about 6 MiB of pixels each).
 pub const BACKLOG: usize = 16;
@@ -53,6 +68,100 @@ where
             let _ = done.send(work());
         })?;
     Ok(result.await?)
+}
+
+impl Processor {
+    /// Makes the later formats of each photo handed over, one photo at a time, until
+    /// `shutdown`; then closes the lane and makes those still in it.
+    pub(crate) async fn later_lane(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Later>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let later = tokio::select! {
+                later = queue.recv() => later,
+                () = shutdown.cancelled() => None,
+            };
+            match later {
+                Some(later) => self.add_later_formats(later).await,
+                None => break,
+            }
+        }
+        queue.close();
+        while let Some(later) = queue.recv().await {
+            self.add_later_formats(later).await;
+        }
+    }
+
+    /// Makes the formats that come after the photo is ready (AVIF) from the pixels its render
+    /// kept, stores them beside the variants and records them. The photo is ready without
+    /// them, so a failure here is logged and the job still ends: the next reprocess makes them.
+    async fn add_later_formats(&self, later: Later) {
+        let Later {
+            photo,
+            prefix,
+            pixels,
+            correlation,
+        } = later;
+        let prefix = prefix.as_str();
+        let encoded = match self.encode_later(pixels).await {
+            Ok(Ok(encoded)) => encoded,
+            Ok(Err(rejection)) => {
+                tracing::warn!(%photo, %rejection, "the AVIF variants could not be made");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%photo, error = format!("{error:#}"), "the AVIF variants could not be made");
+                return;
+            }
+        };
+        let stored = encoded.iter().map(|(name, alternate)| async move {
+            anyhow::Ok((*name, self.store_format(prefix, *name, alternate).await?))
+        });
+        let files: BTreeMap<VariantName, VariantFormat> = match try_join_all(stored).await {
+            Ok(files) => files.into_iter().collect(),
+            Err(error) => {
+                tracing::warn!(%photo, error = format!("{error:#}"), "the AVIF variants could not be stored");
+                return;
+            }
+        };
+        let command = PhotoCommand::AddFormat {
+            format: "image/avif".to_owned(),
+            files,
+        };
+        match self.store.execute(photo, command, &correlation).await {
+            Ok(_) => {}
+            Err(CommandError::Refused(refusal)) => {
+                // Deleted or reprocessed while they were made: they serve nothing.
+                tracing::info!(%photo, %refusal, "the AVIF variants came after the photo moved on");
+                let keys = encoded
+                    .iter()
+                    .map(|(name, alternate)| variant_key(prefix, *name, alternate.content_type))
+                    .collect();
+                self.delete_files(keys).await;
+            }
+            Err(error) => {
+                tracing::warn!(%photo, %error, "the AVIF variants could not be recorded");
+            }
+        }
+    }
+
+    /// Encodes the later formats at the lowest CPU priority, within the memory budget (the
+    /// pixels and the encoders' overhead).
+    async fn encode_later(
+        &self,
+        pixels: Vec<Pixels>,
+    ) -> anyhow::Result<Result<Vec<(VariantName, Alternate)>, Rejection>> {
+        let bytes = pixels.iter().map(|p| p.rgb.len() as u64).sum::<u64>() + JOB_OVERHEAD_BYTES;
+        let memory = self.reserve(bytes).await?;
+        at_lowest_priority(move || {
+            let encoded = catalog_images::variants::later_formats(&pixels);
+            drop(memory);
+            encoded
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,16 @@
 //! A deleted photo's files go: its original (with whatever metadata it carried, GPS
 //! included) and every variant of every attempt, and in AWS the CDN forgets the variants'
 //! URLs, which then answer `404`.
+//!
+//! A `Job::Purge` removes them only once the event store shows the photo deleted (a message
+//! from elsewhere removes nothing); [`Purger`] is what removes them, and repeating it changes
+//! nothing, so a purge that failed is simply run again.
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use catalog_events::PhotoStatus;
+use uuid::Uuid;
+
+use crate::{Outcome, Processor};
 
 /// Keys removed per `DeleteObjects` call (S3's limit).
 const PER_DELETE: usize = 1000;
@@ -90,5 +98,22 @@ impl Purger {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+impl Processor {
+    /// Removes a deleted photo's files.
+    pub(crate) async fn purge(&self, photo: Uuid) -> Outcome {
+        match self.store.load(photo).await {
+            Ok(Some(state)) if state.status == PhotoStatus::Deleted => {
+                match self.purger.purge(photo, &state.object_key).await {
+                    Ok(()) => Outcome::Done,
+                    Err(error) => Outcome::Retry(format!("{error:#}")),
+                }
+            }
+            // Not deleted (a message from elsewhere): nothing of it is removed.
+            Ok(_) => Outcome::Done,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
     }
 }

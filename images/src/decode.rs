@@ -2,6 +2,7 @@
 
 use std::io::Cursor;
 
+use catalog_events::media::MediaType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
@@ -15,71 +16,14 @@ pub(crate) const MAX_ICC_BYTES: usize = 4 << 20;
 /// the whole image, and a crafted file can hold thousands of them.
 const MAX_JPEG_SCANS: u32 = 100;
 
-/// The formats the processor reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Jpeg,
-    Png,
-    WebP,
-    Gif,
-    /// HEIF holding HEVC (brands `heic`, `heix`, ...).
-    Heic,
-    /// HEIF of the generic brands (`mif1`, `msf1`).
-    Heif,
-}
-
-impl Format {
-    /// The format a file's first bytes show.
-    pub fn sniff(head: &[u8]) -> Option<Self> {
-        match head {
-            [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
-            [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
-            [
-                b'R',
-                b'I',
-                b'F',
-                b'F',
-                _,
-                _,
-                _,
-                _,
-                b'W',
-                b'E',
-                b'B',
-                b'P',
-                ..,
-            ] => Some(Self::WebP),
-            [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(Self::Gif),
-            // An ISO base media file: its major brand says what it holds.
-            [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] => match brand.get(..4)? {
-                b"heic" | b"heix" | b"heim" | b"heis" => Some(Self::Heic),
-                b"mif1" | b"msf1" => Some(Self::Heif),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Jpeg => "image/jpeg",
-            Self::Png => "image/png",
-            Self::WebP => "image/webp",
-            Self::Gif => "image/gif",
-            Self::Heic => "image/heic",
-            Self::Heif => "image/heif",
-        }
-    }
-
-    /// The `image` crate's name for it; HEIF is read by libheif instead ([`super::heif`]).
-    fn image_format(self) -> Option<ImageFormat> {
-        match self {
-            Self::Jpeg => Some(ImageFormat::Jpeg),
-            Self::Png => Some(ImageFormat::Png),
-            Self::WebP => Some(ImageFormat::WebP),
-            Self::Gif => Some(ImageFormat::Gif),
-            Self::Heic | Self::Heif => None,
-        }
+/// The `image` crate's name for a format; HEIF is read by libheif instead ([`super::heif`]).
+fn image_format(format: MediaType) -> Option<ImageFormat> {
+    match format {
+        MediaType::Jpeg => Some(ImageFormat::Jpeg),
+        MediaType::Png => Some(ImageFormat::Png),
+        MediaType::WebP => Some(ImageFormat::WebP),
+        MediaType::Gif => Some(ImageFormat::Gif),
+        MediaType::Heic | MediaType::Heif => None,
     }
 }
 
@@ -95,7 +39,7 @@ pub struct Decoded {
 
 /// The pixels an image declares in its header, if it is one the processor reads.
 pub fn declared_pixels(bytes: &[u8]) -> Option<u64> {
-    let (width, height) = match Format::sniff(bytes)?.image_format() {
+    let (width, height) = match image_format(MediaType::sniff(bytes)?) {
         Some(format) => ImageReader::with_format(Cursor::new(bytes), format)
             .into_dimensions()
             .ok()?,
@@ -126,18 +70,18 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
     if bytes.is_empty() {
         return Err(Rejection::Empty);
     }
-    let format = Format::sniff(bytes).ok_or(Rejection::NotAnImage)?;
-    let Some(image_format) = format.image_format() else {
+    let format = MediaType::sniff(bytes).ok_or(Rejection::NotAnImage)?;
+    let Some(reader_format) = image_format(format) else {
         return super::heif::decode(bytes, limits);
     };
     match format {
-        Format::WebP => webp_chunks_fit(bytes)?,
-        Format::Png => png_profile_fits(bytes)?,
-        Format::Jpeg | Format::Gif | Format::Heic | Format::Heif => {}
+        MediaType::WebP => webp_chunks_fit(bytes)?,
+        MediaType::Png => png_profile_fits(bytes)?,
+        MediaType::Jpeg | MediaType::Gif | MediaType::Heic | MediaType::Heif => {}
     }
     // Reading the header may inflate metadata (a PNG's ICC profile is compressed): it gets a
     // small budget of its own, before the image's size is known.
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), reader_format);
     let mut header_limits = image::Limits::default();
     header_limits.max_alloc = Some(HEADER_ALLOC_BYTES);
     reader.limits(header_limits);
@@ -161,14 +105,14 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
         });
     }
     let image = match format {
-        Format::Jpeg => {
+        MediaType::Jpeg => {
             drop(decoder);
             jpeg(bytes, icc.as_deref(), cover)?
         }
         // libwebp, twice as fast as the `image` crate's decoder at full size, and scaling
         // while it decodes to the largest variant's size; an animation (which it does not
         // decode) goes to the `image` crate, for its first frame.
-        Format::WebP => {
+        MediaType::WebP => {
             let (scaled_width, scaled_height) = super::variants::fit(width, height, cover);
             let alpha = decoder.color_type().has_alpha();
             match super::libwebp::decode(bytes, scaled_width, scaled_height, alpha) {
@@ -176,7 +120,7 @@ pub fn decode(bytes: &[u8], limits: Limits, cover: u32) -> Result<Decoded, Rejec
                 None => to_srgb(whole(decoder)?, icc.as_deref()),
             }
         }
-        Format::Png | Format::Gif | Format::Heic | Format::Heif => {
+        MediaType::Png | MediaType::Gif | MediaType::Heic | MediaType::Heif => {
             to_srgb(whole(decoder)?, icc.as_deref())
         }
     };

@@ -28,11 +28,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use catalog_callback_guard::{CallbackPolicy, GuardedResolver, Refusal};
+use catalog_event_store::aggregate::{PhotoCommand, WebhookOutcome};
+use catalog_event_store::store::PhotoStore;
+use catalog_event_store::webhook_secrets::{self, Sealer, WebhookKeyConfig};
+use catalog_runtime::backoff::Backoff;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::VariantsUrl;
-use catalog_write_side::aggregate::{PhotoCommand, WebhookOutcome};
-use catalog_write_side::store::PhotoStore;
-use catalog_write_side::webhook_secrets::{self, Sealer, WebhookKeyConfig};
 
 /// The longest wait between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(3600);
@@ -113,7 +114,7 @@ pub struct Notifier {
     /// Opens the sellers' webhook secrets.
     sealer: Sealer,
     policy: Arc<CallbackPolicy>,
-    retry_base: Duration,
+    retry: Backoff,
     give_up_after: chrono::Duration,
     jobs: usize,
     polling: Polling,
@@ -147,7 +148,10 @@ impl Notifier {
             http,
             sealer,
             policy,
-            retry_base: Duration::from_secs(config.retry_base_secs.max(1)),
+            retry: Backoff::new(
+                Duration::from_secs(config.retry_base_secs.max(1)),
+                MAX_DELAY,
+            ),
             give_up_after: chrono::Duration::seconds(
                 i64::try_from(config.give_up_after_secs.min(MAX_GIVE_UP_AFTER_SECS)).unwrap_or(0),
             ),
@@ -251,7 +255,7 @@ impl Notifier {
                 status,
             },
             Err(failure) => {
-                let delay = backoff(self.retry_base, attempt);
+                let delay = schedule(&self.retry, attempt);
                 let deadline = envelope.occurred_at + self.give_up_after;
                 let too_late = Utc::now() + delay > deadline;
                 let last_receive = attempt >= self.queue.max_receives;
@@ -410,14 +414,10 @@ fn signed_headers(
     ])
 }
 
-/// The wait after attempt `attempt`: `base` doubled per attempt, capped at an hour, of which
-/// a random half ("equal jitter"), so that receivers coming back are not stampeded.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let full = base
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-        .min(MAX_DELAY);
-    let half = full / 2;
-    let delay = half + half.mul_f64(fastrand::f64());
+/// The wait after attempt `attempt`: the retry base doubled per attempt, capped at an hour, of
+/// which a random half ("equal jitter"), so that receivers coming back are not stampeded.
+fn schedule(retry: &Backoff, attempt: u32) -> Duration {
+    let delay = retry.delay(attempt);
     // SQS schedules in whole seconds.
     Duration::from_secs(delay.as_secs_f64().ceil() as u64).max(Duration::from_secs(1))
 }
@@ -458,11 +458,11 @@ mod tests {
 
     #[test]
     fn the_backoff_doubles_with_jitter_up_to_an_hour() {
-        let base = Duration::from_secs(30);
+        let retry = Backoff::new(Duration::from_secs(30), MAX_DELAY);
         for attempt in 1..=20u32 {
             let full = (30 * 2u64.pow(attempt - 1)).min(3600);
             for _ in 0..50 {
-                let delay = backoff(base, attempt).as_secs();
+                let delay = schedule(&retry, attempt).as_secs();
                 assert!(
                     (full / 2..=full).contains(&delay),
                     "attempt {attempt}: {delay}s outside {}..={full}",
@@ -523,6 +523,7 @@ mod tests {
 
     #[test]
     fn the_backoff_is_at_least_a_second() {
-        assert_eq!(backoff(Duration::from_secs(1), 1), Duration::from_secs(1));
+        let retry = Backoff::new(Duration::from_secs(1), MAX_DELAY);
+        assert_eq!(schedule(&retry, 1), Duration::from_secs(1));
     }
 }

@@ -19,9 +19,9 @@ use std::fmt;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use catalog_event_store::store::read::{self, Photos};
 use catalog_events::PhotoState;
 use catalog_read_model::{Item, PHOTO_ID, VERSION};
-use catalog_write_side::store::read::{self, Photos};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 

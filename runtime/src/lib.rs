@@ -2,6 +2,7 @@
 //!
 //! - [`aws`]: the AWS SDK configuration from the standard variables (`AWS_ENDPOINT_URL`,
 //!   `AWS_REGION`, credentials) and the S3 client every part builds the same way.
+//! - [`backoff`]: the one doubling, capped, jittered wait of every retry loop.
 //! - [`queue`]: the one SQS consumer. The image processor, the notifier and the projector
 //!   each read a queue of `resources.json` through it: long-polled receives that never take
 //!   more messages than there are free job slots, each message opened into its envelope,
@@ -11,6 +12,7 @@
 //! - [`shutdown`]: the signal (SIGTERM from ECS, Ctrl-C) on which every worker drains.
 
 pub mod aws;
+pub mod backoff;
 pub mod queue;
 pub mod redrive;
 pub mod settings;

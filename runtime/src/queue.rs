@@ -26,6 +26,8 @@ use futures_util::future::join_all;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
+
 /// How a worker polls its queue.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Polling {
@@ -51,6 +53,8 @@ pub struct Concurrency {
 const MAX_PER_RECEIVE: usize = 10;
 /// The longest SQS keeps a message hidden.
 const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+/// The wait after a receive that failed (SQS unreachable, throttled).
+const RECEIVE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(400), Duration::from_secs(13));
 
 /// What a queue's messages carry, read from a message's body.
 pub trait Body: Sized + Send + 'static {
@@ -244,8 +248,7 @@ impl Queue {
                 Err(error) => {
                     failures += 1;
                     tracing::warn!(queue = %self.name, error = format!("{error:#}"), "receiving from a queue failed");
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6))))
-                        .await;
+                    RECEIVE_BACKOFF.wait(failures).await;
                     continue;
                 }
             };

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use catalog_callback_guard::CallbackPolicy;
+use catalog_event_store::database::DatabaseConfig;
+use catalog_event_store::webhook_secrets::WebhookKeyConfig;
 use catalog_events::UploadRequested;
 use catalog_events::resources::Resources;
 use catalog_http::auth;
@@ -25,8 +27,7 @@ use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
-use catalog_write_side::config::{DatabaseConfig, WriteApiConfig};
-use catalog_write_side::webhook_secrets::WebhookKeyConfig;
+use catalog_write_side::config::WriteApiConfig;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::Value;

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use catalog_event_store::aggregate::PhotoServices;
+use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::PhotoStatus;
 use catalog_projections::resync::resync;
-use catalog_write_side::aggregate::PhotoServices;
-use catalog_write_side::store::{self, PhotoStore};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use sqlx::Connection;

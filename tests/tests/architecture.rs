@@ -166,23 +166,65 @@ fn the_read_side_never_touches_postgres() {
 }
 
 #[test]
-fn nothing_deployed_depends_on_development_support() {
-    Graph::load().assert_never("catalog", "the local-stack bootstrap", |name| {
-        name == "catalog-local-stack"
+fn only_the_event_store_holds_cqrs_es_and_postgres_es() {
+    let graph = Graph::load();
+    for store in ["postgres-es", "cqrs-es"] {
+        assert_eq!(
+            graph.direct_users(store),
+            BTreeSet::from(["catalog-event-store"]),
+            "crates on {store}"
+        );
+    }
+}
+
+/// The processes that are not an HTTP API.
+const WORKERS: [&str; 4] = [
+    "catalog-image-processor",
+    "catalog-notifier",
+    "catalog-projections",
+    "catalog-relay",
+];
+
+#[test]
+fn no_worker_reaches_the_web_stack() {
+    let graph = Graph::load();
+    for worker in WORKERS {
+        graph.assert_never(worker, "the web stack", |name| {
+            name.starts_with("actix") || matches!(name, "catalog-http" | "catalog-write-side")
+        });
+    }
+}
+
+#[test]
+fn the_command_api_reaches_no_image_codec() {
+    Graph::load().assert_never("catalog-write-side", "an image codec", |name| {
+        matches!(
+            name,
+            "catalog-images"
+                | "image"
+                | "turbojpeg"
+                | "libavif"
+                | "libheif-rs"
+                | "webp"
+                | "libwebp-sys"
+                | "lcms2"
+                | "zune-jpeg"
+        )
     });
 }
 
 #[test]
-fn only_the_write_side_holds_the_event_store() {
+fn nothing_deployed_and_no_library_reaches_development_support() {
     let graph = Graph::load();
-    assert_eq!(
-        graph.direct_users("postgres-es"),
-        BTreeSet::from(["catalog-write-side"])
-    );
-    assert_eq!(
-        graph.direct_users("cqrs-es"),
-        BTreeSet::from(["catalog-write-side"])
-    );
+    let libraries = graph.deps.keys().filter(|name| {
+        name.starts_with("catalog")
+            && !matches!(name.as_str(), "catalog-tests" | "catalog-local-stack")
+    });
+    for library in libraries {
+        graph.assert_never(library, "the local-stack bootstrap", |name| {
+            name == "catalog-local-stack"
+        });
+    }
 }
 
 /// Lines of the Rust sources under `crate_dir/src` that contain `needle` (case-insensitive),
@@ -242,15 +284,15 @@ fn the_only_unsafe_code_is_the_one_call_into_libwebp() {
 }
 
 #[test]
-fn only_the_write_side_appends_events() {
+fn only_the_event_store_appends_events() {
     for dir in crate_dirs() {
-        if dir.ends_with("write-side") {
+        if dir.ends_with("event-store") {
             continue;
         }
         let appends = lines_with(&dir, "INSERT INTO events");
         assert!(
             appends.is_empty(),
-            "events appended outside the write side: {appends:?}"
+            "events appended outside the event store: {appends:?}"
         );
     }
 }
@@ -279,7 +321,7 @@ fn only_the_projections_write_the_read_model() {
 
 #[test]
 fn the_aggregate_never_calls_an_aws_sdk() {
-    let aggregate = workspace().join("write-side/src/aggregate");
+    let aggregate = workspace().join("event-store/src/aggregate");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&aggregate).unwrap().flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap();
@@ -291,4 +333,144 @@ fn the_aggregate_never_calls_an_aws_sdk() {
         found.is_empty(),
         "the aggregate names an AWS SDK: {found:?}"
     );
+}
+
+#[test]
+fn only_events_defines_what_goes_on_the_bus() {
+    // One crate puts events on the bus, and what it puts there is `catalog_events`'s envelope:
+    // it declares no serialized type of its own.
+    for dir in crate_dirs() {
+        let puts = lines_with(&dir, ".put_events(");
+        if dir.ends_with("relay") {
+            assert!(!puts.is_empty(), "the relay no longer calls PutEvents");
+            let own = lines_with(&dir, "Serialize");
+            assert!(own.is_empty(), "the relay declares a bus type: {own:?}");
+            let envelope = lines_with(&dir, "catalog_events::EventEnvelope");
+            assert!(
+                !envelope.is_empty(),
+                "the relay sends something but the envelope"
+            );
+        } else {
+            assert!(puts.is_empty(), "PutEvents outside the relay: {puts:?}");
+        }
+    }
+}
+
+#[test]
+fn only_the_notifier_calls_sellers_urls_through_the_guard() {
+    // An HTTP client is in the web stack (its identity provider's keys), the guard and the
+    // notifier; of these only the notifier takes URLs from sellers, and its client connects
+    // through the guard's resolver.
+    assert_eq!(
+        Graph::load().direct_users("reqwest"),
+        BTreeSet::from([
+            "catalog-callback-guard",
+            "catalog-http",
+            "catalog-notifier",
+            "catalog-tests"
+        ])
+    );
+    let notifier = workspace().join("notifier");
+    let resolver = lines_with(&notifier, ".dns_resolver(Arc::new(GuardedResolver(");
+    assert_eq!(
+        resolver.len(),
+        1,
+        "the notifier's client without the guard's resolver"
+    );
+    let clients = lines_with(&notifier, "reqwest::Client::builder()");
+    assert_eq!(
+        clients.len(),
+        1,
+        "more than one HTTP client in the notifier: {clients:?}"
+    );
+}
+
+/// Lines of `dir`'s files (any depth) ending in `extension` that contain `needle`
+/// (case-insensitive), as `path:line`.
+fn lines_in(dir: &Path, extension: &str, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("target") && !path.ends_with("node_modules") {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == extension) {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    if line.to_lowercase().contains(&needle.to_lowercase()) {
+                        found.push(format!("{}:{}", path.display(), number + 1));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_products_owner_is_set_once_by_the_append() {
+    // A product row is inserted by the append statement's claim and by migration 0008 (photos
+    // stored before it), and no statement sets its owner again: the claim's conflict branch
+    // keeps the owner it finds.
+    let mut dirs = crate_dirs();
+    dirs[0] = workspace().join("src");
+    let search = |needle: &str| -> Vec<String> {
+        dirs.iter()
+            .flat_map(|dir| ["rs", "sql"].map(|extension| lines_in(dir, extension, needle)))
+            .flatten()
+            .collect()
+    };
+    let inserts = search("INSERT INTO products");
+    assert_eq!(inserts.len(), 2, "{inserts:?}");
+    assert!(
+        inserts
+            .iter()
+            .any(|line| line.contains("event-store/src/store/mod.rs:"))
+            && inserts
+                .iter()
+                .any(|line| line.contains("event-store/migrations/0008_products.sql:")),
+        "products inserted outside the append and migration 0008: {inserts:?}"
+    );
+    let owner_updates: Vec<String> = search("SET seller_id")
+        .into_iter()
+        .chain(search(", seller_id ="))
+        .collect();
+    assert_eq!(owner_updates.len(), 1, "{owner_updates:?}");
+    let keeps = search("DO UPDATE SET seller_id = products.seller_id");
+    assert_eq!(
+        keeps, owner_updates,
+        "a product's owner is changed: {owner_updates:?}"
+    );
+}
+
+#[test]
+fn no_test_fakes_postgres_or_aws() {
+    // The tests run against the real Postgres and moto: no mocking crate in any manifest, and
+    // no SDK client built with a replayed or mocked connector.
+    let mut dirs = crate_dirs();
+    dirs.push(workspace().join("tests"));
+    for dir in &dirs {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        for fake in ["mock", "fake", "replay", "wiremock", "testcontainers"] {
+            assert!(
+                !manifest.to_lowercase().contains(fake),
+                "{} names {fake}",
+                dir.join("Cargo.toml").display()
+            );
+        }
+    }
+    let tests = workspace().join("tests");
+    for fake in [
+        "http_client(",
+        "mock_client!",
+        "StaticReplayClient",
+        "MockServer",
+    ] {
+        let found = lines_in(&tests, "rs", fake);
+        assert!(
+            found.is_empty(),
+            "a faked AWS or HTTP client in the tests: {found:?}"
+        );
+    }
 }

@@ -7,14 +7,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use catalog_event_store::aggregate::{PhotoCommand, PhotoServices};
+use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::resources::QueueRole;
 use catalog_events::{PhotoState, PhotoStatus};
+use catalog_relay::{Relay, quarantine};
 use catalog_runtime::redrive::redrive;
 use catalog_tests::pipeline::{Pipeline, Process, Stack, relay_config};
 use catalog_tests::{WriteApi, eventually, expect_json, fresh_database, jpeg, sha256_hex};
-use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
-use catalog_write_side::relay::{Relay, quarantine};
-use catalog_write_side::store::{self, PhotoStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;

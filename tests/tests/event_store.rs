@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use catalog_event_store::aggregate::{PhotoCommand, PhotoError, PhotoServices};
+use catalog_event_store::store::{self, Answerer, CommandError, PhotoStore, Receipt};
 use catalog_events::{PhotoStatus, UploadRequested};
 use catalog_tests::fresh_database;
-use catalog_write_side::aggregate::{PhotoCommand, PhotoError, PhotoServices};
-use catalog_write_side::store::{self, Answerer, CommandError, PhotoStore, Receipt};
 use uuid::Uuid;
 
 async fn store() -> PhotoStore {
@@ -192,7 +192,7 @@ async fn the_pool_follows_its_secret_through_a_rotation() {
         .send()
         .await
         .unwrap();
-    let config = catalog_write_side::config::DatabaseConfig {
+    let config = catalog_event_store::database::DatabaseConfig {
         url: None,
         secret: Some(name.clone()),
         secret_refresh_secs: 1,
@@ -236,8 +236,8 @@ async fn the_pool_follows_its_secret_through_a_rotation() {
 /// Reading it for the relay from that snapshot gives the same states as from its first event.
 #[tokio::test]
 async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() {
-    use catalog_write_side::store::read::{self, Photos, Start};
-    use catalog_write_side::store::snapshots;
+    use catalog_event_store::store::read::{self, Photos, Start};
+    use catalog_event_store::store::snapshots;
     use futures_util::TryStreamExt;
 
     let store = store().await;

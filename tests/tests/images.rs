@@ -321,7 +321,7 @@ async fn a_job_that_keeps_failing_ends_failed_and_its_message_dead_lettered() {
     .unwrap();
     let photo: Uuid = created["photo_id"].as_str().unwrap().parse().unwrap();
     // The upload is confirmed (as after a HEAD), but the object is not there to download.
-    let confirm = catalog_write_side::aggregate::PhotoCommand::ConfirmUpload {
+    let confirm = catalog_event_store::aggregate::PhotoCommand::ConfirmUpload {
         seller_id: SELLER.into(),
         stored_size: bytes.len() as u64,
     };

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
+use catalog_event_store::aggregate::{PhotoCommand, PhotoError, PhotoServices};
+use catalog_event_store::store::{self, CommandError, PhotoStore};
 use catalog_events::PhotoEvent;
 use catalog_tests::{fresh_database, upload_request};
-use catalog_write_side::aggregate::{PhotoCommand, PhotoError, PhotoServices};
-use catalog_write_side::store::{self, CommandError, PhotoStore};
 use uuid::Uuid;
 
 async fn store() -> PhotoStore {

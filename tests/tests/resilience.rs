@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use catalog_event_store::aggregate::{PhotoCommand, PhotoServices};
+use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::{EventEnvelope, PhotoState, UploadRequested};
 use catalog_projections::projector::Projector;
 use catalog_projections::resync::{Report, resync};
 use catalog_read_model::{PHOTO_ID, STATE};
 use catalog_tests::pipeline::{Process, Stack, projected, projector_config, run_catalog};
 use catalog_tests::{eventually, fresh_database};
-use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
-use catalog_write_side::store::{self, PhotoStore};
 use chrono::Utc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

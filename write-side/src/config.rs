@@ -11,8 +11,8 @@ use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 
-pub use crate::database::DatabaseConfig;
-use crate::webhook_secrets::WebhookKeyConfig;
+use catalog_event_store::database::DatabaseConfig;
+use catalog_event_store::webhook_secrets::WebhookKeyConfig;
 
 /// Settings of `catalog write-api`.
 #[derive(Debug, Clone, clap::Args)]

@@ -6,12 +6,12 @@ use std::time::Duration;
 use catalog_events::resources::Resources;
 use catalog_http::service::{Access, Service};
 
-use crate::aggregate::PhotoServices;
 use crate::api::{self, AppState, idempotency};
 use crate::config::WriteApiConfig;
-use crate::originals::Originals;
-use crate::store::PhotoStore;
-use crate::webhook_secrets::Sealer;
+use catalog_event_store::aggregate::PhotoServices;
+use catalog_event_store::originals::Originals;
+use catalog_event_store::store::PhotoStore;
+use catalog_event_store::webhook_secrets::Sealer;
 
 /// How often the write API deletes idempotency keys past their retention.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);

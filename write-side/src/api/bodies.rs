@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::originals::PresignedUpload;
-use crate::store::StoredEvent;
+use catalog_event_store::originals::PresignedUpload;
+use catalog_event_store::store::StoredEvent;
 
 /// The answer of most commands: the photo's status and version after it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,7 +4,7 @@
 //! A key is claimed with an insert before the work runs, so two concurrent requests with one
 //! key cannot both run it: the second is told to retry (`409` with `Retry-After`). A command
 //! that appends events stores its answer in the very statement that appends them
-//! ([`crate::store::Receipt`], through [`current_key`]), and only while the key is unanswered:
+//! ([`catalog_event_store::store::Receipt`], through [`current_key`]), and only while the key is unanswered:
 //! a crash can leave the events and the answer both stored or neither, never one without the
 //! other. Any other answer (a repeat that appended nothing, a client error) is stored when the
 //! work ends; a server error releases the claim so the retry runs the work again. A claim left

@@ -31,11 +31,11 @@ use catalog_http::{Problem, ops, problem};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::aggregate::{PhotoCommand, PhotoError};
-use crate::originals::Originals;
-use crate::store::{Answerer, CommandError, PhotoStore, Receipt};
-use crate::webhook_secrets::Sealer;
 use catalog_callback_guard::CallbackPolicy;
+use catalog_event_store::aggregate::{PhotoCommand, PhotoError};
+use catalog_event_store::originals::Originals;
+use catalog_event_store::store::{Answerer, CommandError, PhotoStore, Receipt};
+use catalog_event_store::webhook_secrets::Sealer;
 use idempotency::Answer;
 
 /// What every handler shares.
@@ -119,40 +119,39 @@ pub fn photo_id(path: &str) -> Result<Uuid, Problem> {
     Uuid::parse_str(path).map_err(|_| Problem::not_found())
 }
 
-impl From<PhotoError> for Problem {
-    fn from(error: PhotoError) -> Self {
-        match error {
-            PhotoError::NotFound => Self::not_found(),
-            PhotoError::ProductOwned(_) => Self::new(Code::ProductOwned, error.to_string()),
-            PhotoError::NotInProduct(_) => {
-                Self::invalid(vec![FieldError::new("photo_ids", error.to_string())])
-            }
-            PhotoError::AlreadyExists
-            | PhotoError::NotAllowed { .. }
-            | PhotoError::SizeMismatch { .. }
-            | PhotoError::NoSuchChange(_)
-            | PhotoError::OtherRender => Self::new(Code::Conflict, error.to_string()),
+/// The problem a refused command answers: the one mapping of the aggregate's refusals.
+pub fn refusal_problem(error: PhotoError) -> Problem {
+    match error {
+        PhotoError::NotFound => Problem::not_found(),
+        PhotoError::ProductOwned(_) => Problem::new(Code::ProductOwned, error.to_string()),
+        PhotoError::NotInProduct(_) => {
+            Problem::invalid(vec![FieldError::new("photo_ids", error.to_string())])
         }
+        PhotoError::AlreadyExists
+        | PhotoError::NotAllowed { .. }
+        | PhotoError::SizeMismatch { .. }
+        | PhotoError::NoSuchChange(_)
+        | PhotoError::OtherRender => Problem::new(Code::Conflict, error.to_string()),
     }
 }
 
-impl From<CommandError> for Problem {
-    fn from(error: CommandError) -> Self {
-        match error {
-            CommandError::Refused(refusal) => refusal.into(),
-            // (Under an Idempotency-Key, the answer that was stored is given instead.)
-            CommandError::Conflict | CommandError::AnsweredElsewhere => {
-                Self::busy(error.to_string(), 1)
-            }
-            CommandError::Store(source) => database_problem(&*source),
+/// The problem a command that did not run answers: the one mapping of the event store's
+/// errors.
+pub fn command_problem(error: CommandError) -> Problem {
+    match error {
+        CommandError::Refused(refusal) => refusal_problem(refusal),
+        // (Under an Idempotency-Key, the answer that was stored is given instead.)
+        CommandError::Conflict | CommandError::AnsweredElsewhere => {
+            Problem::busy(error.to_string(), 1)
         }
+        CommandError::Store(source) => database_problem(&*source),
     }
 }
 
 /// A failure of the database: `503` with `Retry-After` while it cannot be reached (an outage
 /// or a restart; the client's retry will do), `500` for anything else.
 pub fn database_problem(error: &(dyn std::error::Error + 'static)) -> Problem {
-    if crate::store::is_unreachable(error) {
+    if catalog_event_store::store::is_unreachable(error) {
         tracing::warn!(error = %error, "the event store cannot be reached");
         Problem::unavailable("the event store cannot be reached right now; retry shortly")
     } else {
@@ -182,7 +181,8 @@ where
             &correlation_id(request),
             answering.receipt().as_ref(),
         )
-        .await?;
+        .await
+        .map_err(command_problem)?;
     answering.respond(&after)
 }
 

@@ -17,9 +17,9 @@ use catalog_http::problem::{Code, FieldError};
 use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
-use super::{Answering, AppState, photo_id};
-use crate::aggregate::PhotoCommand;
-use crate::uploads::{self, NotRecorded};
+use super::{Answering, AppState, command_problem, photo_id};
+use catalog_event_store::aggregate::PhotoCommand;
+use catalog_event_store::uploads::{self, NotRecorded};
 
 /// Where a photo's original is stored.
 pub fn original_key(photo_id: Uuid) -> String {
@@ -137,7 +137,7 @@ pub async fn upload_complete(
             NotRecorded::Missing | NotRecorded::ChecksumDiffers => {
                 Problem::new(Code::Conflict, refusal.to_string())
             }
-            NotRecorded::Command(error) => error.into(),
+            NotRecorded::Command(error) => command_problem(error),
             NotRecorded::Bucket(error) => Problem::internal(&*error),
         })?;
         answering.respond(&after)
@@ -178,7 +178,8 @@ pub async fn update(
     let after = state
         .store
         .execute(photo_id, command, &correlation_id(&request))
-        .await?;
+        .await
+        .map_err(command_problem)?;
     Ok(HttpResponse::Ok().json(PhotoVersion::from(&after)))
 }
 
@@ -207,7 +208,8 @@ pub async fn delete(
     let after = state
         .store
         .execute(photo_id, command, &correlation_id(&request))
-        .await?;
+        .await
+        .map_err(command_problem)?;
     Ok(HttpResponse::Accepted().json(PhotoSummary::from(&after)))
 }
 
@@ -288,7 +290,8 @@ pub async fn history(
     let page = state
         .store
         .history(photo_id, query.after.unwrap_or(0), limit)
-        .await?
+        .await
+        .map_err(command_problem)?
         .filter(|page| page.owner == seller.0)
         .ok_or_else(Problem::not_found)?;
     let next_after = page
@@ -306,7 +309,8 @@ async fn owned(state: &AppState, photo_id: Uuid, seller: &Seller) -> Result<Phot
     state
         .store
         .load(photo_id)
-        .await?
+        .await
+        .map_err(command_problem)?
         .filter(|photo| photo.seller_id == seller.0)
         .ok_or_else(Problem::not_found)
 }

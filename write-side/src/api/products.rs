@@ -10,8 +10,8 @@ use catalog_http::auth::Seller;
 use catalog_http::ops::correlation_id;
 use catalog_http::problem::FieldError;
 
-use super::AppState;
 use super::validate;
+use super::{AppState, command_problem};
 
 /// Most photos a reorder may name.
 const MAX_ORDERED: usize = 1000;
@@ -75,7 +75,8 @@ pub async fn reorder(
             &body.photo_ids,
             &correlation_id(&request),
         )
-        .await?;
+        .await
+        .map_err(command_problem)?;
     Ok(HttpResponse::Ok().json(ProductVersion {
         product_id,
         version,

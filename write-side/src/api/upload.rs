@@ -25,9 +25,9 @@ use super::idempotency::{self, IdempotencyKey};
 use super::photos::{original_key, upload_requested};
 use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
 use super::{Answering, AppState};
-use crate::aggregate::PhotoCommand;
-use crate::originals::{StreamedUpload, Uploaded};
-use catalog_images::decode::Format;
+use catalog_event_store::aggregate::PhotoCommand;
+use catalog_event_store::originals::{StreamedUpload, Uploaded};
+use catalog_events::media::MediaType;
 
 /// Room for the form's other fields and boundaries on top of the file.
 const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
@@ -38,8 +38,8 @@ const SNIFF_BYTES: usize = 12;
 
 /// The content type of a file's first bytes, if it is one the API takes.
 fn sniff(head: &[u8]) -> Option<&'static str> {
-    Format::sniff(head)
-        .map(Format::content_type)
+    MediaType::sniff(head)
+        .map(MediaType::content_type)
         .filter(|content_type| SUPPORTED_TYPES.contains(content_type))
 }
 

@@ -11,7 +11,7 @@ use catalog_http::problem::{Code, FieldError, Problem};
 use catalog_callback_guard::CallbackPolicy;
 use sqlx::PgPool;
 
-use crate::webhook_secrets;
+use catalog_event_store::webhook_secrets;
 
 /// The image types accepted on upload (the processor checks the bytes themselves).
 pub const SUPPORTED_TYPES: [&str; 5] = [

@@ -1,5 +1,5 @@
 //! `POST /v1/webhook-secret`: a seller's own webhook signing secret, answered once. Asking
-//! again rotates it (see [`crate::webhook_secrets`]). A retry with the same `Idempotency-Key`
+//! again rotates it (see [`catalog_event_store::webhook_secrets`]). A retry with the same `Idempotency-Key`
 //! answers the same secret: what the key keeps is sealed like the secret itself.
 
 use actix_web::http::StatusCode;
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::idempotency::{self, Answer, IdempotencyKey};
-use crate::webhook_secrets;
+use catalog_event_store::webhook_secrets;
 
 /// A seller's webhook signing secret.
 #[derive(Debug, Serialize, ToSchema)]

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use catalog_event_store::store;
 use catalog_tests::{WriteApi, fresh_database};
-use catalog_write_side::store;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::sync::Mutex;

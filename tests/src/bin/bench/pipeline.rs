@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use catalog_event_store::aggregate::{PhotoCommand, PhotoServices};
+use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::UploadRequested;
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_projections::rebuild::rebuild as run_rebuild;
 use catalog_projections::resync::resync as run_resync;
+use catalog_relay::Relay;
 use catalog_tests::pipeline::{Stack, projector_config, relay_config};
 use catalog_tests::{eventually, fresh_database, upload_request};
-use catalog_write_side::aggregate::{PhotoCommand, PhotoServices};
-use catalog_write_side::relay::Relay;
-use catalog_write_side::store::{self, PhotoStore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 

@@ -18,7 +18,7 @@ use futures_util::TryStreamExt;
 use uuid::Uuid;
 
 use super::read::{self, Photos, Start};
-use super::{CONFLICT_ATTEMPTS, Columns, CommandError, PhotoStore, backoff};
+use super::{CONFLICT_ATTEMPTS, Columns, CommandError, PhotoStore, RACE_BACKOFF};
 use crate::aggregate::{Photo, PhotoCommand, PhotoError};
 
 /// Appends a reorder's events (`$3` to `$8`: one array per column, a row per photo) if the
@@ -57,7 +57,7 @@ impl PhotoStore {
             {
                 Some(version) => return Ok(version),
                 None if attempt < CONFLICT_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
+                    RACE_BACKOFF.wait(attempt).await;
                     attempt += 1;
                 }
                 None => return Err(CommandError::Conflict),

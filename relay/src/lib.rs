@@ -25,12 +25,13 @@ pub mod quarantine;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::store::read::{self, Photos, Start};
-use crate::store::snapshots::{self, Snapshot};
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use catalog_event_store::store::read::{self, Photos, Start};
+use catalog_event_store::store::snapshots::{self, Snapshot};
 use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
+use catalog_runtime::backoff::Backoff;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use sqlx::PgPool;
@@ -153,12 +154,12 @@ impl Relay {
                         "the bus refused some events; retrying"
                     );
                     failures += 1;
-                    backoff(failures)
+                    BACKOFF.delay(failures)
                 }
                 Err(error) => {
                     tracing::warn!(%error, "relay round failed; retrying");
                     failures += 1;
-                    backoff(failures)
+                    BACKOFF.delay(failures)
                 }
             };
             tokio::select! {
@@ -398,6 +399,5 @@ impl Outgoing {
     }
 }
 
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(Duration::from_secs(30))
-}
+/// The wait after a round that failed or left events unpublished.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));

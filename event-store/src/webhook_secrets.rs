@@ -31,7 +31,11 @@ const SECRET_BYTES: usize = 32;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WebhookKeyConfig {
     /// The data key itself (any string of at least 32 characters; local use).
-    #[arg(long = "webhook-key", env = "CATALOG_WEBHOOK_KEY", value_parser = catalog_http::auth::secret, hide_env_values = true)]
+    #[arg(
+        long = "webhook-key",
+        env = "CATALOG_WEBHOOK_KEY",
+        hide_env_values = true
+    )]
     pub key: Option<SecretString>,
     /// A Secrets Manager secret (name or ARN) holding the data key (AWS).
     #[arg(long = "webhook-key-secret", env = "CATALOG_WEBHOOK_KEY_SECRET")]

@@ -33,6 +33,7 @@
 use std::time::Duration;
 
 use catalog_events::{PhotoEvent, PhotoState, upcast};
+use catalog_runtime::backoff::Backoff;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent};
@@ -301,10 +302,10 @@ impl PhotoStore {
 
     /// Returns once the database answers again, checking ever less often (up to every 10 s).
     pub async fn until_reachable(&self) {
-        let mut pause = Duration::from_millis(250);
+        let mut attempt = 0;
         while !self.reachable().await {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(10));
+            attempt += 1;
+            REACHABLE_BACKOFF.wait(attempt).await;
         }
     }
 
@@ -339,7 +340,7 @@ impl PhotoStore {
             {
                 Err(Attempt::Lost) if attempt < CONFLICT_ATTEMPTS => {
                     tracing::debug!(%photo_id, attempt, "command lost a race; deciding again");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    RACE_BACKOFF.wait(attempt).await;
                     attempt += 1;
                 }
                 Err(Attempt::Lost) => return Err(CommandError::Conflict),
@@ -555,10 +556,10 @@ pub struct HistoryPage {
 }
 
 /// A short, growing, jittered pause before deciding a raced command again.
-fn backoff(attempt: u32) -> Duration {
-    let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
-    Duration::from_millis(u64::from(attempt) * 5 + jitter)
-}
+const RACE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(80));
+/// The checks of a database that does not answer: ever less often, up to every 10 s.
+const REACHABLE_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
 
 /// Brings stored events of older versions to the current shape as cqrs-es loads them.
 struct SchemaUpcaster;

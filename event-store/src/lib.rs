@@ -1,0 +1,26 @@
+//! The event store: where a photo's changes are decided and kept, and nothing else appends.
+//!
+//! A caller (the command API, the image processor, the notifier) builds a command and executes
+//! it on the [`aggregate`] through [`store`]. The aggregate decides; the store appends its
+//! events in one statement with the outbox columns that the relay (a crate of its own) reads to
+//! publish them. Whatever a command needs to know from outside (what S3 holds, the seller's
+//! product) is asked before and passed in: the aggregate does no I/O.
+//!
+//! - [`aggregate`]: the `Photo` aggregate, its commands and refusals (cqrs-es), with their
+//!   given/when/then tests.
+//! - [`store`]: postgres-es, the migrations, the command executor with conflict retry, the
+//!   product gallery's order, snapshots, and the folded reading of many photos that the
+//!   relay, the resync and the rebuild share.
+//! - [`uploads`]: recording an upload, whether the client or S3 reports it.
+//! - [`originals`]: the originals bucket as the commands need it: presigned PUTs, HEADs,
+//!   streamed uploads.
+//! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest.
+//! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
+//!   through rotations, or libpq's variables.
+
+pub mod aggregate;
+pub mod database;
+pub mod originals;
+pub mod store;
+pub mod uploads;
+pub mod webhook_secrets;

@@ -1,0 +1,53 @@
+//! An upload only S3 reported: the `Job::Confirm` of an original's "Object Created" event.
+//!
+//! S3 reports every original it stores (routed here from the account's default bus). If the
+//! client never called upload-complete, the upload is recorded here with the same checks as
+//! when the client reports it ([`catalog_event_store::uploads`]: whichever comes first
+//! records it, once), and the photo goes on to be rendered. A photo no longer waiting for its
+//! upload, or an object that is not the declared file, is left as it is.
+
+use catalog_event_store::store::CommandError;
+use catalog_event_store::uploads::{self, NotRecorded};
+use catalog_events::PhotoStatus;
+
+use crate::jobs::Job;
+use crate::{Outcome, Processor};
+
+impl Processor {
+    /// Records the upload of the original S3 reported, if its client has not.
+    pub(crate) async fn confirm(&self, key: &str) -> Outcome {
+        let Some(photo) = Job::photo_of(key, &self.upload_prefix) else {
+            tracing::warn!(%key, "an object that is no photo's original");
+            return Outcome::Done;
+        };
+        let state = match self.store.load(photo).await {
+            Ok(Some(state)) if state.status == PhotoStatus::PendingUpload => state,
+            Ok(_) => return Outcome::Done,
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+        match uploads::record(
+            &self.store,
+            &self.uploads,
+            &state,
+            &format!("s3-upload:{photo}"),
+            None,
+        )
+        .await
+        {
+            Ok(_) => {
+                tracing::info!(%photo, "an upload only S3 reported is recorded");
+                Outcome::Done
+            }
+            // Not the declared file, or gone since: the photo waits for its client (or expires).
+            Err(
+                refused @ (NotRecorded::Missing
+                | NotRecorded::ChecksumDiffers
+                | NotRecorded::Command(CommandError::Refused(_))),
+            ) => {
+                tracing::info!(%photo, %refused, "an upload S3 reported is not recorded");
+                Outcome::Done
+            }
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+}
