@@ -1,7 +1,10 @@
 //! The read side: answers catalog queries from the DynamoDB read model, never from Postgres.
 //!
-//! - [`api`]: the three read paths of `API.md` (a photo; a product's gallery; a seller's
-//!   inventory), with `ETag`/`Cache-Control`, `304`, and read-your-writes by `min_version`.
+//! - [`api`]: the four read paths of `API.md`, a file per resource (a photo, with
+//!   read-your-writes by `min_version`; a product's gallery; a product; a seller's
+//!   inventory), what the listings share, and `ETag`/`Cache-Control` with `304`.
+//! - [`error`]: why a read was not answered, and the one place that says which problem each
+//!   failure becomes.
 //! - [`cursor`]: opaque page cursors over DynamoDB's `LastEvaluatedKey`.
 //! - [`config`] and [`startup`]: settings, and the one function that builds the server for
 //!   `main` and the tests.
@@ -9,4 +12,5 @@
 pub mod api;
 pub mod config;
 pub mod cursor;
+pub mod error;
 pub mod startup;

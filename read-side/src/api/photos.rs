@@ -1,0 +1,109 @@
+//! `GET /v1/photos/{id}`: one photo, as the caller may see it.
+//!
+//! A photo that is not `ready` is its owner's alone: to anyone else it is not found, like an
+//! id that names no photo. A client that has just changed a photo passes the version it wrote
+//! as `min_version`, and the answer waits (reading strongly consistently) until the projection
+//! has caught up: read-your-writes from the read model, without Postgres.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::EntityTag;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use aws_sdk_dynamodb::types::AttributeValue;
+use catalog_events::view::{self as photo_view, PhotoView};
+use catalog_events::{PhotoState, PhotoStatus};
+use catalog_http::Problem;
+use catalog_http::auth::{MaybeSeller, Seller};
+use catalog_read_model::PHOTO_ID;
+use catalog_runtime::backoff::Backoff;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::caching::{self, PUBLIC_PHOTO_MAX_AGE, conditional};
+use super::{ReadState, decode};
+use crate::error::ReadError;
+
+/// The pauses between reads while waiting for a photo's version (read-your-writes).
+const CONSISTENCY_POLL: Backoff =
+    Backoff::new(Duration::from_millis(25), Duration::from_millis(400));
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PhotoQuery {
+    /// Answer once the read model holds this version of the photo or a later one (read your
+    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503`.
+    min_version: Option<u64>,
+}
+
+/// A photo. Photos that are not `ready` are shown to their owner only.
+#[utoipa::path(
+    tag = "photos",
+    security((), ("bearer" = [])),
+    params(("id", description = "The photo's id (a UUID)"), PhotoQuery),
+    responses(
+        (status = OK, body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
+        (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`min_version` did not arrive in time", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+    )
+)]
+#[get("/v1/photos/{id}")]
+pub async fn photo(
+    state: web::Data<ReadState>,
+    request: HttpRequest,
+    viewer: MaybeSeller,
+    path: web::Path<String>,
+    query: web::Query<PhotoQuery>,
+) -> Result<HttpResponse, Problem> {
+    let photo_id = Uuid::parse_str(&path).map_err(|_| ReadError::NotFound)?;
+    let wanted = query.min_version.unwrap_or(0);
+    let deadline = Instant::now() + state.consistency_wait;
+    let mut attempt = 0;
+    let photo = loop {
+        attempt += 1;
+        let pause = CONSISTENCY_POLL.delay(attempt);
+        let found = get_photo(&state, photo_id, query.min_version.is_some()).await?;
+        match found {
+            Some(photo) if photo.version >= wanted => break photo,
+            None if query.min_version.is_none() => return Err(ReadError::NotFound.into()),
+            _ if Instant::now() + pause > deadline => {
+                return Err(ReadError::NotYet { version: wanted }.into());
+            }
+            _ => tokio::time::sleep(pause).await,
+        }
+    };
+    let viewer = viewer.0.map(|Seller(id)| id);
+    if !photo_view::visible_to(&photo, viewer.as_deref()) {
+        return Err(ReadError::NotFound.into());
+    }
+    let public = photo.status == PhotoStatus::Ready;
+    let tag = EntityTag::new_strong(format!("v{}", photo.version));
+    let view = PhotoView::new(photo, &state.variants_base_url);
+    let cache = if public {
+        caching::public(PUBLIC_PHOTO_MAX_AGE)
+    } else {
+        caching::private()
+    };
+    Ok(conditional(&request, tag, cache, &view))
+}
+
+/// The photo as the read model holds it, if it holds it; `consistent` reads the latest write
+/// (what waiting for a version needs).
+async fn get_photo(
+    state: &ReadState,
+    photo_id: Uuid,
+    consistent: bool,
+) -> Result<Option<PhotoState>, ReadError> {
+    let answer = state
+        .dynamodb
+        .get_item()
+        .table_name(&state.table)
+        .key(PHOTO_ID, AttributeValue::S(photo_id.to_string()))
+        .consistent_read(consistent)
+        .send()
+        .await?;
+    answer.item.as_ref().map(decode).transpose()
+}
