@@ -3,10 +3,10 @@
  * served only through a CloudFront distribution with origin access control, under strict
  * security headers; its Cognito app client; and its `config.json`, generated at deploy time.
  *
- * The files come from the repository's `seller-page/` folder (`index.html`, `app.js`,
- * `style.css`), deployed with `config.json` by a BucketDeployment (a Lambda that copies them
- * and then invalidates the distribution). While that folder is missing or empty only
- * `config.json` is deployed, so the app synthesizes without it.
+ * The files come from the repository's `seller-page/` folder (`index.html`, its ES modules
+ * with `app.js` as the entry, `style.css`), deployed with `config.json` by a BucketDeployment
+ * (a Lambda that copies them and then invalidates the distribution). While that folder is
+ * missing or empty only `config.json` is deployed, so the app synthesizes without it.
  *
  * The Content-Security-Policy allows scripts, styles and fonts from the page itself only, and
  * connections to the page (`config.json`), the API, the hosted UI (the token endpoint) and the

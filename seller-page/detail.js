@@ -1,0 +1,390 @@
+// The detail dialog of one photo: its preview, facts and sizes; editing caption, tags and alt
+// text (PATCH with only what changed); reprocessing; deleting after a confirmation; and its
+// history (`after`/`next_after`). The message region moves into the dialog while it is open.
+
+import { $, h, photoSelector } from './dom.js';
+import { formatBytes, integerFormat, parseTags, timeElement } from './format.js';
+import { errorText, messages, setFieldError, showFieldErrors } from './messages.js';
+import { api, photoPath } from './api.js';
+import { acceptFromServer, altText, applyLocally, statusBadge, store, worthPolling } from './photos.js';
+import { unwatch, watch } from './polling.js';
+import { inventory } from './inventory.js';
+
+const VARIANTS = ['thumb', 'small', 'medium', 'large'];
+
+/**
+ * @param {string[]} [a]
+ * @param {string[]} [b]
+ */
+function sameList(a = [], b = []) {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/**
+ * The dialog's state: which photo it shows (null: closed), where focus returns, the form's
+ * values as loaded, where the history continues.
+ * @type {{id: string | null, opener: any, baseline: {caption: string, tags: string[], alt_text: string} | null,
+ *   historyAfter: number | null, historyLoading: boolean, busy: boolean}}
+ */
+export const detail = {
+  id: null,
+  opener: null,
+  baseline: null,
+  historyAfter: null,
+  historyLoading: false,
+  busy: false,
+};
+
+/** @returns {HTMLDialogElement} */
+export const detailDialog = () => $('#photo-dialog');
+
+/** API field name → input id in the dialog's form. */
+const DETAIL_FIELDS = { caption: 'caption', tags: 'tags', alt_text: 'alt-text' };
+
+/**
+ * Opens the dialog for photo `id`; focus returns to `opener` when it closes.
+ * @param {string | null} id
+ * @param {Element} [opener]
+ */
+export function openDetail(id, opener) {
+  if (!id || !store.has(id)) return;
+  const dialog = detailDialog();
+  detail.id = id;
+  detail.opener = opener ?? document.activeElement;
+  detail.baseline = null;
+  // Messages follow the user into the dialog (the page behind it is inert while it is open).
+  $('#dialog-messages-slot').append(messages.region);
+  messages.region.classList.add('in-dialog');
+  hideDeleteConfirm(false);
+  for (const field of Object.values(DETAIL_FIELDS)) setFieldError(field, null);
+  fillDetailForm();
+  drawDetail();
+  $('#history-list').replaceChildren();
+  $('#history-more').hidden = true;
+  detail.historyAfter = null;
+  dialog.showModal();
+  $('#dialog-body').scrollTop = 0;
+  $('#dialog-title').focus();
+  refreshDetail(id);
+  loadHistory(true);
+}
+
+/** @param {string} id */
+async function refreshDetail(id) {
+  try {
+    const photo = await api('read', photoPath(id));
+    if (detail.id !== id) return;
+    acceptFromServer(photo);
+    if (!isDetailDirty()) fillDetailForm();
+  } catch (error) {
+    if (detail.id !== id || error.handled) return;
+    if (error.status === 404) {
+      if (worthPolling(id)) watch(id);
+      return; // the read model has not caught up yet; drawn from what this tab knows
+    }
+    messages.error(error, 'The photo could not be refreshed');
+  }
+}
+
+function fillDetailForm() {
+  const p = store.get(detail.id)?.photo;
+  if (!p) return;
+  detail.baseline = { caption: p.caption ?? '', tags: [...(p.tags ?? [])], alt_text: p.alt_text ?? '' };
+  $('#caption').value = detail.baseline.caption;
+  $('#tags').value = detail.baseline.tags.join(', ');
+  $('#alt-text').value = detail.baseline.alt_text;
+}
+
+function detailChanges() {
+  const base = detail.baseline ?? { caption: '', tags: [], alt_text: '' };
+  const changes = {};
+  const caption = $('#caption').value.trim();
+  if (caption !== base.caption) changes.caption = caption;
+  const tags = parseTags($('#tags').value);
+  if (!sameList(tags, base.tags)) changes.tags = tags;
+  const alt = $('#alt-text').value.trim();
+  // Only when changed: servers before alt_text refuse unknown fields.
+  if (alt !== base.alt_text) changes.alt_text = alt;
+  return changes;
+}
+
+function isDetailDirty() {
+  return Object.keys(detailChanges()).length > 0;
+}
+
+export function drawDetail() {
+  const record = store.get(detail.id);
+  if (!record) return;
+  const p = record.photo;
+  $('#dialog-title').textContent = p.caption ? `Photo: ${p.caption}` : 'Photo details';
+
+  // Preview: the medium size, its box sized from the contract's width and height.
+  const preview = $('#detail-preview');
+  const variant = p.status === 'ready' ? (p.variants?.medium ?? p.variants?.small ?? p.variants?.thumb) : null;
+  const previewKey = variant ? variant.url : `state:${p.status}`;
+  if (preview.dataset.key !== previewKey) {
+    preview.dataset.key = previewKey;
+    preview.replaceChildren();
+    if (variant) {
+      const img = h('img', { src: variant.url, width: variant.width, height: variant.height, alt: altText(record), decoding: 'async' });
+      img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted', text: 'The image is not available.' })), { once: true });
+      preview.append(img);
+    } else {
+      preview.append(h('div', { class: 'preview-empty', 'data-state': p.status ?? '' },
+        h('span', { class: 'thumb-glyph', 'aria-hidden': 'true' }),
+        h('p', { text: p.status === 'failed' ? 'No image: processing failed.' : 'The image appears here when processing is done.' })));
+    }
+  } else {
+    const img = $('img', preview);
+    if (img) img.alt = altText(record);
+  }
+
+  // Facts.
+  const facts = [
+    ['Status', h('div', {}, statusBadge(p.status),
+      p.status === 'failed' ? h('p', { class: 'detail-failure', text: p.failure_reason || 'The photo could not be processed.' }) : null,
+      !record.confirmed && p.status !== 'deleted' ? h('p', { class: 'muted small', text: 'Updating…' }) : null)],
+    ['Product', h('span', { class: 'mono', text: p.product_id ?? '' })],
+    record.filename ? ['File', record.filename] : null,
+    p.width && p.height ? ['Original', `${integerFormat.format(p.width)} × ${integerFormat.format(p.height)} px${p.content_type ? `, ${p.content_type.replace('image/', '').toUpperCase()}` : ''}`] : null,
+    p.created_at ? ['Created', timeElement(p.created_at)] : null,
+    p.updated_at ? ['Updated', timeElement(p.updated_at)] : null,
+    ['Photo id', h('span', { class: 'mono small', text: p.photo_id })],
+  ].filter(Boolean);
+  $('#detail-facts').replaceChildren(...facts.flatMap(([term, value]) => [h('dt', { text: term }), h('dd', {}, value)]));
+
+  // Sizes.
+  const names = VARIANTS.filter((name) => p.variants?.[name]);
+  const box = $('#detail-variants');
+  if (!names.length) {
+    box.replaceChildren(h('p', { class: 'muted', text: p.status === 'failed' ? 'No sizes: processing failed. Reprocess to try again.' : 'Sizes are made when processing finishes.' }));
+  } else {
+    box.replaceChildren(h('ul', { class: 'variants' }, names.map((name) => {
+      const v = p.variants[name];
+      const formats = Object.entries(v.formats ?? {});
+      return h('li', { class: 'variant' },
+        h('span', { class: 'variant-name', text: name[0].toUpperCase() + name.slice(1) }),
+        h('span', { class: 'variant-size', text: `${integerFormat.format(v.width)} × ${integerFormat.format(v.height)} px` }),
+        h('span', { class: 'variant-bytes' }, formatBytes(v.bytes),
+          h('span', { class: 'muted', text: ` (${integerFormat.format(v.bytes)} bytes)` })),
+        h('a', { href: v.url, target: '_blank', rel: 'noopener noreferrer', class: 'variant-link' },
+          'Open', h('span', { class: 'visually-hidden', text: ` the ${name} ${(v.content_type ?? '').replace('image/', '').toUpperCase()} image (new tab)` })),
+        formats.length ? h('span', { class: 'variant-formats' }, 'Also as ', formats.map(([type, f], i) => [
+          i ? ', ' : '',
+          h('a', { href: f.url, target: '_blank', rel: 'noopener noreferrer' },
+            type.replace('image/', '').toUpperCase(),
+            h('span', { class: 'visually-hidden', text: ` ${name} image (new tab)` })),
+          ` ${formatBytes(f.bytes)}`,
+        ])) : null);
+    })));
+  }
+
+  const deleted = p.status === 'deleted';
+  for (const id of ['save-details', 'reprocess', 'delete-photo']) $(`#${id}`).disabled = deleted;
+}
+
+const ACTION_BUTTONS = ['save-details', 'reprocess', 'delete-photo', 'confirm-delete'];
+
+/**
+ * One command at a time from the dialog. Buttons are marked aria-disabled rather than
+ * disabled, so the one the user pressed keeps focus while it works.
+ * @param {HTMLElement} button
+ * @param {string} busyText
+ * @param {() => Promise<void>} task
+ */
+async function withBusy(button, busyText, task) {
+  if (detail.busy) return;
+  detail.busy = true;
+  const label = button.firstChild.textContent;
+  button.firstChild.textContent = busyText;
+  for (const id of ACTION_BUTTONS) $(`#${id}`).setAttribute('aria-disabled', 'true');
+  try {
+    await task();
+  } finally {
+    detail.busy = false;
+    button.firstChild.textContent = label;
+    for (const id of ACTION_BUTTONS) $(`#${id}`).removeAttribute('aria-disabled');
+  }
+}
+
+/** @param {SubmitEvent} event */
+async function saveDetails(event) {
+  event.preventDefault();
+  const id = detail.id;
+  for (const field of Object.values(DETAIL_FIELDS)) setFieldError(field, null);
+  const changes = detailChanges();
+  if (!Object.keys(changes).length) {
+    messages.show('info', 'Nothing has changed, so there is nothing to save.');
+    return;
+  }
+  if (changes.tags && changes.tags.length > 20) {
+    setFieldError('tags', 'At most 20 tags.');
+    $('#tags').focus();
+    return;
+  }
+  await withBusy($('#save-details'), 'Saving…', async () => {
+    try {
+      const answer = await api('write', photoPath(id), { method: 'PATCH', json: changes });
+      if (detail.id !== id) return;
+      applyLocally(id, changes, answer.version);
+      watch(id); // until the read model shows this version
+      fillDetailForm();
+      messages.show('success', 'Changes saved.', { key: `save:${id}` });
+      loadHistory(true);
+    } catch (error) {
+      if (error.status === 422 && showFieldErrors(error.errors, DETAIL_FIELDS)) {
+        const first = (error.errors ?? []).map((e) => DETAIL_FIELDS[e.field]).find(Boolean);
+        if (first) document.getElementById(first).focus();
+      }
+      messages.error(error, 'Not saved', { key: `save:${id}` });
+    }
+  });
+}
+
+async function reprocess() {
+  const id = detail.id;
+  await withBusy($('#reprocess'), 'Requesting…', async () => {
+    try {
+      const answer = await api('write', photoPath(id, '/reprocess'), { method: 'POST' });
+      applyLocally(id, { status: 'uploaded', failure_reason: null }, answer.version);
+      watch(id);
+      messages.show('success', 'Reprocessing requested. The status updates here by itself.', { key: `reprocess:${id}` });
+      loadHistory(true);
+    } catch (error) {
+      messages.error(error, 'Not reprocessed', { key: `reprocess:${id}` });
+    }
+  });
+}
+
+function showDeleteConfirm() {
+  $('#delete-confirm').hidden = false;
+  $('#delete-photo').setAttribute('aria-expanded', 'true');
+  $('#delete-confirm-title').focus();
+}
+
+function hideDeleteConfirm(returnFocus = true) {
+  $('#delete-confirm').hidden = true;
+  $('#delete-photo').setAttribute('aria-expanded', 'false');
+  if (returnFocus) $('#delete-photo').focus();
+}
+
+async function deletePhoto() {
+  const id = detail.id;
+  await withBusy($('#confirm-delete'), 'Deleting…', async () => {
+    try {
+      const answer = await api('write', photoPath(id), { method: 'DELETE' });
+      unwatch(id);
+      // Where focus goes once the dialog closes: the next photo's button, or the list heading.
+      const row = $(`tr${photoSelector(id)}`);
+      const next = row?.nextElementSibling ?? row?.previousElementSibling;
+      detail.opener = next ? $('.open-photo', next) : $('#inventory-title');
+      applyLocally(id, { status: 'deleted' }, answer.version);
+      inventory.remove(id);
+      detailDialog().close();
+      messages.show('success', 'Photo deleted.', { key: `delete:${id}` });
+    } catch (error) {
+      messages.error(error, 'Not deleted', { key: `delete:${id}` });
+    }
+  });
+}
+
+/** @param {boolean} reset from the first event again */
+async function loadHistory(reset) {
+  const id = detail.id;
+  if (!id || detail.historyLoading) return;
+  detail.historyLoading = true;
+  const list = $('#history-list');
+  const state = $('#history-state');
+  if (reset) detail.historyAfter = null;
+  state.textContent = 'Loading the history…';
+  $('#history-more').hidden = true;
+  try {
+    const params = new URLSearchParams({ limit: '50' });
+    if (detail.historyAfter != null) params.set('after', String(detail.historyAfter));
+    const page = await api('write', `${photoPath(id, '/history')}?${params}`);
+    if (detail.id !== id) return;
+    const events = Array.isArray(page.events) ? page.events : [];
+    if (reset) list.replaceChildren();
+    list.append(...events.map(historyItem));
+    detail.historyAfter = page.next_after ?? null;
+    $('#history-more').hidden = detail.historyAfter == null;
+    state.textContent = list.children.length ? '' : 'No events yet.';
+  } catch (error) {
+    if (detail.id !== id) return;
+    state.textContent = error.handled ? '' : `The history could not be loaded: ${errorText(error)}`;
+    if (detail.historyAfter != null) $('#history-more').hidden = false;
+  } finally {
+    detail.historyLoading = false;
+  }
+}
+
+const EVENT_LABELS = {
+  PhotoUploadRequested: 'Upload requested',
+  PhotoUploaded: 'Original uploaded',
+  PhotoProcessingStarted: 'Processing started',
+  PhotoProcessed: 'Processed: sizes ready',
+  PhotoProcessingFailed: 'Processing failed',
+  PhotoDetailsUpdated: 'Description changed',
+  PhotoDeleted: 'Deleted',
+  PhotoReprocessRequested: 'Reprocessing requested',
+  PhotoWebhookDelivered: 'Webhook delivered',
+  PhotoWebhookGaveUp: 'Webhook given up',
+};
+
+function eventLabel(type) {
+  return EVENT_LABELS[type] ?? String(type ?? 'Event').replace(/^Photo/, '').replace(/([a-z])([A-Z])/g, '$1 $2');
+}
+
+function historyItem(event) {
+  const label = eventLabel(event.event_type);
+  const reason = event.payload?.reason;
+  return h('li', { class: `history-item history-${String(event.event_type ?? '').toLowerCase()}` },
+    h('div', { class: 'history-line' },
+      h('span', { class: 'history-type', text: label }),
+      event.occurred_at ? timeElement(event.occurred_at, true) : null,
+      event.sequence != null ? h('span', { class: 'muted small', text: `#${event.sequence}` }) : null),
+    typeof reason === 'string' ? h('p', { class: 'history-note', text: reason }) : null,
+    h('details', {},
+      h('summary', {}, 'Event data', h('span', { class: 'visually-hidden', text: ` of “${label}”` })),
+      h('pre', { class: 'json' }, h('code', { text: JSON.stringify(event.payload ?? null, null, 2) }))));
+}
+
+function onDialogClose() {
+  // Messages go back to the page.
+  $('#main').prepend(messages.region);
+  messages.region.classList.remove('in-dialog');
+  const id = detail.id;
+  detail.id = null;
+  const target = detail.opener;
+  detail.opener = null;
+  if (target?.isConnected && !target.hidden) target.focus();
+  else if (id) ($(`${photoSelector(id)} .open-photo`) ?? $('#inventory-title'))?.focus();
+}
+
+/** Closing, Escape (which first backs out of the delete confirmation), the form and actions. */
+export function wireDetail() {
+  const dialog = detailDialog();
+  $('#close-dialog').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', onDialogClose);
+  dialog.addEventListener('cancel', (event) => {
+    // Escape first backs out of the delete confirmation, then closes.
+    if (!$('#delete-confirm').hidden) {
+      event.preventDefault();
+      hideDeleteConfirm();
+    }
+  });
+  dialog.addEventListener('click', (event) => {
+    // A click on the backdrop (outside the dialog's box) closes it.
+    if (event.target !== dialog || event.detail === 0) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right
+      && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) dialog.close();
+  });
+  $('#details-form').addEventListener('submit', saveDetails);
+  $('#reprocess').addEventListener('click', reprocess);
+  $('#delete-photo').addEventListener('click', showDeleteConfirm);
+  $('#cancel-delete').addEventListener('click', () => hideDeleteConfirm());
+  $('#confirm-delete').addEventListener('click', deletePhoto);
+  $('#history-more').addEventListener('click', () => loadHistory(false));
+}
