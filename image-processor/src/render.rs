@@ -36,18 +36,17 @@ impl Processor {
     /// Renders a photo's variants, keeping its message invisible to others while it runs, up
     /// to the job's deadline.
     pub(crate) async fn render_photo(&self, photo: Uuid, receipt: &str) -> Outcome {
-        tokio::select! {
-            outcome = tokio::time::timeout(self.deadline, self.process(photo)) => match outcome {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::warn!(%photo, deadline = ?self.deadline, "a job ran past its deadline");
-                    let reason = Rejection::TooSlow {
-                        limit: humantime::format_duration(self.deadline).to_string(),
-                    };
-                    self.fail(photo, &reason.to_string(), &photo.to_string()).await
-                }
-            },
-            () = self.queue.keep_hidden(receipt) => Outcome::Retry("the visibility heartbeat stopped".into()),
+        let _hidden = self.queue.keep_hidden(receipt);
+        match tokio::time::timeout(self.deadline, self.process(photo)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(%photo, deadline = ?self.deadline, "a job ran past its deadline");
+                let reason = Rejection::TooSlow {
+                    limit: humantime::format_duration(self.deadline).to_string(),
+                };
+                self.fail(photo, &reason.to_string(), &photo.to_string())
+                    .await
+            }
         }
     }
 

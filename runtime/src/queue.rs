@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use catalog_events::EventEnvelope;
 use catalog_events::resources::{QueueRole, Resources};
 use futures_util::future::join_all;
@@ -110,6 +112,7 @@ pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<
 }
 
 /// One queue, with the settings `resources.json` gives it.
+#[derive(Clone)]
 pub struct Queue {
     sqs: aws_sdk_sqs::Client,
     /// Its name, for logs and metrics.
@@ -151,16 +154,35 @@ impl Queue {
         let queue = resources
             .queue(role)
             .ok_or_else(|| anyhow::anyhow!("no {role:?} queue in the resources"))?;
-        let (name, max_receives) = if dead_letters {
-            (&queue.dead_letter_queue, u32::MAX)
+        let name = if dead_letters {
+            &queue.dead_letter_queue
         } else {
-            (&queue.name, queue.max_receive_count)
+            &queue.name
         };
+        let url = queue_url(&sqs, name).await?;
+        // The queue as deployed decides when a message comes back and when it is dead-lettered:
+        // its own attributes, where `resources.json` is only what it was created from.
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await?;
+        let attributes = attributes.attributes();
+        let visibility = attributes
+            .and_then(|all| all.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|secs| secs.parse().ok())
+            .unwrap_or(queue.visibility_timeout_secs.into());
+        let max_receives = attributes
+            .and_then(|all| all.get(&QueueAttributeName::RedrivePolicy))
+            .and_then(|policy| max_receive_count(policy))
+            .unwrap_or(u32::MAX);
         Ok(Self {
-            url: queue_url(&sqs, name).await?,
+            url,
             sqs,
             name: name.clone(),
-            visibility: Duration::from_secs(queue.visibility_timeout_secs.into()),
+            visibility: Duration::from_secs(visibility),
             max_receives,
         })
     }
@@ -335,21 +357,48 @@ impl Queue {
         ready: impl Future<Output = ()>,
         shutdown: &CancellationToken,
     ) -> bool {
+        let _hidden = self.keep_hidden(receipt);
         tokio::select! {
             () = ready => true,
             () = shutdown.cancelled() => false,
-            () = self.keep_hidden(receipt) => false,
         }
     }
 
-    /// Keeps the message hidden, extending it every half timeout; never returns on its own.
-    pub async fn keep_hidden(&self, receipt: &str) {
-        loop {
-            tokio::time::sleep(self.visibility / 2).await;
-            if let Err(error) = self.hide(receipt, self.visibility).await {
-                tracing::warn!(queue = %self.name, error = format!("{error:#}"), "could not extend a message's visibility");
+    /// Keeps the message hidden, extending it every half timeout, until the [`Heartbeat`] is
+    /// dropped. The heartbeat is a task of its own: a job that does CPU work between its awaits
+    /// (hashing a download, say) cannot hold up its own message's extension past the timeout,
+    /// which would hand the message to another receiver, or to the dead-letter queue.
+    pub fn keep_hidden(&self, receipt: &str) -> Heartbeat {
+        let (queue, receipt) = (self.clone(), receipt.to_owned());
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(queue.visibility / 2).await;
+                if let Err(error) = queue.hide(&receipt, queue.visibility).await {
+                    tracing::warn!(queue = %queue.name, error = format!("{error:#}"), "could not extend a message's visibility");
+                }
             }
-        }
+        }))
+    }
+}
+
+/// A message kept hidden by [`Queue::keep_hidden`]; dropping it stops the extensions.
+#[derive(Debug)]
+pub struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The receives after which a queue's redrive policy dead-letters a message (SQS writes the
+/// count as a number or as a string).
+fn max_receive_count(redrive_policy: &str) -> Option<u32> {
+    let policy: serde_json::Value = serde_json::from_str(redrive_policy).ok()?;
+    match &policy["maxReceiveCount"] {
+        serde_json::Value::Number(count) => count.as_u64()?.try_into().ok(),
+        serde_json::Value::String(count) => count.parse().ok(),
+        _ => None,
     }
 }
 
@@ -361,4 +410,20 @@ fn receive_count(message: &Message) -> u32 {
         .and_then(|attributes| attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|count| count.parse().ok())
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redrive_policy_gives_the_receives_as_a_number_or_a_string() {
+        let arn = "arn:aws:sqs:us-east-1:123456789012:dead";
+        let number = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#);
+        let string = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"1"}}"#);
+        assert_eq!(max_receive_count(&number), Some(5));
+        assert_eq!(max_receive_count(&string), Some(1));
+        assert_eq!(max_receive_count(r#"{"deadLetterTargetArn":"x"}"#), None);
+        assert_eq!(max_receive_count("not json"), None);
+    }
 }
