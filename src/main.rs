@@ -1,5 +1,12 @@
 //! `catalog`: the one binary of the photo catalog, a subcommand per part, so that one
 //! container image runs every service (see `ARCHITECTURE.md`).
+//!
+//! Every part sets up its logs and traces ([`telemetry`]) and, given `CATALOG_METRICS_ADDR`,
+//! serves its metrics there; `catalog alive` is a worker container's health check, and
+//! `catalog trace` prints a photo's journey ([`journey`]).
+
+mod journey;
+mod telemetry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,10 +23,12 @@ use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
 use catalog_relay::{Relay, RelayConfig, quarantine};
 use catalog_runtime::aws;
+use catalog_runtime::metrics::MetricsConfig;
 use catalog_runtime::shutdown;
 use catalog_write_side::config::WriteApiConfig;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use telemetry::{LogFormat, Telemetry};
+use uuid::Uuid;
 
 /// mimalloc: the services allocate many small, short-lived buffers per request (JSON, SDK
 /// requests), where it is markedly faster than the system allocator.
@@ -45,14 +54,10 @@ struct Cli {
         global = true
     )]
     resource_prefix: String,
+    #[command(flatten)]
+    metrics: MetricsConfig,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 /// The queues of `resources.json`, by their consumer.
@@ -131,6 +136,20 @@ enum Command {
         /// The queue, by its consumer.
         queue: QueueName,
     },
+    /// Print a photo's journey as a waterfall: each event appended and published, the render's
+    /// stages, its webhooks, and its projection (from the event store and the read model).
+    Trace {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        photo: Uuid,
+    },
+    /// Exit 0 if this container's part is alive: its metrics answer (at `CATALOG_METRICS_ADDR`)
+    /// and each of its loops turned recently (a worker container's health check).
+    Alive {
+        /// How long a loop may go without a turn.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        stale_after: Duration,
+    },
     /// Print a signed bearer token for a seller, for local use.
     Token {
         #[arg(long)]
@@ -143,11 +162,40 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+impl Command {
+    /// The part's name, as its subcommand (the trace's service name).
+    fn part(&self) -> &'static str {
+        match self {
+            Self::WriteApi(_) => "write-api",
+            Self::ReadApi(_) => "read-api",
+            Self::Relay { .. } => "relay",
+            Self::ProcessImages { .. } => "process-images",
+            Self::Notify { .. } => "notify",
+            Self::Project(_) => "project",
+            Self::Resync { .. } => "resync",
+            Self::Rebuild { .. } => "rebuild",
+            _ => "cli",
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    let telemetry = Telemetry::init(cli.log_format, cli.command.part())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let ran = runtime.block_on(run(cli));
+    drop(runtime);
+    telemetry.shutdown();
+    ran
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let resources = Resources::standard()?.prefixed(&cli.resource_prefix);
+    let serves_metrics = !matches!(cli.command, Command::Alive { .. });
+    if let (Some(addr), true) = (cli.metrics.addr, serves_metrics) {
+        catalog_runtime::metrics::serve(addr)?;
+        tracing::info!(%addr, "metrics served");
+    }
     match cli.command {
         Command::WriteApi(config) => {
             let app = catalog_write_side::startup::build(config, &resources)
@@ -208,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{}{report}", if dry_run { "dry run: " } else { "" });
+            report.record();
             anyhow::ensure!(
                 report.skipped == 0,
                 "{} photo(s) could not be repaired (each is logged above with its reason)",
@@ -235,6 +284,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("{rebuilt}");
             anyhow::ensure!(rebuilt.agrees(), "the new read model does not agree");
+            catalog_projections::finished("rebuild");
         }
         Command::Quarantined { database, release } => {
             let pool = database.connect().await?;
@@ -258,6 +308,14 @@ async fn main() -> anyhow::Result<()> {
             let moved = catalog_runtime::redrive::redrive(&sdk, &resources, queue.into()).await?;
             println!("{moved} message(s) moved back from the dead-letter queue");
         }
+        Command::Trace { database, photo } => {
+            let pool = database.connect().await?;
+            let sdk = aws::sdk().await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let journey = journey::load(&pool, &dynamodb, &resources.table.name, photo).await?;
+            print!("{}", journey.render());
+        }
+        Command::Alive { stale_after } => alive(cli.metrics, stale_after).await?,
         Command::Token { seller, ttl, auth } => {
             let token = auth::issue(auth.jwt_secret.as_ref(), &seller, SystemTime::now() + ttl)?;
             println!("{token}");
@@ -266,15 +324,37 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+/// Whether the part serving metrics at `metrics` is alive: it answers, and none of its loops
+/// went `stale_after` without a turn.
+async fn alive(metrics: MetricsConfig, stale_after: Duration) -> anyhow::Result<()> {
+    let addr = metrics
+        .addr
+        .context("CATALOG_METRICS_ADDR names no metrics endpoint to check")?;
+    let host = if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    let text = reqwest::Client::new()
+        .get(format!("http://{host}/metrics"))
+        .timeout(Duration::from_secs(4))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("the metrics endpoint does not answer")?
+        .text()
+        .await?;
+    if let Some(oldest) = catalog_runtime::metrics::oldest_heartbeat(&text) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_secs_f64();
+        let silent = now - oldest;
+        anyhow::ensure!(
+            silent <= stale_after.as_secs_f64(),
+            "a loop has not turned for {silent:.0} s (stuck)"
+        );
     }
+    Ok(())
 }
 
 /// Whether DynamoDB has the table (a previous layout's may be gone already).

@@ -8,7 +8,7 @@ use catalog_events::{PhotoState, PhotoStatus};
 
 use crate::aggregate::{PhotoCommand, PhotoError};
 use crate::originals::Originals;
-use crate::store::{CommandError, PhotoStore, Receipt};
+use crate::store::{Cause, CommandError, PhotoStore, Receipt};
 
 /// Why an upload was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub async fn record(
     store: &PhotoStore,
     originals: &Originals,
     photo: &PhotoState,
-    correlation_id: &str,
+    cause: impl Into<Cause>,
     receipt: Option<&Receipt<'_>>,
 ) -> Result<PhotoState, NotRecorded> {
     let stored_size = if photo.status == PhotoStatus::PendingUpload {
@@ -66,6 +66,6 @@ pub async fn record(
         stored_size,
     };
     Ok(store
-        .execute_with(photo.photo_id, command, correlation_id, receipt)
+        .execute_with(photo.photo_id, command, cause, receipt)
         .await?)
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::event::PhotoEvent;
 use crate::state::PhotoState;
+use crate::trace::TraceParent;
 
 /// Namespace of the UUID v5 event ids (so ids are stable across relays and redeliveries).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_93b7_4d0e_a5c8_1e2f_3a4b_5c6d);
@@ -40,6 +41,10 @@ pub struct EventEnvelope {
     pub occurred_at: DateTime<Utc>,
     /// The id of the request (or job) that caused the event, for tracing across parts.
     pub correlation_id: Option<String>,
+    /// The trace of the work that appended the event (W3C `traceparent`), the parent of each
+    /// consumer's work on it. Absent on events stored before traces were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<TraceParent>,
     pub event: PhotoEvent,
     /// The photo after this event.
     pub state: PhotoState,
@@ -51,6 +56,7 @@ impl EventEnvelope {
         sequence: u64,
         event: PhotoEvent,
         correlation_id: Option<String>,
+        traceparent: Option<TraceParent>,
         state: PhotoState,
     ) -> Self {
         Self {
@@ -61,6 +67,7 @@ impl EventEnvelope {
             event_version: event.event_version().to_owned(),
             occurred_at: event.occurred_at(),
             correlation_id,
+            traceparent,
             event,
             state,
         }

@@ -15,6 +15,7 @@
 //! - [`view`]: the photo as the HTTP contract shows it, to buyers and in webhooks.
 //! - [`media`]: the media types an original may be, told by its first bytes (the write API's
 //!   check and the image pipeline's decoder agree through it).
+//! - [`trace`]: the W3C trace context a photo's work carries from request to webhook.
 //! - [`resources`]: the names and routes of the AWS resources, from `infra-cdk/resources.json`.
 //!
 //! This crate does no I/O: it is types, their JSON and pure functions over them.
@@ -24,6 +25,7 @@ pub mod event;
 pub mod media;
 pub mod resources;
 pub mod state;
+pub mod trace;
 pub mod upcast;
 pub mod view;
 
@@ -33,6 +35,7 @@ pub use event::{
     WebhookKind,
 };
 pub use state::{PhotoState, PhotoStatus};
+pub use trace::TraceParent;
 
 /// The aggregate type under which photo events are stored (postgres-es `aggregate_type`).
 pub const AGGREGATE_TYPE: &str = "Photo";

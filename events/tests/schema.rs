@@ -121,7 +121,18 @@ fn lifecycle() -> Vec<PhotoEvent> {
 fn the_envelope_json_matches_the_golden_fixture() {
     let events = lifecycle();
     let state = PhotoState::fold(&events[..7]).unwrap();
-    let envelope = EventEnvelope::new(PHOTO, 7, events[6].clone(), Some("req-1".into()), state);
+    let envelope = EventEnvelope::new(
+        PHOTO,
+        7,
+        events[6].clone(),
+        Some("req-1".into()),
+        Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        ),
+        state,
+    );
     if std::env::var_os("CATALOG_UPDATE_FIXTURES").is_some() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/envelope.json");
         let json = serde_json::to_string_pretty(&envelope).unwrap();
@@ -205,7 +216,7 @@ proptest! {
         let decoded = catalog_events::upcast::decode(event.event_type(), event.event_version(), stored).unwrap();
         prop_assert_eq!(&decoded, &event);
         let state = PhotoState::fold(&lifecycle()[..=index]).unwrap();
-        let envelope = EventEnvelope::new(PHOTO, version, event, None, state);
+        let envelope = EventEnvelope::new(PHOTO, version, event, None, None, state);
         let json = serde_json::to_string(&envelope).unwrap();
         prop_assert_eq!(serde_json::from_str::<EventEnvelope>(&json).unwrap(), envelope);
     }

@@ -6,8 +6,9 @@
 //! - [`cors`]: which browser origins may call.
 //! - [`rate_limit`]: a burst, then a steady rate, per seller or per client address.
 //! - [`openapi`]: each API's OpenAPI 3.1 document, generated from its routes.
-//! - [`ops`]: `/healthz`, `/metrics`, and the middleware that counts, times and tags every
-//!   request with its id.
+//! - [`ops`]: `/healthz`, and the middleware that times every request (its metrics are
+//!   served on the process's own metrics port, never on the API's) and tags it with its id.
+//! - [`request_trace`]: the W3C trace context a request comes with, honoured.
 //! - [`service`]: the server around a service's state and routes, built alike for both.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod rate_limit;
+pub mod request_trace;
 pub mod service;
 
 pub use problem::Problem;

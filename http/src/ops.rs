@@ -1,7 +1,8 @@
-//! What operators and load balancers call: `/healthz` and `/metrics` (each service adds its
-//! own `/readyz`), and the middleware that counts and times every request and returns its id.
+//! What operators and load balancers call: `/healthz` (each service adds its own `/readyz`),
+//! and the middleware that times every request and returns its id. The metrics themselves are
+//! served on the process's own port (`CATALOG_METRICS_ADDR`), which the load balancer never
+//! routes to: the API's port has no `/metrics`.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -12,24 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, get, web};
 
 use crate::problem::{Code, Problem};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_actix_web::RequestId;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-/// The process's metrics registry (one per process, however many servers it runs).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
-            }
-            handle
-        })
-        .clone()
-}
 
 /// `{"status": ...}`, the answer of the health checks.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -45,22 +30,9 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Prometheus metrics: requests by method, route and status, and their durations.
-#[utoipa::path(
-    tag = "operations",
-    operation_id = "metrics",
-    responses((status = OK, content_type = "text/plain", body = String))
-)]
-#[get("/metrics")]
-pub async fn prometheus() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(metrics_handle().render())
-}
-
-/// Registers `/healthz` and `/metrics`.
+/// Registers `/healthz`.
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(healthz).service(prometheus);
+    config.service(healthz);
 }
 
 /// The id of this request (as logged and returned in `x-request-id`), to store with what
@@ -132,19 +104,14 @@ pub async fn deadline(
     }
 }
 
-/// Counts and times each request by route and status, and answers with `x-request-id`.
+/// Times each request by method, route template and status class
+/// (`http_request_duration_seconds`), and answers with `x-request-id`.
 pub async fn observe(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    // A label per method the APIs know; anything else is one label, so that made-up methods
-    // cannot grow the series without bound.
-    let method = match request.method().as_str() {
-        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
-        _ => "other",
-    }
-    .to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -153,9 +120,18 @@ pub async fn observe(
         .get::<RequestId>()
         .map(ToString::to_string);
     let mut response = next.call(request).await?;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
+    let status_class = match response.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status_class", status_class.to_owned()),
+    ];
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
@@ -164,4 +140,35 @@ pub async fn observe(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
+}
+
+/// A label per method the APIs know; anything else is one label, so that made-up methods
+/// cannot grow the series without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::Method;
+
+    use super::method_label;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        for method in ["FROBNICATE", "XYZZY-1", "get"] {
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            assert_eq!(method_label(&method), "other", "{method}");
+        }
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+    }
 }

@@ -5,7 +5,7 @@
 //!
 //! The seller's limit is applied where the seller is known, by the `Seller` extractor, so
 //! every call of a seller counts, uploads and presigns included. The address's limit is a
-//! middleware on requests that carry no token. Health checks and metrics are never limited.
+//! middleware on requests that carry no token. Health checks are never limited.
 //! In AWS the WAF in front limits per address too, before anything reaches a task; these
 //! limits hold per task.
 

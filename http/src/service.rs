@@ -1,4 +1,4 @@
-//! Builds an API server the way both APIs run: request ids and tracing, metrics, CORS, bearer
+//! Builds an API server the way both APIs run: request ids and traces, timing, CORS, bearer
 //! tokens, the service's state, its routes and its OpenAPI document, bound to its listener.
 
 use std::net::TcpListener;
@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
+
+use crate::request_trace::TracedRootSpan;
 use utoipa_actix_web::AppExt;
 
 use crate::auth::{AuthConfig, Authenticator};
@@ -67,7 +69,6 @@ impl Service {
         let routes = api.routes;
         let document = web::Data::new(openapi::document(api.description, routes));
         let state = web::Data::new(state);
-        ops::metrics_handle();
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
@@ -78,7 +79,7 @@ impl Service {
                 .wrap(from_fn(rate_limit::by_address))
                 .wrap(cors.middleware())
                 .wrap(from_fn(ops::observe))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<TracedRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(timeouts.clone())

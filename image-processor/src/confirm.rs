@@ -6,7 +6,7 @@
 //! records it, once), and the photo goes on to be rendered. A photo no longer waiting for its
 //! upload, or an object that is not the declared file, is left as it is.
 
-use catalog_event_store::store::CommandError;
+use catalog_event_store::store::{Cause, CommandError};
 use catalog_event_store::uploads::{self, NotRecorded};
 use catalog_events::PhotoStatus;
 
@@ -29,7 +29,8 @@ impl Processor {
             &self.store,
             &self.uploads,
             &state,
-            &format!("s3-upload:{photo}"),
+            // S3's report carries no trace: the upload joins the photo's own.
+            &Cause::new(format!("s3-upload:{photo}"), None),
             None,
         )
         .await

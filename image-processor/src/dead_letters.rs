@@ -11,13 +11,15 @@
 
 use std::time::Duration;
 
+use catalog_events::TraceParent;
 use catalog_runtime::backoff::Backoff;
 use catalog_runtime::queue::Delivery;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::Job;
-use crate::{Outcome, Processor};
+use crate::{Outcome, Processor, job_cause};
 
 /// How long a dead letter that could not be settled waits before it is tried again: 5 minutes
 /// at first, doubling with each receive up to an hour.
@@ -28,12 +30,19 @@ impl Processor {
     /// Settles a dead-lettered job: a render fails its photo if it is still waiting; any other
     /// job is tried once more, and waits longer after each failure.
     pub(crate) async fn settle(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
+        let span = self.job_span(&delivery.envelope);
+        self.settle_traced(delivery, shutdown)
+            .instrument(span)
+            .await;
+    }
+
+    async fn settle_traced(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
         let receipt = delivery.receipt.as_str();
         let outcome = self
             .holding(&self.dead_letters, receipt, shutdown, || async {
                 match &delivery.envelope {
-                    Job::Render(photo) => self.give_up(*photo).await,
-                    Job::Purge(photo) => self.purge(*photo).await,
+                    Job::Render { photo, trace } => self.give_up(*photo, *trace).await,
+                    Job::Purge { photo, .. } => self.purge(*photo).await,
                     Job::Confirm { key } => self.confirm(key).await,
                 }
             })
@@ -55,8 +64,11 @@ impl Processor {
     }
 
     /// Fails a photo whose processing could not finish, if it is still waiting for it.
-    pub(crate) async fn give_up(&self, photo: Uuid) -> Outcome {
+    pub(crate) async fn give_up(&self, photo: Uuid, trace: Option<TraceParent>) -> Outcome {
         let reason = "the photo could not be processed; reprocess it to try again";
-        self.fail(photo, reason, &format!("give-up:{photo}")).await
+        metrics::counter!("catalog_image_jobs_total", "outcome" => "failed", "reason" => "gave_up")
+            .increment(1);
+        self.fail(photo, reason, &job_cause(format!("give-up:{photo}"), trace))
+            .await
     }
 }

@@ -2,20 +2,24 @@
 //! asked), a deleted photo whose files go, or S3's own report of an original arriving (the
 //! upload is recorded there if its client never said it was done).
 
-use catalog_events::{EventEnvelope, PhotoEvent};
+use catalog_events::{EventEnvelope, PhotoEvent, TraceParent};
 use catalog_runtime::queue::Body;
 use serde::Deserialize;
 use uuid::Uuid;
 
-/// One message of the images queue.
+/// One message of the images queue: a photo event's job carries the event's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
-    Render(Uuid),
-    Purge(Uuid),
-    /// An object arrived in the originals bucket under this key.
-    Confirm {
-        key: String,
+    Render {
+        photo: Uuid,
+        trace: Option<TraceParent>,
     },
+    Purge {
+        photo: Uuid,
+        trace: Option<TraceParent>,
+    },
+    /// An object arrived in the originals bucket under this key.
+    Confirm { key: String },
 }
 
 /// The parts of an EventBridge event that tell S3's from ours.
@@ -45,14 +49,31 @@ impl Body for Job {
             });
         }
         let envelope = EventEnvelope::from_bus_message(body).map_err(|error| error.to_string())?;
+        let (photo, trace) = (envelope.aggregate_id, envelope.traceparent);
         Ok(match envelope.event {
-            PhotoEvent::PhotoDeleted { .. } => Self::Purge(envelope.aggregate_id),
-            _ => Self::Render(envelope.aggregate_id),
+            PhotoEvent::PhotoDeleted { .. } => Self::Purge { photo, trace },
+            _ => Self::Render { photo, trace },
         })
     }
 }
 
 impl Job {
+    /// The photo the job is about, if it names one (`prefix`: where originals are stored).
+    pub fn photo(&self, prefix: &str) -> Option<Uuid> {
+        match self {
+            Self::Render { photo, .. } | Self::Purge { photo, .. } => Some(*photo),
+            Self::Confirm { key } => Self::photo_of(key, prefix),
+        }
+    }
+
+    /// The trace of the event that asked for the job (S3's reports carry none).
+    pub fn trace(&self) -> Option<TraceParent> {
+        match self {
+            Self::Render { trace, .. } | Self::Purge { trace, .. } => *trace,
+            Self::Confirm { .. } => None,
+        }
+    }
+
     /// The photo whose original is stored under `key` (`originals/<photo id>`), if any.
     pub fn photo_of(key: &str, prefix: &str) -> Option<Uuid> {
         key.strip_prefix(prefix)

@@ -13,18 +13,22 @@
 //!
 //! Here are both the lane (its queue, its threads) and the processor's side of it: the loop
 //! that takes each photo off the lane, encodes its later formats within the memory budget,
-//! stores them beside the photo's variants and records them (`AddFormat`).
+//! stores them beside the photo's variants and records them (`AddFormat`), in the photo's
+//! trace. How many photos wait is `catalog_avif_backlog`; each photo's encode is timed
+//! (`catalog_avif_encode_seconds`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use catalog_event_store::aggregate::PhotoCommand;
-use catalog_event_store::store::CommandError;
+use catalog_event_store::store::{Cause, CommandError};
 use catalog_events::{VariantFormat, VariantName};
 use catalog_images::{Alternate, Pixels, Rejection};
 use futures_util::future::try_join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::render::variant_key;
@@ -40,7 +44,8 @@ pub struct Later {
     /// Where its variants are: the later formats go beside them.
     pub prefix: String,
     pub pixels: Vec<Pixels>,
-    pub correlation: String,
+    /// What rendered it, in the photo's trace.
+    pub cause: Cause,
 }
 
 /// The lane's two ends.
@@ -84,14 +89,25 @@ impl Processor {
                 () = shutdown.cancelled() => None,
             };
             match later {
-                Some(later) => self.add_later_formats(later).await,
+                Some(later) => self.take_later(later).await,
                 None => break,
             }
         }
         queue.close();
         while let Some(later) = queue.recv().await {
-            self.add_later_formats(later).await;
+            self.take_later(later).await;
         }
+    }
+
+    /// Takes one photo off the lane and makes its later formats, in its trace.
+    async fn take_later(&self, later: Later) {
+        metrics::gauge!("catalog_avif_backlog").decrement(1.0);
+        let span = tracing::info_span!("later_formats", photo_id = %later.photo,
+            trace_id = tracing::field::Empty);
+        if let Some(trace) = &later.cause.trace {
+            catalog_runtime::trace::follow(&span, trace);
+        }
+        self.add_later_formats(later).instrument(span).await;
     }
 
     /// Makes the formats that come after the photo is ready (AVIF) from the pixels its render
@@ -102,10 +118,13 @@ impl Processor {
             photo,
             prefix,
             pixels,
-            correlation,
+            cause,
         } = later;
         let prefix = prefix.as_str();
-        let encoded = match self.encode_later(pixels).await {
+        let started = Instant::now();
+        let encoded = self.encode_later(pixels).await;
+        metrics::histogram!("catalog_avif_encode_seconds").record(started.elapsed().as_secs_f64());
+        let encoded = match encoded {
             Ok(Ok(encoded)) => encoded,
             Ok(Err(rejection)) => {
                 tracing::warn!(%photo, %rejection, "the AVIF variants could not be made");
@@ -130,7 +149,13 @@ impl Processor {
             format: "image/avif".to_owned(),
             files,
         };
-        match self.store.execute(photo, command, &correlation).await {
+        let cause = Cause::new(
+            cause.correlation_id,
+            cause
+                .trace
+                .map(|trace| catalog_runtime::trace::handed_on(&tracing::Span::current(), &trace)),
+        );
+        match self.store.execute(photo, command, &cause).await {
             Ok(_) => {}
             Err(CommandError::Refused(refusal)) => {
                 // Deleted or reprocessed while they were made: they serve nothing.

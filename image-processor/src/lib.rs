@@ -68,11 +68,13 @@ use aws_config::SdkConfig;
 use catalog_events::resources::{QueueRole, Resources};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::originals::Originals;
-use catalog_event_store::store::{CommandError, PhotoStore};
+use catalog_event_store::store::{Cause, CommandError, PhotoStore};
+use catalog_events::TraceParent;
 use catalog_images::Limits;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
@@ -86,6 +88,16 @@ use crate::purge::Purger;
 /// two of which run side by side (libaom's AVIF encoder of a 1600-pixel variant alone takes
 /// about 25 MiB).
 const JOB_OVERHEAD_BYTES: u64 = 32 << 20;
+
+/// The cause of a command a job runs: the job (`name`), in the trace of the event that asked
+/// for it, under the job's span; without one, the photo's own trace.
+fn job_cause(name: String, trace: Option<TraceParent>) -> Cause {
+    let current = tracing::Span::current();
+    Cause::new(
+        name,
+        trace.map(|trace| catalog_runtime::trace::handed_on(&current, &trace)),
+    )
+}
 
 /// Settings of `catalog process-images`.
 #[derive(Debug, Clone, clap::Args)]
@@ -271,14 +283,39 @@ impl Processor {
         }
     }
 
-    /// Handles one message, whatever its job.
+    /// The span a job runs in: its photo and the trace of the event that asked for it.
+    fn job_span(&self, job: &Job) -> tracing::Span {
+        let span = tracing::info_span!(
+            "process",
+            photo_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty
+        );
+        if let Some(photo) = job.photo(&self.upload_prefix) {
+            span.record("photo_id", tracing::field::display(photo));
+        }
+        if let Some(trace) = job.trace() {
+            catalog_runtime::trace::follow(&span, &trace);
+        }
+        span
+    }
+
+    /// Handles one message, whatever its job, in its photo's trace.
     async fn handle(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
+        let span = self.job_span(&delivery.envelope);
+        self.handle_traced(delivery, shutdown)
+            .instrument(span)
+            .await;
+    }
+
+    async fn handle_traced(&self, delivery: Delivery<Job>, shutdown: &CancellationToken) {
         let (receipt, receives) = (delivery.receipt.as_str(), delivery.receives);
         let outcome = self
             .holding(&self.queue, receipt, shutdown, || async {
                 match &delivery.envelope {
-                    Job::Render(photo) => self.render_photo(*photo, receipt).await,
-                    Job::Purge(photo) => self.purge(*photo).await,
+                    Job::Render { photo, trace } => {
+                        self.render_photo(*photo, *trace, receipt).await
+                    }
+                    Job::Purge { photo, .. } => self.purge(*photo).await,
                     Job::Confirm { key } => self.confirm(key).await,
                 }
             })
@@ -286,9 +323,11 @@ impl Processor {
         match (outcome, &delivery.envelope) {
             (Outcome::Done, _) => self.queue.delete(vec![receipt.to_owned()]).await,
             (Outcome::Left, _) => {}
-            (Outcome::Retry(reason), Job::Render(photo)) if receives >= self.queue.max_receives => {
+            (Outcome::Retry(reason), Job::Render { photo, trace })
+                if receives >= self.queue.max_receives =>
+            {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
-                if let Outcome::Retry(error) = self.give_up(*photo).await {
+                if let Outcome::Retry(error) = self.give_up(*photo, *trace).await {
                     tracing::warn!(%photo, %error, "could not mark the photo failed; its dead letter will");
                 }
             }
@@ -299,11 +338,11 @@ impl Processor {
     }
 
     /// Fails the photo with `reason`; a photo that moved on (the command refused) is done too.
-    async fn fail(&self, photo: Uuid, reason: &str, correlation: &str) -> Outcome {
+    async fn fail(&self, photo: Uuid, reason: &str, cause: &Cause) -> Outcome {
         let command = PhotoCommand::FailProcessing {
             reason: reason.to_owned(),
         };
-        match self.store.execute(photo, command, correlation).await {
+        match self.store.execute(photo, command, cause).await {
             Ok(_) | Err(CommandError::Refused(_)) => Outcome::Done,
             Err(error) => Outcome::Retry(error.to_string()),
         }

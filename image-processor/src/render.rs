@@ -12,20 +12,25 @@
 //! Here too are the variants bucket's writes and deletes and the keys of its files, which the
 //! later formats share: an AVIF goes beside the variants it was made from, and files that
 //! came after their photo moved on are removed the same way.
+//!
+//! Each stage is timed (`catalog_image_job_seconds`, by stage and outcome), each job counted
+//! by outcome and the class of its failure (`catalog_image_jobs_total`), and the times of a
+//! ready photo's stages are kept with its event, for `catalog trace`.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use catalog_event_store::aggregate::{PhotoCommand, PhotoError};
-use catalog_event_store::store::CommandError;
-use catalog_events::{Placeholder, Variant, VariantFormat, VariantName};
-use catalog_images::{Alternate, Rejection, Rendition};
+use catalog_event_store::store::{Cause, CommandError};
+use catalog_events::{Placeholder, TraceParent, Variant, VariantFormat, VariantName};
+use catalog_images::{Alternate, Rejection, Rendition, Timings};
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::later::Later;
-use crate::{JOB_OVERHEAD_BYTES, Outcome, Processor};
+use crate::{JOB_OVERHEAD_BYTES, Outcome, Processor, job_cause};
 
 /// Cache header of variants: their keys never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -35,60 +40,72 @@ const BYTES_PER_PIXEL: u64 = 8;
 impl Processor {
     /// Renders a photo's variants, keeping its message invisible to others while it runs, up
     /// to the job's deadline.
-    pub(crate) async fn render_photo(&self, photo: Uuid, receipt: &str) -> Outcome {
+    pub(crate) async fn render_photo(
+        &self,
+        photo: Uuid,
+        trace: Option<TraceParent>,
+        receipt: &str,
+    ) -> Outcome {
         let _hidden = self.queue.keep_hidden(receipt);
-        match tokio::time::timeout(self.deadline, self.process(photo)).await {
-            Ok(outcome) => outcome,
+        let cause = job_cause(format!("process-images:{photo}"), trace);
+        let mut stages = Stages::new();
+        let job = self.process(photo, &cause, &mut stages);
+        let (outcome, ended) = match tokio::time::timeout(self.deadline, job).await {
+            Ok(ended) => ended,
             Err(_) => {
                 tracing::warn!(%photo, deadline = ?self.deadline, "a job ran past its deadline");
                 let reason = Rejection::TooSlow {
                     limit: humantime::format_duration(self.deadline).to_string(),
                 };
-                self.fail(photo, &reason.to_string(), &photo.to_string())
-                    .await
+                let outcome = self.fail(photo, &reason.to_string(), &cause).await;
+                (outcome, Ended::Failed(reason.class()))
             }
-        }
+        };
+        stages.record(ended);
+        outcome
     }
 
-    async fn process(&self, photo: Uuid) -> Outcome {
-        let correlation = format!("process-images:{photo}");
+    /// The render's steps, each timed into `stages`; how the job ended.
+    async fn process(&self, photo: Uuid, cause: &Cause, stages: &mut Stages) -> (Outcome, Ended) {
         let state = match self
             .store
-            .execute(photo, PhotoCommand::StartProcessing, &correlation)
+            .execute(photo, PhotoCommand::StartProcessing, cause)
             .await
         {
             Ok(state) => state,
             Err(CommandError::Refused(PhotoError::NotAllowed { .. } | PhotoError::NotFound)) => {
-                return Outcome::Done;
+                return (Outcome::Done, Ended::Skipped);
             }
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
         };
-        let original = match self
+        let started = Instant::now();
+        let downloaded = self
             .download(&state.object_key, state.checksum_sha256.as_deref())
-            .await
-        {
+            .await;
+        stages.download = Some(started.elapsed());
+        let original = match downloaded {
             Ok(Ok(bytes)) => bytes,
-            Ok(Err(rejection)) => {
-                return self.fail(photo, &rejection.to_string(), &correlation).await;
-            }
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
+            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
         };
         let rendition = match self.render(original).await {
             Ok(Ok(rendition)) => rendition,
-            Ok(Err(rejection)) => {
-                return self.fail(photo, &rejection.to_string(), &correlation).await;
-            }
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
+            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
         };
+        stages.rendered = Some(rendition.timings);
         // A key of this job's own: a racing job for the same photo never touches these.
         let prefix = format!(
             "variants/{photo}/{}-{}",
             state.processing_attempts,
             Uuid::now_v7().simple()
         );
-        let variants = match self.store_variants(&prefix, &rendition).await {
+        let started = Instant::now();
+        let stored = self.store_variants(&prefix, &rendition).await;
+        stages.store = Some(started.elapsed());
+        let variants = match stored {
             Ok(variants) => variants,
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
         };
         let placeholder = &rendition.placeholder;
         let command = PhotoCommand::CompleteProcessing {
@@ -100,30 +117,40 @@ impl Processor {
                 thumbhash: placeholder.thumbhash.clone(),
             }),
         };
-        match self.store.execute(photo, command, &correlation).await {
+        let completing = cause.clone().with_details(stages.details());
+        match self.store.execute(photo, command, &completing).await {
             Ok(_) => {
                 if !rendition.later.is_empty() {
                     let later = Later {
                         photo,
                         prefix,
                         pixels: rendition.later,
-                        correlation,
+                        cause: cause.clone(),
                     };
                     // Waits while the lane is full: a sustained overload slows renders.
+                    metrics::gauge!("catalog_avif_backlog").increment(1.0);
                     if self.later.send(later).await.is_err() {
+                        metrics::gauge!("catalog_avif_backlog").decrement(1.0);
                         tracing::warn!(%photo, "stopping: the photo's AVIF variants are not made");
                     }
                 }
-                Outcome::Done
+                (Outcome::Done, Ended::Ready)
             }
             Err(CommandError::Refused(refusal)) => {
                 // Deleted or reprocessed meanwhile: these variants serve nothing.
                 tracing::info!(%photo, %refusal, "processing finished after the photo moved on");
                 self.remove_variants(&prefix, &rendition).await;
-                Outcome::Done
+                (Outcome::Done, Ended::Skipped)
             }
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => (Outcome::Retry(error.to_string()), Ended::Retry),
         }
+    }
+
+    /// Fails the photo for a file that is not a safe image.
+    async fn refuse(&self, photo: Uuid, rejection: &Rejection, cause: &Cause) -> (Outcome, Ended) {
+        tracing::info!(%photo, %rejection, "the file is refused");
+        let outcome = self.fail(photo, &rejection.to_string(), cause).await;
+        (outcome, Ended::Failed(rejection.class()))
     }
 
     /// The original's bytes, refused if over the cap or not the declared file.
@@ -250,6 +277,92 @@ impl Processor {
             {
                 tracing::warn!(%key, %error, "could not remove an unused variant");
             }
+        }
+    }
+}
+
+/// How a render ended, for its metrics.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    Ready,
+    /// The file is refused, for a reason of this class.
+    Failed(&'static str),
+    /// The photo had moved on: nothing to do.
+    Skipped,
+    Retry,
+}
+
+/// The time a render spent in each stage so far.
+struct Stages {
+    started: Instant,
+    download: Option<Duration>,
+    rendered: Option<Timings>,
+    store: Option<Duration>,
+}
+
+impl Stages {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            download: None,
+            rendered: None,
+            store: None,
+        }
+    }
+
+    fn each(&self) -> Vec<(&'static str, Duration)> {
+        let rendered = self.rendered.map(|timings| {
+            [
+                ("decode", timings.decode),
+                ("resize", timings.resize),
+                ("encode", timings.encode),
+            ]
+        });
+        [("download", self.download)]
+            .into_iter()
+            .chain(
+                rendered
+                    .into_iter()
+                    .flatten()
+                    .map(|(stage, time)| (stage, Some(time))),
+            )
+            .chain([("store", self.store)])
+            .filter_map(|(stage, time)| Some((stage, time?)))
+            .collect()
+    }
+
+    /// The stages' times in milliseconds, kept with the event of a ready photo (`catalog
+    /// trace` shows them).
+    fn details(&self) -> serde_json::Value {
+        let stages: serde_json::Map<String, serde_json::Value> = self
+            .each()
+            .into_iter()
+            .map(|(stage, time)| {
+                let ms = u64::try_from(time.as_millis()).unwrap_or(u64::MAX);
+                (stage.to_owned(), ms.into())
+            })
+            .collect();
+        serde_json::json!({ "stages_ms": stages })
+    }
+
+    /// Records the job in `catalog_image_job_seconds` (each stage it reached, and the whole)
+    /// and `catalog_image_jobs_total`.
+    fn record(&self, ended: Ended) {
+        let (outcome, reason) = match ended {
+            Ended::Ready => ("ready", "none"),
+            Ended::Failed(class) => ("failed", class),
+            Ended::Skipped => ("skipped", "none"),
+            Ended::Retry => ("retry", "transient"),
+        };
+        metrics::counter!("catalog_image_jobs_total", "outcome" => outcome, "reason" => reason)
+            .increment(1);
+        if matches!(ended, Ended::Skipped) {
+            return;
+        }
+        let total = ("total", self.started.elapsed());
+        for (stage, time) in self.each().into_iter().chain([total]) {
+            metrics::histogram!("catalog_image_job_seconds", "stage" => stage, "outcome" => outcome)
+                .record(time.as_secs_f64());
         }
     }
 }

@@ -33,6 +33,8 @@ pub mod variants;
 #[allow(clippy::expect_used)] // a file that cannot be made is a broken test
 pub mod hostile;
 
+use std::time::{Duration, Instant};
+
 use catalog_events::VariantName;
 
 /// What may be asked of one image.
@@ -63,6 +65,22 @@ pub enum Rejection {
     TooManyScans { limit: u32 },
     #[error("processing the image took longer than the limit of {limit}")]
     TooSlow { limit: String },
+}
+
+impl Rejection {
+    /// The kind of refusal, as a metric's label: one of a few words, whatever the details.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Empty | Self::NotAnImage => "unsupported",
+            Self::TooManyPixels { .. } => "too_many_pixels",
+            Self::Corrupt(_) | Self::ProfileTooLarge { .. } | Self::TooManyScans { .. } => {
+                "corrupt"
+            }
+            Self::TooLarge { .. } => "too_large",
+            Self::ChecksumMismatch => "checksum",
+            Self::TooSlow { .. } => "too_slow",
+        }
+    }
 }
 
 /// One encoded variant.
@@ -105,12 +123,27 @@ pub struct Rendition {
     /// The variants' pixels, largest first, for the formats made later (AVIF); empty for a
     /// transparent image, which gets none.
     pub later: Vec<Pixels>,
+    /// How long each step took.
+    pub timings: Timings,
+}
+
+/// The time a render spent in each of its steps (the processor's metrics, `catalog trace`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub decode: Duration,
+    /// Resizing, the placeholder and turning upright.
+    pub resize: Duration,
+    pub encode: Duration,
 }
 
 /// Makes the four variants of an image file.
 pub fn render(bytes: &[u8], limits: Limits) -> Result<Rendition, Rejection> {
+    let started = Instant::now();
     let decoded = decode::decode(bytes, limits, VariantName::Large.max_side())?;
-    variants::render(decoded)
+    let decode = started.elapsed();
+    let mut rendition = variants::render(decoded)?;
+    rendition.timings.decode = decode;
+    Ok(rendition)
 }
 
 #[cfg(test)]

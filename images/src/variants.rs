@@ -1,6 +1,7 @@
 //! From decoded pixels to the four encoded variants.
 
 use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use catalog_events::VariantName;
 use fast_image_resize::images::Image;
@@ -10,7 +11,7 @@ use image::{DynamicImage, ImageEncoder};
 
 use super::decode::Decoded;
 use super::placeholder::{self, Placeholder};
-use super::{Alternate, Pixels, Rejection, Rendered, Rendition};
+use super::{Alternate, Pixels, Rejection, Rendered, Rendition, Timings};
 
 /// JPEG quality of the variants; 4:2:0 chroma subsampling halves colour resolution, which
 /// photographs do not show at this quality, for about a third fewer bytes.
@@ -54,6 +55,7 @@ pub fn fit(width: u32, height: u32, bound: u32) -> (u32, u32) {
 /// original's dimensions, so a JPEG decoded at a reduced scale gives exactly the variants the
 /// full image would.
 pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
+    let started = Instant::now();
     let Decoded {
         image,
         orientation,
@@ -117,8 +119,10 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         .iter()
         .map(|(name, image)| Upright::of(*name, image, alpha, orientation))
         .collect::<Result<Vec<_>, _>>()?;
+    let resize = started.elapsed();
     let mut variants = encode_all(&upright)?;
     variants.reverse();
+    let encode = started.elapsed().saturating_sub(resize);
     let later = if alpha {
         Vec::new()
     } else {
@@ -143,6 +147,11 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         variants,
         placeholder,
         later,
+        timings: Timings {
+            decode: Duration::ZERO,
+            resize,
+            encode,
+        },
     })
 }
 

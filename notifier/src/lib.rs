@@ -13,23 +13,28 @@
 //! attempt would fall past `give_up_after` from the state change, or on the queue's last
 //! receive) is recorded on the photo as an event; its history shows it. A webhook whose
 //! outcome is recorded is never sent again, so a redelivered message sends nothing.
+//!
+//! Each message is handled in its event's trace (a `notify` span with the photo's id and trace
+//! id); the POST carries the trace on as `traceparent`, so the receiver's work joins it. Every
+//! attempt is timed by outcome (`catalog_webhook_delivery_seconds`), every give-up counted.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_events::view::PhotoView;
-use catalog_events::{EventEnvelope, PhotoStatus, Webhook, WebhookKind};
+use catalog_events::{EventEnvelope, PhotoStatus, TraceParent, Webhook, WebhookKind};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use catalog_callback_guard::{CallbackPolicy, GuardedResolver, Refusal};
 use catalog_event_store::aggregate::{PhotoCommand, WebhookOutcome};
-use catalog_event_store::store::PhotoStore;
+use catalog_event_store::store::{Cause, PhotoStore};
 use catalog_event_store::webhook_secrets::{self, Sealer, WebhookKeyConfig};
 use catalog_runtime::backoff::Backoff;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
@@ -164,6 +169,8 @@ impl Notifier {
 
     /// Delivers until `shutdown` is cancelled; deliveries under way finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        // The counter an alert takes the increase of exists from the start, at 0.
+        metrics::counter!("catalog_webhook_give_ups_total").increment(0);
         let this = Arc::clone(&self);
         self.queue
             .consume_each(
@@ -178,7 +185,17 @@ impl Notifier {
             .await;
     }
 
+    /// Handles one message in its event's trace.
     async fn handle(&self, delivery: Delivery, shutdown: &CancellationToken) {
+        let span = tracing::info_span!("notify", photo_id = %delivery.envelope.aggregate_id,
+            trace_id = tracing::field::Empty);
+        if let Some(trace) = &delivery.envelope.traceparent {
+            catalog_runtime::trace::follow(&span, trace);
+        }
+        self.settle(delivery, shutdown).instrument(span).await;
+    }
+
+    async fn settle(&self, delivery: Delivery, shutdown: &CancellationToken) {
         let Delivery {
             receipt,
             receives,
@@ -248,7 +265,16 @@ impl Notifier {
                 return Next::Leave;
             }
         }
-        let outcome = match self.attempt(envelope, webhook, url).await {
+        let started = Instant::now();
+        let attempted = self.attempt(envelope, webhook, url).await;
+        let result = match &attempted {
+            Ok(_) => "delivered",
+            Err(failure) if failure.permanent => "refused",
+            Err(_) => "failed",
+        };
+        metrics::histogram!("catalog_webhook_delivery_seconds", "outcome" => result)
+            .record(started.elapsed().as_secs_f64());
+        let outcome = match attempted {
             Ok(status) => WebhookOutcome::Delivered {
                 webhook: webhook.clone(),
                 attempts: attempt,
@@ -264,6 +290,7 @@ impl Notifier {
                     return Next::RetryIn(delay);
                 }
                 tracing::warn!(%photo, webhook = %webhook.id, attempt, reason = %failure.reason, "giving up on a webhook");
+                metrics::counter!("catalog_webhook_give_ups_total").increment(1);
                 WebhookOutcome::GaveUp {
                     webhook: webhook.clone(),
                     attempts: attempt,
@@ -272,10 +299,10 @@ impl Notifier {
                 }
             }
         };
-        let correlation = format!("notify:{}", webhook.id);
+        let cause = Cause::new(format!("notify:{}", webhook.id), self.trace(envelope));
         match self
             .store
-            .execute(photo, PhotoCommand::RecordWebhook(outcome), &correlation)
+            .execute(photo, PhotoCommand::RecordWebhook(outcome), &cause)
             .await
         {
             Ok(_) => Next::Done,
@@ -286,7 +313,16 @@ impl Notifier {
         }
     }
 
-    /// One signed POST; the receiver's status if it was a 2xx.
+    /// The trace to hand on from the work under way on `envelope` (its event's trace, with this
+    /// work as the parent), if the event has one.
+    fn trace(&self, envelope: &EventEnvelope) -> Option<TraceParent> {
+        let current = tracing::Span::current();
+        envelope
+            .traceparent
+            .map(|trace| catalog_runtime::trace::handed_on(&current, &trace))
+    }
+
+    /// One signed POST, with the photo's `traceparent`; the receiver's status if it was a 2xx.
     async fn attempt(
         &self,
         envelope: &EventEnvelope,
@@ -333,6 +369,9 @@ impl Notifier {
             .header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(name, value);
+        }
+        if let Some(trace) = self.trace(envelope) {
+            request = request.header("traceparent", trace.to_string());
         }
         let sent = request.body(body).send().await;
         match sent {

@@ -1,12 +1,13 @@
 //! The one guarded write of a photo's read-model item (its layout is `catalog-read-model`'s)
 //! that the projector and the resync both use: an item is replaced only by a newer version of the
 //! same photo, so duplicates and reordering change nothing and a late event cannot undo a
-//! later one (a deletion included).
+//! later one (a deletion included). The item keeps when it was written (`projected_at`), which
+//! `catalog trace` shows.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use catalog_events::PhotoState;
-use catalog_read_model::{PHOTO_ID, VERSION};
+use catalog_read_model::{PHOTO_ID, PROJECTED_AT, VERSION};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -42,6 +43,12 @@ pub async fn put(
         .put_item()
         .table_name(table)
         .set_item(Some(catalog_read_model::encode(state)?))
+        .item(
+            PROJECTED_AT,
+            AttributeValue::S(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+        )
         .condition_expression(format!(
             "attribute_not_exists(#id) OR #version {comparison} :version"
         ))

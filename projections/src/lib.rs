@@ -11,3 +11,12 @@ pub mod item;
 pub mod projector;
 pub mod rebuild;
 pub mod resync;
+
+/// Marks the job `job` (`resync`, `rebuild`) as having just finished well
+/// (`catalog_job_last_success_timestamp_seconds`).
+pub fn finished(job: &'static str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    metrics::gauge!("catalog_job_last_success_timestamp_seconds", "job" => job).set(now);
+}

@@ -9,6 +9,10 @@
 //! A message that cannot be read is left alone (by the shared consumer of `catalog-runtime`):
 //! after the queue's receive limit it moves to the dead-letter queue, and the other messages go
 //! on.
+//!
+//! Each write runs in the event's trace (a `project` span with the photo's id and trace id) and
+//! is counted by outcome (`catalog_projections_total`); a write that lands measures how long
+//! after its event's append it did (`catalog_projection_lag_seconds`).
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
@@ -19,9 +23,11 @@ use aws_config::SdkConfig;
 use catalog_events::EventEnvelope;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_runtime::queue::{Concurrency, Delivery, Polling, Queue};
+use chrono::Utc;
 use futures_util::future::join_all;
 use lru::LruCache;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::item::{self, Guard, Written};
@@ -129,41 +135,63 @@ impl Projector {
                 *entry = envelope;
             }
         }
-        let outcomes = join_all(newest.into_values().map(|envelope| async move {
-            match self.write(envelope).await {
-                Ok(()) => Some(envelope.aggregate_id),
-                Err(error) => {
-                    tracing::warn!(photo_id = %envelope.aggregate_id, sequence = envelope.sequence,
-                        %error, "projection failed; the message will be redelivered");
-                    None
-                }
+        let outcomes = join_all(newest.into_values().map(|envelope| {
+            let span = tracing::info_span!("project", photo_id = %envelope.aggregate_id,
+                trace_id = tracing::field::Empty);
+            if let Some(trace) = &envelope.traceparent {
+                catalog_runtime::trace::follow(&span, trace);
             }
+            async move {
+                let (settled, outcome) = match self.write(envelope).await {
+                    Ok(outcome) => {
+                        tracing::info!(sequence = envelope.sequence,
+                            event_type = %envelope.event_type, outcome, "event projected");
+                        (Some(envelope.aggregate_id), outcome)
+                    }
+                    Err(error) => {
+                        tracing::warn!(sequence = envelope.sequence, %error,
+                            "projection failed; the message will be redelivered");
+                        (None, "failed")
+                    }
+                };
+                metrics::counter!("catalog_projections_total", "outcome" => outcome).increment(1);
+                settled
+            }
+            .instrument(span)
         }))
         .await;
         outcomes.into_iter().flatten().collect()
     }
 
+    /// Writes the envelope's state unless a newer one is there; says which it was.
     async fn write(
         &self,
         envelope: &EventEnvelope,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<&'static str, Box<dyn std::error::Error + Send + Sync>> {
         let photo = envelope.aggregate_id;
         if self
             .last_written(photo)
             .is_some_and(|version| version >= envelope.sequence)
         {
             self.stats.ruled_out.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok("already_applied");
         }
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
-        match item::put(&self.dynamodb, &self.table, &envelope.state, Guard::Older).await? {
-            Written::Stored => {}
-            Written::Superseded => {
-                self.stats.superseded.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let outcome =
+            match item::put(&self.dynamodb, &self.table, &envelope.state, Guard::Older).await? {
+                Written::Stored => {
+                    let lag = Utc::now() - envelope.occurred_at;
+                    metrics::histogram!("catalog_projection_lag_seconds")
+                        .record(lag.as_seconds_f64().max(0.0));
+                    "applied"
+                }
+                Written::Superseded => {
+                    self.stats.superseded.fetch_add(1, Ordering::Relaxed);
+                    "already_applied"
+                }
+            };
         self.remember(photo, envelope.sequence);
-        Ok(())
+        Ok(outcome)
     }
 
     fn last_written(&self, photo: Uuid) -> Option<u64> {

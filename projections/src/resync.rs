@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use catalog_event_store::store::read::{self, Photos};
 use catalog_events::PhotoState;
-use catalog_read_model::{Item, PHOTO_ID, VERSION};
+use catalog_read_model::{Item, PHOTO_ID, PROJECTED_AT, VERSION};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
@@ -60,6 +60,30 @@ impl Report {
     /// Photos created, updated or deleted.
     pub fn changes(&self) -> u64 {
         self.created + self.updated + self.deleted
+    }
+
+    /// Logs the report as one line an alarm reads (`resync finished`, with `checked`,
+    /// `repaired` and `skipped`), sets `catalog_resync_photos`, and marks a run with nothing
+    /// skipped as the last success.
+    pub fn record(&self) {
+        let repaired = self.changes();
+        tracing::info!(
+            checked = self.scanned,
+            repaired,
+            skipped = self.skipped,
+            "resync finished"
+        );
+        for (result, count) in [
+            ("checked", self.scanned),
+            ("repaired", repaired),
+            ("skipped", self.skipped),
+        ] {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            metrics::gauge!("catalog_resync_photos", "result" => result).set(count as f64);
+        }
+        if self.skipped == 0 {
+            crate::finished("resync");
+        }
     }
 }
 
@@ -206,6 +230,9 @@ impl Resync<'_> {
                 .and_then(|mut r| r.remove(self.table))
                 .unwrap_or_default()
             {
+                // When it was written is not part of the photo: compared without it.
+                let mut item = item;
+                item.remove(PROJECTED_AT);
                 if let Some(AttributeValue::S(id)) = item.get(PHOTO_ID) {
                     found.insert(id.clone(), item);
                 }

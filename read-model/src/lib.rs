@@ -31,6 +31,8 @@ use catalog_events::{PhotoState, PhotoStatus};
 pub const PHOTO_ID: &str = "photo_id";
 pub const VERSION: &str = "version";
 pub const STATE: &str = "state";
+/// When the item was last written (RFC 3339), for `catalog trace`; not part of the photo.
+pub const PROJECTED_AT: &str = "projected_at";
 pub const GALLERY_INDEX: &str = "gallery";
 pub const GALLERY_KEY: &str = "gallery_key";
 pub const GALLERY_RANK: &str = "gallery_rank";

@@ -19,10 +19,15 @@
 //!
 //! The relay sleeps on `LISTEN catalog_events` (a trigger notifies on every append), with a
 //! slow poll as a safety net for a lost notification.
+//!
+//! Each published event is logged with its photo and trace and counted
+//! (`catalog_events_published_total`); each turn of the loop is its heartbeat. How far behind
+//! the outbox is (`catalog_outbox_oldest_unpublished_seconds`) is measured by the write API,
+//! not here: a relay that is down cannot report that it stalled.
 
 pub mod quarantine;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
@@ -132,8 +137,12 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         let idle = Duration::from_secs(self.config.idle_poll_secs);
+        // The counters an alert takes the increase of exist from the start, at 0.
+        metrics::counter!("catalog_events_quarantined_total").increment(0);
+        metrics::counter!("catalog_relay_publish_failures_total").increment(0);
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
+            catalog_runtime::metrics::heartbeat("relay");
             let pause = match self.round().await {
                 Ok(round) if round.claimed == 0 => {
                     failures = 0;
@@ -148,6 +157,9 @@ impl Relay {
                     continue;
                 }
                 Ok(round) => {
+                    let unsent = round.claimed - round.published - round.quarantined;
+                    metrics::counter!("catalog_relay_publish_failures_total")
+                        .increment(unsent as u64);
                     tracing::warn!(
                         claimed = round.claimed,
                         published = round.published,
@@ -204,6 +216,8 @@ impl Relay {
             .collect();
         quarantine::set_aside(&mut transaction, &aside).await?;
         transaction.commit().await?;
+        announce(&outgoing, &sent.published);
+        metrics::counter!("catalog_events_quarantined_total").increment(sent.poison.len() as u64);
         for poison in &sent.poison {
             tracing::error!(
                 quarantined = true,
@@ -282,6 +296,7 @@ impl Relay {
                     folded.sequence,
                     folded.event,
                     folded.correlation_id,
+                    folded.traceparent,
                     folded.after,
                 );
                 outgoing.push(Outgoing { position, envelope });
@@ -385,6 +400,31 @@ impl Relay {
             }
         }
         calls
+    }
+}
+
+/// Logs and counts each published event, in its photo's trace.
+fn announce(outgoing: &[Outgoing], published: &[i64]) {
+    let published: HashSet<i64> = published.iter().copied().collect();
+    for out in outgoing
+        .iter()
+        .filter(|out| published.contains(&out.position))
+    {
+        let envelope = &out.envelope;
+        let span = tracing::info_span!("publish", photo_id = %envelope.aggregate_id,
+            trace_id = tracing::field::Empty);
+        if let Some(trace) = &envelope.traceparent {
+            catalog_runtime::trace::follow(&span, trace);
+        }
+        span.in_scope(|| {
+            tracing::info!(
+                sequence = envelope.sequence,
+                event_type = %envelope.event_type,
+                "event published"
+            );
+        });
+        metrics::counter!("catalog_events_published_total", "event_type" => envelope.event_type.clone())
+            .increment(1);
     }
 }
 

@@ -13,6 +13,10 @@
 //! leaves comes back after the visibility timeout, up to the queue's `max_receive_count`,
 //! after which SQS moves it to the dead-letter queue. A message that is not an envelope is
 //! left alone for that reason, and logged.
+//!
+//! Every queue counts what it receives, deletes and sees again, and how many messages the
+//! process holds (`catalog_queue_*`, labelled with the queue's role, not its deployed name);
+//! each turn of a receive loop is the worker's [`heartbeat`](crate::metrics::heartbeat).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,12 +82,35 @@ pub struct Delivery<B = EventEnvelope> {
     pub receives: u32,
     pub envelope: B,
     _slot: OwnedSemaphorePermit,
+    _held: Held,
+}
+
+/// One message this process holds, counted in `catalog_queue_in_flight` while it lives.
+struct Held(&'static str);
+
+impl Held {
+    fn new(queue: &'static str) -> Self {
+        metrics::gauge!("catalog_queue_in_flight", "queue" => queue).increment(1.0);
+        Self(queue)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        metrics::gauge!("catalog_queue_in_flight", "queue" => self.0).decrement(1.0);
+    }
 }
 
 impl<B: Body> Delivery<B> {
     /// What the message carries, or `None` (logged) for anything else.
-    fn open(message: Message, slot: OwnedSemaphorePermit, queue: &str) -> Option<Self> {
+    fn open(message: Message, slot: OwnedSemaphorePermit, queue: &Queue) -> Option<Self> {
         let receives = receive_count(&message);
+        metrics::counter!("catalog_queue_messages_received_total", "queue" => queue.label)
+            .increment(1);
+        if receives > 1 {
+            metrics::counter!("catalog_queue_messages_redelivered_total", "queue" => queue.label)
+                .increment(1);
+        }
         let receipt = message.receipt_handle?;
         match B::read(message.body.as_deref().unwrap_or_default()) {
             Ok(envelope) => Some(Self {
@@ -91,9 +118,10 @@ impl<B: Body> Delivery<B> {
                 receives,
                 envelope,
                 _slot: slot,
+                _held: Held::new(queue.label),
             }),
             Err(error) => {
-                tracing::error!(queue, message_id = ?message.message_id, receives, %error,
+                tracing::error!(queue = %queue.name, message_id = ?message.message_id, receives, %error,
                     "unreadable message left for the dead-letter queue");
                 None
             }
@@ -115,8 +143,11 @@ pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<
 #[derive(Clone)]
 pub struct Queue {
     sqs: aws_sdk_sqs::Client,
-    /// Its name, for logs and metrics.
+    /// Its name, for logs.
     name: String,
+    /// Its role, for metrics: `images`, `projector`, `notifier`, with `-dlq` for a
+    /// dead-letter queue.
+    label: &'static str,
     url: String,
     /// How long a received message stays hidden from other receivers.
     pub visibility: Duration,
@@ -178,9 +209,18 @@ impl Queue {
             .and_then(|all| all.get(&QueueAttributeName::RedrivePolicy))
             .and_then(|policy| max_receive_count(policy))
             .unwrap_or(u32::MAX);
+        let label = match (role, dead_letters) {
+            (QueueRole::Images, false) => "images",
+            (QueueRole::Images, true) => "images-dlq",
+            (QueueRole::Projector, false) => "projector",
+            (QueueRole::Projector, true) => "projector-dlq",
+            (QueueRole::Notifier, false) => "notifier",
+            (QueueRole::Notifier, true) => "notifier-dlq",
+        };
         Ok(Self {
             url,
             sqs,
+            label,
             name: name.clone(),
             visibility: Duration::from_secs(visibility),
             max_receives,
@@ -247,6 +287,7 @@ impl Queue {
     {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
+            crate::metrics::heartbeat(self.label);
             // Receive only when a slot is free, and no more messages than free slots.
             let Ok(first) = Arc::clone(slots).acquire_owned().await else {
                 return;
@@ -278,7 +319,7 @@ impl Queue {
             let deliveries: Vec<Delivery<B>> = messages
                 .into_iter()
                 .zip(held)
-                .filter_map(|(message, slot)| Delivery::open(message, slot, &self.name))
+                .filter_map(|(message, slot)| Delivery::open(message, slot, self))
                 .collect();
             if !deliveries.is_empty() {
                 tokio::spawn(handle(deliveries));
@@ -317,6 +358,10 @@ impl Queue {
                 .set_entries(Some(entries.collect()))
                 .send()
                 .await;
+            if let Ok(answer) = &answer {
+                metrics::counter!("catalog_queue_messages_deleted_total", "queue" => self.label)
+                    .increment(answer.successful.len() as u64);
+            }
             match answer {
                 Ok(answer) if !answer.failed.is_empty() => tracing::warn!(
                     queue = %self.name,

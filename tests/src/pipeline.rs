@@ -335,6 +335,7 @@ impl Pipeline {
                     sequence,
                     folded.event,
                     None,
+                    folded.traceparent,
                     folded.after,
                 ));
             }
@@ -474,9 +475,20 @@ impl Process {
         args: &[&str],
         variables: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_logging(stack, database_url, args, variables, Stdio::inherit())
+    }
+
+    /// [`Process::start_with`], its logs (stderr) going to `logs`; `variables` win over the
+    /// defaults (`RUST_LOG=warn`, say).
+    pub fn start_logging(
+        stack: &Stack,
+        database_url: &str,
+        args: &[&str],
+        variables: &[(&str, &str)],
+        logs: Stdio,
+    ) -> anyhow::Result<Self> {
         let child = Command::new(catalog_binary()?)
             .args(args)
-            .envs(variables.iter().copied())
             .env("CATALOG_RESOURCE_PREFIX", &stack.prefix)
             .env("CATALOG_DATABASE_URL", database_url)
             .env("CATALOG_DATABASE_MAX_CONNECTIONS", "4")
@@ -484,7 +496,9 @@ impl Process {
             .env("CATALOG_RELAY_BATCH", "10")
             .env("CATALOG_RELAY_IDLE_POLL_SECS", "1")
             .env("RUST_LOG", "warn")
+            .envs(variables.iter().copied())
             .stdout(Stdio::null())
+            .stderr(logs)
             .spawn()?;
         Ok(Self(child))
     }
@@ -523,7 +537,7 @@ pub fn run_catalog(
 }
 
 /// The `catalog` binary of this build (cargo builds it beside the test binaries).
-fn catalog_binary() -> anyhow::Result<std::path::PathBuf> {
+pub fn catalog_binary() -> anyhow::Result<std::path::PathBuf> {
     // Beside this executable (a binary of the build), or one folder up (a test, in `deps/`).
     let this = std::env::current_exe()?;
     let beside = this

@@ -210,38 +210,6 @@ async fn a_burst_from_one_seller_is_limited_while_another_is_served() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn made_up_methods_do_not_grow_the_metrics() {
-    let api = WriteApi::spawn().await.unwrap();
-    for method in ["FROBNICATE", "XYZZY-1", "XYZZY-2"] {
-        let answer = api
-            .http
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                api.url("/v1/photos"),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            answer.status().is_client_error(),
-            "{method}: {}",
-            answer.status()
-        );
-    }
-    let metrics = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!metrics.contains("FROBNICATE") && !metrics.contains("XYZZY"));
-    assert!(metrics.contains("method=\"other\""), "{metrics}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_cursors_and_overlong_ids_are_refused() {
     let pipeline = Pipeline::start().await.unwrap();

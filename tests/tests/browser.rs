@@ -151,14 +151,19 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
         .goto(&format!("{page}#token={token}"))
         .await
         .unwrap();
-    browser
+    // The page shows its views once its modules have read the token: wait until the form is
+    // shown, not only in the document.
+    let product = browser
         .wait()
         .for_element(Locator::Id("product-id"))
         .await
-        .unwrap()
-        .send_keys("sku-browser")
-        .await
         .unwrap();
+    eventually(Duration::from_secs(20), || async {
+        Ok(product.is_displayed().await?.then_some(()))
+    })
+    .await
+    .unwrap();
+    product.send_keys("sku-browser").await.unwrap();
     // Choosing several files at once, as the file dialog does.
     browser
         .find(Locator::Id("files"))

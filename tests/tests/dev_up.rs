@@ -1,6 +1,7 @@
 //! `./dev up` itself, as a developer runs it: a worker SIGKILLed under it is restarted while
 //! the APIs keep answering, and after Ctrl-C and `./dev up` again every photo is still listed
-//! with its variants served.
+//! with its variants served. What an operator watches there: every part's metrics endpoint,
+//! Prometheus scraping them all with the project's alert rules, and `catalog trace`.
 //!
 //! It runs on ports, a moto, a database and folders of its own (and the binaries `./dev test`
 //! built), beside whatever else runs on the machine.
@@ -36,6 +37,10 @@ struct Setup {
     read: String,
     moto: String,
     secret: String,
+    /// Each part's metrics endpoint.
+    metrics: Vec<(&'static str, String)>,
+    prometheus: String,
+    binaries: PathBuf,
 }
 
 impl Setup {
@@ -53,6 +58,21 @@ impl Setup {
         );
         let secret = format!("dev-up-{}", Uuid::new_v4());
         let moto = free_port();
+        // Ports below the kernel's ephemeral range, so that nothing else takes them meanwhile.
+        let base = 20_000 + (u16::from_le_bytes([Uuid::new_v4().as_bytes()[0], 0]) % 100) * 100;
+        let parts = [
+            "write-api",
+            "read-api",
+            "relay",
+            "project",
+            "process-images",
+            "notify",
+        ];
+        let metrics = (1..)
+            .zip(parts)
+            .map(|(offset, part)| (part, format!("http://127.0.0.1:{}", base + offset)))
+            .collect();
+        let prometheus = format!("127.0.0.1:{}", base + 50);
         let variables = vec![
             ("CATALOG_BIN", binaries.display().to_string()),
             ("CATALOG_MOTO_PORT", moto.to_string()),
@@ -63,6 +83,8 @@ impl Setup {
             ("CATALOG_DATABASE_URL", fresh_database().await.unwrap()),
             ("CATALOG_JWT_SECRET", secret.clone()),
             ("CATALOG_SQS_WAIT_SECS", "1".into()),
+            ("CATALOG_METRICS_BASE_PORT", base.to_string()),
+            ("CATALOG_PROMETHEUS_ADDR", prometheus.clone()),
         ];
         Self {
             dir,
@@ -71,6 +93,9 @@ impl Setup {
             read: format!("http://{read}"),
             moto: format!("http://127.0.0.1:{moto}"),
             secret,
+            metrics,
+            prometheus: format!("http://{prometheus}"),
+            binaries,
         }
     }
 
@@ -237,6 +262,7 @@ async fn dev_up_restarts_a_killed_worker_and_keeps_its_photos_across_a_restart()
     let mut up = DevUp::start(&setup);
     let first = upload(&http, &setup, "sku-dev-up").await;
     gallery(&http, &setup, "sku-dev-up", &[&first]).await;
+    watched(&http, &setup, &first).await;
 
     // The relay dies; it is started again, and the APIs answer all along.
     let relay = setup.pid("relay");
@@ -284,6 +310,115 @@ async fn dev_up_restarts_a_killed_worker_and_keeps_its_photos_across_a_restart()
         }
     }
     up.interrupt();
+}
+
+/// What an operator watches, after one upload: each part's metrics endpoint answers with its
+/// families, Prometheus has every part up and the alert rules loaded, the photo's projection
+/// lag and render are counted, and `catalog trace` draws its journey.
+async fn watched(http: &reqwest::Client, setup: &Setup, photo: &str) {
+    let families = [
+        ("write-api", "catalog_outbox_oldest_unpublished_seconds"),
+        ("read-api", "http_request_duration_seconds_bucket"),
+        ("relay", "catalog_events_published_total"),
+        ("project", "catalog_projection_lag_seconds_bucket"),
+        ("process-images", "catalog_image_job_seconds_bucket"),
+        ("notify", "catalog_queue_messages_received_total"),
+    ];
+    for (part, family) in families {
+        let url = &setup
+            .metrics
+            .iter()
+            .find(|(name, _)| *name == part)
+            .unwrap()
+            .1;
+        let text = eventually(Duration::from_secs(30), || async {
+            let text = http
+                .get(format!("{url}/metrics"))
+                .send()
+                .await?
+                .text()
+                .await?;
+            Ok(text.contains(family).then_some(text))
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{part} has no {family}"));
+        assert!(text.contains("catalog_") || part == "read-api", "{text}");
+    }
+    let prometheus = &setup.prometheus;
+    eventually(Duration::from_secs(60), || async {
+        let targets = http
+            .get(format!("{prometheus}/api/v1/targets"))
+            .send()
+            .await?
+            .json::<Value>()
+            .await?;
+        let active = targets["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let up = active
+            .iter()
+            .filter(|target| target["health"] == "up")
+            .count();
+        Ok((active.len() == 6 && up == 6).then_some(()))
+    })
+    .await
+    .expect("Prometheus scrapes all six parts");
+    let rules = http
+        .get(format!("{prometheus}/api/v1/rules"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rules.contains("OutboxStalled"), "{rules}");
+    for query in [
+        "sum(catalog_projection_lag_seconds_count)",
+        "sum(catalog_image_job_seconds_count{stage=\"total\"})",
+    ] {
+        eventually(Duration::from_secs(60), || async {
+            let answer = http
+                .get(format!("{prometheus}/api/v1/query"))
+                .query(&[("query", query)])
+                .send()
+                .await?
+                .json::<Value>()
+                .await?;
+            let value = answer["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|value| value.parse::<f64>().ok());
+            Ok(value.filter(|count| *count >= 1.0))
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{query} counted nothing"));
+    }
+    let database = &setup
+        .variables
+        .iter()
+        .find(|(name, _)| *name == "CATALOG_DATABASE_URL")
+        .unwrap()
+        .1;
+    let trace = Command::new(setup.binaries.join("catalog"))
+        .args(["trace", photo])
+        .env("CATALOG_DATABASE_URL", database)
+        .env("AWS_ENDPOINT_URL", &setup.moto)
+        .output()
+        .unwrap();
+    let journey = String::from_utf8_lossy(&trace.stdout);
+    assert!(
+        trace.status.success(),
+        "{journey}{}",
+        String::from_utf8_lossy(&trace.stderr)
+    );
+    for expected in [
+        "PhotoUploadRequested",
+        "render: encode",
+        "on the bus",
+        "read model at version",
+    ] {
+        assert!(journey.contains(expected), "no {expected:?} in:\n{journey}");
+    }
 }
 
 impl Drop for Setup {

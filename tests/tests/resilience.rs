@@ -88,7 +88,14 @@ fn life(photo: Uuid) -> Vec<EventEnvelope> {
         .enumerate()
         .map(|(index, event)| {
             PhotoState::apply(&mut state, &event);
-            EventEnvelope::new(photo, index as u64 + 1, event, None, state.clone().unwrap())
+            EventEnvelope::new(
+                photo,
+                index as u64 + 1,
+                event,
+                None,
+                None,
+                state.clone().unwrap(),
+            )
         })
         .collect()
 }

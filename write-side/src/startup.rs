@@ -10,14 +10,14 @@ use crate::api::{self, AppState, idempotency};
 use crate::config::WriteApiConfig;
 use catalog_event_store::aggregate::PhotoServices;
 use catalog_event_store::originals::Originals;
-use catalog_event_store::store::PhotoStore;
+use catalog_event_store::store::{PhotoStore, outbox};
 use catalog_event_store::webhook_secrets::Sealer;
 
 /// How often the write API deletes idempotency keys past their retention.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Connects to Postgres (migrating it) and S3, binds the write API's listener, and starts
-/// the hourly purge of expired idempotency keys.
+/// the hourly purge of expired idempotency keys and the watch on the outbox's backlog.
 pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Result<Service> {
     let pool = config.database.connect().await?;
     let purging = pool.clone();
@@ -31,6 +31,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
             tokio::time::sleep(PURGE_EVERY).await;
         }
     });
+    tokio::spawn(outbox::watch(pool.clone()));
     let state = AppState {
         store: PhotoStore::new(pool, PhotoServices::default()),
         originals: Originals::from_env(&resources.buckets, &config.s3)

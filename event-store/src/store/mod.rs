@@ -29,10 +29,14 @@
 //! gallery.
 //!
 //! [`read`] reads many photos at once, folded, for the relay and the resync.
+//!
+//! Every event is stored with its [`Cause`]: the request or job behind it and the photo's
+//! trace. Each command runs in a `command` span with the photo's id and trace id, and logs
+//! what it appended.
 
 use std::time::Duration;
 
-use catalog_events::{PhotoEvent, PhotoState, upcast};
+use catalog_events::{PhotoEvent, PhotoState, TraceParent, upcast};
 use catalog_runtime::backoff::Backoff;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
@@ -40,13 +44,18 @@ use cqrs_es::{Aggregate, AggregateError, DomainEvent};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
+mod cause;
+pub mod outbox;
 pub mod products;
 pub mod read;
 pub mod snapshots;
+
+pub use cause::Cause;
 
 /// The statement that appends a command's events: `$1` the aggregate type, `$2` the photo,
 /// then one array per column (`$3` to `$7`); it is one statement, so atomic on its own.
@@ -236,7 +245,7 @@ impl Columns {
         &mut self,
         sequence: u64,
         fact: &Fact,
-        correlation_id: &str,
+        metadata: &serde_json::Value,
     ) -> Result<(), CommandError> {
         self.sequences
             .push(i64::try_from(sequence).unwrap_or(i64::MAX));
@@ -244,8 +253,7 @@ impl Columns {
         self.versions.push(fact.event_version());
         self.payloads
             .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
-        self.metadata
-            .push(serde_json::json!({ "correlation_id": correlation_id }));
+        self.metadata.push(metadata.clone());
         Ok(())
     }
 }
@@ -310,15 +318,14 @@ impl PhotoStore {
     }
 
     /// Executes `command` on the photo and returns its state after (unchanged if the command
-    /// was a harmless repeat). `correlation_id` is stored with every event it appends.
+    /// was a harmless repeat). `cause` is stored with every event it appends.
     pub async fn execute(
         &self,
         photo_id: Uuid,
         command: PhotoCommand,
-        correlation_id: &str,
+        cause: impl Into<Cause>,
     ) -> Result<PhotoState, CommandError> {
-        self.execute_with(photo_id, command, correlation_id, None)
-            .await
+        self.execute_with(photo_id, command, cause, None).await
     }
 
     /// [`PhotoStore::execute`], keeping the request's answer with the events it appends.
@@ -326,7 +333,44 @@ impl PhotoStore {
         &self,
         photo_id: Uuid,
         command: PhotoCommand,
-        correlation_id: &str,
+        cause: impl Into<Cause>,
+        receipt: Option<&Receipt<'_>>,
+    ) -> Result<PhotoState, CommandError> {
+        let cause = cause.into();
+        let trace = match cause.trace {
+            Some(trace) => trace,
+            None if command.creates_photo() => TraceParent::new_root(),
+            None => self
+                .trace_of(photo_id)
+                .await?
+                .unwrap_or_else(TraceParent::new_root),
+        };
+        let span = tracing::info_span!("command", %photo_id, trace_id = tracing::field::Empty);
+        catalog_runtime::trace::follow(&span, &trace);
+        let metadata = cause.metadata(&catalog_runtime::trace::handed_on(&span, &trace));
+        self.execute_traced(photo_id, command, &metadata, receipt)
+            .instrument(span)
+            .await
+    }
+
+    /// The trace `photo_id` was created under, if it exists and has one.
+    pub async fn trace_of(&self, photo_id: Uuid) -> Result<Option<TraceParent>, CommandError> {
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT metadata->>'traceparent' FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence LIMIT 1",
+        )
+        .bind(catalog_events::AGGREGATE_TYPE)
+        .bind(photo_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(stored.flatten().and_then(|trace| trace.parse().ok()))
+    }
+
+    async fn execute_traced(
+        &self,
+        photo_id: Uuid,
+        command: PhotoCommand,
+        metadata: &serde_json::Value,
         receipt: Option<&Receipt<'_>>,
     ) -> Result<PhotoState, CommandError> {
         let id = photo_id.to_string();
@@ -335,7 +379,7 @@ impl PhotoStore {
             // Only the first try of a creation may assume the photo is new.
             let fresh = attempt == 1 && command.creates_photo();
             match self
-                .try_execute(&id, command.clone(), correlation_id, fresh, receipt)
+                .try_execute(&id, command.clone(), metadata, fresh, receipt)
                 .await
             {
                 Err(Attempt::Lost) if attempt < CONFLICT_ATTEMPTS => {
@@ -356,7 +400,7 @@ impl PhotoStore {
         &self,
         id: &str,
         command: PhotoCommand,
-        correlation_id: &str,
+        metadata: &serde_json::Value,
         fresh: bool,
         receipt: Option<&Receipt<'_>>,
     ) -> Result<Option<PhotoState>, Attempt> {
@@ -386,15 +430,10 @@ impl PhotoStore {
         let events = sink.collect().await;
         if let (false, Some(state)) = (events.is_empty(), &after) {
             let receipt = receipt.map(|receipt| (receipt, receipt.answer.answer(state)));
-            self.append(
-                id,
-                sequence,
-                &events,
-                correlation_id,
-                claim.as_ref(),
-                receipt,
-            )
-            .await?;
+            self.append(id, sequence, &events, metadata, claim.as_ref(), receipt)
+                .await?;
+            let appended: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
+            tracing::info!(?appended, version = state.version, "events appended");
             if state.version >= snapshot_at + snapshots::EVERY {
                 snapshots::save(&self.pool, state).await;
             }
@@ -409,14 +448,14 @@ impl PhotoStore {
         id: &str,
         sequence: u64,
         events: &[Fact],
-        correlation_id: &str,
+        metadata: &serde_json::Value,
         claim: Option<&Claim>,
         receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
     ) -> Result<(), Attempt> {
         let mut columns = Columns::default();
         for (n, fact) in (1..).zip(events) {
             columns
-                .push(sequence + n, fact, correlation_id)
+                .push(sequence + n, fact, metadata)
                 .map_err(Attempt::Failed)?;
         }
         let mut query = sqlx::query(append_statement(claim.is_some(), receipt.is_some()))

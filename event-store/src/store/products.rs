@@ -11,14 +11,14 @@
 
 use std::collections::HashSet;
 
-use catalog_events::{PhotoState, PhotoStatus};
+use catalog_events::{PhotoState, PhotoStatus, TraceParent};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 
 use super::read::{self, Photos, Start};
-use super::{CONFLICT_ATTEMPTS, Columns, CommandError, PhotoStore, RACE_BACKOFF};
+use super::{CONFLICT_ATTEMPTS, Cause, Columns, CommandError, PhotoStore, RACE_BACKOFF};
 use crate::aggregate::{Photo, PhotoCommand, PhotoError};
 
 /// Appends a reorder's events (`$3` to `$8`: one array per column, a row per photo) if the
@@ -47,12 +47,14 @@ impl PhotoStore {
         seller_id: &str,
         product_id: &str,
         photo_ids: &[Uuid],
-        correlation_id: &str,
+        cause: impl Into<Cause>,
     ) -> Result<u64, CommandError> {
+        let cause = cause.into();
+        let metadata = cause.metadata(&cause.trace.unwrap_or_else(TraceParent::new_root).child());
         let mut attempt = 1;
         loop {
             match self
-                .try_reorder(seller_id, product_id, photo_ids, correlation_id)
+                .try_reorder(seller_id, product_id, photo_ids, &metadata)
                 .await?
             {
                 Some(version) => return Ok(version),
@@ -71,7 +73,7 @@ impl PhotoStore {
         seller_id: &str,
         product_id: &str,
         photo_ids: &[Uuid],
-        correlation_id: &str,
+        metadata: &serde_json::Value,
     ) -> Result<Option<u64>, CommandError> {
         let product = self.product(product_id).await?;
         let product = match product {
@@ -99,7 +101,7 @@ impl PhotoStore {
                 .unwrap_or_default();
             for (n, fact) in (1..).zip(sink.collect().await) {
                 rows.ids.push(id.clone());
-                rows.columns.push(sequence + n, &fact, correlation_id)?;
+                rows.columns.push(sequence + n, &fact, metadata)?;
             }
         }
         let version = u64::try_from(product.order_version).unwrap_or_default();

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use catalog_events::{AGGREGATE_TYPE, PhotoEvent, PhotoState, upcast};
+use catalog_events::{AGGREGATE_TYPE, PhotoEvent, PhotoState, TraceParent, upcast};
 use futures_util::future::ready;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::PgExecutor;
@@ -26,6 +26,8 @@ pub struct FoldedEvent {
     pub event: PhotoEvent,
     /// The request (or job) that caused it.
     pub correlation_id: Option<String>,
+    /// The trace it was appended under.
+    pub traceparent: Option<TraceParent>,
     pub after: PhotoState,
 }
 
@@ -94,6 +96,7 @@ struct Row {
     event_version: String,
     payload: serde_json::Value,
     correlation_id: Option<String>,
+    traceparent: Option<String>,
 }
 
 /// The events of `photos`, photo by photo in sequence order, each with the state after it.
@@ -105,7 +108,8 @@ pub fn events<'e>(
     let rows = match photos {
         Photos::All => sqlx::query_as::<_, Row>(
             "SELECT aggregate_id, sequence, event_type, event_version, payload, \
-                    metadata->>'correlation_id' AS correlation_id \
+                    metadata->>'correlation_id' AS correlation_id, \
+                    metadata->>'traceparent' AS traceparent \
              FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
         )
         .bind(AGGREGATE_TYPE)
@@ -126,7 +130,8 @@ pub fn events<'e>(
             }
             sqlx::query_as::<_, Row>(
                 "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
-                        e.metadata->>'correlation_id' AS correlation_id \
+                        e.metadata->>'correlation_id' AS correlation_id, \
+                        e.metadata->>'traceparent' AS traceparent \
                  FROM events e JOIN UNNEST($2::text[], $3::bigint[]) AS s(photo_id, after) \
                    ON e.aggregate_id = s.photo_id AND e.sequence > s.after \
                  WHERE e.aggregate_type = $1 ORDER BY e.aggregate_id, e.sequence",
@@ -282,6 +287,7 @@ impl Folder {
             sequence: u64::try_from(row.sequence).unwrap_or_default(),
             event,
             correlation_id: row.correlation_id,
+            traceparent: row.traceparent.and_then(|trace| trace.parse().ok()),
             after,
         })
     }

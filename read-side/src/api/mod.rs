@@ -12,7 +12,7 @@
 //! `Cache-Control` that lets shared caches keep what is public (ready photos, galleries) and
 //! keeps the owner's views private; a matching `If-None-Match` answers `304`. Every failure is
 //! a [`ReadError`], and `crate::error` alone says which problem it becomes. Tokens, health and
-//! metrics are `catalog-http`'s, shared with the write API.
+//! request timing are `catalog-http`'s, shared with the write API.
 
 pub mod caching;
 pub mod galleries;

@@ -7,7 +7,7 @@
 //! - [`webhook_secret`]: each seller's webhook signing secret.
 //! - [`bodies`]: the typed answers.
 //!
-//! Errors, tokens, health and metrics are `catalog-http`'s, shared with the read API.
+//! Errors, tokens, health and request timing are `catalog-http`'s, shared with the read API.
 
 pub mod bodies;
 pub mod idempotency;
@@ -26,6 +26,7 @@ use catalog_http::openapi::Description;
 use catalog_http::ops::Health;
 use catalog_http::ops::correlation_id;
 use catalog_http::problem::{Code, FieldError};
+use catalog_http::request_trace::request_trace;
 use catalog_http::service::Api;
 use catalog_http::{Problem, ops, problem};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -34,7 +35,7 @@ use uuid::Uuid;
 use catalog_callback_guard::CallbackPolicy;
 use catalog_event_store::aggregate::{PhotoCommand, PhotoError};
 use catalog_event_store::originals::Originals;
-use catalog_event_store::store::{Answerer, CommandError, PhotoStore, Receipt};
+use catalog_event_store::store::{Answerer, Cause, CommandError, PhotoStore, Receipt};
 use catalog_event_store::webhook_secrets::Sealer;
 use idempotency::Answer;
 
@@ -178,12 +179,17 @@ where
         .execute_with(
             photo_id,
             command,
-            &correlation_id(request),
+            &cause(request),
             answering.receipt().as_ref(),
         )
         .await
         .map_err(command_problem)?;
     answering.respond(&after)
+}
+
+/// What caused a command: the request, by its id and the trace it came with.
+pub(crate) fn cause(request: &HttpRequest) -> Cause {
+    Cause::new(correlation_id(request), request_trace(request))
 }
 
 /// How a command's answer is made from the photo after it, and kept under the request's

@@ -11,13 +11,12 @@ use uuid::Uuid;
 
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
-use catalog_http::ops::correlation_id;
 use catalog_http::problem::{Code, FieldError};
 
 use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
-use super::{Answering, AppState, command_problem, photo_id};
+use super::{Answering, AppState, cause, command_problem, photo_id};
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::uploads::{self, NotRecorded};
 
@@ -129,7 +128,7 @@ pub async fn upload_complete(
             &state.store,
             &state.originals,
             &photo,
-            &correlation_id(&request),
+            &cause(&request),
             answering.receipt().as_ref(),
         )
         .await
@@ -177,7 +176,7 @@ pub async fn update(
     };
     let after = state
         .store
-        .execute(photo_id, command, &correlation_id(&request))
+        .execute(photo_id, command, &cause(&request))
         .await
         .map_err(command_problem)?;
     Ok(HttpResponse::Ok().json(PhotoVersion::from(&after)))
@@ -207,7 +206,7 @@ pub async fn delete(
     };
     let after = state
         .store
-        .execute(photo_id, command, &correlation_id(&request))
+        .execute(photo_id, command, &cause(&request))
         .await
         .map_err(command_problem)?;
     Ok(HttpResponse::Accepted().json(PhotoSummary::from(&after)))

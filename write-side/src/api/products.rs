@@ -7,11 +7,10 @@ use uuid::Uuid;
 
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
-use catalog_http::ops::correlation_id;
 use catalog_http::problem::FieldError;
 
 use super::validate;
-use super::{AppState, command_problem};
+use super::{AppState, cause, command_problem};
 
 /// Most photos a reorder may name.
 const MAX_ORDERED: usize = 1000;
@@ -69,12 +68,7 @@ pub async fn reorder(
     }
     let version = state
         .store
-        .reorder(
-            &seller.0,
-            &product_id,
-            &body.photo_ids,
-            &correlation_id(&request),
-        )
+        .reorder(&seller.0, &product_id, &body.photo_ids, &cause(&request))
         .await
         .map_err(command_problem)?;
     Ok(HttpResponse::Ok().json(ProductVersion {
