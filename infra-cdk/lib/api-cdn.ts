@@ -168,6 +168,8 @@ export class ApiCdn extends Construct {
       enableLogging: true,
       logBucket: props.logs,
       logFilePrefix: 'cloudfront-api/',
+      // Cache hit rate (and origin latency, error rates by code) for the dashboard, charged as custom metrics.
+      publishAdditionalMetrics: true,
     });
     NagSuppressions.addResourceSuppressions(this.distribution, [
       {

@@ -15,6 +15,9 @@ import { Construct } from 'constructs';
 
 export const DATABASE_NAME = 'catalog';
 
+/** The writer's capacity range in ACUs (the alarms watch the top of it). */
+export const DATABASE_CAPACITY = { min: 0.5, max: 4 } as const;
+
 export interface DatabaseProps {
   readonly vpc: ec2.IVpc;
 }
@@ -33,8 +36,8 @@ export class Database extends Construct {
       credentials: rds.Credentials.fromGeneratedSecret('catalog'),
       defaultDatabaseName: DATABASE_NAME,
       writer: rds.ClusterInstance.serverlessV2('Writer'),
-      serverlessV2MinCapacity: 0.5,
-      serverlessV2MaxCapacity: 4,
+      serverlessV2MinCapacity: DATABASE_CAPACITY.min,
+      serverlessV2MaxCapacity: DATABASE_CAPACITY.max,
       vpc: props.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       storageEncrypted: true,

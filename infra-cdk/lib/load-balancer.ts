@@ -5,6 +5,12 @@
  * health-checked on `/readyz`; `/metrics` is not served to the internet. With a certificate
  * the ALB speaks HTTPS and redirects HTTP; without one, HTTP only.
  *
+ * The write API's streamed uploads (`POST /v1/photos/upload`, up to 25 MiB sent through the
+ * request) go to a third target group of the same service: their time is the client's upload,
+ * seconds or minutes, and in the write API's own group they would make its p99 latency (the
+ * alarm on it, alarms.ts) say nothing about the API's other calls. Only the API port is ever a
+ * target: the processes' metrics port (observability.ts) is read inside each task, never here.
+ *
  * Clients reach the ALB only through the API's CloudFront distribution (api-cdn.ts), which adds
  * a secret header to every request it forwards: every forwarding rule requires that header,
  * and anything without it gets `403`. A header rather than CloudFront's origin-facing prefix
@@ -27,6 +33,8 @@ import { READ_API_PORT, WRITE_API_PORT } from './services';
 export const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
 /** The one GET that the write API answers. */
 export const HISTORY_PATH = '/v1/photos/*/history';
+/** The write API's streamed upload: the file in the request body. */
+export const UPLOAD_PATH = '/v1/photos/upload';
 /** The header CloudFront adds to every request it forwards to the load balancer. */
 export const ORIGIN_VERIFY_HEADER = 'X-Catalog-Origin-Verify';
 
@@ -49,6 +57,8 @@ export interface LoadBalancerProps {
 export class LoadBalancer extends Construct {
   readonly alb: elbv2.ApplicationLoadBalancer;
   readonly writeTargets: elbv2.ApplicationTargetGroup;
+  /** The write API again, for streamed uploads alone (their latency is the client's upload). */
+  readonly uploadTargets: elbv2.ApplicationTargetGroup;
   readonly readTargets: elbv2.ApplicationTargetGroup;
   /** The secret value of `ORIGIN_VERIFY_HEADER`. */
   readonly originVerifySecret: secretsmanager.Secret;
@@ -72,6 +82,7 @@ export class LoadBalancer extends Construct {
 
     this.writeTargets = this.targetGroup('WriteApi', props.vpc, props.writeApi, WRITE_API_PORT);
     this.readTargets = this.targetGroup('ReadApi', props.vpc, props.readApi, READ_API_PORT);
+    this.uploadTargets = this.targetGroup('Uploads', props.vpc, props.writeApi, WRITE_API_PORT);
 
     const listener = props.certificateArn === undefined
       ? this.httpOnly()
@@ -125,6 +136,15 @@ export class LoadBalancer extends Construct {
       priority: 15,
       conditions: [fromCloudFront, elbv2.ListenerCondition.httpHeader('Access-Control-Request-Method', [...WRITE_METHODS])],
       action: elbv2.ListenerAction.forward([this.writeTargets]),
+    });
+    listener.addAction('Uploads', {
+      priority: 18,
+      conditions: [
+        fromCloudFront,
+        elbv2.ListenerCondition.httpRequestMethods(['POST']),
+        elbv2.ListenerCondition.pathPatterns([UPLOAD_PATH]),
+      ],
+      action: elbv2.ListenerAction.forward([this.uploadTargets]),
     });
     listener.addAction('Writes', {
       priority: 20,

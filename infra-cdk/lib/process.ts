@@ -4,6 +4,11 @@
  * secret, which the process reads itself and reads again every minute: the rotation changes
  * the password under running tasks, and new connections follow it without a restart. No
  * password ever sits in a task definition or an environment.
+ *
+ * Every task also runs the telemetry collector beside the process (observability.ts): the
+ * process serves its metrics on the task's port 9464, which only the collector reads, and sends
+ * its traces to the collector on loopback. A worker (a loop with no port to probe) is checked by
+ * ECS with `catalog alive`, which reads its loops' heartbeats from those metrics.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -13,6 +18,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { LIVENESS_CHECK, metricsNamespace, TelemetryCollector, telemetryEnvironment } from './observability';
 
 /** What every process shares. */
 export interface ProcessContext {
@@ -34,6 +40,8 @@ export interface ProcessProps {
   /** Whether the process uses the event store (Postgres). */
   readonly usesEventStore: boolean;
   readonly port?: number;
+  /** Whether ECS checks the process with `catalog alive` (the workers: their loops' heartbeats). */
+  readonly livenessCheck?: boolean;
   readonly environment?: Readonly<Record<string, string>>;
   readonly secrets?: Readonly<Record<string, ecs.Secret>>;
 }
@@ -44,6 +52,8 @@ export class CatalogProcess extends Construct {
   readonly container: ecs.ContainerDefinition;
   /** Where the process's JSON log lines go (metric filters read them). */
   readonly logGroup: logs.LogGroup;
+  /** The collector beside it: its metrics to CloudWatch, its traces to X-Ray. */
+  readonly telemetry: TelemetryCollector;
 
   constructor(scope: Construct, id: string, context: ProcessContext, props: ProcessProps) {
     super(scope, id);
@@ -69,6 +79,7 @@ export class CatalogProcess extends Construct {
       environment: {
         CATALOG_LOG_FORMAT: 'json',
         CATALOG_RESOURCE_PREFIX: context.resourcePrefix,
+        ...telemetryEnvironment(props.command),
         ...(props.usesEventStore ? {
           CATALOG_DATABASE_SECRET: context.databaseSecret.secretArn,
           PGSSLMODE: 'require',
@@ -78,8 +89,17 @@ export class CatalogProcess extends Construct {
       secrets: { ...props.secrets },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.command }),
       portMappings: props.port === undefined ? [] : [{ containerPort: props.port }],
+      healthCheck: props.livenessCheck === true ? LIVENESS_CHECK : undefined,
       // SIGTERM drains in-flight requests and messages; Fargate allows at most 120 s.
       stopTimeout: Duration.seconds(120),
+    });
+
+    this.telemetry = new TelemetryCollector(this, 'Telemetry', {
+      taskDefinition: this.taskDefinition,
+      app: this.container,
+      part: props.command,
+      namespace: metricsNamespace(context.resourcePrefix),
+      logGroup: this.logGroup,
     });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {

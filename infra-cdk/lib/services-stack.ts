@@ -1,8 +1,9 @@
 /**
  * CatalogServices: the stateless half, all from one container image: the ECS cluster and its
  * services, the load balancer with its web ACL, the API's CloudFront distribution, the seller
- * page (its bucket, distribution, app client and files), scaling, the nightly resync schedule
- * and the alarms.
+ * page (its bucket, distribution, app client and files), scaling, the nightly resync schedule,
+ * the alarms and the operators' dashboard. Every task carries its telemetry collector
+ * (observability.ts); traces go to X-Ray, metrics to CloudWatch beside AWS' own.
  *
  * The page and its app client live here, not with the user pool in the data stack: the page's
  * Content-Security-Policy names the API's distribution (in front of this stack's load
@@ -18,9 +19,11 @@ import { Construct } from 'constructs';
 import { Alarms } from './alarms';
 import { ApiCdn } from './api-cdn';
 import { CatalogConfig } from './config';
+import { CatalogDashboard } from './dashboard';
 import { DataStack } from './data-stack';
 import { ApiFirewall } from './firewall';
 import { LoadBalancer } from './load-balancer';
+import { metricsNamespace } from './observability';
 import { ProcessContext } from './process';
 import { CatalogResources, Naming } from './resources';
 import { PreviousTable, ResyncSchedule } from './resync-schedule';
@@ -43,6 +46,7 @@ export class ServicesStack extends Stack {
   readonly sellerPage: SellerPage;
   readonly resync: ResyncSchedule;
   readonly alarms: Alarms;
+  readonly dashboard: CatalogDashboard;
 
   constructor(scope: Construct, id: string, props: ServicesStackProps) {
     super(scope, id, props);
@@ -119,13 +123,35 @@ export class ServicesStack extends Stack {
       queues,
     });
 
+    const catalogNamespace = metricsNamespace(naming.prefix);
+    const apis = { WriteApi: this.loadBalancer.writeTargets, ReadApi: this.loadBalancer.readTargets };
     this.alarms = new Alarms(this, 'Alarms', {
       queues,
       relayLogs: this.services.processes['relay']!.logGroup,
       namePrefix: naming.prefix,
       loadBalancer: this.loadBalancer.alb,
-      targetGroups: { WriteApi: this.loadBalancer.writeTargets, ReadApi: this.loadBalancer.readTargets },
+      targetGroups: { ...apis, Uploads: this.loadBalancer.uploadTargets },
+      latencyTargets: apis,
+      catalogNamespace,
+      database: data.database.cluster,
+      table: data.readModel.table,
+      resync: {
+        cluster: this.services.cluster,
+        taskDefinition: this.resync.process.taskDefinition,
+        logs: this.resync.process.logGroup,
+      },
       email: config.alarmEmail,
+    });
+    this.dashboard = new CatalogDashboard(this, 'Dashboard', {
+      dashboardName: naming.name('catalog'),
+      catalogNamespace,
+      loadBalancer: this.loadBalancer.alb,
+      apis: { ...apis, Uploads: this.loadBalancer.uploadTargets },
+      queues,
+      database: data.database.cluster,
+      table: data.readModel.table,
+      distributions: { Api: this.api.distribution, Variants: data.storage.distribution, Page: this.sellerPage.distribution },
+      cacheHitRates: ['Api', 'Variants'],
     });
 
     new CfnOutput(this, 'ApiUrl', {

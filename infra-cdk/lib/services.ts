@@ -19,6 +19,11 @@
  * The APIs verify bearer tokens with the Cognito user pool's published keys and answer CORS
  * for the seller page (`acceptTokens`); no token key is held anywhere in AWS.
  *
+ * The APIs are health-checked by the load balancer (`/readyz`); the four workers by ECS with
+ * `catalog alive` (their loops' heartbeats). Every task carries the telemetry collector
+ * (observability.ts), whose grants (X-Ray, its own metrics log group) each role has besides
+ * the table below.
+ *
  * The APIs scale on CPU; the queue consumers on their backlog (visible plus in-flight messages,
  * so a worker is never scaled in while it still holds messages), the image processor from zero
  * and on its dead-letter queue's visible messages too (it drains that queue, so a dead letter
@@ -180,10 +185,10 @@ export class Services extends Construct {
     readApi.allow(['dynamodb:GetItem', 'dynamodb:Query'], [...tableArns, ...indexArns]);
     readApi.allow(['dynamodb:DescribeTable'], tableArns);
 
-    const relay = process('relay', { cpu: 256, memoryLimitMiB: 512, usesEventStore: true });
+    const relay = process('relay', { cpu: 256, memoryLimitMiB: 512, usesEventStore: true, livenessCheck: true });
     relay.allow(['events:PutEvents'], [props.bus.eventBusArn]);
 
-    const projector = process('project', { cpu: 256, memoryLimitMiB: 512, usesEventStore: false });
+    const projector = process('project', { cpu: 256, memoryLimitMiB: 512, usesEventStore: false, livenessCheck: true });
     projector.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.projector.queue.queueArn]);
     projector.allow(['dynamodb:PutItem'], tableArns);
 
@@ -191,6 +196,7 @@ export class Services extends Construct {
       cpu: 2048,
       memoryLimitMiB: 4096,
       usesEventStore: true,
+      livenessCheck: true,
       environment: {
         // Half the task's memory for decoded images; the rest for encoders, buffers, the runtime.
         CATALOG_IMAGE_MEMORY_MIB: '2048',
@@ -203,6 +209,7 @@ export class Services extends Construct {
       cpu: 256,
       memoryLimitMiB: 512,
       usesEventStore: true,
+      livenessCheck: true,
       environment: { CATALOG_VARIANTS_BASE_URL: props.variantsBaseUrl, ...webhookKey },
     });
     notifier.allow(QUEUE_CONSUMER_ACTIONS, [props.queues.notifier.queue.queueArn]);

@@ -129,6 +129,8 @@ export class Storage extends Construct {
       enableLogging: true,
       logBucket: this.logs,
       logFilePrefix: 'cloudfront/',
+      // Cache hit rate (and origin latency, error rates by code) for the dashboard, charged as custom metrics.
+      publishAdditionalMetrics: true,
     });
     Annotations.of(this.distribution).acknowledgeWarning(LIST_BUCKET_WARNING,
       'The default root object is set, so the root is never a listing of the bucket.');

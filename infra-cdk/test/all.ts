@@ -10,4 +10,6 @@ import './api-cdn.test';
 import './firewall.test';
 import './seller-page.test';
 import './alarms.test';
+import './observability.test';
+import './dashboard.test';
 import './nag.test';

@@ -1,6 +1,7 @@
 /** Each process's task role may make exactly the calls the process makes, on its own resources. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { EMF_LOG_ACTIONS, TRACE_ACTIONS } from '../lib/observability';
 import { PREVIOUS_TABLE_ACTIONS, RESYNC_TABLE_ACTIONS } from '../lib/resync-schedule';
 import { actionsOf, COMMANDS, Grant, PREFIX, resources, resourcesFor, resourcesOf, synth, taskRoleGrants } from './synth';
 
@@ -11,6 +12,8 @@ const distinct = (actions: string[]): string[] => [...new Set(actions)].sort();
 /** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts); the write
  * API and the notifier read the webhook secrets' key by the same action (checked below). */
 const DATABASE = ['secretsmanager:GetSecretValue'];
+/** What every task's telemetry collector may do (checked in observability.test.ts): send traces, write its metric events. */
+const TELEMETRY = [...TRACE_ACTIONS, ...EMF_LOG_ACTIONS];
 
 test('no task role holds a wildcard action', () => {
   const { services } = synth();
@@ -22,7 +25,7 @@ test('no task role holds a wildcard action', () => {
 test('the write API may use only the originals bucket', () => {
   const { services } = synth();
   assert.deepEqual(actionsOf(services, 'write-api'),
-    sorted([...DATABASE, 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
+    sorted([...DATABASE, ...TELEMETRY, 's3:AbortMultipartUpload', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
       's3:ListBucket', 's3:PutObject', 's3:PutObjectTagging']));
   for (const action of ['s3:PutObject', 's3:ListBucket']) {
     assert.ok(resourcesFor(services, 'write-api', action).every((resource) => /StorageOriginals/.test(resource)), action);
@@ -42,7 +45,8 @@ const PREVIOUS_TABLE = `:table/${PREFIX}${resources.previousTable!.name}`;
 
 test("the read API's role cannot write DynamoDB, nor touch S3 or the queues", () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'read-api'), sorted(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query']));
+  assert.deepEqual(actionsOf(services, 'read-api'),
+    sorted([...TELEMETRY, 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query']));
 });
 
 test("the read API queries the new table and every one of its indexes, and nothing of the previous table", () => {
@@ -65,13 +69,13 @@ test("the read API queries the new table and every one of its indexes, and nothi
 
 test('the relay may only put events on the bus', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'relay'), sorted([...DATABASE, 'events:PutEvents']));
+  assert.deepEqual(actionsOf(services, 'relay'), sorted([...DATABASE, ...TELEMETRY, 'events:PutEvents']));
   assert.deepEqual(resourcesFor(services, 'relay', 'events:PutEvents').map((resource) => /MessagingBus/.test(resource)), [true]);
 });
 
 test('the projector consumes its queue and puts items in the new table; it cannot touch S3', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'project'), sorted([...CONSUMER, 'dynamodb:PutItem']));
+  assert.deepEqual(actionsOf(services, 'project'), sorted([...CONSUMER, ...TELEMETRY, 'dynamodb:PutItem']));
   assert.deepEqual(resourcesFor(services, 'project', 'dynamodb:PutItem').map((resource) => resource.startsWith(newTableImport())), [true]);
   assert.ok(resourcesFor(services, 'project', 'sqs:ReceiveMessage').every((resource) => /ProjectorQueue/.test(resource)));
 });
@@ -79,7 +83,7 @@ test('the projector consumes its queue and puts items in the new table; it canno
 test('the image processor may use only its queue pair, originals/*, variants/* and the variants CDN', () => {
   const { services } = synth();
   // It HEADs, GETs and deletes originals and removes their upload tag, but never reads or writes tags.
-  assert.deepEqual(distinct(actionsOf(services, 'process-images')), sorted([...CONSUMER, ...DATABASE,
+  assert.deepEqual(distinct(actionsOf(services, 'process-images')), sorted([...CONSUMER, ...DATABASE, ...TELEMETRY,
     'cloudfront:CreateInvalidation', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
     's3:ListBucket', 's3:PutObject']));
 });
@@ -151,14 +155,14 @@ test("the image processor may invalidate the variants' distribution, and no othe
 
 test('the notifier may only consume its queue (and reach Postgres)', () => {
   const { services } = synth();
-  assert.deepEqual(actionsOf(services, 'notify'), sorted([...CONSUMER, ...DATABASE]));
+  assert.deepEqual(actionsOf(services, 'notify'), sorted([...CONSUMER, ...DATABASE, ...TELEMETRY]));
   assert.ok(resourcesFor(services, 'notify', 'sqs:ReceiveMessage').every((resource) => /NotifierQueue/.test(resource)));
 });
 
 test('the resync may scan, batch-read, put and delete read-model items, read the previous table, and redrive dead letters; nothing else', () => {
   const { services } = synth();
   assert.deepEqual(distinct(actionsOf(services, 'resync')),
-    sorted([...DATABASE, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem',
+    sorted([...DATABASE, ...TELEMETRY, 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem',
       'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan',
       'sqs:DeleteMessage', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage']));
 });
@@ -206,7 +210,8 @@ test('the one-off rebuild (CatalogData) fills the new table and may only read th
   const table = JSON.stringify({ 'Fn::GetAtt': [byId(resources.table.name), 'Arn'] });
   assertRebuildGrants(taskRoleGrants(data, 'rebuild'), (resource) => resource === table,
     new RegExp(`"${byId(resources.previousTable!.name)}"`));
-  assert.deepEqual(distinct(actionsOf(data, 'rebuild')).filter((action) => !action.startsWith('dynamodb:')), DATABASE);
+  assert.deepEqual(distinct(actionsOf(data, 'rebuild')).filter((action) => !action.startsWith('dynamodb:')),
+    sorted([...DATABASE, ...TELEMETRY]));
   assert.ok(actionsOf(data, 'rebuild').every((action) => !action.includes('*')));
 });
 

@@ -83,10 +83,18 @@ test('both APIs sit behind the load balancer, health-checked on /readyz', () => 
   });
 });
 
-/** The logical id of the target group on `port`. */
+/** The logical id of the API's own target group on `port` (not the write API's uploads group). */
 function targetGroup(port: number, extra: Record<string, string> = {}): string {
   const groups = resourcesOf(synth(extra).services, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-  return Object.entries(groups).find(([, group]) => group.Properties!.Port === port)![0];
+  return Object.entries(groups).find(([id, group]) => group.Properties!.Port === port && !id.includes('Uploads'))![0];
+}
+
+/** The logical id of the write API's target group of streamed uploads. */
+function uploadsTargetGroup(): string {
+  const ids = Object.keys(resourcesOf(synth().services, 'AWS::ElasticLoadBalancingV2::TargetGroup'))
+    .filter((id) => id.includes('Uploads'));
+  assert.equal(ids.length, 1);
+  return ids[0]!;
 }
 
 /** The condition every forwarding rule carries: the header CloudFront adds, with the secret's value. */
@@ -113,6 +121,31 @@ test("a photo's history goes to the write API", () => {
     ],
     Actions: [Match.objectLike({ TargetGroupArn: { Ref: targetGroup(8080) } })],
   });
+});
+
+test("streamed uploads go to the write API through a target group of their own, before the other writes", () => {
+  const { services } = synth();
+  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+    Conditions: [
+      fromCloudFront,
+      { Field: 'http-request-method', HttpRequestMethodConfig: { Values: ['POST'] } },
+      { Field: 'path-pattern', PathPatternConfig: { Values: ['/v1/photos/upload'] } },
+    ],
+    Actions: [Match.objectLike({ TargetGroupArn: { Ref: uploadsTargetGroup() } })],
+  });
+  // The same service and port as the write API's own group, health-checked the same way.
+  services.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8080, HealthCheckPath: '/readyz' });
+  const writeApi = Object.values(resourcesOf(services, 'AWS::ECS::Service'))
+    .find((service) => JSON.stringify(service.Properties!.TaskDefinition).includes(taskOf(services, 'write-api').logicalId))!;
+  assert.deepEqual((writeApi.Properties!.LoadBalancers as { TargetGroupArn: { Ref: string } }[])
+    .map((balancer) => balancer.TargetGroupArn.Ref).sort(), [targetGroup(8080), uploadsTargetGroup()].sort());
+  const rules = Object.values(resourcesOf(services, 'AWS::ElasticLoadBalancingV2::ListenerRule'));
+  const priority = (group: string) => rules.filter((rule) => JSON.stringify(rule.Properties!.Actions).includes(group))
+    .map((rule) => rule.Properties!.Priority as number);
+  const [uploads] = priority(uploadsTargetGroup());
+  const writes = rules.find((rule) => JSON.stringify(rule.Properties!.Conditions).includes('"DELETE"')
+    && !JSON.stringify(rule.Properties!.Conditions).includes('Access-Control-Request-Method'))!;
+  assert.ok(uploads! < (writes.Properties!.Priority as number));
 });
 
 test('CORS preflights of writes go to the write API', () => {
@@ -151,7 +184,7 @@ for (const [label, extra] of [['HTTP only', {}], ['with a certificate', WITH_CER
   test(`every forwarding rule requires the header CloudFront adds, within five condition values (${label})`, () => {
     const forwarding = Object.values(resourcesOf(synth(extra).services, 'AWS::ElasticLoadBalancingV2::ListenerRule'))
       .filter((rule) => JSON.stringify(rule.Properties!.Actions).includes('forward'));
-    assert.equal(forwarding.length, 5);
+    assert.equal(forwarding.length, 6);
     for (const rule of forwarding) {
       const conditions = rule.Properties!.Conditions as Record<string, unknown>[];
       assert.ok(fromCloudFront.test(conditions[0]).isSuccess, JSON.stringify(conditions));
