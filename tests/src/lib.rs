@@ -5,8 +5,10 @@
 //! Nothing here fakes a dependency: Postgres is the real server, S3 is moto's, reached with
 //! the real SDK. [`pipeline`] adds the rest of the service: the read API, relay and projector
 //! on AWS resources of the test's own; [`postgres`] a PostgreSQL cluster a test may crash;
-//! [`soak`] all of it under SIGKILLs and database crashes.
+//! [`soak`] all of it under SIGKILLs and database crashes; [`otlp`] a stand-in for the
+//! OpenTelemetry collector that the parts export their traces to.
 
+pub mod otlp;
 pub mod pipeline;
 pub mod postgres;
 pub mod receiver;

@@ -244,6 +244,26 @@ fn nothing_deployed_and_no_library_reaches_development_support() {
     }
 }
 
+#[test]
+fn only_the_binary_exports_traces() {
+    let graph = Graph::load();
+    let libraries = graph
+        .deps
+        .keys()
+        .filter(|name| name.starts_with("catalog-") && name.as_str() != "catalog-tests");
+    for library in libraries {
+        graph.assert_never(library, "the OTLP exporter", |name| {
+            name == "opentelemetry-otlp"
+        });
+    }
+    assert!(
+        graph
+            .reaches("catalog", |name| name == "opentelemetry-otlp")
+            .is_some(),
+        "the binary exports traces"
+    );
+}
+
 /// Lines of the Rust sources under `crate_dir/src` that contain `needle` (case-insensitive),
 /// as `path:line`.
 fn lines_with(crate_dir: &Path, needle: &str) -> Vec<String> {
@@ -378,12 +398,14 @@ fn only_events_defines_what_goes_on_the_bus() {
 
 #[test]
 fn only_the_notifier_calls_sellers_urls_through_the_guard() {
-    // An HTTP client is in the web stack (its identity provider's keys), the guard and the
-    // notifier; of these only the notifier takes URLs from sellers, and its client connects
-    // through the guard's resolver.
+    // An HTTP client is in the web stack (its identity provider's keys), the guard, the
+    // notifier and the binary (`catalog alive` asks its own part's metrics endpoint); of these
+    // only the notifier takes URLs from sellers, and its client connects through the guard's
+    // resolver.
     assert_eq!(
         Graph::load().direct_users("reqwest"),
         BTreeSet::from([
+            "catalog",
             "catalog-callback-guard",
             "catalog-http",
             "catalog-notifier",

@@ -1,6 +1,6 @@
 //! What an operator watches, on the parts as they run (`catalog` processes, JSON logs, each
-//! with its metrics port): one photo is one trace from its create request to its webhook,
-//! through every part's logs; every part's metrics endpoint answers with its families;
+//! with its metrics port, spans exported to a stand-in collector): one photo is one trace from
+//! its create request to its webhook, through every part's logs and exported spans; every part's metrics endpoint answers with its families;
 //! `catalog trace` draws the photo's journey; `catalog alive` tells a live part from a dead
 //! one; and a stopped relay shows as an outbox that ages past the alert's threshold.
 
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use catalog_tests::otlp::Collector;
 use catalog_tests::pipeline::{Process, Stack, catalog_binary, run_catalog};
 use catalog_tests::receiver::{Answers, Receiver};
 use catalog_tests::{eventually, expect_json, fresh_database, jpeg, sha256_hex};
@@ -28,7 +29,8 @@ fn free_addr() -> String {
     format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
 }
 
-/// The parts of the service as processes, each logging JSON to a file of its own.
+/// The parts of the service as processes, each logging JSON to a file of its own and
+/// exporting its spans to one collector.
 struct Parts {
     stack: Stack,
     database_url: String,
@@ -38,6 +40,7 @@ struct Parts {
     metrics: HashMap<&'static str, String>,
     running: HashMap<&'static str, Process>,
     http: reqwest::Client,
+    collector: Collector,
 }
 
 impl Parts {
@@ -54,6 +57,7 @@ impl Parts {
             metrics: HashMap::new(),
             running: HashMap::new(),
             http: reqwest::Client::new(),
+            collector: Collector::start().await.unwrap(),
         }
     }
 
@@ -66,6 +70,9 @@ impl Parts {
             ("CATALOG_METRICS_ADDR", metrics.as_str()),
             ("CATALOG_LOG_FORMAT", "json"),
             ("RUST_LOG", "info"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", self.collector.url.as_str()),
+            // The batch goes out after a second, not the default five.
+            ("OTEL_BSP_SCHEDULE_DELAY", "1000"),
         ];
         let process = Process::start_logging(
             &self.stack,
@@ -171,6 +178,12 @@ fn sample(text: &str, family: &str) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 /// Log lines (JSON) of a part that name `photo` and carry `trace_id`.
 fn traced_lines(log: &str, photo: Uuid, trace_id: &str) -> usize {
     let photo = photo.to_string();
@@ -228,6 +241,24 @@ async fn one_photo_is_one_trace_from_its_create_request_to_its_webhook() {
         .await
         .unwrap_or_else(|_| panic!("{part} logged nothing in the trace:\n{}", parts.log(part)));
     }
+
+    // Every part exported its spans in that trace (OTLP: the trace id as its 16 bytes), each
+    // under its own service name.
+    let trace_id = hex::decode(TRACE_ID).unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let traces = parts.collector.traces();
+        let in_trace = |service: &str| {
+            traces
+                .iter()
+                .any(|export| contains(export, service.as_bytes()) && contains(export, &trace_id))
+        };
+        let all = ["write-api", "relay", "process-images", "project", "notify"]
+            .iter()
+            .all(|part| in_trace(&format!("catalog-{part}")));
+        Ok(all.then_some(()))
+    })
+    .await
+    .expect("every part exports its spans in the photo's trace");
 
     // Each part's metrics endpoint answers with its families, counting this photo's way.
     let families = [

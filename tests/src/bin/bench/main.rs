@@ -16,6 +16,8 @@
 //! - `long-history`: one more PATCH, and a history page, of a photo with 10,000 updates.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
+//! - `write --telemetry`: the write API process with metrics and traces off, then on; and
+//!   `otlp-sink ADDR`, the stand-in collector `./dev bench e2e DIR --telemetry` exports to.
 //!
 //! The image benchmark lives beside the pipeline it measures (`images/benches`).
 
@@ -94,13 +96,31 @@ enum Bench {
         count: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Instead: the `catalog write-api` process with metrics and traces off, then on.
+        #[arg(long)]
+        telemetry: bool,
     },
+    /// Takes OTLP/HTTP exports at `addr` and drops them, until killed (a stand-in collector).
+    OtlpSink { addr: std::net::SocketAddr },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
-        Bench::Write { count, concurrency } => write(count, concurrency).await,
+        Bench::Write {
+            count,
+            concurrency,
+            telemetry: false,
+        } => write(count, concurrency).await,
+        Bench::Write {
+            count,
+            concurrency,
+            telemetry: true,
+        } => telemetry::write(count, concurrency).await,
+        Bench::OtlpSink { addr } => {
+            catalog_tests::otlp::serve(tokio::net::TcpListener::bind(addr).await?, None).await;
+            Ok(())
+        }
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
@@ -130,6 +150,7 @@ mod e2e;
 mod long_history;
 mod pipeline;
 mod read;
+mod telemetry;
 
 /// Throughput and latency percentiles of one run.
 pub struct Figures {
