@@ -25,6 +25,10 @@ impl Processor {
             Ok(_) => return Outcome::Done,
             Err(error) => return Outcome::Retry(error.to_string()),
         };
+        // S3's report carries no trace: this job's log lines take the photo's.
+        if let Ok(Some(trace)) = self.store.trace_of(photo).await {
+            tracing::Span::current().record("trace_id", tracing::field::display(trace.trace_id()));
+        }
         match uploads::record(
             &self.store,
             &self.uploads,

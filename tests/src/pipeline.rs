@@ -132,9 +132,10 @@ impl Stack {
             .ok_or_else(|| anyhow::anyhow!("no URL for {name}"))
     }
 
-    /// The read-model item of a photo, if there is one.
+    /// The read-model item of a photo, if there is one, without when it was written (which
+    /// is not part of the photo: `catalog_read_model::PROJECTED_AT`).
     pub async fn item(&self, photo_id: Uuid) -> anyhow::Result<Option<catalog_read_model::Item>> {
-        Ok(self
+        let mut item = self
             .dynamodb
             .get_item()
             .table_name(&self.resources.table.name)
@@ -142,7 +143,11 @@ impl Stack {
             .consistent_read(true)
             .send()
             .await?
-            .item)
+            .item;
+        if let Some(item) = &mut item {
+            item.remove(catalog_read_model::PROJECTED_AT);
+        }
+        Ok(item)
     }
 
     /// Whether the originals bucket holds `key`.
