@@ -38,7 +38,10 @@ impl Telemetry {
         let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
         let logs = match format {
             LogFormat::Text => logs.boxed(),
-            LogFormat::Json => logs.json().boxed(),
+            // The innermost span's fields only (a unit of work's span holds the photo's
+            // `photo_id` and `trace_id`): the request span's dozen fields on every line would
+            // multiply what is written.
+            LogFormat::Json => logs.json().with_span_list(false).boxed(),
         };
         let traces = exporting().then(|| provider(part)).transpose()?;
         let export = traces

@@ -111,7 +111,7 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = method_label(request.method()).to_owned();
+    let method = method_label(request.method());
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -127,13 +127,9 @@ pub async fn observe(
         400..=499 => "4xx",
         _ => "5xx",
     };
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status_class", status_class.to_owned()),
-    ];
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds",
+        "method" => method, "route" => route, "status_class" => status_class)
+    .record(started.elapsed().as_secs_f64());
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response
             .headers_mut()

@@ -327,7 +327,8 @@ pub fn processor_peak_bytes() -> Option<u64> {
 }
 
 /// User and system CPU-seconds used so far by the processes whose command is `command`.
-fn cpu_seconds_of(command: &str) -> anyhow::Result<f64> {
+/// CPU-seconds (user and system) of the processes named `command` so far.
+pub fn cpu_seconds_of(command: &str) -> anyhow::Result<f64> {
     let ticks_per_second: f64 = std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()

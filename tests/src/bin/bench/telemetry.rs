@@ -1,7 +1,11 @@
-//! What watching costs: the write API as the `catalog` binary runs it, first with metrics and
-//! traces off (no metrics endpoint, no exporter, warnings only in the log), then on (its
-//! metrics endpoint, every span exported over OTLP to a collector stand-in that takes them, and
-//! the info log as JSON), under the same load; and the ratio of the two.
+//! What watching costs: the write API as the `catalog` binary runs it, with metrics and traces
+//! off (the info log as JSON, as deployed; no metrics endpoint, no exporter), with each of
+//! them, and with both on (its metrics endpoint, and every span exported over OTLP to a
+//! collector stand-in that takes them), under the same load; and, for reference, with warnings
+//! only in the log. On two cores
+//! shared by the client, the service and Postgres, the rate moves by several percent from run
+//! to run; the CPU the service spends a command is the steadier figure, and the ratio that
+//! says what watching costs.
 //!
 //! The stand-in collector ([`otlp::serve`]) accepts OTLP/HTTP and drops it, so what is measured is the
 //! service's own cost: making the spans, batching, encoding and sending them. `./dev bench e2e
@@ -15,6 +19,7 @@ use catalog_tests::otlp;
 use catalog_tests::pipeline::{Process, Stack};
 use catalog_tests::{eventually, fresh_database};
 
+use crate::e2e::cpu_seconds_of;
 use crate::{Figures, drive, photo_body};
 
 /// An OTLP/HTTP endpoint in this process; its URL.
@@ -30,40 +35,114 @@ fn free_addr() -> anyhow::Result<String> {
     Ok(listener.local_addr()?.to_string())
 }
 
-/// `POST /v1/photos` through a `catalog write-api` process with telemetry off, then on.
+/// How many times each setting runs, in turn with the others, so that none gains from its
+/// place in the order (a warmer Postgres, a fuller disk cache); the medians are compared.
+const ROUNDS: usize = 5;
+
+/// `POST /v1/photos` through a `catalog write-api` process with telemetry off, with each part
+/// of it alone (metrics, the info log as JSON, traces exported), and with all of it on,
+/// [`ROUNDS`] times each.
 pub async fn write(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!(
         "telemetry overhead: POST /v1/photos through `catalog write-api`, {count} commands at \
-         concurrency {concurrency}, metrics and traces off, then on"
+         concurrency {concurrency}, {ROUNDS} rounds of each setting"
     );
     let stack = Stack::create().await?;
-    let off = run(&stack, count, concurrency, Vec::new()).await?;
     let sink = otlp_sink().await?;
-    let on = vec![
-        ("CATALOG_METRICS_ADDR", free_addr()?),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", sink),
-        ("CATALOG_LOG_FORMAT", "json".to_owned()),
-        ("RUST_LOG", "info".to_owned()),
+    let metrics = || -> anyhow::Result<Vec<(&'static str, String)>> {
+        Ok(vec![("CATALOG_METRICS_ADDR", free_addr()?)])
+    };
+    // As deployed: the info log, as JSON.
+    let logs = || {
+        vec![
+            ("CATALOG_LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+    };
+    let traces = || vec![("OTEL_EXPORTER_OTLP_ENDPOINT", sink.clone())];
+    let names = [
+        "quiet: warnings only, nothing else",
+        "off: the info log as deployed",
+        "the log and metrics",
+        "the log and traces (OTLP)",
+        "on: the log, metrics and traces",
+        "on, 1 trace in 10 kept",
     ];
-    let on = run(&stack, count, concurrency, on).await?;
-    off.print("telemetry off");
-    on.print("telemetry on (metrics, OTLP, logs)");
-    println!(
-        "ratio: {:.3} of the rate with telemetry off; p50 {:.3}, p99 {:.3} of its latencies",
-        on.per_second / off.per_second,
-        on.p50.as_secs_f64() / off.p50.as_secs_f64(),
-        on.p99.as_secs_f64() / off.p99.as_secs_f64()
-    );
+    let mut measured: Vec<Vec<(Figures, f64)>> = names.iter().map(|_| Vec::new()).collect();
+    for round in 1..=ROUNDS {
+        for (index, name) in names.iter().enumerate() {
+            let variables = match index {
+                0 => Vec::new(),
+                1 => logs(),
+                2 => [logs(), metrics()?].concat(),
+                3 => [logs(), traces()].concat(),
+                4 => [logs(), metrics()?, traces()].concat(),
+                // Sampled by trace id: every part keeps or drops a photo's trace alike.
+                _ => [
+                    logs(),
+                    metrics()?,
+                    traces(),
+                    vec![
+                        ("OTEL_TRACES_SAMPLER", "traceidratio".to_owned()),
+                        ("OTEL_TRACES_SAMPLER_ARG", "0.1".to_owned()),
+                    ],
+                ]
+                .concat(),
+            };
+            let (figures, cpu) = run(&stack, count, concurrency, variables).await?;
+            figures.print(&format!("round {round}: {name}"));
+            measured[index].push((figures, cpu));
+        }
+    }
+    let medians: Vec<(Figures, f64)> = measured
+        .into_iter()
+        .map(|runs| {
+            let (figures, mut cpu): (Vec<Figures>, Vec<f64>) = runs.into_iter().unzip();
+            cpu.sort_by(f64::total_cmp);
+            (median(figures), cpu[cpu.len() / 2])
+        })
+        .collect();
+    for (name, (figures, cpu)) in names.iter().zip(&medians) {
+        figures.print(&format!("median, {name}"));
+        println!("{:<34} {:>9.1} µs of CPU a command", "", cpu * 1e6);
+    }
+    // Against the service as deployed without metrics and traces.
+    let (off, off_cpu) = &medians[1];
+    for (name, (figures, cpu)) in names.iter().zip(&medians).skip(2) {
+        println!(
+            "ratio, {name}: CPU a command {:.3}; rate {:.3}, p50 {:.3}, p99 {:.3}",
+            cpu / off_cpu,
+            figures.per_second / off.per_second,
+            figures.p50.as_secs_f64() / off.p50.as_secs_f64(),
+            figures.p99.as_secs_f64() / off.p99.as_secs_f64()
+        );
+    }
     Ok(())
 }
 
-/// One run against a write API process of its own (its own database), with `variables` set.
+/// Each figure's median over the rounds.
+fn median(mut rounds: Vec<Figures>) -> Figures {
+    let middle = rounds.len() / 2;
+    rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+    let per_second = rounds[middle].per_second;
+    rounds.sort_by_key(|figures| figures.p50);
+    let p50 = rounds[middle].p50;
+    rounds.sort_by_key(|figures| figures.p99);
+    Figures {
+        per_second,
+        p50,
+        p99: rounds[middle].p99,
+    }
+}
+
+/// One run against a write API process of its own (its own database), with `variables` set:
+/// its figures, and the CPU-seconds the process spent a command.
 async fn run(
     stack: &Stack,
     count: usize,
     concurrency: usize,
     variables: Vec<(&'static str, String)>,
-) -> anyhow::Result<Figures> {
+) -> anyhow::Result<(Figures, f64)> {
     let database_url = fresh_database().await?;
     let listen = free_addr()?;
     let secret = format!("bench-{}", uuid::Uuid::new_v4());
@@ -119,5 +198,8 @@ async fn run(
     };
     // Warm the connections, then measure.
     drive(concurrency * 4, concurrency, create.clone()).await?;
-    drive(count, concurrency, create).await
+    let before = cpu_seconds_of("catalog")?;
+    let figures = drive(count, concurrency, create).await?;
+    let cpu = cpu_seconds_of("catalog")? - before;
+    Ok((figures, cpu / count as f64))
 }
