@@ -9,6 +9,9 @@
 
 use catalog_events::TraceParent;
 use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{CommandError, PhotoStore};
 
 /// The request or job behind a command.
 #[derive(Debug, Clone)]
@@ -46,6 +49,39 @@ impl Cause {
             metadata.insert("details".into(), details.clone());
         }
         Value::Object(metadata)
+    }
+}
+
+impl PhotoStore {
+    /// The trace a command on `photo_id` runs in: its cause's, or else the photo's own (a new
+    /// trace for a photo the command creates, or one stored before traces were kept).
+    pub(crate) async fn trace_for(
+        &self,
+        photo_id: Uuid,
+        cause: &Cause,
+        creates_photo: bool,
+    ) -> Result<TraceParent, CommandError> {
+        Ok(match cause.trace {
+            Some(trace) => trace,
+            None if creates_photo => TraceParent::new_root(),
+            None => self
+                .trace_of(photo_id)
+                .await?
+                .unwrap_or_else(TraceParent::new_root),
+        })
+    }
+
+    /// The trace `photo_id` was created under, if it exists and has one.
+    pub async fn trace_of(&self, photo_id: Uuid) -> Result<Option<TraceParent>, CommandError> {
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT metadata->>'traceparent' FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence LIMIT 1",
+        )
+        .bind(catalog_events::AGGREGATE_TYPE)
+        .bind(photo_id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(stored.flatten().and_then(|trace| trace.parse().ok()))
     }
 }
 

@@ -36,7 +36,7 @@
 
 use std::time::Duration;
 
-use catalog_events::{PhotoEvent, PhotoState, TraceParent, upcast};
+use catalog_events::{PhotoEvent, PhotoState, upcast};
 use catalog_runtime::backoff::Backoff;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
@@ -337,33 +337,15 @@ impl PhotoStore {
         receipt: Option<&Receipt<'_>>,
     ) -> Result<PhotoState, CommandError> {
         let cause = cause.into();
-        let trace = match cause.trace {
-            Some(trace) => trace,
-            None if command.creates_photo() => TraceParent::new_root(),
-            None => self
-                .trace_of(photo_id)
-                .await?
-                .unwrap_or_else(TraceParent::new_root),
-        };
+        let trace = self
+            .trace_for(photo_id, &cause, command.creates_photo())
+            .await?;
         let span = tracing::info_span!("command", %photo_id, trace_id = tracing::field::Empty);
         catalog_runtime::trace::follow(&span, &trace);
         let metadata = cause.metadata(&catalog_runtime::trace::handed_on(&span, &trace));
         self.execute_traced(photo_id, command, &metadata, receipt)
             .instrument(span)
             .await
-    }
-
-    /// The trace `photo_id` was created under, if it exists and has one.
-    pub async fn trace_of(&self, photo_id: Uuid) -> Result<Option<TraceParent>, CommandError> {
-        let stored: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT metadata->>'traceparent' FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence LIMIT 1",
-        )
-        .bind(catalog_events::AGGREGATE_TYPE)
-        .bind(photo_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(stored.flatten().and_then(|trace| trace.parse().ok()))
     }
 
     async fn execute_traced(
