@@ -63,6 +63,14 @@ test('every catalog container serves metrics on 9464, sends OTLP to the collecto
   }
 });
 
+test('every part samples traces alike, by trace id, 1 in 10, so a photo\'s trace is whole or absent', () => {
+  for (const { command, template } of tasks()) {
+    const variables = environment(containersOf(template, command).catalog);
+    assert.equal(variables['OTEL_TRACES_SAMPLER'], 'traceidratio', command);
+    assert.equal(variables['OTEL_TRACES_SAMPLER_ARG'], '0.1', command);
+  }
+});
+
 test('the collector takes OTLP on loopback, scrapes localhost:9464 every 30 s, sends traces to X-Ray and metrics as EMF', () => {
   for (const { command, template } of tasks()) {
     const config = collectorConfig(template, command);
