@@ -166,13 +166,22 @@ impl Processor {
             .key(key)
             .send()
             .await?;
+        let too_large = Rejection::TooLarge {
+            limit: self.max_bytes,
+        };
         let size = u64::try_from(object.content_length().unwrap_or_default()).unwrap_or(u64::MAX);
         if size > self.max_bytes {
-            return Ok(Err(Rejection::TooLarge {
-                limit: self.max_bytes,
-            }));
+            return Ok(Err(too_large));
         }
-        let bytes = object.body.collect().await?.into_bytes().to_vec();
+        // What arrives is counted too: a length S3 did not send (or that is wrong) caps nothing.
+        let mut body = object.body;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while let Some(chunk) = body.try_next().await? {
+            if (bytes.len() + chunk.len()) as u64 > self.max_bytes {
+                return Ok(Err(too_large));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if checksum.is_some_and(|declared| hex::encode(Sha256::digest(&bytes)) != declared) {
             return Ok(Err(Rejection::ChecksumMismatch));
         }

@@ -416,3 +416,34 @@ async fn a_job_past_its_deadline_fails_the_photo_and_frees_the_slot() {
         );
     }
 }
+
+/// The processor holds no more of an original than its cap, whatever the write side let
+/// through: a file over it fails the photo with the reason, and nothing is rendered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_over_the_processors_cap_fails_the_photo() {
+    let stack = catalog_tests::pipeline::Stack::create().await.unwrap();
+    let processor = catalog_image_processor::ProcessorConfig {
+        upload_limit: catalog_runtime::settings::UploadLimit {
+            max_upload_bytes: 1_000,
+        },
+        ..catalog_tests::pipeline::processor_config()
+    };
+    let pipeline = Pipeline::start_tuned(
+        stack,
+        catalog_tests::pipeline::notifier_config(),
+        processor,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let bytes = jpeg(320, 240);
+    assert!(bytes.len() > 1_000);
+    let photo = upload(&pipeline, &bytes, bytes.clone()).await;
+    let state = processed(&pipeline, photo).await;
+    assert_eq!(state.status, PhotoStatus::Failed);
+    assert_eq!(
+        state.failure_reason.as_deref(),
+        Some("the file is larger than the limit of 1000 bytes")
+    );
+    assert!(state.variants.is_empty());
+}
