@@ -52,14 +52,6 @@ impl TraceParent {
         Self { span_id, ..*self }
     }
 
-    pub fn from_ids(trace_id: [u8; 16], span_id: [u8; 8], sampled: bool) -> Self {
-        Self {
-            trace_id,
-            span_id,
-            flags: u8::from(sampled),
-        }
-    }
-
     pub fn trace_id_bytes(&self) -> [u8; 16] {
         self.trace_id
     }

@@ -25,20 +25,17 @@ impl Processor {
             Ok(_) => return Outcome::Done,
             Err(error) => return Outcome::Retry(error.to_string()),
         };
-        // S3's report carries no trace: this job's log lines take the photo's.
-        if let Ok(Some(trace)) = self.store.trace_of(photo).await {
+        // S3's report carries no trace: the job's log lines and the upload join the photo's
+        // own (looked up once, here; unknown, the event store starts one).
+        let trace = self.store.trace_of(photo).await.ok().flatten();
+        if let Some(trace) = &trace {
             tracing::Span::current().record("trace_id", tracing::field::display(trace.trace_id()));
         }
-        match uploads::record(
-            &self.store,
-            &self.uploads,
-            &state,
-            // S3's report carries no trace: the upload joins the photo's own.
-            &Cause::new(format!("s3-upload:{photo}"), None),
-            None,
-        )
-        .await
-        {
+        let cause = Cause::new(
+            format!("s3-upload:{photo}"),
+            trace.map(|trace| catalog_runtime::trace::handed_on(&tracing::Span::current(), &trace)),
+        );
+        match uploads::record(&self.store, &self.uploads, &state, &cause, None).await {
             Ok(_) => {
                 tracing::info!(%photo, "an upload only S3 reported is recorded");
                 Outcome::Done

@@ -56,6 +56,18 @@ async fn upload(pipeline: &Pipeline, declared: &[u8], bytes: Vec<u8>) -> Uuid {
     photo.parse().unwrap()
 }
 
+/// Every part on a stack of its own, the image processor with `processor`.
+async fn with_processor(processor: catalog_image_processor::ProcessorConfig) -> Pipeline {
+    Pipeline::start_tuned(
+        catalog_tests::pipeline::Stack::create().await.unwrap(),
+        catalog_tests::pipeline::notifier_config(),
+        processor,
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
 /// Waits until processing ended, ready or failed.
 async fn processed(pipeline: &Pipeline, photo: Uuid) -> PhotoState {
     eventually(Duration::from_secs(60), || async {
@@ -390,20 +402,12 @@ async fn hostile_files_fail_with_a_reason_while_other_photos_flow() {
 /// one job at a time and a deadline shorter than any job, every photo still settles.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_past_its_deadline_fails_the_photo_and_frees_the_slot() {
-    let stack = catalog_tests::pipeline::Stack::create().await.unwrap();
-    let processor = catalog_image_processor::ProcessorConfig {
+    let pipeline = with_processor(catalog_image_processor::ProcessorConfig {
         job_deadline: Duration::from_millis(1),
         jobs: Some(1),
         ..catalog_tests::pipeline::processor_config()
-    };
-    let pipeline = Pipeline::start_tuned(
-        stack,
-        catalog_tests::pipeline::notifier_config(),
-        processor,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    })
+    .await;
     let bytes = jpeg(1200, 800);
     let first = upload(&pipeline, &bytes, bytes.clone()).await;
     let second = upload(&pipeline, &bytes, bytes.clone()).await;
@@ -421,21 +425,13 @@ async fn a_job_past_its_deadline_fails_the_photo_and_frees_the_slot() {
 /// through: a file over it fails the photo with the reason, and nothing is rendered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_original_over_the_processors_cap_fails_the_photo() {
-    let stack = catalog_tests::pipeline::Stack::create().await.unwrap();
-    let processor = catalog_image_processor::ProcessorConfig {
+    let pipeline = with_processor(catalog_image_processor::ProcessorConfig {
         upload_limit: catalog_runtime::settings::UploadLimit {
             max_upload_bytes: 1_000,
         },
         ..catalog_tests::pipeline::processor_config()
-    };
-    let pipeline = Pipeline::start_tuned(
-        stack,
-        catalog_tests::pipeline::notifier_config(),
-        processor,
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    })
+    .await;
     let bytes = jpeg(320, 240);
     assert!(bytes.len() > 1_000);
     let photo = upload(&pipeline, &bytes, bytes.clone()).await;
