@@ -131,6 +131,13 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
+    /// Operators' actions on products.
+    Product {
+        #[command(subcommand)]
+        action: ProductAction,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
     /// Move a queue's dead-lettered messages back to it (once what stopped them is fixed).
     Redrive {
         /// The queue, by its consumer.
@@ -159,6 +166,20 @@ enum Command {
         ttl: Duration,
         #[command(flatten)]
         auth: AuthConfig,
+    },
+}
+
+/// What an operator may do to a product.
+#[derive(Debug, clap::Subcommand)]
+enum ProductAction {
+    /// Give a product to another seller, settling a dispute over it: each of its photos
+    /// records the transfer (its history shows who owned the product when), and the former
+    /// owner's photos of it leave its gallery, failed with the reason.
+    Transfer {
+        product: String,
+        /// The seller the product now belongs to.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -301,6 +322,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if release {
                 let released = quarantine::release(&pool).await?;
                 println!("{released} event(s) handed back to the relay");
+            }
+        }
+        Command::Product {
+            action: ProductAction::Transfer { product, to },
+            database,
+        } => {
+            let store = PhotoStore::new(database.connect().await?, PhotoServices::default());
+            let transferred = store
+                .transfer(&product, &to, "catalog product transfer")
+                .await?;
+            match transferred.from_seller_id {
+                Some(from) if from == to => println!("product {product:?} already belongs to {to}"),
+                from => println!(
+                    "product {product:?} transferred from {} to {to}; {} photo(s) record it",
+                    from.as_deref().unwrap_or("nobody"),
+                    transferred.photos
+                ),
             }
         }
         Command::Redrive { queue } => {

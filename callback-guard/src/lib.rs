@@ -113,9 +113,11 @@ pub enum Refusal {
     Credentials,
     #[error("its port is not one webhooks are sent to")]
     Port,
-    #[error("its host {0} does not resolve")]
+    // The two say the same, so that a seller cannot tell an internal name (one that resolves to
+    // a private address) from one that does not exist: no probing of internal DNS.
+    #[error("its host does not resolve to a public address")]
     Unresolvable(String),
-    #[error("its host resolves to an address that is not public")]
+    #[error("its host does not resolve to a public address")]
     NotPublic(IpAddr),
 }
 
@@ -293,6 +295,14 @@ mod tests {
             allow_http: true,
             allowed_ports: vec!["1-65535".parse().unwrap()],
         }
+    }
+
+    #[test]
+    fn a_private_host_and_one_that_does_not_resolve_are_refused_alike() {
+        assert_eq!(
+            Refusal::Unresolvable("nothing.invalid".into()).to_string(),
+            Refusal::NotPublic("10.0.0.1".parse().unwrap()).to_string()
+        );
     }
 
     #[test]

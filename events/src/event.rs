@@ -73,6 +73,17 @@ pub enum PhotoEvent {
     },
     /// The seller deleted the photo. Nothing follows a deletion.
     PhotoDeleted { occurred_at: DateTime<Utc> },
+    /// An operator gave the photo's product to another seller (`catalog product transfer`),
+    /// settling a dispute. Each photo of the product gets one, deleted ones too, so the
+    /// product's history shows who owned it when; a live photo of another seller than the new
+    /// owner leaves the gallery, `failed` with the reason.
+    PhotoProductTransferred {
+        occurred_at: DateTime<Utc>,
+        /// The owner before, if the product had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_seller_id: Option<String>,
+        to_seller_id: String,
+    },
     /// The seller asked for the variants to be made again.
     PhotoReprocessRequested { occurred_at: DateTime<Utc> },
     /// The photo's `callback_url` accepted the webhook (a 2xx answer).
@@ -168,6 +179,7 @@ impl PhotoEvent {
             Self::PhotoProcessingFailed { .. } => "PhotoProcessingFailed",
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
+            Self::PhotoProductTransferred { .. } => "PhotoProductTransferred",
             Self::PhotoReprocessRequested { .. } => "PhotoReprocessRequested",
             Self::PhotoReordered { .. } => "PhotoReordered",
             Self::PhotoWebhookDelivered { .. } => "PhotoWebhookDelivered",
@@ -191,6 +203,7 @@ impl PhotoEvent {
             | Self::PhotoProcessingFailed { occurred_at, .. }
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }
+            | Self::PhotoProductTransferred { occurred_at, .. }
             | Self::PhotoReprocessRequested { occurred_at }
             | Self::PhotoReordered { occurred_at, .. }
             | Self::PhotoWebhookDelivered { occurred_at, .. }

@@ -211,6 +211,18 @@ impl PhotoState {
             PhotoEvent::PhotoDeleted { .. } => {
                 self.status = PhotoStatus::Deleted;
             }
+            PhotoEvent::PhotoProductTransferred { to_seller_id, .. } => {
+                if self.seller_id != *to_seller_id && self.status != PhotoStatus::Deleted {
+                    self.status = PhotoStatus::Failed;
+                    self.failure_reason = Some(format!(
+                        "product {:?} was transferred to another seller",
+                        self.product_id
+                    ));
+                    self.variants.clear();
+                    self.placeholder = None;
+                    self.position = None;
+                }
+            }
             PhotoEvent::PhotoReprocessRequested { .. } => {
                 // The current variants stay served until the new ones replace them.
                 self.status = PhotoStatus::Uploaded;

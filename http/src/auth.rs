@@ -17,9 +17,13 @@
 //! set, the token must be meant for it: its `aud` names it (ID tokens), or it is an access
 //! token (`token_use: "access"`) whose `client_id` is it, as Cognito issues them.
 //!
-//! Handlers take a [`Seller`] (a token is required) or a [`MaybeSeller`] (anonymous callers
-//! allowed, but a token that is sent must be valid); both read the [`Authenticator`] from the
-//! app data.
+//! Handlers take a [`Seller`] (a token is required) or a [`MaybeSeller`] (anyone: a token that
+//! is absent or does not verify makes the caller nobody, so public answers are the same for
+//! every caller); both read the [`Authenticator`] from the app data.
+//!
+//! The token is read from `Authorization`, or from [`FORWARDED_AUTHORIZATION`] when that is
+//! absent: the CDN moves the header there on the public read paths, whose cache key must not
+//! hold it (a random token would miss the cache every time).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
@@ -39,7 +43,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::problem::{Code, Problem};
-use crate::rate_limit::Limiter;
+use crate::rate_limit::{Caller, Limiter};
+
+/// Where the CDN puts a viewer's `Authorization` on paths it caches without it.
+pub const FORWARDED_AUTHORIZATION: &str = "x-catalog-authorization";
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
@@ -93,7 +100,7 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seller(pub String);
 
-/// The seller of a valid bearer token, or nobody when no token was sent.
+/// The seller of a valid bearer token, or nobody when no token was sent or it does not verify.
 #[derive(Debug, Clone)]
 pub struct MaybeSeller(pub Option<Seller>);
 
@@ -120,29 +127,56 @@ impl FromRequest for MaybeSeller {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move { seller(&request).await.map(MaybeSeller) })
+        Box::pin(async move {
+            if let Some(Caller::Seller(seller)) = request.extensions().get::<Caller>() {
+                return Ok(MaybeSeller(Some(Seller(seller.clone()))));
+            }
+            let authenticator = authenticator(&request)?;
+            let seller = authenticator.seller_of(&request).await;
+            Ok(MaybeSeller(seller.map(Seller)))
+        })
     }
 }
 
-async fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let authenticator = request
+fn authenticator(request: &HttpRequest) -> Result<web::Data<Authenticator>, Problem> {
+    request
         .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| Problem::internal(&std::io::Error::other("no authenticator is configured")))?
-        .clone();
-    let token = value
+        .cloned()
+        .ok_or_else(|| Problem::internal(&std::io::Error::other("no authenticator is configured")))
+}
+
+/// The request's bearer token header: `Authorization`, or the CDN's copy of it.
+fn token_header(request: &HttpRequest) -> Option<&header::HeaderValue> {
+    let headers = request.headers();
+    headers
+        .get(header::AUTHORIZATION)
+        .or_else(|| headers.get(FORWARDED_AUTHORIZATION))
+}
+
+/// The token of a `Bearer <token>` header value.
+fn bearer(value: &header::HeaderValue) -> Option<&str> {
+    value
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            Problem::new(
-                Code::Unauthorized,
-                "the Authorization header must be 'Bearer <token>'",
-            )
-        })?;
-    let seller = authenticator.verify(token.trim()).await?;
+        .map(str::trim)
+}
+
+async fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
+    let Some(value) = token_header(request) else {
+        return Ok(None);
+    };
+    let authenticator = authenticator(request)?;
+    let token = bearer(value).ok_or_else(|| {
+        Problem::new(
+            Code::Unauthorized,
+            "the Authorization header must be 'Bearer <token>'",
+        )
+    })?;
+    let seller = match request.extensions().get::<Caller>() {
+        Some(Caller::Seller(seller)) => seller.clone(),
+        _ => authenticator.verify(token).await?,
+    };
     if let Some(limit) = &authenticator.seller_limit {
         limit.check(&seller)?;
     }
@@ -247,6 +281,12 @@ impl Authenticator {
     pub fn limit_sellers(mut self, limit: Arc<Limiter>) -> Self {
         self.seller_limit = Some(limit);
         self
+    }
+
+    /// The seller of the request's token, if it sent one that verifies.
+    pub async fn seller_of(&self, request: &HttpRequest) -> Option<String> {
+        let token = bearer(token_header(request)?)?;
+        self.verify(token).await.ok()
     }
 
     /// The seller the token names.

@@ -148,13 +148,18 @@ fn finish(description: &Description, api: OpenApi) -> Value {
 
 /// Adds the answers any operation may give where they apply, unless the operation describes
 /// them itself: `400` for what it reads (a body, a query, a header), `413` and `415` for a
-/// body, `401` where a token is involved, `408` and `429` on the API's paths, `500`
-/// everywhere.
+/// body, `401` where a token is required (where it is optional, one that does not verify is
+/// ignored), `408` and `429` on the API's paths, `500` everywhere.
 fn answers_shared(operation: &mut Value, api_path: bool) {
     let authenticated = operation
         .get("security")
         .and_then(Value::as_array)
-        .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("bearer").is_some()));
+        .is_some_and(|schemes| {
+            schemes.iter().any(|scheme| scheme.get("bearer").is_some())
+                && !schemes
+                    .iter()
+                    .any(|scheme| scheme.as_object().is_some_and(serde_json::Map::is_empty))
+        });
     let has_body = operation.get("requestBody").is_some();
     let reads_parameters = operation
         .get("parameters")

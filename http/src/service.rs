@@ -14,7 +14,7 @@ use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::CorsConfig;
 use crate::openapi::{self, Description, Routes};
 use crate::ops::{self, Timeouts};
-use crate::rate_limit::{self, AddressLimit, Limiter, RateLimitConfig};
+use crate::rate_limit::{self, CallerLimits, Limiter, RateLimitConfig};
 
 /// What an API is, beside its state: its description and routes, and which rate limits it
 /// applies.
@@ -24,8 +24,8 @@ pub struct Api {
     pub routes: Routes,
     /// Each seller's requests (the write API).
     pub limit_sellers: bool,
-    /// Requests without a token, by client address (the read API).
-    pub limit_addresses: bool,
+    /// Each caller's requests: by seller with a valid token, else by address (the read API).
+    pub limit_callers: bool,
 }
 
 /// How an API is reached and protected.
@@ -61,9 +61,9 @@ impl Service {
             ));
         }
         let auth = web::Data::new(authenticator);
-        let addresses = api
-            .limit_addresses
-            .then(|| web::Data::new(AddressLimit::new(access.limits)));
+        let callers = api
+            .limit_callers
+            .then(|| web::Data::new(CallerLimits::new(access.limits)));
         let cors = access.cors.clone();
         let timeouts = web::Data::new(access.timeouts.clone());
         let routes = api.routes;
@@ -73,10 +73,10 @@ impl Service {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             let document = document.clone();
-            let addresses = addresses.clone();
+            let callers = callers.clone();
             App::new()
                 .wrap(from_fn(ops::deadline))
-                .wrap(from_fn(rate_limit::by_address))
+                .wrap(from_fn(rate_limit::by_caller))
                 .wrap(cors.middleware())
                 .wrap(from_fn(ops::observe))
                 .wrap(TracingLogger::<TracedRootSpan>::new())
@@ -84,8 +84,8 @@ impl Service {
                 .app_data(auth.clone())
                 .app_data(timeouts.clone())
                 .configure(|config| {
-                    if let Some(addresses) = addresses {
-                        config.app_data(addresses);
+                    if let Some(callers) = callers {
+                        config.app_data(callers);
                     }
                     openapi::serve(config, document);
                 })

@@ -1,6 +1,6 @@
 //! A deleted photo's files go: its original (with whatever metadata it carried, GPS
-//! included) and every variant of every attempt, and in AWS the CDN forgets the variants'
-//! URLs, which then answer `404`.
+//! included), every version of it the versioned originals bucket keeps, and every variant of
+//! every attempt; in AWS the CDN forgets the variants' URLs, which then answer `404`.
 //!
 //! A `Job::Purge` removes them only once the event store shows the photo deleted (a message
 //! from elsewhere removes nothing); [`Purger`] is what removes them, and repeating it changes
@@ -34,6 +34,7 @@ impl Purger {
             .key(original_key)
             .send()
             .await?;
+        let versions = self.remove_versions(original_key).await?;
         let prefix = format!("variants/{photo}/");
         let mut pages = self
             .s3
@@ -72,8 +73,69 @@ impl Purger {
         if let Some((cdn, distribution)) = &self.cdn {
             self.invalidate(cdn, distribution, &prefix).await?;
         }
-        tracing::info!(%photo, variants = keys.len(), "a deleted photo's files are gone");
+        tracing::info!(%photo, versions, variants = keys.len(), "a deleted photo's files are gone");
         Ok(())
+    }
+
+    /// Removes every version of the original and every delete marker of it: in a versioned
+    /// bucket a delete only hides the object, and its bytes would stay until the lifecycle rule
+    /// expired them. Returns how many it removed.
+    async fn remove_versions(&self, key: &str) -> anyhow::Result<usize> {
+        let mut found = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(&self.originals)
+                .prefix(key)
+                .set_key_marker(markers.0.take())
+                .set_version_id_marker(markers.1.take())
+                .send()
+                .await?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let deleted = page
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), m.version_id()));
+            found.extend(versions.chain(deleted).filter_map(|(of, version)| {
+                // The prefix matches longer keys too; only this key's versions are the photo's.
+                (of == Some(key))
+                    .then_some(version)
+                    .flatten()
+                    .map(str::to_owned)
+            }));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            markers = (
+                page.next_key_marker().map(str::to_owned),
+                page.next_version_id_marker().map(str::to_owned),
+            );
+        }
+        for chunk in found.chunks(PER_DELETE) {
+            let objects = chunk
+                .iter()
+                .map(|version| {
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .version_id(version)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.s3
+                .delete_objects()
+                .bucket(&self.originals)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(objects))
+                        .quiet(true)
+                        .build()?,
+                )
+                .send()
+                .await?;
+        }
+        Ok(found.len())
     }
 
     async fn invalidate(

@@ -1,11 +1,18 @@
 /**
  * Seller sign-in: a Cognito user pool whose tokens the APIs accept, and its hosted UI.
  *
- * Sellers sign themselves up with their e-mail address (verified by a code), under a strong
- * password policy, with optional TOTP MFA and recovery by e-mail only. The pool is on the Plus
- * plan with threat protection enforced: sign-ins with leaked credentials are blocked and risky
- * ones challenged. It holds the sellers' accounts, so it lives in the data stack, retained and
- * deletion-protected.
+ * Sellers sign in with their e-mail address, under a strong password policy, with optional TOTP
+ * MFA and recovery by e-mail only. The pool is on the Plus plan with threat protection enforced:
+ * sign-ins with leaked credentials are blocked and risky ones challenged. It holds the sellers'
+ * accounts, so it lives in the data stack, retained and deletion-protected.
+ *
+ * By default no one signs up: an operator invites each seller (AdminCreateUser mails a temporary
+ * password, changed at the first sign-in), or sellers come through a federated identity
+ * provider. Self sign-up (`selfSignUp`) opens the pool to anyone who knows the page's public
+ * client id, so it comes with two guards: the pool mails through SES (sign-ups send verification
+ * codes, and Cognito's own sender stops at its daily cap), and a web ACL on the pool
+ * (`SignUpFirewall`, firewall.ts) rate-limits sign-ups, keeps them to the hosted UI and puts a
+ * CAPTCHA in front of its sign-up page.
  *
  * The web page's app client is made by `addPageClient` in the stack of the page, because its
  * callback URLs name the page's CloudFront domain.
@@ -14,6 +21,8 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { SesSender } from './config';
+import { SignUpFirewall } from './firewall';
 import { Naming } from './resources';
 
 /** The OAuth scopes of the seller page. */
@@ -42,18 +51,32 @@ export function cognitoDomainPrefix(resourcePrefix: string): string {
 
 export interface SellerAuthProps {
   readonly naming: Naming;
+  /** Whether sellers may sign themselves up (default false: invited or federated); requires `sesEmail`. */
+  readonly selfSignUp?: boolean;
+  /** The SES identity the pool mails from; default Cognito's own sender (50 mails a day). */
+  readonly sesEmail?: SesSender;
 }
 
 export class SellerAuth extends Construct {
   readonly userPool: cognito.UserPool;
   readonly domain: cognito.UserPoolDomain;
+  /** The user pool's web ACL, while sellers sign themselves up. */
+  readonly signUpFirewall?: SignUpFirewall;
 
   constructor(scope: Construct, id: string, props: SellerAuthProps) {
     super(scope, id);
 
+    const selfSignUp = props.selfSignUp ?? false;
+    if (selfSignUp && props.sesEmail === undefined) {
+      throw new Error('self sign-up needs an SES sender (sesEmail): Cognito\'s own sender stops at its daily cap');
+    }
     this.userPool = new cognito.UserPool(this, 'UserPool', {
       userPoolName: props.naming.name('catalog-sellers'),
-      selfSignUpEnabled: true,
+      selfSignUpEnabled: selfSignUp,
+      // The stacks fix no region: an identity in the pool's region unless sesRegion names another.
+      email: props.sesEmail === undefined
+        ? undefined
+        : cognito.UserPoolEmail.withSES({ fromEmail: props.sesEmail.fromEmail, sesRegion: props.sesEmail.region ?? Aws.REGION }),
       signInAliases: { email: true },
       signInCaseSensitive: false,
       autoVerify: { email: true },
@@ -78,10 +101,16 @@ export class SellerAuth extends Construct {
     });
     NagSuppressions.addResourceSuppressions(this.userPool, [{
       id: 'AwsSolutions-COG2',
-      reason: 'Sellers sign themselves up with an e-mail address: TOTP MFA is offered and optional so that signing up '
-        + 'needs no authenticator app, and threat protection (Plus plan, enforced) blocks sign-ins with leaked '
-        + 'credentials and challenges risky ones.',
+      reason: 'Sellers sign in with an e-mail address: TOTP MFA is offered and optional so that joining (an invitation, '
+        + 'or self sign-up where allowed) needs no authenticator app, and threat protection (Plus plan, enforced) blocks '
+        + 'sign-ins with leaked credentials and challenges risky ones.',
     }]);
+    if (selfSignUp) {
+      this.signUpFirewall = new SignUpFirewall(this, 'SignUpFirewall', {
+        userPool: this.userPool,
+        namePrefix: props.naming.prefix,
+      });
+    }
 
     this.domain = this.userPool.addDomain('HostedUi', {
       cognitoDomain: { domainPrefix: cognitoDomainPrefix(props.naming.prefix) },

@@ -51,12 +51,15 @@ export class DataStack extends Stack {
       originalsBucketName: naming.name(resources.buckets.originals),
       variantsBucketName: naming.name(resources.buckets.variants),
       unconfirmedUploadTag: resources.buckets.unconfirmedUploadTag,
-      uploadOrigins: props.config.uploadOrigins,
     });
     this.readModel = new ReadModel(this, 'ReadModel', { resources, naming });
     this.messaging = new Messaging(this, 'Messaging', { resources, naming });
     this.secrets = new ServiceSecrets(this, 'Secrets', { naming });
-    this.auth = new SellerAuth(this, 'Auth', { naming });
+    this.auth = new SellerAuth(this, 'Auth', {
+      naming,
+      selfSignUp: props.config.selfSignUp,
+      sesEmail: props.config.sesEmail,
+    });
     this.rebuild = this.rebuildTask(props);
 
     new CfnOutput(this, 'VariantsBaseUrl', {
@@ -73,7 +76,9 @@ export class DataStack extends Stack {
     });
     new CfnOutput(this, 'HostedUiUrl', {
       value: this.auth.hostedUiUrl,
-      description: 'Where sellers sign up and sign in (Cognito hosted UI)',
+      description: props.config.selfSignUp
+        ? 'Where sellers sign up and sign in (Cognito hosted UI)'
+        : 'Where sellers sign in (Cognito hosted UI); an operator invites them',
     });
   }
 

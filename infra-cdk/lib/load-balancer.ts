@@ -3,7 +3,8 @@
  * something plus `GET /v1/photos/{id}/history` (it reads the event store), and the CORS
  * preflights of those; the read API takes every other GET (and preflight). Both are
  * health-checked on `/readyz`; `/metrics` is not served to the internet. With a certificate
- * the ALB speaks HTTPS and redirects HTTP; without one, HTTP only.
+ * the ALB speaks HTTPS and redirects HTTP; without one (a development deployment: config.ts
+ * refuses it otherwise), HTTP only.
  *
  * The write API's streamed uploads (`POST /v1/photos/upload`, up to 25 MiB sent through the
  * request) go to a third target group of the same service: their time is the client's upload,
@@ -50,7 +51,7 @@ export interface LoadBalancerProps {
   readonly writeApi: ecs.FargateService;
   readonly readApi: ecs.FargateService;
   readonly accessLogs: { readonly bucket: s3.IBucket; readonly prefix: string };
-  /** An ACM certificate in the stack's region; without it the ALB serves HTTP only. */
+  /** An ACM certificate in the stack's region; without it (development only) the ALB serves HTTP only. */
   readonly certificateArn?: string;
 }
 
@@ -203,9 +204,9 @@ export class LoadBalancer extends Construct {
     });
     NagSuppressions.addResourceSuppressions(listener, [{
       id: 'AwsSolutions-ELB1',
-      reason: 'No certificateArn was given at synth time, so there is no certificate to serve HTTPS with; clients '
-        + 'use HTTPS to CloudFront, which forwards over HTTP; deploy with -c certificateArn=... -c apiOriginDomain=... '
-        + 'for HTTPS to the origin too (HTTP then only redirects).',
+      reason: 'A development deployment (-c development=true) without certificateArn, so there is no certificate to '
+        + 'serve HTTPS with; clients use HTTPS to CloudFront, which forwards over HTTP. Production synthesis requires '
+        + '-c certificateArn=... -c apiOriginDomain=..., HTTPS to the origin (HTTP then only redirects).',
     }]);
     return listener;
   }

@@ -10,6 +10,8 @@
  * balancer), and the APIs' CORS origins and token audience name the page's distribution and
  * client, so the three must be in one stack. The page's bucket is the one resource here that is
  * retained: after tearing this stack down, delete it before deploying again (its name is global).
+ * For the same reason the originals bucket's CORS, which names the page's origin, is written from
+ * here (`UploadCors`, storage.ts), though the bucket is the data stack's.
  */
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -29,7 +31,7 @@ import { CatalogResources, Naming } from './resources';
 import { PreviousTable, ResyncSchedule } from './resync-schedule';
 import { SellerPage } from './seller-page';
 import { Services } from './services';
-import { LOAD_BALANCER_LOG_PREFIX } from './storage';
+import { LOAD_BALANCER_LOG_PREFIX, UploadCors } from './storage';
 
 export interface ServicesStackProps extends StackProps {
   readonly config: CatalogConfig;
@@ -44,6 +46,7 @@ export class ServicesStack extends Stack {
   readonly api: ApiCdn;
   readonly firewall: ApiFirewall;
   readonly sellerPage: SellerPage;
+  readonly uploadCors: UploadCors;
   readonly resync: ResyncSchedule;
   readonly alarms: Alarms;
   readonly dashboard: CatalogDashboard;
@@ -107,6 +110,10 @@ export class ServicesStack extends Stack {
       uploadUrl: `https://${data.storage.originals.bucketRegionalDomainName}`,
       extraCallbackUrls: config.pageCallbackUrls,
       namePrefix: naming.prefix,
+    });
+    this.uploadCors = new UploadCors(this, 'UploadCors', {
+      bucket: data.storage.originals,
+      origins: [this.sellerPage.origin, ...config.uploadOrigins],
     });
     this.services.acceptTokens({
       jwksUrl: data.auth.jwksUrl,
@@ -191,10 +198,11 @@ export class ServicesStack extends Stack {
   }
 
   /**
-   * What `aws ecs run-task` needs to run a one-off `catalog` command (`redrive <role>`,
-   * `quarantined [--release]`) on the resync task definition: the cluster, the task family and
-   * its security group (the subnets are CatalogData's `TaskSubnets`: an output may not re-export
-   * another stack's value).
+   * What `aws ecs run-task` needs to run a one-off `catalog` command: the cluster; the resync
+   * task definition and its security group (`redrive <role>`, `quarantined [--release]`,
+   * `resync`); and the write API's (`product transfer`, a command of the write side, with the
+   * write API's role and its access to the event store). The subnets are CatalogData's
+   * `TaskSubnets`: an output may not re-export another stack's value.
    */
   private operatorTaskOutputs(): void {
     new CfnOutput(this, 'ClusterName', {
@@ -208,6 +216,16 @@ export class ServicesStack extends Stack {
     new CfnOutput(this, 'OperatorSecurityGroup', {
       value: this.resync.process.securityGroup.securityGroupId,
       description: 'The security group of one-off commands (awsvpcConfiguration securityGroups)',
+    });
+    const writeApi = this.services.processes['write-api']!;
+    new CfnOutput(this, 'WriteApiTaskDefinition', {
+      value: writeApi.taskDefinition.family,
+      description: 'The write API\'s task definition, for write-side one-off commands such as catalog product transfer '
+        + '(aws ecs run-task --task-definition, with a command override)',
+    });
+    new CfnOutput(this, 'WriteApiSecurityGroup', {
+      value: writeApi.securityGroup.securityGroupId,
+      description: 'The security group of write-side one-off commands (awsvpcConfiguration securityGroups)',
     });
   }
 }

@@ -8,15 +8,18 @@
  * | read-api       | table and its indexes: GetItem, Query; DescribeTable                  |
  * | relay          | events:PutEvents on the bus; Postgres                                 |
  * | project        | projector queue (consume); PutItem on the table                       |
- * | process-images | images queue and its dead-letter queue (consume); originals/*: Get (and HEAD), Delete, remove tags, List; variants/*: Put, Delete, List; invalidate the variants CDN; Postgres |
+ * | process-images | images queue and its dead-letter queue (consume); originals/*: Get (and HEAD), Delete (every version too), remove tags, List (versions too); variants/*: Put, Delete, List; invalidate the variants CDN; Postgres |
  * | notify         | notifier queue (consume); the webhook secrets' key; Postgres; the internet (webhooks, via NAT) |
  *
  * The image processor settles its own dead letters (fails a stuck photo, retries a deleted
  * photo's cleanup), records uploads only S3 reported (HEAD, then the unconfirmed-upload tag
- * goes), and purges a deleted photo: its original, its variants (listed under
- * `variants/<photo>/`) and the CDN's copies of them (`CATALOG_CDN_DISTRIBUTION_ID`).
+ * goes), and purges a deleted photo: its original with every version the versioned bucket kept
+ * of it (ListObjectVersions under its key, then DeleteObjectVersion or DeleteObjects by version
+ * id), its variants (listed under `variants/<photo>/`) and the CDN's copies of them
+ * (`CATALOG_CDN_DISTRIBUTION_ID`).
  *
- * The APIs verify bearer tokens with the Cognito user pool's published keys and answer CORS
+ * The APIs verify bearer tokens (from `Authorization`, or from `X-Catalog-Authorization` where
+ * CloudFront moved it, api-cdn.ts) with the Cognito user pool's published keys and answer CORS
  * for the seller page (`acceptTokens`); no token key is held anywhere in AWS.
  *
  * The APIs are health-checked by the load balancer (`/readyz`); the four workers by ECS with
@@ -65,13 +68,22 @@ export const VARIANTS_KEY_PREFIX = 'variants/';
 
 /**
  * The image processor's calls on an original: read it (GetObject covers HEAD), remove the
- * unconfirmed-upload tag of an upload only S3 reported, remove it. It never reads or writes tags.
+ * unconfirmed-upload tag of an upload only S3 reported, remove it, and, purging a deleted photo,
+ * remove every version of it (DeleteObjectVersion, also what DeleteObjects with version ids
+ * needs). It never reads or writes tags, nor reads an old version.
  */
 export const IMAGE_ORIGINAL_ACTIONS = [
   's3:GetObject',
   's3:DeleteObjectTagging',
   's3:DeleteObject',
+  's3:DeleteObjectVersion',
 ] as const;
+
+/**
+ * The image processor's listings of the originals bucket, under the originals' key prefix: keys
+ * (a HEAD of a missing original is then 404) and versions (ListObjectVersions, to purge each).
+ */
+export const IMAGE_ORIGINAL_LIST_ACTIONS = ['s3:ListBucket', 's3:ListBucketVersions'] as const;
 
 export interface ServicesProps extends ProcessContext {
   readonly originals: s3.IBucket;
@@ -273,8 +285,9 @@ export class Services extends Construct {
     processor.allow(QUEUE_CONSUMER_ACTIONS, [images.deadLetterQueue.queueArn]);
     processor.allow(IMAGE_ORIGINAL_ACTIONS, [props.originals.arnForObjects(`${props.originalsKeyPrefix}*`)]);
     // S3 answers a HEAD of a missing object 404 only to a caller that may list where it would be
-    // (else 403): an upload S3 reported may be gone by the time it is recorded.
-    this.allowListing(processor, props.originals, props.originalsKeyPrefix);
+    // (else 403): an upload S3 reported may be gone by the time it is recorded. A purge lists the
+    // versions of a deleted photo's original (ListObjectVersions with its key as the prefix).
+    this.allowListing(processor, props.originals, props.originalsKeyPrefix, IMAGE_ORIGINAL_LIST_ACTIONS);
     processor.allow(['s3:PutObject', 's3:DeleteObject'], [props.variants.arnForObjects(`${VARIANTS_KEY_PREFIX}*`)]);
     // A purge lists a photo's variants (every attempt's) under variants/<photo>/ to remove them.
     this.allowListing(processor, props.variants, VARIANTS_KEY_PREFIX);
@@ -282,9 +295,10 @@ export class Services extends Construct {
     this.suppressObjectWildcard(processor, props.originals, props.variants);
   }
 
-  /** Grants `s3:ListBucket` on the bucket for keys under `prefix` only. */
-  private allowListing(process: CatalogProcess, bucket: s3.IBucket, prefix: string): void {
-    process.allow(['s3:ListBucket'], [bucket.bucketArn], { StringLike: { 's3:prefix': [`${prefix}*`] } });
+  /** Grants `s3:ListBucket` (or `actions`) on the bucket for keys under `prefix` only. */
+  private allowListing(process: CatalogProcess, bucket: s3.IBucket, prefix: string,
+    actions: readonly string[] = ['s3:ListBucket']): void {
+    process.allow(actions, [bucket.bucketArn], { StringLike: { 's3:prefix': [`${prefix}*`] } });
   }
 
   private service(process: CatalogProcess, desiredCount: number): ecs.FargateService {

@@ -13,12 +13,22 @@
  * uploads never confirmed: a presigned PUT stores the object with the unconfirmed-upload tag
  * of resources.json, which upload-complete removes, so an object still tagged after a few days
  * is one no seller completed.
+ *
+ * Browsers PUT originals from the seller page, so the originals bucket's CORS must name the
+ * page's origin, a CloudFront domain assigned only when the services stack creates the page's
+ * distribution. The data stack deploys first and cannot refer to it, so the bucket here has no
+ * CORS of its own: `UploadCors`, built in the services stack, writes the bucket's one CORS rule
+ * (PutBucketCors, through a custom resource) from the page's origin and the `uploadOrigins` of
+ * context, and writes it again whenever either changes. No rule names `*`: a presigned URL
+ * authorizes the PUT, but no other site's script should be able to send one from a seller's
+ * browser.
  */
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Annotations, Aws, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Annotations, Aws, CfnResource, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { FactName } from 'aws-cdk-lib/region-info';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -38,8 +48,6 @@ export interface StorageProps {
   readonly variantsBucketName: string;
   /** The tag of originals uploaded but not confirmed (resources.json). */
   readonly unconfirmedUploadTag: UploadTag;
-  /** Origins allowed to PUT originals from a browser (CORS). */
-  readonly uploadOrigins: readonly string[];
 }
 
 export class Storage extends Construct {
@@ -72,13 +80,7 @@ export class Storage extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.logs,
       serverAccessLogsPrefix: 's3/originals/',
-      cors: [{
-        allowedMethods: [s3.HttpMethods.PUT],
-        allowedOrigins: [...props.uploadOrigins],
-        allowedHeaders: ['*'],
-        exposedHeaders: ['ETag'],
-        maxAge: 3600,
-      }],
+      // CORS: set by UploadCors from the services stack, which knows the seller page's origin.
       lifecycleRules: [
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         {
@@ -165,5 +167,88 @@ export class Storage extends Construct {
       actions: ['s3:PutObject'],
       resources: [this.logs.arnForObjects(`${LOAD_BALANCER_LOG_PREFIX}/AWSLogs/${Aws.ACCOUNT_ID}/*`)],
     }));
+  }
+}
+
+/** The one CORS rule of the originals bucket: browsers of `origins` may PUT (presigned) and read the ETag. */
+export function uploadCorsRule(origins: readonly string[]): Record<string, unknown> {
+  return {
+    AllowedMethods: ['PUT'],
+    AllowedOrigins: [...origins],
+    // The presigned PUT carries its own headers (Content-Type, the upload tag); the URL authorizes it.
+    AllowedHeaders: ['*'],
+    ExposeHeaders: ['ETag'],
+    MaxAgeSeconds: 3600,
+  };
+}
+
+export interface UploadCorsProps {
+  readonly bucket: s3.IBucket;
+  /** The browser origins that may PUT originals: the seller page's, and `uploadOrigins`. */
+  readonly origins: readonly string[];
+}
+
+/**
+ * The originals bucket's CORS, written from the stack that knows the seller page's origin (see
+ * the module comment). A custom resource calls PutBucketCors at creation and at every change of
+ * the origins; its role may do that on this one bucket alone. Nothing is removed when it is: the
+ * rule then names a page that no longer exists, which admits no one.
+ */
+export class UploadCors extends Construct {
+  readonly resource: cr.AwsCustomResource;
+
+  constructor(scope: Construct, id: string, props: UploadCorsProps) {
+    super(scope, id);
+    if (props.origins.some((origin) => origin.includes('*'))) {
+      throw new Error(`the originals bucket's CORS names origins, never a wildcard: ${props.origins.join(', ')}`);
+    }
+
+    const call: cr.AwsSdkCall = {
+      service: 'S3',
+      action: 'putBucketCors',
+      parameters: {
+        Bucket: props.bucket.bucketName,
+        CORSConfiguration: { CORSRules: [uploadCorsRule(props.origins)] },
+      },
+      physicalResourceId: cr.PhysicalResourceId.of(`${props.bucket.bucketName}-cors`),
+    };
+    this.resource = new cr.AwsCustomResource(this, 'PutBucketCors', {
+      onCreate: call,
+      onUpdate: call,
+      policy: cr.AwsCustomResourcePolicy.fromStatements([new iam.PolicyStatement({
+        actions: ['s3:PutBucketCORS'],
+        resources: [props.bucket.bucketArn],
+      })]),
+      // The Lambda's bundled SDK has S3: nothing to download at deploy time.
+      installLatestAwsSdk: false,
+    });
+    this.suppressProviderFindings();
+  }
+
+  /**
+   * The findings on AwsCustomResource's Lambda (a singleton at the stack's root) and its role,
+   * which are as the library makes them: cdk-nag's managed-policy finding, and cfn-lint's one
+   * warning.
+   */
+  private suppressProviderFindings(): void {
+    const stack = Stack.of(this);
+    const provider = stack.node.tryFindChild(`AWS${cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`);
+    if (provider === undefined) {
+      return;
+    }
+    NagSuppressions.addResourceSuppressions(provider, [
+      {
+        id: 'AwsSolutions-IAM4',
+        reason: 'AwsCustomResource\'s Lambda logs with AWSLambdaBasicExecutionRole (CreateLogGroup/Stream, PutLogEvents), '
+          + 'the role custom-resources gives it; its own policy allows only s3:PutBucketCORS on the originals bucket.',
+        appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+      },
+    ], true);
+    // Every CDK Lambda depends on its role explicitly as well as by GetAtt; cfn-lint warns of the
+    // redundancy (W3005), which is harmless and not ours to remove.
+    const fn = provider.node.tryFindChild('Resource');
+    if (fn instanceof CfnResource) {
+      fn.addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
+    }
   }
 }

@@ -1,18 +1,54 @@
 /** Seller sign-in: the Cognito user pool, its hosted UI, the page's app client, and the APIs' token settings. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { App, Stack } from 'aws-cdk-lib';
 import { Capture, Match } from 'aws-cdk-lib/assertions';
-import { cognitoDomainPrefix } from '../lib/auth';
-import { environmentOf, logicalIdOf, PREFIX, resourcesOf, synth } from './synth';
+import { cognitoDomainPrefix, SellerAuth } from '../lib/auth';
+import { Naming } from '../lib/resources';
+import { environmentOf, logicalIdOf, PREFIX, resourcesOf, SELF_SIGN_UP, synth } from './synth';
 
-test('sellers sign up themselves, with their e-mail address as the sign-in name, verified by a code', () => {
+test('sellers sign in with their e-mail address as the sign-in name, verified by a code', () => {
   synth().data.hasResourceProperties('AWS::Cognito::UserPool', {
     UserPoolName: `${PREFIX}catalog-sellers`,
     UsernameAttributes: ['email'],
     AutoVerifiedAttributes: ['email'],
-    AdminCreateUserConfig: { AllowAdminCreateUserOnly: false },
     UsernameConfiguration: { CaseSensitive: false },
   });
+});
+
+test('by default no one signs up: only an operator creates sellers (AdminCreateUser), and Cognito mails', () => {
+  const { data } = synth();
+  data.hasResourceProperties('AWS::Cognito::UserPool', { AdminCreateUserConfig: { AllowAdminCreateUserOnly: true } });
+  const pool = resourcesOf(data)[logicalIdOf(data, 'AWS::Cognito::UserPool')]!.Properties!;
+  assert.equal(pool['EmailConfiguration'], undefined, "Cognito's own sender");
+  data.hasOutput('HostedUiUrl', { Description: Match.stringLikeRegexp('an operator invites them') });
+});
+
+test('selfSignUp=true lets sellers sign up themselves, and the pool mails through the SES identity of sesFromEmail', () => {
+  const { data } = synth(SELF_SIGN_UP);
+  data.hasResourceProperties('AWS::Cognito::UserPool', {
+    AdminCreateUserConfig: { AllowAdminCreateUserOnly: false },
+    EmailConfiguration: {
+      EmailSendingAccount: 'DEVELOPER',
+      From: 'sellers@example.com',
+      // The identity in the stacks' region (they fix none at synth time).
+      SourceArn: { 'Fn::Join': ['', [
+        'arn:', { Ref: 'AWS::Partition' }, ':ses:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':identity/sellers@example.com',
+      ]] },
+    },
+  });
+});
+
+test('sesRegion names the region of the SES identity', () => {
+  synth({ ...SELF_SIGN_UP, sesRegion: 'eu-west-1' }).data.hasResourceProperties('AWS::Cognito::UserPool', {
+    EmailConfiguration: Match.objectLike({ SourceArn: { 'Fn::Join': ['', Match.arrayWith([':ses:eu-west-1:']) ] } }),
+  });
+});
+
+test('synthesis with self sign-up but no SES sender fails, naming sesFromEmail', () => {
+  assert.throws(() => synth({ selfSignUp: 'true' }), /selfSignUp=true requires sesFromEmail/);
+  const stack = new Stack(new App(), 'Auth');
+  assert.throws(() => new SellerAuth(stack, 'Auth', { naming: new Naming('unit-'), selfSignUp: true }), /SES sender/);
 });
 
 test('passwords are at least 12 characters with every character class', () => {

@@ -102,12 +102,15 @@ test('the originals bucket is versioned and expires what never completed or was 
   });
 });
 
-test('the originals bucket takes browser PUTs (CORS) and notifies EventBridge', () => {
-  synth().data.hasResourceProperties('AWS::S3::Bucket', {
+test('the originals bucket notifies EventBridge, and declares no CORS of its own (CatalogServices writes it)', () => {
+  const { data } = synth();
+  data.hasResourceProperties('AWS::S3::Bucket', {
     BucketName: `test-${resources.buckets.originals}`,
-    CorsConfiguration: { CorsRules: [Match.objectLike({ AllowedMethods: ['PUT'], AllowedOrigins: ['*'] })] },
     NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
   });
+  for (const bucket of Object.values(resourcesOf(data, 'AWS::S3::Bucket'))) {
+    assert.equal(bucket.Properties!['CorsConfiguration'], undefined, bucket.Properties!['BucketName']);
+  }
 });
 
 test('variants are private and served only through CloudFront with origin access control', () => {

@@ -1,13 +1,22 @@
-/** The web ACL on the load balancer: rate limit per viewer IP, managed rules, uploads let through, logs. */
+/**
+ * The web ACL on the load balancer (rate limit per viewer IP, managed rules, uploads let through,
+ * logs), and the one on the user pool while sellers sign themselves up.
+ */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Capture } from 'aws-cdk-lib/assertions';
-import { logicalIdOf, PREFIX, resourcesOf, synth } from './synth';
+import { Capture, Template } from 'aws-cdk-lib/assertions';
+import { Context, logicalIdOf, PREFIX, resourcesOf, SELF_SIGN_UP, synth } from './synth';
 
-/** The web ACL's rules by name. */
-function rules(extra: Record<string, string> = {}): Record<string, Record<string, any>> {
-  const acl = Object.values(resourcesOf(synth(extra).services, 'AWS::WAFv2::WebACL'))[0]!;
-  return Object.fromEntries((acl.Properties!['Rules'] as Record<string, any>[]).map((rule) => [rule.Name, rule]));
+/** The rules by name of the only web ACL in `template`. */
+function rulesOf(template: Template): Record<string, Record<string, any>> {
+  const acls = Object.values(resourcesOf(template, 'AWS::WAFv2::WebACL'));
+  assert.equal(acls.length, 1);
+  return Object.fromEntries((acls[0]!.Properties!['Rules'] as Record<string, any>[]).map((rule) => [rule.Name, rule]));
+}
+
+/** The API web ACL's rules by name. */
+function rules(extra: Context = {}): Record<string, Record<string, any>> {
+  return rulesOf(synth(extra).services);
 }
 
 test('a REGIONAL web ACL protects the load balancer', () => {
@@ -71,7 +80,7 @@ test("their labels are blocked after the common rule set on every path but POST 
   ]);
 });
 
-test('blocked and counted requests are logged to an aws-waf-logs- group, without the token or the origin secret', () => {
+test('blocked and counted requests are logged to an aws-waf-logs- group, without the tokens or the origin secret', () => {
   const { services } = synth();
   const group = logicalIdOf(services, 'AWS::Logs::LogGroup', /aws-waf-logs-/);
   services.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: `aws-waf-logs-${PREFIX}catalog-api`, RetentionInDays: 30 });
@@ -82,9 +91,85 @@ test('blocked and counted requests are logged to an aws-waf-logs- group, without
     LogDestinationConfigs: [{ 'Fn::Join': ['', [
       'arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: group },
     ]] }],
-    RedactedFields: [{ SingleHeader: { Name: 'authorization' } }, { SingleHeader: { Name: 'x-catalog-origin-verify' } }],
+    RedactedFields: [
+      { SingleHeader: { Name: 'authorization' } },
+      // Where CloudFront moves the token on the public-read paths.
+      { SingleHeader: { Name: 'x-catalog-authorization' } },
+      { SingleHeader: { Name: 'x-catalog-origin-verify' } },
+    ],
     LoggingFilter: filter,
   });
   assert.equal(filter.asObject()['DefaultBehavior'], 'DROP');
   assert.match(JSON.stringify(filter.asObject()['Filters']), /"Behavior":"KEEP".*"BLOCK".*"COUNT"/);
+});
+
+/** A byte match of the user pool's ACL: the value compared in lower case. */
+function lowerCased(fieldToMatch: Record<string, unknown>, positionalConstraint: string, searchString: string): Record<string, unknown> {
+  return { ByteMatchStatement: { FieldToMatch: fieldToMatch, PositionalConstraint: positionalConstraint, SearchString: searchString,
+    TextTransformations: [{ Priority: 0, Type: 'LOWERCASE' }] } };
+}
+const SIGN_UP_PAGE = lowerCased({ UriPath: {} }, 'STARTS_WITH', '/signup');
+const SIGN_UP_API = lowerCased({ SingleHeader: { Name: 'x-amz-target' } }, 'EXACTLY', 'awscognitoidentityproviderservice.signup');
+const RESEND_CODE_API = lowerCased({ SingleHeader: { Name: 'x-amz-target' } }, 'EXACTLY',
+  'awscognitoidentityproviderservice.resendconfirmationcode');
+
+test('without self sign-up the user pool has no web ACL', () => {
+  const { data } = synth();
+  assert.deepEqual(Object.keys(resourcesOf(data, 'AWS::WAFv2::WebACL')), []);
+  assert.deepEqual(Object.keys(resourcesOf(data, 'AWS::WAFv2::WebACLAssociation')), []);
+});
+
+test('with self sign-up a REGIONAL web ACL guards the user pool', () => {
+  const { data } = synth(SELF_SIGN_UP);
+  data.hasResourceProperties('AWS::WAFv2::WebACL', { Name: `${PREFIX}catalog-sellers`, Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+  data.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+    ResourceArn: { 'Fn::GetAtt': [logicalIdOf(data, 'AWS::Cognito::UserPool'), 'Arn'] },
+    WebACLArn: { 'Fn::GetAtt': [logicalIdOf(data, 'AWS::WAFv2::WebACL'), 'Arn'] },
+  });
+});
+
+test("sign-up requests are rate-limited per IP: the hosted UI's /signup, the API's SignUp and ResendConfirmationCode", () => {
+  const all = rulesOf(synth(SELF_SIGN_UP).data);
+  const rule = all['SignUpRateLimitPerIp']!;
+  assert.deepEqual(rule.Action, { Block: {} });
+  assert.equal(rule.Priority, 0, 'before the other rules: a flood is blocked, CAPTCHA solved or not');
+  assert.deepEqual(rule.Statement.RateBasedStatement, {
+    Limit: 20,
+    EvaluationWindowSec: 300,
+    AggregateKeyType: 'IP',
+    ScopeDownStatement: { OrStatement: { Statements: [SIGN_UP_PAGE, SIGN_UP_API, RESEND_CODE_API] } },
+  });
+});
+
+test("the API's SignUp is blocked, so sellers sign up through the hosted UI, where the CAPTCHA is", () => {
+  const rule = rulesOf(synth(SELF_SIGN_UP).data)['SignUpApiBlocked']!;
+  assert.deepEqual(rule.Action, { Block: {} });
+  assert.deepEqual(rule.Statement, SIGN_UP_API);
+});
+
+test("the hosted UI's sign-up page presents a CAPTCHA, and no other rule does (TOTP setup breaks under one)", () => {
+  const { data } = synth(SELF_SIGN_UP);
+  const all = rulesOf(data);
+  assert.deepEqual(Object.keys(all), ['SignUpRateLimitPerIp', 'SignUpApiBlocked', 'SignUpPageCaptcha']);
+  assert.deepEqual(all['SignUpPageCaptcha']!.Action, { Captcha: {} });
+  assert.deepEqual(all['SignUpPageCaptcha']!.Statement, SIGN_UP_PAGE);
+  assert.ok(all['SignUpPageCaptcha']!.Priority > all['SignUpApiBlocked']!.Priority);
+  data.hasResourceProperties('AWS::WAFv2::WebACL', { CaptchaConfig: { ImmunityTimeProperty: { ImmunityTime: 600 } } });
+});
+
+test("the user pool's ACL logs what it blocks or challenges to its own aws-waf-logs- group, without cookies or Authorization", () => {
+  const { data } = synth(SELF_SIGN_UP);
+  const group = logicalIdOf(data, 'AWS::Logs::LogGroup', /aws-waf-logs-/);
+  data.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: `aws-waf-logs-${PREFIX}catalog-sellers`, RetentionInDays: 30 });
+  const filter = new Capture();
+  data.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
+    ResourceArn: { 'Fn::GetAtt': [logicalIdOf(data, 'AWS::WAFv2::WebACL'), 'Arn'] },
+    LogDestinationConfigs: [{ 'Fn::Join': ['', [
+      'arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:', { Ref: group },
+    ]] }],
+    RedactedFields: [{ SingleHeader: { Name: 'authorization' } }, { SingleHeader: { Name: 'cookie' } }],
+    LoggingFilter: filter,
+  });
+  assert.equal(filter.asObject()['DefaultBehavior'], 'DROP');
+  assert.match(JSON.stringify(filter.asObject()['Filters']), /"Behavior":"KEEP".*"BLOCK".*"CAPTCHA"/);
 });

@@ -82,10 +82,27 @@ test('the projector consumes its queue and puts items in the new table; it canno
 
 test('the image processor may use only its queue pair, originals/*, variants/* and the variants CDN', () => {
   const { services } = synth();
-  // It HEADs, GETs and deletes originals and removes their upload tag, but never reads or writes tags.
+  // It HEADs, GETs and deletes originals (every version of a purged one) and removes their upload tag, but never
+  // reads or writes tags, nor reads an old version.
   assert.deepEqual(distinct(actionsOf(services, 'process-images')), sorted([...CONSUMER, ...DATABASE, ...TELEMETRY,
-    'cloudfront:CreateInvalidation', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:GetObject',
-    's3:ListBucket', 's3:PutObject']));
+    'cloudfront:CreateInvalidation', 's3:DeleteObject', 's3:DeleteObjectTagging', 's3:DeleteObjectVersion', 's3:GetObject',
+    's3:ListBucket', 's3:ListBucketVersions', 's3:PutObject']));
+});
+
+test("the image processor may list an original's versions and delete each, under the originals' key prefix only", () => {
+  const { services } = synth();
+  const deleted = resourcesFor(services, 'process-images', 's3:DeleteObjectVersion');
+  assert.equal(deleted.length, 1);
+  assert.match(deleted[0]!, new RegExp(`StorageOriginals[^"]*"\\},"/${resources.uploadEvents.keyPrefix}\\*"`));
+  const listed = taskRoleGrants(services, 'process-images').filter((grant) => grant.actions.includes('s3:ListBucketVersions'));
+  assert.equal(listed.length, 1);
+  assert.match(listed[0]!.resources, /^\{"Fn::ImportValue":"[^"]*StorageOriginals[^"]*"\}$/, 'the originals bucket itself');
+  assert.deepEqual(JSON.parse(listed[0]!.conditions), { StringLike: { 's3:prefix': [`${resources.uploadEvents.keyPrefix}*`] } });
+  // No other role deletes versions or lists them: the write API deletes only the current object.
+  for (const command of COMMANDS.filter((name) => name !== 'process-images')) {
+    const actions = actionsOf(services, command);
+    assert.ok(!actions.includes('s3:DeleteObjectVersion') && !actions.includes('s3:ListBucketVersions'), command);
+  }
 });
 
 test('the image processor consumes its queue and its dead-letter queue, no other', () => {
@@ -125,9 +142,9 @@ test('the image processor writes, lists and deletes variants under variants/ onl
   assert.deepEqual(JSON.parse(list[0]!.conditions), { StringLike: { 's3:prefix': ['variants/*'] } });
 });
 
-test('the image processor may list originals under their key prefix only, so a HEAD of a missing original is 404', () => {
+test('the image processor may list originals (and their versions) under their key prefix only, so a HEAD of a missing original is 404', () => {
   const list = listGrants('StorageOriginals');
-  assert.deepEqual(list.map((grant) => grant.actions), [['s3:ListBucket']]);
+  assert.deepEqual(list.map((grant) => grant.actions), [['s3:ListBucket', 's3:ListBucketVersions']]);
   assert.match(list[0]!.resources, /^\{"Fn::ImportValue":"[^"]*StorageOriginals[^"]*"\}$/, 'the originals bucket itself');
   assert.deepEqual(JSON.parse(list[0]!.conditions), { StringLike: { 's3:prefix': [`${resources.uploadEvents.keyPrefix}*`] } });
 });

@@ -2,10 +2,15 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { resourcesOf, synth, WITH_CERTIFICATE } from './synth';
+import { Context, DEVELOPMENT, resourcesOf, SELF_SIGN_UP, synth } from './synth';
 
-for (const extra of [{} as Record<string, string>, WITH_CERTIFICATE]) {
-  const label = Object.keys(extra).length === 0 ? 'HTTP only' : 'with a certificate';
+const VARIANTS: [string, Context][] = [
+  ['production', {}],
+  ['development, HTTP only', DEVELOPMENT],
+  ['self sign-up', SELF_SIGN_UP],
+];
+
+for (const [label, extra] of VARIANTS) {
 
   test(`AwsSolutions reports no unsuppressed error or warning (${label})`, () => {
     const { stacks } = synth(extra);

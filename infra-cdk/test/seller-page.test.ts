@@ -1,4 +1,4 @@
-/** The seller page: its bucket, distribution, security headers, files and config.json. */
+/** The seller page: its bucket, distribution, security headers, files and config.json, and its uploads' CORS. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,7 +10,7 @@ import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { SellerAuth } from '../lib/auth';
 import { Naming } from '../lib/resources';
 import { SellerPage } from '../lib/seller-page';
-import { logicalIdOf, PREFIX, resources, resourcesOf, synth } from './synth';
+import { Context, logicalIdOf, PREFIX, resources, resourcesOf, synth } from './synth';
 
 const BUCKET = PREFIX + resources.buckets.sellerPage;
 
@@ -223,10 +223,66 @@ test('SellerPageUrl is the page distribution', () => {
   });
 });
 
-test("cfn-lint's one warning on the deployment Lambda (its role named twice) is acknowledged there alone", () => {
+test("cfn-lint's one warning on the library's Lambdas (the role named twice) is acknowledged there alone", () => {
   const { services } = synth();
   const ignored = Object.entries(resourcesOf(services)).filter(([, resource]) => resource.Metadata?.['cfn-lint'] !== undefined);
   assert.deepEqual(ignored.map(([, resource]) => [resource.Type, resource.Metadata!['cfn-lint']]),
-    [['AWS::Lambda::Function', { config: { ignore_checks: ['W3005'] } }]]);
+    [['AWS::Lambda::Function', { config: { ignore_checks: ['W3005'] } }],
+      ['AWS::Lambda::Function', { config: { ignore_checks: ['W3005'] } }]]);
+  // BucketDeployment's, and AwsCustomResource's (the originals bucket's CORS).
   assert.match(ignored[0]![0], /^CustomCDKBucketDeployment/);
+  assert.match(ignored[1]![0], /^AWS679f53fac002430cb0da5b7982bd2287/);
+});
+
+/**
+ * The CORS rules the custom resource writes to the originals bucket on `event` (Create or
+ * Update), with every reference as `<n>`, and the references.
+ */
+function uploadCors(extra: Context = {}, event: 'Create' | 'Update' = 'Create'): { rules: Record<string, any>[]; refs: unknown[]; call: Record<string, any> } {
+  const { services } = synth(extra);
+  const [resource] = Object.values(resourcesOf(services, 'Custom::AWS'));
+  assert.ok(resource, 'the custom resource that writes the CORS');
+  const refs: unknown[] = [];
+  const parts = resource.Properties![event]['Fn::Join'][1] as unknown[];
+  const call = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : `<${refs.push(part) - 1}>`)).join('')) as Record<string, any>;
+  return { rules: call['parameters'].CORSConfiguration.CORSRules, refs, call };
+}
+
+test("the originals bucket's CORS lets the seller page's origin PUT, and names no * origin", () => {
+  const { services } = synth();
+  const { rules, refs, call } = uploadCors();
+  assert.equal(call['service'], 'S3');
+  assert.equal(call['action'], 'putBucketCors');
+  assert.match(JSON.stringify(refs[Number(/^<(\d+)>$/.exec(call['parameters'].Bucket)![1])]), /StorageOriginals/);
+  assert.deepEqual(rules, [{
+    AllowedMethods: ['PUT'],
+    AllowedOrigins: [rules[0]!.AllowedOrigins[0]],
+    AllowedHeaders: ['*'],
+    ExposeHeaders: ['ETag'],
+    MaxAgeSeconds: 3600,
+  }]);
+  const [origin] = rules[0]!.AllowedOrigins as string[];
+  assert.match(origin!, /^https:\/\/<\d+>$/);
+  assert.deepEqual(refs[Number(/<(\d+)>/.exec(origin!)![1])],
+    { 'Fn::GetAtt': [logicalIdOf(services, 'AWS::CloudFront::Distribution', /Seller page/), 'DomainName'] });
+  for (const rule of rules) {
+    assert.ok((rule.AllowedOrigins as string[]).every((allowed) => !allowed.includes('*')), JSON.stringify(rule.AllowedOrigins));
+  }
+  assert.deepEqual(uploadCors({}, 'Update').rules, rules, 'a change of the origins writes the same rule');
+});
+
+test("uploadOrigins add origins to the originals bucket's CORS, after the page's", () => {
+  const { rules } = uploadCors({ uploadOrigins: 'https://shop.example.com,http://localhost:5173' });
+  assert.deepEqual((rules[0]!.AllowedOrigins as string[]).slice(1), ['https://shop.example.com', 'http://localhost:5173']);
+  assert.ok((rules[0]!.AllowedOrigins as string[]).every((allowed) => !allowed.includes('*')));
+});
+
+test('the CORS writer may only PutBucketCORS on the originals bucket', () => {
+  const { services } = synth();
+  const policies = Object.entries(resourcesOf(services, 'AWS::IAM::Policy')).filter(([id]) => id.startsWith('UploadCors'));
+  assert.equal(policies.length, 1);
+  const statements = policies[0]![1].Properties!['PolicyDocument'].Statement as Record<string, any>[];
+  assert.equal(statements.length, 1);
+  assert.equal(statements[0]!['Action'], 's3:PutBucketCORS');
+  assert.match(JSON.stringify(statements[0]!['Resource']), /^\{"Fn::ImportValue":"[^"]*StorageOriginals[^"]*Arn[^"]*"\}$/);
 });

@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match } from 'aws-cdk-lib/assertions';
-import { COMMANDS, environmentOf, IMAGE_TAG, logicalIdOf, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE } from './synth';
+import {
+  COMMANDS, DEVELOPMENT, environmentOf, IMAGE_TAG, logicalIdOf, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE,
+} from './synth';
 
 test('every process runs the one image, from ECR, with the tag from context', () => {
   const { services } = synth();
@@ -61,6 +63,16 @@ test('one-off commands (catalog redrive) have what aws ecs run-task needs as out
   const appSubnets = Object.keys(resourcesOf(data, 'AWS::EC2::Subnet')).filter((id) => id.startsWith('NetworkVpcapp'));
   assert.equal(appSubnets.length, 2);
   assert.deepEqual(subnets, { 'Fn::Join': ['', [{ Ref: appSubnets[0] }, ',', { Ref: appSubnets[1] }]] });
+});
+
+test("write-side one-off commands (catalog product transfer) run on the write API's task definition: its outputs", () => {
+  const { services } = synth();
+  const outputs = services.toJSON().Outputs as Record<string, { Value: unknown }>;
+  assert.deepEqual(outputs['WriteApiTaskDefinition']!.Value, taskOf(services, 'write-api').properties.Family);
+  assert.deepEqual(outputs['WriteApiSecurityGroup']!.Value,
+    { 'Fn::GetAtt': [logicalIdOf(services, 'AWS::EC2::SecurityGroup', /"catalog write-api"/), 'GroupId'] });
+  // The entry point is catalog, so an override of the command is the subcommand and its arguments.
+  assert.deepEqual(taskOf(services, 'write-api').container.EntryPoint, ['catalog']);
 });
 
 test('no process is given a secret value: no container secrets at all', () => {
@@ -180,7 +192,7 @@ test('every other request from CloudFront goes to the read API, after the write 
   assert.ok(writePriorities.every((priority) => priority < reads[0]!.Properties!.Priority), `${writePriorities}`);
 });
 
-for (const [label, extra] of [['HTTP only', {}], ['with a certificate', WITH_CERTIFICATE]] as const) {
+for (const [label, extra] of [['HTTP only, development', DEVELOPMENT], ['with a certificate', WITH_CERTIFICATE]] as const) {
   test(`every forwarding rule requires the header CloudFront adds, within five condition values (${label})`, () => {
     const forwarding = Object.values(resourcesOf(synth(extra).services, 'AWS::ElasticLoadBalancingV2::ListenerRule'))
       .filter((rule) => JSON.stringify(rule.Properties!.Actions).includes('forward'));
@@ -195,8 +207,8 @@ for (const [label, extra] of [['HTTP only', {}], ['with a certificate', WITH_CER
   });
 }
 
-test('a request without that header is refused with 403', () => {
-  synth().services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+test('in development (HTTP only) a request without that header is refused with 403', () => {
+  synth(DEVELOPMENT).services.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
     Port: 80, DefaultActions: [Match.objectLike({ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '403' }) })],
   });
 });

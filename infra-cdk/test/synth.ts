@@ -1,6 +1,9 @@
 /**
  * Synthesizes the app the way `cdk synth` does (cdk.json's feature flags, fixed test context,
  * cdk-nag's AwsSolutions pack) once per context, and helps tests read the result.
+ *
+ * The fixed context is a production deployment's (a certificate and the name it covers);
+ * `DEVELOPMENT` takes them away, as a development deployment may.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,11 +16,18 @@ import { CatalogResources, loadResources } from '../lib/resources';
 export const PREFIX = 'test-';
 export const IMAGE_TAG = '0123abc';
 export const resources = loadResources();
-/** The context of a deployment with HTTPS to the origin: a certificate and the name it covers. */
+/** The context of a deployment with HTTPS to the origin: a certificate and the name it covers (in every synth unless taken away). */
 export const WITH_CERTIFICATE: Readonly<Record<string, string>> = {
   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/test',
   apiOriginDomain: 'api-origin.example.com',
 };
+/** A development deployment: no certificate, CloudFront reaches the load balancer over HTTP. */
+export const DEVELOPMENT: Readonly<Context> = { development: 'true', certificateArn: undefined, apiOriginDomain: undefined };
+/** Self sign-up, with the SES sender it requires. */
+export const SELF_SIGN_UP: Readonly<Context> = { selfSignUp: 'true', sesFromEmail: 'sellers@example.com' };
+
+/** Context values; `undefined` removes a value of the fixed context. */
+export type Context = Record<string, string | undefined>;
 
 export interface Synthesized {
   readonly stacks: CatalogStacks;
@@ -30,18 +40,25 @@ const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk
 };
 const cache = new Map<string, Synthesized>();
 
+/** The test context with `extra` over it, without the values `extra` sets to `undefined`. */
+export function testContext(extra: Context = {}): Record<string, string> {
+  const merged: Context = { imageTag: IMAGE_TAG, resourcePrefix: PREFIX, ...WITH_CERTIFICATE, ...extra };
+  return Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
 /**
  * The app synthesized with the test context plus `extra`, from resources.json or, when a test
  * gives it, another version of it (`variant` names that version in the cache).
  */
-export function synth(extra: Record<string, string> = {}, variant?: { name: string; resources: CatalogResources }): Synthesized {
-  const key = JSON.stringify([extra, variant?.name]);
+export function synth(extra: Context = {}, variant?: { name: string; resources: CatalogResources }): Synthesized {
+  const context = testContext(extra);
+  const key = JSON.stringify([Object.entries(context).sort(), variant?.name]);
   const cached = cache.get(key);
   if (cached !== undefined) {
     return cached;
   }
   const app = new App({
-    context: { ...cdkJson.context, imageTag: IMAGE_TAG, resourcePrefix: PREFIX, ...extra },
+    context: { ...cdkJson.context, ...context },
   });
   const stacks = buildCatalog(app, variant?.resources);
   Aspects.of(app).add(new AwsSolutionsChecks({ reports: false }));

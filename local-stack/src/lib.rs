@@ -17,7 +17,10 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_eventbridge::types::Target;
-use aws_sdk_s3::types::{EventBridgeConfiguration, NotificationConfiguration};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, EventBridgeConfiguration, NotificationConfiguration,
+    VersioningConfiguration,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use catalog_events::resources::{Queue, Resources, Table};
 use catalog_runtime::aws::S3Settings;
@@ -32,7 +35,8 @@ pub async fn create(config: &SdkConfig, resources: &Resources) -> anyhow::Result
 }
 
 /// Creates the buckets (alone, for tests of the write side). The variants and the seller
-/// page are readable by anyone, as CloudFront serves them in AWS; the originals are not.
+/// page are readable by anyone, as CloudFront serves them in AWS; the originals are not, and
+/// keep versions as in AWS.
 pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Result<()> {
     let s3 = S3Settings { path_style: true }.client(config);
     let buckets = &resources.buckets;
@@ -48,6 +52,16 @@ pub async fn buckets(config: &SdkConfig, resources: &Resources) -> anyhow::Resul
             anyhow::ensure!(exists, "creating bucket {bucket}: {error}");
         }
     }
+    // Versioned, as in AWS: a delete leaves the object's versions, which a purge must remove.
+    s3.put_bucket_versioning()
+        .bucket(&buckets.originals)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await?;
     for public in [&buckets.variants, &buckets.seller_page] {
         s3.put_bucket_policy()
             .bucket(public)

@@ -8,6 +8,7 @@
 //! [`soak`] all of it under SIGKILLs and database crashes; [`otlp`] a stand-in for the
 //! OpenTelemetry collector that the parts export their traces to.
 
+pub mod hostile;
 pub mod otlp;
 pub mod pipeline;
 pub mod postgres;
@@ -29,6 +30,7 @@ use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
+use catalog_write_side::api::upload::UploadAdmission;
 use catalog_write_side::config::WriteApiConfig;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
@@ -128,6 +130,14 @@ pub fn page_ids(page: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A free port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
@@ -185,6 +195,7 @@ impl WriteApi {
             upload_limit: UploadLimit {
                 max_upload_bytes: 25 * 1024 * 1024,
             },
+            uploads: UploadAdmission::default(),
             presign_ttl_secs: 900,
             callbacks: CallbackPolicy::default(),
             webhook_key: webhook_key(),

@@ -212,6 +212,12 @@ impl Pipeline {
             seller_per_sec: u32::MAX,
             address_burst: u32::MAX,
             address_per_sec: u32::MAX,
+            reader_burst: u32::MAX,
+            reader_per_sec: u32::MAX,
+            wait_burst: u32::MAX,
+            wait_per_sec: u32::MAX,
+            reprocess_burst: u32::MAX,
+            reprocess_per_hour: u32::MAX,
             client_ip_header: None,
         };
         Self::start_tuned(
@@ -506,6 +512,11 @@ impl Process {
             .stderr(logs)
             .spawn()?;
         Ok(Self(child))
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
     }
 
     /// Whether it has ended (on its own: a crash, or giving up).

@@ -355,3 +355,328 @@ async fn a_multipart_file_that_is_not_its_declared_checksum_is_refused() {
         .unwrap();
     assert!(api.events().await.unwrap().is_empty());
 }
+
+/// One seller opens 200 slow uploads (each holding 7 MiB towards a part, then a byte a second)
+/// and streams 100,000 `tags` parts, chunked, without `Content-Length`: the flood is refused at
+/// its 21st tag, all but 8 uploads are refused at the door (`429`), the 8 let in are cut off by
+/// the minimum rate (`408`), another seller's uploads succeed meanwhile, and the write API's
+/// peak memory stays under 256 MiB (without the caps, the uploads alone would hold 1.4 GB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seller_cannot_exhaust_the_write_api_with_slow_uploads_or_endless_fields() {
+    use catalog_tests::hostile::{self, Ended};
+    use catalog_tests::pipeline::{Process, Stack};
+
+    const BOUND: u64 = 256 * 1024 * 1024;
+    let stack = Stack::create().await.unwrap();
+    let url = catalog_tests::fresh_database().await.unwrap();
+    let secret = format!("hostile-{}", uuid::Uuid::new_v4());
+    let token = |seller: &str| {
+        catalog_http::auth::issue(
+            Some(&secret.clone().into()),
+            seller,
+            SystemTime::now() + Duration::from_secs(3600),
+        )
+        .unwrap()
+    };
+    let address = format!("127.0.0.1:{}", catalog_tests::free_port());
+    let variables = [
+        ("CATALOG_WRITE_ADDR", address.as_str()),
+        ("CATALOG_JWT_SECRET", secret.as_str()),
+        ("CATALOG_SELLER_RATE_BURST", "100000"),
+        ("CATALOG_SELLER_RATE_PER_SEC", "100000"),
+        ("CATALOG_UPLOAD_RATE_WINDOW_SECS", "5"),
+    ];
+    let api = Process::start_with(&stack, &url, &["write-api"], &variables).unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let base = format!("http://{address}");
+    catalog_tests::eventually(Duration::from_secs(30), || async {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        Ok(ready
+            .is_ok_and(|ready| ready.status().is_success())
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    let attacker = token("seller-attacker");
+
+    let (flood, sent) = hostile::tag_flood(&address, &attacker, 100_000).await;
+    assert_eq!(flood, Ended::Answered(422), "the 21st tag is refused");
+    assert!(
+        sent < 100_000,
+        "refused while the flood went on ({sent} parts sent)"
+    );
+
+    let slow: Vec<_> = (0..200)
+        .map(|_| {
+            let (address, attacker) = (address.clone(), attacker.clone());
+            tokio::spawn(async move {
+                hostile::slow_upload(&address, &attacker, 7 << 20, Duration::from_secs(60)).await
+            })
+        })
+        .collect();
+    // Meanwhile another seller uploads.
+    let honest = token("seller-honest");
+    for n in 0..3 {
+        let form = reqwest::multipart::Form::new()
+            .text("product_id", format!("honest-{n}"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(jpeg(64, 48)).file_name("honest.jpg"),
+            );
+        let answer = http
+            .post(format!("{base}/v1/photos/upload"))
+            .bearer_auth(&honest)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::CREATED,
+            "{:?}",
+            answer.text().await
+        );
+    }
+    let mut endings = std::collections::BTreeMap::new();
+    for upload in slow {
+        *endings
+            .entry(format!("{:?}", upload.await.unwrap()))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(endings.get("Answered(429)"), Some(&192), "{endings:?}");
+    assert_eq!(endings.get("Answered(408)"), Some(&8), "{endings:?}");
+    let peak = hostile::peak_memory(api.pid()).unwrap();
+    assert!(peak < BOUND, "the write API peaked at {} MiB", peak >> 20);
+    println!("write API peak resident memory: {} MiB", peak >> 20);
+}
+
+/// A script that declares photos of a competitor's product ids claims none: the competitor's
+/// upload takes the product, and the squatter's photo fails with the reason once its file
+/// arrives.
+#[tokio::test]
+async fn declaring_a_photo_does_not_squat_its_product() {
+    let api = WriteApi::spawn().await.unwrap();
+    let bytes = jpeg(32, 24);
+    let body = json!({
+        "product_id": "their-sku", "filename": "x.jpg", "content_type": "image/jpeg",
+        "size_bytes": bytes.len(),
+    });
+    let squatted = expect_json(
+        api.create("seller-squatter", &body).await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    // The competitor's upload is not refused: a pending photo claims nothing.
+    api.upload_file("seller-owner", "their-sku", None, bytes.clone())
+        .await
+        .unwrap();
+    let refused = api.create("seller-squatter", &body).await.unwrap();
+    let problem = expect_problem(refused, StatusCode::CONFLICT).await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with(":product-owned"),
+        "{problem}"
+    );
+    // The squatter's file arrives after all: the photo fails, saying why.
+    api.put_presigned(&squatted, bytes).await.unwrap();
+    let id = squatted["photo_id"].as_str().unwrap();
+    let completed = api
+        .as_seller(
+            Method::POST,
+            &format!("/v1/photos/{id}/upload-complete"),
+            "seller-squatter",
+        )
+        .send()
+        .await
+        .unwrap();
+    let completed = expect_json(completed, StatusCode::ACCEPTED).await.unwrap();
+    assert_eq!(completed["status"], "failed", "{completed}");
+    let history = api
+        .as_seller(
+            Method::GET,
+            &format!("/v1/photos/{id}/history"),
+            "seller-squatter",
+        )
+        .send()
+        .await
+        .unwrap();
+    let history = expect_json(history, StatusCode::OK).await.unwrap();
+    let reason = history["events"][1]["payload"]["reason"].as_str().unwrap();
+    assert!(reason.contains("claimed by another seller"), "{history}");
+}
+
+/// Invisible and direction-changing characters are refused in every text field (here a
+/// right-to-left override that would show `gpj.exe` as `exe.jpg`), and text is stored NFC.
+#[tokio::test]
+async fn invisible_characters_are_refused_and_text_is_stored_composed() {
+    let api = WriteApi::spawn().await.unwrap();
+    for (field, value) in [
+        ("filename", json!("invoice\u{202E}gpj.exe")),
+        ("product_id", json!("sku\u{200B}1")),
+        ("caption", json!("line\u{2028}break")),
+        ("alt_text", json!("\u{2066}isolated\u{2069}")),
+        ("tags", json!(["zero\u{200D}width"])),
+    ] {
+        let answer = api.create(SELLER, &with(field, value)).await.unwrap();
+        let problem = expect_problem(answer, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    assert!(api.events().await.unwrap().is_empty());
+    let created = api
+        .create(SELLER, &with("caption", json!("cafe\u{301}")))
+        .await
+        .unwrap();
+    expect_json(created, StatusCode::CREATED).await.unwrap();
+    let stored: String = sqlx::query_scalar(
+        "SELECT payload->>'caption' FROM events WHERE event_type = 'PhotoUploadRequested'",
+    )
+    .fetch_one(&api.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, "caf\u{e9}");
+}
+
+/// A seller cannot render its photos again and again: reprocessing has its own limit.
+#[tokio::test]
+async fn reprocessing_is_limited_per_seller() {
+    let api = WriteApi::spawn_with(|config| {
+        config.limits.reprocess_burst = 3;
+        config.limits.reprocess_per_hour = 1;
+    })
+    .await
+    .unwrap();
+    let path = format!("/v1/photos/{}/reprocess", uuid::Uuid::now_v7());
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let answer = api
+            .as_seller(Method::POST, &path, SELLER)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    // The first three are decided (no such photo), the rest refused before any work.
+    assert_eq!(statuses, [404, 404, 404, 429, 429]);
+    // Another seller has its own.
+    let other = api
+        .as_seller(Method::POST, &path, "seller-other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+/// The read API's limits hold: a made-up `Authorization` is no token (public paths answer as
+/// to anyone, and the address's limit applies), a valid token counts against its seller, reads
+/// that wait are limited lower, and a photo the caller may not see is `404` at once even with
+/// `min_version`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_limits_hold_whatever_authorization_says() {
+    use catalog_http::rate_limit::RateLimitConfig;
+    use catalog_tests::pipeline::{Stack, notifier_config, processor_config};
+
+    let limits = RateLimitConfig {
+        address_burst: 5,
+        address_per_sec: 1,
+        reader_burst: 8,
+        reader_per_sec: 1,
+        wait_burst: 2,
+        wait_per_sec: 1,
+        seller_burst: 1000,
+        seller_per_sec: 1000,
+        ..RateLimitConfig::default()
+    };
+    let stack = Stack::create().await.unwrap();
+    let pipeline = Pipeline::start_tuned(stack, notifier_config(), processor_config(), limits)
+        .await
+        .unwrap();
+    let http = &pipeline.write.http;
+    let gallery = pipeline.read("/v1/products/sku-none/photos");
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let made_up = if n % 2 == 0 {
+            format!("x{n}")
+        } else {
+            format!("Bearer junk{n}")
+        };
+        let answer = http
+            .get(&gallery)
+            .header("authorization", made_up)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(
+        statuses[..5],
+        [200; 5],
+        "a public path ignores a token that does not verify"
+    );
+    assert!(
+        statuses[5..].iter().all(|status| *status == 429),
+        "{statuses:?}"
+    );
+
+    // A valid token is its seller's limit, not the spent address's; and the owner waits for
+    // its new photo.
+    let owner = pipeline.write.token("seller-owner");
+    let created = expect_json(
+        pipeline
+            .write
+            .create("seller-owner", &photo())
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await
+    .unwrap();
+    let id = created["photo_id"].as_str().unwrap();
+    let own = http
+        .get(pipeline.read(&format!("/v1/photos/{id}?min_version=1")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+
+    // Another seller asking to wait for it is told at once that there is no such photo.
+    let other = pipeline.write.token("seller-other");
+    let started = std::time::Instant::now();
+    let hidden = http
+        .get(pipeline.read(&format!("/v1/photos/{id}?min_version=1000")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Waits: two at once, the third refused before it waits.
+    let waiter = pipeline.write.token("seller-waiter");
+    let unknown = pipeline.read(&format!(
+        "/v1/photos/{}?min_version=1",
+        uuid::Uuid::now_v7()
+    ));
+    let waits = futures_util::future::join_all(
+        (0..3).map(|_| http.get(&unknown).bearer_auth(&waiter).send()),
+    )
+    .await;
+    let mut waits: Vec<u16> = waits
+        .into_iter()
+        .map(|answer| answer.unwrap().status().as_u16())
+        .collect();
+    waits.sort_unstable();
+    assert_eq!(waits, [429, 503, 503]);
+}

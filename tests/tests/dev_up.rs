@@ -22,13 +22,6 @@ use uuid::Uuid;
 
 const SELLER: &str = "seller-1";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
-}
-
 /// What one `./dev up` (and the next) runs with.
 struct Setup {
     dir: PathBuf,
@@ -53,11 +46,11 @@ impl Setup {
             .unwrap()
             .to_owned();
         let (write, read) = (
-            format!("127.0.0.1:{}", free_port()),
-            format!("127.0.0.1:{}", free_port()),
+            format!("127.0.0.1:{}", catalog_tests::free_port()),
+            format!("127.0.0.1:{}", catalog_tests::free_port()),
         );
         let secret = format!("dev-up-{}", Uuid::new_v4());
-        let moto = free_port();
+        let moto = catalog_tests::free_port();
         // Ports below the kernel's ephemeral range, so that nothing else takes them meanwhile.
         let base = 20_000 + (u16::from_le_bytes([Uuid::new_v4().as_bytes()[0], 0]) % 100) * 100;
         let parts = [

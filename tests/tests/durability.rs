@@ -254,14 +254,6 @@ async fn an_event_that_can_never_be_published_is_set_aside_and_the_rest_flow() {
     assert_eq!((round.claimed, round.quarantined), (2, 2));
 }
 
-/// A free port on the loopback interface.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
-}
-
 /// `POST /v1/photos` under `key` against the write API at `base`.
 async fn create_keyed(
     http: &reqwest::Client,
@@ -292,7 +284,7 @@ async fn a_write_api_killed_mid_request_leaves_one_photo_per_key_and_retries_get
         std::time::SystemTime::now() + Duration::from_secs(3600),
     )
     .unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
+    let address = format!("127.0.0.1:{}", catalog_tests::free_port());
     let base = format!("http://{address}");
     let variables = [
         ("CATALOG_WRITE_ADDR", address.as_str()),

@@ -1,6 +1,6 @@
-//! Products against the real Postgres: a product belongs to the seller who first adds a photo
-//! to it, however sellers race for it, and its owner orders its gallery with events that never
-//! interleave.
+//! Products against the real Postgres: a product belongs to the seller whose photo of it first
+//! has its file recorded, however sellers race for it (a photo only declared claims nothing),
+//! and its owner orders its gallery with events that never interleave.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -18,11 +18,63 @@ async fn store() -> PhotoStore {
     PhotoStore::new(pool, PhotoServices::default())
 }
 
+/// A photo of `product` whose file is stored (a multipart upload).
 async fn create(store: &PhotoStore, seller: &str, product: &str) -> Result<Uuid, CommandError> {
+    let photo_id = Uuid::now_v7();
+    let command = PhotoCommand::RecordUpload {
+        request: upload_request(photo_id, seller, product),
+        stored_size: 1000,
+    };
+    store.execute(photo_id, command, "test").await?;
+    Ok(photo_id)
+}
+
+/// A photo of `product` only declared (`POST /v1/photos`), its file not yet uploaded.
+async fn declare(store: &PhotoStore, seller: &str, product: &str) -> Result<Uuid, CommandError> {
     let photo_id = Uuid::now_v7();
     let command = PhotoCommand::RequestUpload(upload_request(photo_id, seller, product));
     store.execute(photo_id, command, "test").await?;
     Ok(photo_id)
+}
+
+/// A script that declares photos of a competitor's product ids claims none of them: the first
+/// seller whose file arrives owns the product, and the squatter's pending photo fails with the
+/// reason when its own file arrives.
+#[tokio::test]
+async fn a_pending_photo_does_not_claim_its_product() {
+    let store = store().await;
+    let squatted = declare(&store, "squatter", "their-product").await.unwrap();
+    // Declaring is not owning: the real seller's upload takes the product.
+    create(&store, "seller", "their-product").await.unwrap();
+    // Now the product is the seller's: a new declaration of it is refused...
+    let refused = declare(&store, "squatter", "their-product").await;
+    assert!(matches!(
+        refused,
+        Err(CommandError::Refused(PhotoError::ProductOwned(_)))
+    ));
+    // ...and the pending photo's file, when it arrives, fails the photo with the reason.
+    let confirm = PhotoCommand::ConfirmUpload {
+        seller_id: "squatter".into(),
+        stored_size: 1000,
+    };
+    let after = store.execute(squatted, confirm, "test").await.unwrap();
+    assert_eq!(after.status, catalog_events::PhotoStatus::Failed);
+    let reason = after.failure_reason.unwrap();
+    assert!(reason.contains("claimed by another seller"), "{reason}");
+    // Nor does a reprocess bring it back.
+    let reprocess = PhotoCommand::RequestReprocess {
+        seller_id: "squatter".into(),
+    };
+    assert!(matches!(
+        store.execute(squatted, reprocess, "test").await,
+        Err(CommandError::Refused(PhotoError::ProductOwned(_)))
+    ));
+    let owner: String =
+        sqlx::query_scalar("SELECT seller_id FROM products WHERE product_id = 'their-product'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(owner, "seller");
 }
 
 async fn events_of(store: &PhotoStore, photo_id: Uuid) -> Vec<PhotoEvent> {
@@ -66,7 +118,7 @@ async fn sellers_racing_for_a_new_product_leave_exactly_one_owner() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(stored, 10, "only the owner's photos are stored");
+    assert_eq!(stored, 20, "only the owner's photos are stored");
 }
 
 #[tokio::test]
@@ -176,4 +228,67 @@ async fn concurrent_reorders_do_not_interleave() {
         })
         .collect();
     assert!(asked.contains(&final_order), "{final_order:?}");
+}
+
+/// An operator settles a dispute: the product moves to its new owner, every photo of it records
+/// the transfer in its history, the former owner's photos leave the gallery (failed, saying
+/// why), and from then on the new owner adds photos and the former owner cannot.
+#[tokio::test]
+async fn an_operator_transfers_a_product_and_its_history_shows_who_owned_it_when() {
+    let store = store().await;
+    let squatters = create(&store, "seller-squatter", "disputed").await.unwrap();
+    let deleted = create(&store, "seller-squatter", "disputed").await.unwrap();
+    let delete = PhotoCommand::Delete {
+        seller_id: "seller-squatter".into(),
+    };
+    store.execute(deleted, delete, "test").await.unwrap();
+
+    let transferred = store
+        .transfer("disputed", "seller-owner", "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        transferred.from_seller_id.as_deref(),
+        Some("seller-squatter")
+    );
+    assert_eq!(
+        transferred.photos, 2,
+        "the deleted photo's history records it too"
+    );
+    for photo in [squatters, deleted] {
+        let recorded = events_of(&store, photo).await;
+        assert!(
+            matches!(
+                recorded.last(),
+                Some(PhotoEvent::PhotoProductTransferred { from_seller_id: Some(from), to_seller_id, .. })
+                    if from == "seller-squatter" && to_seller_id == "seller-owner"
+            ),
+            "{recorded:?}"
+        );
+    }
+    let photo = store
+        .execute(
+            squatters,
+            PhotoCommand::RequestReprocess {
+                seller_id: "seller-squatter".into(),
+            },
+            "test",
+        )
+        .await;
+    assert!(matches!(
+        photo,
+        Err(CommandError::Refused(PhotoError::ProductOwned(_)))
+    ));
+    create(&store, "seller-owner", "disputed").await.unwrap();
+    assert!(matches!(
+        create(&store, "seller-squatter", "disputed").await,
+        Err(CommandError::Refused(PhotoError::ProductOwned(_)))
+    ));
+    // Transferring it to its owner changes nothing.
+    let again = store
+        .transfer("disputed", "seller-owner", "test")
+        .await
+        .unwrap();
+    assert_eq!(again.photos, 0);
+    assert_eq!(events_of(&store, squatters).await.len(), 3);
 }

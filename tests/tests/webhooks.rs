@@ -204,13 +204,15 @@ async fn callback_urls_to_private_addresses_are_refused_at_submission() {
     };
     // The refusal does not say which address: what a name resolves to inside our network is
     // not the seller's to learn.
-    let not_public = "its host resolves to an address that is not public";
+    let not_public = "its host does not resolve to a public address";
     for (url, detail) in [
         ("https://169.254.169.254/latest/meta-data", not_public),
         ("https://10.0.0.1/hook", not_public),
         ("https://[::ffff:a9fe:a9fe]/hook", not_public),
-        // A name that resolves to loopback.
+        // A name that resolves to loopback, and one that does not resolve: alike, so that
+        // internal names cannot be probed.
         ("https://localhost/hook", not_public),
+        ("https://no-such-host.invalid/hook", not_public),
         ("http://203.0.113.7/hook", "must be an absolute https URL"),
     ] {
         let response = api.create(SELLER, &body(url)).await.unwrap();
@@ -247,7 +249,7 @@ async fn an_address_refused_at_call_time_is_given_up_without_a_request() {
     assert_eq!(gave_up["payload"]["attempts"], 1);
     assert_eq!(
         gave_up["payload"]["reason"],
-        "the callback URL was refused: its host resolves to an address that is not public"
+        "the callback URL was refused: its host does not resolve to a public address"
     );
     assert!(receiver.received().is_empty());
 }

@@ -11,6 +11,8 @@ use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::settings::UploadLimit;
 
+use crate::api::upload::UploadAdmission;
+
 use catalog_event_store::database::DatabaseConfig;
 use catalog_event_store::webhook_secrets::WebhookKeyConfig;
 
@@ -35,6 +37,9 @@ pub struct WriteApiConfig {
     pub s3: S3Settings,
     #[command(flatten)]
     pub upload_limit: UploadLimit,
+    /// How many multipart uploads are let in at once, and how fast they must arrive.
+    #[command(flatten)]
+    pub uploads: UploadAdmission,
     /// How long a presigned upload URL stays valid, in seconds.
     #[arg(long, env = "CATALOG_PRESIGN_TTL_SECS", default_value_t = 900)]
     pub presign_ttl_secs: u64,

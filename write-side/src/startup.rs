@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use catalog_events::resources::Resources;
+use catalog_http::rate_limit::Limiter;
 use catalog_http::service::{Access, Service};
 
-use crate::api::{self, AppState, idempotency};
+use crate::api::{self, AppState, idempotency, upload};
 use crate::config::WriteApiConfig;
 use catalog_event_store::aggregate::PhotoServices;
 use catalog_event_store::originals::Originals;
@@ -38,7 +39,17 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
             .await
             .map_err(|error| anyhow::anyhow!("S3: {error}"))?,
         max_upload_bytes: config.upload_limit.max_upload_bytes,
+        uploads: upload::Admission::new(&config.uploads),
+        upload_pace: upload::Pace {
+            min_bytes_per_sec: config.uploads.upload_min_bytes_per_sec,
+            window: Duration::from_secs(config.uploads.upload_rate_window_secs),
+        },
         presign_ttl: Duration::from_secs(config.presign_ttl_secs),
+        reprocessing: Limiter::hourly(
+            "reprocess",
+            config.limits.reprocess_burst,
+            config.limits.reprocess_per_hour,
+        ),
         callbacks: config.callbacks,
         sealer: Sealer::from_config(&config.webhook_key).await?,
     };

@@ -44,6 +44,11 @@ pub enum PhotoCommand {
         seller_id: String,
         stored_size: u64,
     },
+    /// The file arrived, but the photo cannot have it: its product became another seller's
+    /// while it was pending. The photo fails with `reason`.
+    RefuseUpload {
+        reason: String,
+    },
     StartProcessing,
     CompleteProcessing {
         width: u32,
@@ -75,6 +80,12 @@ pub enum PhotoCommand {
     },
     Delete {
         seller_id: String,
+    },
+    /// An operator's transfer of the photo's product from `from_seller_id` to `to_seller_id`
+    /// (one photo's part of a product transfer).
+    TransferProduct {
+        from_seller_id: Option<String>,
+        to_seller_id: String,
     },
     RequestReprocess {
         seller_id: String,
@@ -114,8 +125,7 @@ impl PhotoCommand {
         self.upload_request().is_some()
     }
 
-    /// The request of a command that brings a photo into existence: its seller claims the
-    /// photo's product by it, unless another seller owns the product already.
+    /// The request of a command that brings a photo into existence.
     pub fn upload_request(&self) -> Option<&UploadRequested> {
         match self {
             Self::RequestUpload(request) | Self::RecordUpload { request, .. } => Some(request),
@@ -279,6 +289,13 @@ impl Photo {
                     Uploaded | Processing | Ready | Failed => Ok(vec![]),
                 }
             }
+            PhotoCommand::RefuseUpload { reason } => match self.existing()?.status {
+                PendingUpload => Ok(vec![PhotoEvent::PhotoProcessingFailed {
+                    occurred_at: now,
+                    reason,
+                }]),
+                status => refuse("refuse the upload of", status),
+            },
             PhotoCommand::StartProcessing => {
                 let photo = self.existing()?;
                 match photo.status {
@@ -385,6 +402,17 @@ impl Photo {
                 Deleted => Ok(vec![]),
                 _ => Ok(vec![PhotoEvent::PhotoDeleted { occurred_at: now }]),
             },
+            PhotoCommand::TransferProduct {
+                from_seller_id,
+                to_seller_id,
+            } => {
+                self.existing()?;
+                Ok(vec![PhotoEvent::PhotoProductTransferred {
+                    occurred_at: now,
+                    from_seller_id,
+                    to_seller_id,
+                }])
+            }
             PhotoCommand::RequestReprocess { seller_id } => {
                 let photo = self.owned_by(&seller_id)?;
                 match photo.status {

@@ -29,7 +29,7 @@ use self::presign::{Presigner, PutRequest};
 
 /// Parts of a streamed upload (S3 wants at least 5 MiB for every part but the last): also
 /// the most one upload holds in memory.
-const PART_BYTES: usize = 8 * 1024 * 1024;
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -214,12 +214,18 @@ impl StreamedUpload {
         self.size_bytes
     }
 
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+    /// Takes the next bytes of the file; the buffer never holds more than one part.
+    pub async fn write(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
         self.hasher.update(chunk);
         self.size_bytes += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        if self.buffer.len() >= PART_BYTES {
-            self.send_part().await?;
+        while !chunk.is_empty() {
+            let room = PART_BYTES - self.buffer.len();
+            let (now, later) = chunk.split_at(room.min(chunk.len()));
+            self.buffer.extend_from_slice(now);
+            chunk = later;
+            if self.buffer.len() == PART_BYTES {
+                self.send_part().await?;
+            }
         }
         Ok(())
     }

@@ -23,9 +23,12 @@
 //! postgres-es), so a command's cost does not grow with the photo's age; a command that
 //! leaves the photo [`snapshots::EVERY`] events past its snapshot keeps a new one.
 //!
-//! A new photo claims its product in the statement that appends it: a product belongs to the
-//! seller who first added a photo to it, and another seller's photo for it is refused
-//! ([`PhotoError::ProductOwned`]) with nothing appended. [`products`] reorders a product's
+//! A product belongs to the seller whose photo of it first had its file recorded (a multipart
+//! upload, an upload-complete, S3's report of a presigned upload, or a reprocess): the
+//! statement that appends that event claims the product in the same breath. A photo only
+//! declared claims nothing (a script cannot squat product ids), but one for a product another
+//! seller owns is refused ([`PhotoError::ProductOwned`]) with nothing appended; a declared
+//! photo whose product another seller claimed before its file arrived fails with that reason. [`products`] reorders a product's
 //! gallery.
 //!
 //! [`read`] reads many photos at once, folded, for the relay and the resync.
@@ -60,39 +63,51 @@ pub use cause::Cause;
 /// The statement that appends a command's events: `$1` the aggregate type, `$2` the photo,
 /// then one array per column (`$3` to `$7`); it is one statement, so atomic on its own.
 ///
-/// - With `claim`, it first claims the new photo's product (`$8`) for its seller (`$9`) and
-///   appends only if that seller owns it (see `migrations/0008_products.sql`).
+/// - With a [`Claim`], `$8` is the photo's product and `$9` its seller: a [`ClaimKind::Check`]
+///   appends only if no other seller owns the product, a [`ClaimKind::Take`] first claims the
+///   product for the seller and appends only if the seller owns it (see
+///   `migrations/0008_products.sql`).
 /// - With `answered`, it appends only if the idempotency key (`$n+2`, `$n+3`) is still
 ///   unanswered, storing the answer (`$n`, `$n+1`) in the same statement; a refused claim
 ///   leaves the key unanswered.
-fn append_statement(claim: bool, answered: bool) -> &'static str {
-    /// The four statements, made once: `[claim as usize][answered as usize]`.
-    static STATEMENTS: std::sync::LazyLock<[[String; 2]; 2]> = std::sync::LazyLock::new(|| {
-        [false, true].map(|claim| [false, true].map(|answered| build_append(claim, answered)))
+fn append_statement(claim: Option<ClaimKind>, answered: bool) -> &'static str {
+    /// The six statements, made once: `[claim][answered as usize]`.
+    static STATEMENTS: std::sync::LazyLock<[[String; 2]; 3]> = std::sync::LazyLock::new(|| {
+        [None, Some(ClaimKind::Check), Some(ClaimKind::Take)]
+            .map(|claim| [false, true].map(|answered| build_append(claim, answered)))
     });
-    &STATEMENTS[usize::from(claim)][usize::from(answered)]
+    let row = match claim {
+        None => 0,
+        Some(ClaimKind::Check) => 1,
+        Some(ClaimKind::Take) => 2,
+    };
+    &STATEMENTS[row][usize::from(answered)]
 }
 
-fn build_append(claim: bool, answered: bool) -> String {
+fn build_append(claim: Option<ClaimKind>, answered: bool) -> String {
     let mut ctes = Vec::new();
     let mut conditions = Vec::new();
     let mut next = 8;
-    if claim {
-        ctes.push(
-            "claim AS (INSERT INTO products (product_id, seller_id) VALUES ($8, $9) \
-             ON CONFLICT (product_id) DO UPDATE SET seller_id = products.seller_id \
-             RETURNING seller_id)"
-                .to_owned(),
-        );
-        conditions.push("(SELECT seller_id FROM claim) = $9".to_owned());
+    let owned = match claim {
+        None => "",
+        Some(ClaimKind::Check) => {
+            " AND NOT EXISTS (SELECT 1 FROM products WHERE product_id = $8 AND seller_id <> $9)"
+        }
+        Some(ClaimKind::Take) => {
+            ctes.push(
+                "claim AS (INSERT INTO products (product_id, seller_id) VALUES ($8, $9) \
+                 ON CONFLICT (product_id) DO UPDATE SET seller_id = products.seller_id \
+                 RETURNING seller_id)"
+                    .to_owned(),
+            );
+            " AND (SELECT seller_id FROM claim) = $9"
+        }
+    };
+    if claim.is_some() {
+        conditions.push(format!("TRUE{owned}"));
         next = 10;
     }
     if answered {
-        let owned = if claim {
-            " AND (SELECT seller_id FROM claim) = $9"
-        } else {
-            ""
-        };
         let [status, body, seller, key] = [next, next + 1, next + 2, next + 3];
         ctes.push(format!(
             "answered AS (UPDATE idempotency_keys SET status = ${status}, body = ${body} \
@@ -258,10 +273,43 @@ impl Columns {
     }
 }
 
-/// A new photo's claim on its product.
+/// What a command asks of its photo's product.
 struct Claim {
+    kind: ClaimKind,
     product_id: String,
     seller_id: String,
+}
+
+/// How a command stands to its photo's product: a photo only declared must not be of another
+/// seller's product, and a photo whose file arrived takes its product if nobody has it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClaimKind {
+    Check,
+    Take,
+}
+
+impl Claim {
+    /// The claim of `command` on the product of the photo it is decided on (`before`).
+    fn of(command: &PhotoCommand, before: Option<&PhotoState>) -> Option<Self> {
+        let (kind, request) = match command {
+            PhotoCommand::RequestUpload(request) => (ClaimKind::Check, request),
+            PhotoCommand::RecordUpload { request, .. } => (ClaimKind::Take, request),
+            PhotoCommand::ConfirmUpload { .. } | PhotoCommand::RequestReprocess { .. } => {
+                let photo = before?;
+                return Some(Self {
+                    kind: ClaimKind::Take,
+                    product_id: photo.product_id.clone(),
+                    seller_id: photo.seller_id.clone(),
+                });
+            }
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            product_id: request.product_id.clone(),
+            seller_id: request.seller_id.clone(),
+        })
+    }
 }
 
 /// A photo as loaded, before a command is decided on it.
@@ -356,6 +404,7 @@ impl PhotoStore {
         receipt: Option<&Receipt<'_>>,
     ) -> Result<PhotoState, CommandError> {
         let id = photo_id.to_string();
+        let mut command = command;
         let mut attempt = 1;
         loop {
             // Only the first try of a creation may assume the photo is new.
@@ -370,6 +419,17 @@ impl PhotoStore {
                     attempt += 1;
                 }
                 Err(Attempt::Lost) => return Err(CommandError::Conflict),
+                // The file of a photo whose product another seller took meanwhile: the photo
+                // fails, and says why.
+                Err(Attempt::Failed(CommandError::Refused(PhotoError::ProductOwned(product))))
+                    if matches!(command, PhotoCommand::ConfirmUpload { .. }) =>
+                {
+                    command = PhotoCommand::RefuseUpload {
+                        reason: format!(
+                            "product {product:?} was claimed by another seller before this photo's file arrived"
+                        ),
+                    };
+                }
                 Err(Attempt::Failed(error)) => return Err(error),
                 Ok(Some(state)) => return Ok(state),
                 // Only a command that creates a photo can succeed on nothing, and it creates it.
@@ -399,10 +459,7 @@ impl PhotoStore {
         } else {
             self.load_photo(id).await?
         };
-        let claim = command.upload_request().map(|request| Claim {
-            product_id: request.product_id.clone(),
-            seller_id: request.seller_id.clone(),
-        });
+        let claim = Claim::of(&command, photo.state());
         let sink = EventSink::default();
         photo
             .handle(command, &self.services, &sink)
@@ -440,7 +497,8 @@ impl PhotoStore {
                 .push(sequence + n, fact, metadata)
                 .map_err(Attempt::Failed)?;
         }
-        let mut query = sqlx::query(append_statement(claim.is_some(), receipt.is_some()))
+        let kind = claim.map(|claim| claim.kind);
+        let mut query = sqlx::query(append_statement(kind, receipt.is_some()))
             .bind(catalog_events::AGGREGATE_TYPE)
             .bind(id)
             .bind(columns.sequences)
@@ -460,7 +518,7 @@ impl PhotoStore {
         }
         match query.execute(&self.pool).await {
             Ok(done) if done.rows_affected() == 0 => Err(Attempt::Failed(match claim {
-                Some(claim) if !self.owns(claim).await? => {
+                Some(claim) if self.owned_elsewhere(claim).await? => {
                     CommandError::Refused(PhotoError::ProductOwned(claim.product_id.clone()))
                 }
                 _ => CommandError::AnsweredElsewhere,
@@ -470,15 +528,15 @@ impl PhotoStore {
             Err(error) => Err(Attempt::Failed(error.into())),
         }
     }
-    /// Whether the claim's seller owns its product.
-    async fn owns(&self, claim: &Claim) -> Result<bool, Attempt> {
+    /// Whether another seller than the claim's owns its product.
+    async fn owned_elsewhere(&self, claim: &Claim) -> Result<bool, Attempt> {
         let owner: Option<String> =
             sqlx::query_scalar("SELECT seller_id FROM products WHERE product_id = $1")
                 .bind(&claim.product_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|error| Attempt::Failed(error.into()))?;
-        Ok(owner.as_deref() == Some(claim.seller_id.as_str()))
+        Ok(owner.is_some_and(|owner| owner != claim.seller_id))
     }
 
     /// The photo as its latest snapshot and the events after it make it.

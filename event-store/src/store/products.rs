@@ -8,6 +8,10 @@
 //!
 //! The photos the seller names come first, in that order; the product's other photos follow,
 //! newest first. A photo added later has no place yet, so it follows every placed photo.
+//!
+//! An operator settles a dispute over a product by transferring it ([`PhotoStore::transfer`]):
+//! one transaction moves the product to its new owner (only if its owner is still the one the
+//! transfer was decided against) and appends `PhotoProductTransferred` to each of its photos.
 
 use std::collections::HashSet;
 
@@ -31,6 +35,27 @@ const APPEND_REORDER: &str = "WITH bumped AS ( \
     SELECT $9, e.* \
     FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[]) AS e \
     WHERE EXISTS (SELECT 1 FROM bumped)";
+
+/// Appends a transfer's events (`$1` to `$6`: one array per column, a row per photo).
+const APPEND_TRANSFER: &str = "INSERT INTO events \
+    (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $7, e.* \
+    FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[]) AS e";
+
+/// Moves a product (`$1`) to its new owner (`$2`) if its owner is still `$3` (none: unowned).
+const MOVE_PRODUCT: &str = "INSERT INTO products (product_id, seller_id) VALUES ($1, $2) \
+    ON CONFLICT (product_id) DO UPDATE \
+    SET seller_id = $2, claimed_at = now(), order_version = products.order_version + 1 \
+    WHERE products.seller_id IS NOT DISTINCT FROM $3";
+
+/// What a product transfer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transferred {
+    /// The owner before, if the product had one.
+    pub from_seller_id: Option<String>,
+    /// The photos whose histories record it.
+    pub photos: usize,
+}
 
 /// The owner of a product and the version of its order.
 struct Product {
@@ -81,8 +106,11 @@ impl PhotoStore {
             Some(_) => return Err(PhotoError::ProductOwned(product_id.to_owned()).into()),
             None => return Err(PhotoError::NotFound.into()),
         };
-        let photos = self.photos_of(seller_id, product_id).await?;
-        let order = order(photos, photo_ids, product_id)?;
+        let photos = self.photos_of(product_id, Some(seller_id)).await?;
+        let live = photos
+            .into_iter()
+            .filter(|photo| photo.status != PhotoStatus::Deleted);
+        let order = order(live.collect(), photo_ids, product_id)?;
 
         let mut rows = Rows::default();
         for (position, state) in (1..).zip(order) {
@@ -128,6 +156,101 @@ impl PhotoStore {
         }
     }
 
+    /// Gives `product_id` to `to_seller_id` (an operator settling a dispute), recording it on
+    /// every photo of the product. Transferring a product to its owner changes nothing.
+    pub async fn transfer(
+        &self,
+        product_id: &str,
+        to_seller_id: &str,
+        cause: impl Into<Cause>,
+    ) -> Result<Transferred, CommandError> {
+        let cause = cause.into();
+        let metadata = cause.metadata(&cause.trace.unwrap_or_else(TraceParent::new_root).child());
+        let mut attempt = 1;
+        loop {
+            match self
+                .try_transfer(product_id, to_seller_id, &metadata)
+                .await?
+            {
+                Some(transferred) => return Ok(transferred),
+                None if attempt < CONFLICT_ATTEMPTS => {
+                    RACE_BACKOFF.wait(attempt).await;
+                    attempt += 1;
+                }
+                None => return Err(CommandError::Conflict),
+            }
+        }
+    }
+
+    /// One try: `None` if the owner or a photo changed meanwhile.
+    async fn try_transfer(
+        &self,
+        product_id: &str,
+        to_seller_id: &str,
+        metadata: &serde_json::Value,
+    ) -> Result<Option<Transferred>, CommandError> {
+        let from_seller_id = self.product(product_id).await?.map(|owner| owner.seller_id);
+        if from_seller_id.as_deref() == Some(to_seller_id) {
+            return Ok(Some(Transferred {
+                from_seller_id,
+                photos: 0,
+            }));
+        }
+        let photos = self.photos_of(product_id, None).await?;
+        let mut rows = Rows::default();
+        for state in &photos {
+            let mut photo = Photo::from(state.clone());
+            let sink = EventSink::default();
+            let command = PhotoCommand::TransferProduct {
+                from_seller_id: from_seller_id.clone(),
+                to_seller_id: to_seller_id.to_owned(),
+            };
+            photo.handle(command, &self.services, &sink).await?;
+            for (n, fact) in (1..).zip(sink.collect().await) {
+                rows.ids.push(state.photo_id.to_string());
+                rows.columns.push(state.version + n, &fact, metadata)?;
+            }
+        }
+        let mut transaction = self.pool.begin().await?;
+        let moved = sqlx::query(MOVE_PRODUCT)
+            .bind(product_id)
+            .bind(to_seller_id)
+            .bind(&from_seller_id)
+            .execute(&mut *transaction)
+            .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let appended = sqlx::query(APPEND_TRANSFER)
+            .bind(rows.ids)
+            .bind(rows.columns.sequences)
+            .bind(rows.columns.types)
+            .bind(rows.columns.versions)
+            .bind(rows.columns.payloads)
+            .bind(rows.columns.metadata)
+            .bind(catalog_events::AGGREGATE_TYPE)
+            .execute(&mut *transaction)
+            .await;
+        match appended {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(None),
+            Err(error) => Err(error.into()),
+            Ok(_) => {
+                transaction.commit().await?;
+                tracing::info!(
+                    product_id,
+                    ?from_seller_id,
+                    to_seller_id,
+                    photos = photos.len(),
+                    "product transferred"
+                );
+                Ok(Some(Transferred {
+                    from_seller_id,
+                    photos: photos.len(),
+                }))
+            }
+        }
+    }
+
     async fn product(&self, product_id: &str) -> Result<Option<Product>, CommandError> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT seller_id, order_version FROM products WHERE product_id = $1")
@@ -140,16 +263,18 @@ impl PhotoStore {
         }))
     }
 
-    /// The seller's photos of the product that are not deleted, as they are now.
+    /// The photos of the product (only `seller_id`'s, if given), deleted ones too, as they are
+    /// now.
     async fn photos_of(
         &self,
-        seller_id: &str,
         product_id: &str,
+        seller_id: Option<&str>,
     ) -> Result<Vec<PhotoState>, CommandError> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT aggregate_id FROM events \
              WHERE aggregate_type = $1 AND event_type = 'PhotoUploadRequested' \
-               AND payload->>'product_id' = $2 AND payload->>'seller_id' = $3",
+               AND payload->>'product_id' = $2 \
+               AND ($3::text IS NULL OR payload->>'seller_id' = $3)",
         )
         .bind(catalog_events::AGGREGATE_TYPE)
         .bind(product_id)
@@ -161,10 +286,7 @@ impl PhotoStore {
             .try_collect()
             .await
             .map_err(|error| CommandError::Store(error.into()))?;
-        Ok(photos
-            .into_iter()
-            .filter(|photo| photo.status != PhotoStatus::Deleted)
-            .collect())
+        Ok(photos)
     }
 }
 
@@ -191,7 +313,7 @@ fn order(
     Ok(ordered)
 }
 
-/// A reorder's events: the photo of each, and the columns of the rest.
+/// A reorder's or a transfer's events: the photo of each, and the columns of the rest.
 #[derive(Default)]
 struct Rows {
     ids: Vec<String>,

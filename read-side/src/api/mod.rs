@@ -49,12 +49,12 @@ pub const DESCRIPTION: Description = Description {
     local_url: "http://127.0.0.1:8081",
 };
 
-/// The read API: requests without a token are rate-limited by client address.
+/// The read API: each caller is rate-limited, by seller with a valid token, else by address.
 pub const API: Api = Api {
     description: &DESCRIPTION,
     routes,
     limit_sellers: false,
-    limit_addresses: true,
+    limit_callers: true,
 };
 
 pub fn routes(config: &mut ServiceConfig) {

@@ -1,9 +1,12 @@
 //! `GET /v1/photos/{id}`: one photo, as the caller may see it.
 //!
 //! A photo that is not `ready` is its owner's alone: to anyone else it is not found, like an
-//! id that names no photo. A client that has just changed a photo passes the version it wrote
-//! as `min_version`, and the answer waits (reading strongly consistently) until the projection
-//! has caught up: read-your-writes from the read model, without Postgres.
+//! id that names no photo, at once even with `min_version` (waiting would tell it exists). A
+//! ready photo is the same for everyone, token or not. A client that has just changed a photo
+//! passes the version it wrote as `min_version`, and the answer waits (reading strongly
+//! consistently) until the projection has caught up: read-your-writes from the read model,
+//! without Postgres. Only a caller with a valid token waits for a photo the read model does not
+//! hold at all yet (its own, just created); waits count against a lower rate limit.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +36,9 @@ const CONSISTENCY_POLL: Backoff =
 #[into_params(parameter_in = Query)]
 pub struct PhotoQuery {
     /// Answer once the read model holds this version of the photo or a later one (read your
-    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503`.
+    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503`. A photo the
+    /// caller may not see is `404` at once; one the read model does not hold yet is waited for
+    /// only with a valid token (else `404` at once).
     min_version: Option<u64>,
 }
 
@@ -59,6 +64,7 @@ pub async fn photo(
     query: web::Query<PhotoQuery>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = Uuid::parse_str(&path).map_err(|_| ReadError::NotFound)?;
+    let viewer = viewer.0.map(|Seller(id)| id);
     let wanted = query.min_version.unwrap_or(0);
     let deadline = Instant::now() + state.consistency_wait;
     let mut attempt = 0;
@@ -67,18 +73,22 @@ pub async fn photo(
         let pause = CONSISTENCY_POLL.delay(attempt);
         let found = get_photo(&state, photo_id, query.min_version.is_some()).await?;
         match found {
+            // Whatever its version: waiting would tell that it exists.
+            Some(photo) if !photo_view::visible_to(&photo, viewer.as_deref()) => {
+                return Err(ReadError::NotFound.into());
+            }
             Some(photo) if photo.version >= wanted => break photo,
-            None if query.min_version.is_none() => return Err(ReadError::NotFound.into()),
+            // Only a seller waits for a photo the read model does not hold yet (one it has just
+            // created); nobody else can be owed it.
+            None if query.min_version.is_none() || viewer.is_none() => {
+                return Err(ReadError::NotFound.into());
+            }
             _ if Instant::now() + pause > deadline => {
                 return Err(ReadError::NotYet { version: wanted }.into());
             }
             _ => tokio::time::sleep(pause).await,
         }
     };
-    let viewer = viewer.0.map(|Seller(id)| id);
-    if !photo_view::visible_to(&photo, viewer.as_deref()) {
-        return Err(ReadError::NotFound.into());
-    }
     let public = photo.status == PhotoStatus::Ready;
     let tag = EntityTag::new_strong(format!("v{}", photo.version));
     let view = PhotoView::new(photo, &state.variants_base_url);

@@ -44,7 +44,13 @@ pub struct AppState {
     pub store: PhotoStore,
     pub originals: Originals,
     pub max_upload_bytes: u64,
+    /// The multipart uploads let in now, per seller and in memory.
+    pub uploads: std::sync::Arc<upload::Admission>,
+    /// How fast a multipart upload must arrive.
+    pub upload_pace: upload::Pace,
     pub presign_ttl: Duration,
+    /// Each seller's reprocess requests.
+    pub reprocessing: std::sync::Arc<catalog_http::rate_limit::Limiter>,
     pub callbacks: CallbackPolicy,
     /// Seals and opens the sellers' webhook secrets.
     pub sealer: Sealer,
@@ -65,7 +71,7 @@ pub const API: Api = Api {
     description: &DESCRIPTION,
     routes,
     limit_sellers: true,
-    limit_addresses: false,
+    limit_callers: false,
 };
 
 /// Registers every route of the write side.

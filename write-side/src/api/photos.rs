@@ -220,8 +220,9 @@ pub async fn delete(
     responses(
         (status = ACCEPTED, body = PhotoVersion),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not allowed in the photo's status", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the photo's status, or its product is another seller's now", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the seller's rate limit, or its reprocess limit (`CATALOG_REPROCESS_BURST` at once, then `CATALOG_REPROCESS_PER_HOUR`)", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/v1/photos/{id}/reprocess")]
@@ -232,6 +233,8 @@ pub async fn reprocess(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
+    // A render costs what the image decodes to, not what it weighs: bounded per seller.
+    state.reprocessing.check(&seller.0)?;
     idempotency::once(state.store.pool(), &request, &seller.0, &(), async {
         let command = PhotoCommand::RequestReprocess {
             seller_id: seller.0.clone(),

@@ -2,8 +2,16 @@
 //!
 //! Precedence when several things are wrong: an unsupported type is `415`, a size over the
 //! cap is `413`, and every other field problem is collected into one `422`.
+//!
+//! Text is what people read, so it may not hide anything: besides control characters, every
+//! field refuses the invisible and direction-changing characters (Unicode categories Cf, Zl
+//! and Zp: U+202E, zero-width spaces and joiners, U+2028...), which can make one product id or
+//! filename look like another or reorder what a buyer reads. Text is stored NFC-normalized, so
+//! the same words are the same bytes.
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use url::Url;
 
 use catalog_http::problem::{Code, FieldError, Problem};
@@ -123,6 +131,8 @@ pub fn new_photo(mut photo: NewPhoto, max_upload_bytes: u64) -> Result<ValidPhot
         ));
     }
     let mut errors = Vec::new();
+    photo.product_id = nfc(&photo.product_id);
+    photo.filename = nfc(&photo.filename);
     text(
         "product_id",
         &photo.product_id,
@@ -201,7 +211,33 @@ fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<Field
             field,
             "must not contain control characters",
         ));
+    } else if value.chars().any(hidden) {
+        errors.push(hidden_refused(field));
     }
+}
+
+/// A character that changes how text shows without showing itself: a format character (Cf:
+/// direction overrides and isolates, zero-width spaces and joiners, the byte order mark...)
+/// or a line or paragraph separator (Zl, Zp).
+fn hidden(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+fn hidden_refused(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
+    )
+}
+
+/// The text in Unicode's composed form (NFC).
+fn nfc(value: &str) -> String {
+    value.nfc().collect()
 }
 
 fn caption(caption: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -220,7 +256,7 @@ fn prose(
     max: usize,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
-    let value = value?.trim().to_owned();
+    let value = nfc(value?.trim());
     if value.chars().count() > max {
         errors.push(FieldError::new(
             field,
@@ -234,6 +270,8 @@ fn prose(
             field,
             "must not contain control characters",
         ));
+    } else if value.chars().any(hidden) {
+        errors.push(hidden_refused(field));
     }
     Some(value)
 }
@@ -241,14 +279,17 @@ fn prose(
 fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
     let mut unique: Vec<String> = Vec::new();
     for tag in tags? {
-        let tag = tag.trim();
+        let tag = nfc(tag.trim());
+        let tag = tag.as_str();
         if tag.is_empty()
             || tag.chars().count() > MAX_TAG_CHARS
-            || tag.chars().any(char::is_control)
+            || tag.chars().any(|c| c.is_control() || hidden(c))
         {
             errors.push(FieldError::new(
                 "tags",
-                format!("each tag must be 1 to {MAX_TAG_CHARS} printable characters"),
+                format!(
+                    "each tag must be 1 to {MAX_TAG_CHARS} printable characters, none invisible"
+                ),
             ));
             break;
         }
@@ -383,6 +424,50 @@ mod tests {
                 "callback_url"
             ]
         );
+    }
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_refused_everywhere() {
+        for hidden in [
+            '\u{202E}', '\u{200B}', '\u{200D}', '\u{2028}', '\u{2029}', '\u{FEFF}',
+        ] {
+            let problem = new_photo(
+                NewPhoto {
+                    product_id: format!("sku{hidden}1"),
+                    filename: format!("a{hidden}gpj.exe"),
+                    caption: Some(format!("cap{hidden}tion")),
+                    alt_text: Some(format!("al{hidden}t")),
+                    tags: Some(vec![format!("t{hidden}ag")]),
+                    ..photo()
+                },
+                100,
+            )
+            .unwrap_err();
+            let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(
+                fields,
+                ["product_id", "filename", "caption", "alt_text", "tags"],
+                "U+{:04X}",
+                u32::from(hidden)
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_stored_composed() {
+        let ValidPhoto(valid) = new_photo(
+            NewPhoto {
+                product_id: "cafe\u{301}".into(),
+                caption: Some("n\u{303}".into()),
+                tags: Some(vec!["e\u{301}".into(), "\u{e9}".into()]),
+                ..photo()
+            },
+            100,
+        )
+        .unwrap();
+        assert_eq!(valid.product_id, "caf\u{e9}");
+        assert_eq!(valid.caption.unwrap(), "\u{f1}");
+        assert_eq!(valid.tags.unwrap(), ["\u{e9}"], "one tag once composed");
     }
 
     #[test]

@@ -1,15 +1,27 @@
 //! `POST /v1/photos/upload`: a photo and its original in one multipart request.
 //!
 //! The file is streamed to S3 as it arrives (at most one 8 MiB part in memory) and counted:
-//! past `CATALOG_MAX_UPLOAD_BYTES` the request is refused with `413`, before the body is read
-//! whole (at once when `Content-Length` already says so). Its first bytes decide its type
+//! past `CATALOG_MAX_UPLOAD_BYTES` the request is refused with `413` as soon as the count
+//! passes it (at once when `Content-Length` already says so). Its first bytes decide its type
 //! (JPEG, PNG, WebP or HEIC, else `415`). The object is removed again whenever the photo is not
 //! created from it.
+//!
+//! What one seller can make the process hold is bounded: [`admission`] lets a few uploads per
+//! seller in, within a memory budget for all; [`body`] meters every byte of the body, cuts off
+//! a form whose fields outgrow their room and a sender slower than the minimum rate; the form
+//! reader refuses a 21st tag at once.
+
+mod admission;
+mod body;
+
+pub use admission::{Admission, UploadAdmission};
+pub use body::Pace;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use actix_multipart::{Field, Multipart};
+use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::{HttpRequest, HttpResponse, post, web};
@@ -29,10 +41,10 @@ use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::originals::{StreamedUpload, Uploaded};
 use catalog_events::media::MediaType;
 
-/// Room for the form's other fields and boundaries on top of the file.
-const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
 /// Largest text field.
 const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// The most `tags` fields a form may hold (as many as a photo may have tags).
+const MAX_TAG_FIELDS: usize = 20;
 /// Bytes needed to tell the image type.
 const SNIFF_BYTES: usize = 12;
 
@@ -84,9 +96,12 @@ struct ReceivedFile {
         (status = CREATED, body = PhotoSummary),
         (status = 400, description = "A malformed multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
-        (status = 413, description = "The file is over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body arrived slower than the minimum rate (`CATALOG_UPLOAD_MIN_BYTES_PER_SEC`), or not whole within the upload deadline", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is over the limit, or the form's other fields together over 64 KiB (counted as the body arrives, with or without `Content-Length`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The file is not a JPEG, PNG, WebP or HEIC image", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (a 21st `tags` field is refused as it arrives), or the Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The seller has as many uploads in progress as one may (`CATALOG_UPLOADS_PER_SELLER`), or is over its rate limit", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
+        (status = 503, description = "The process holds as many uploads as its memory budget allows", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/v1/photos/upload")]
@@ -94,27 +109,40 @@ pub async fn upload(
     state: web::Data<AppState>,
     request: HttpRequest,
     seller: Seller,
-    mut form: Multipart,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
     let limit = state.max_upload_bytes;
-    if content_length(&request).is_some_and(|length| length > limit + FORM_OVERHEAD_BYTES) {
-        return Err(too_large(limit));
+    let declared = content_length(&request);
+    if declared.is_some_and(|length| length > limit + body::FORM_ROOM_BYTES) {
+        return Err(body::Cut::TooLarge { limit }.problem());
     }
+    let _admitted = state.uploads.admit(&seller.0, declared)?;
+    let meter = Rc::new(body::Meter::default());
+    let metered = body::Metered::new(payload, meter.clone(), limit, state.upload_pace);
+    let mut form = Multipart::new(request.headers(), metered);
     let photo_id = Uuid::now_v7();
     let key = original_key(photo_id);
     let mut fields = BTreeMap::new();
+    let mut fields_bytes = 0;
     let mut tags = Vec::new();
     let mut file = None;
     let received = async {
-        while let Some(field) = form.try_next().await.map_err(malformed)? {
+        while let Some(field) = form
+            .try_next()
+            .await
+            .map_err(|error| malformed(&meter, error))?
+        {
             match field.name().unwrap_or_default() {
                 "file" if file.is_some() => return Err(invalid("file", "send exactly one file")),
-                "file" => file = Some(receive_file(&state, &key, field, limit).await?),
-                "tags" => tags.push(text(field).await?),
+                "file" => file = Some(receive_file(&state, &key, field, &meter).await?),
+                "tags" if tags.len() == MAX_TAG_FIELDS => {
+                    return Err(invalid("tags", format!("at most {MAX_TAG_FIELDS} tags")));
+                }
+                "tags" => tags.push(text(field, &meter, &mut fields_bytes).await?),
                 name @ ("product_id" | "filename" | "checksum_sha256" | "caption" | "alt_text"
                 | "callback_url") => {
                     let name = name.to_owned();
-                    fields.insert(name, text(field).await?);
+                    fields.insert(name, text(field, &meter, &mut fields_bytes).await?);
                 }
                 other => return Err(invalid(other, "unknown field")),
             }
@@ -198,8 +226,9 @@ async fn receive_file(
     state: &AppState,
     key: &str,
     mut field: Field,
-    limit: u64,
+    meter: &body::Meter,
 ) -> Result<ReceivedFile, Problem> {
+    let limit = state.max_upload_bytes;
     let filename = field
         .content_disposition()
         .and_then(|disposition| disposition.get_filename())
@@ -207,7 +236,12 @@ async fn receive_file(
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut streaming: Option<(StreamedUpload, &'static str)> = None;
     let outcome = async {
-        while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+        while let Some(chunk) = field
+            .try_next()
+            .await
+            .map_err(|error| malformed(meter, error))?
+        {
+            meter.took_file(chunk.len());
             let mut chunk = &chunk[..];
             if streaming.is_none() {
                 let wanted = (SNIFF_BYTES - head.len()).min(chunk.len());
@@ -226,7 +260,7 @@ async fn receive_file(
             }
             if let Some((streamed, _)) = streaming.as_mut() {
                 if streamed.size_bytes() + chunk.len() as u64 > limit {
-                    return Err(too_large(limit));
+                    return Err(body::Cut::TooLarge { limit }.problem());
                 }
                 streamed
                     .write(chunk)
@@ -256,14 +290,33 @@ async fn receive_file(
     })
 }
 
-async fn text(mut field: Field) -> Result<String, Problem> {
+/// A text field, counted into `fields_bytes`, the text fields' total so far.
+async fn text(
+    mut field: Field,
+    meter: &body::Meter,
+    fields_bytes: &mut usize,
+) -> Result<String, Problem> {
     let name = field.name().unwrap_or_default().to_owned();
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+    while let Some(chunk) = field
+        .try_next()
+        .await
+        .map_err(|error| malformed(meter, error))?
+    {
         if bytes.len() + chunk.len() > MAX_FIELD_BYTES {
             return Err(invalid(
                 &name,
                 format!("must be at most {MAX_FIELD_BYTES} bytes"),
+            ));
+        }
+        *fields_bytes += chunk.len();
+        if *fields_bytes > body::MAX_FIELDS_BYTES {
+            return Err(Problem::new(
+                Code::TooLarge,
+                format!(
+                    "the form's text fields are over {} bytes together",
+                    body::MAX_FIELDS_BYTES
+                ),
             ));
         }
         bytes.extend_from_slice(&chunk);
@@ -287,13 +340,6 @@ fn content_length(request: &HttpRequest) -> Option<u64> {
         .ok()
 }
 
-fn too_large(limit: u64) -> Problem {
-    Problem::new(
-        Code::TooLarge,
-        format!("the file is larger than the limit of {limit} bytes"),
-    )
-}
-
 fn not_an_image() -> Problem {
     Problem::new(
         Code::UnsupportedType,
@@ -305,10 +351,16 @@ fn invalid(field: &str, message: impl Into<String>) -> Problem {
     Problem::invalid(vec![FieldError::new(field, message)])
 }
 
-fn malformed(error: actix_multipart::MultipartError) -> Problem {
-    Problem::new(
-        Code::Malformed,
-        format!("malformed multipart body: {error}"),
+/// A body that could not be read: cut off by its meter (and why), or not a multipart form.
+fn malformed(meter: &body::Meter, error: MultipartError) -> Problem {
+    meter.cut().map_or_else(
+        || {
+            Problem::new(
+                Code::Malformed,
+                format!("malformed multipart body: {error}"),
+            )
+        },
+        body::Cut::problem,
     )
 }
 
