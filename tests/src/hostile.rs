@@ -2,6 +2,7 @@
 //! bodies, no `Content-Length`), shared by the attack suite and `./dev bench hostile`; and the
 //! peak resident memory of a process, which is what such attacks would exhaust.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -128,6 +129,74 @@ pub async fn tag_flood(address: &str, token: &str, parts: usize) -> (Ended, usiz
     let sent = sent.load(Ordering::Relaxed);
     sender.abort();
     (answered.map_or(Ended::Unanswered, Ended::Answered), sent)
+}
+
+/// What one seller's attack on the uploads got, and what another seller got meanwhile.
+#[derive(Debug)]
+pub struct Report {
+    /// The answer to 100,000 `tags` parts, and how many had been sent when it came.
+    pub flood: (Ended, usize),
+    /// How the 200 slow uploads ended: each ending, and how many ended so.
+    pub slow: BTreeMap<String, usize>,
+    /// The statuses of the other seller's uploads, made while the slow ones were open.
+    pub honest: Vec<u16>,
+}
+
+/// The attack on the write API at `address` by `attacker` (a token): a flood of 100,000
+/// `tags` parts, then 200 slow uploads, each holding 7 MiB towards a part before it trickles;
+/// meanwhile `honest` (another seller's token) uploads `photo` three times.
+pub async fn attack(address: &str, attacker: &str, honest: &str, photo: &[u8]) -> Report {
+    let flood = tag_flood(address, attacker, 100_000).await;
+    let slow: Vec<_> = (0..200)
+        .map(|_| {
+            let (address, attacker) = (address.to_owned(), attacker.to_owned());
+            tokio::spawn(async move {
+                slow_upload(&address, &attacker, 7 << 20, Duration::from_secs(60)).await
+            })
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let form = reqwest::multipart::Form::new()
+            .text("product_id", format!("honest-{n}"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(photo.to_vec()).file_name("honest.jpg"),
+            );
+        let answer = http
+            .post(format!("http://{address}/v1/photos/upload"))
+            .bearer_auth(honest)
+            .multipart(form)
+            .send()
+            .await;
+        statuses.push(answer.map_or(0, |answer| answer.status().as_u16()));
+    }
+    let mut endings = BTreeMap::new();
+    for upload in slow {
+        let ended = upload.await.unwrap_or(Ended::Unanswered);
+        *endings.entry(format!("{ended:?}")).or_insert(0) += 1;
+    }
+    Report {
+        flood,
+        slow: endings,
+        honest: statuses,
+    }
+}
+
+/// The running `catalog` process of `part` (its command line holds it: `write-api`,
+/// `process-images`...).
+pub fn pid_of(part: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|b| *b == 0);
+            let catalog = args.next()?.ends_with(b"catalog");
+            (catalog && args.any(|arg| arg == part.as_bytes())).then_some(pid)
+        })
 }
 
 /// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.

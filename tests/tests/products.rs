@@ -55,7 +55,7 @@ async fn a_pending_photo_does_not_claim_its_product() {
     // ...and the pending photo's file, when it arrives, fails the photo with the reason.
     let confirm = PhotoCommand::ConfirmUpload {
         seller_id: "squatter".into(),
-        stored_size: 1000,
+        stored_size: 100,
     };
     let after = store.execute(squatted, confirm, "test").await.unwrap();
     assert_eq!(after.status, catalog_events::PhotoStatus::Failed);
@@ -153,7 +153,7 @@ async fn the_owner_orders_the_gallery_and_others_cannot() {
             .unwrap(),
         1
     );
-    assert_eq!(events_of(&store, c).await.len(), 2);
+    assert_eq!(events_of(&store, c).await.len(), 3);
 
     // Another seller, another product's photo, a photo named twice, an unknown product.
     let refusal = |result: Result<u64, CommandError>| match result {

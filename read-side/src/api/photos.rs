@@ -51,7 +51,7 @@ pub struct PhotoQuery {
         (status = OK, body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
         (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such photo, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or not visible to the caller (at once, whatever `min_version`; a token that does not verify is no token)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`min_version` did not arrive in time", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
     )
 )]

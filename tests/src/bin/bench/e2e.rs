@@ -136,7 +136,9 @@ pub async fn run(
         "CPU of the catalog processes: {cpu_per_photo:.3} s a photo; at Fargate's ${VCPU_HOUR_USD}/vCPU-hour \
          that is ${usd_per_10k:.3} per 10,000 photos   (target: about $0.50 per 10,000, serverless)"
     );
-    if let Some(peak) = processor_peak_bytes() {
+    if let Some(peak) = catalog_tests::hostile::pid_of("process-images")
+        .and_then(|pid| catalog_tests::hostile::peak_memory(pid).ok())
+    {
         println!(
             "peak memory of the image processor since it started: {:.1} MiB",
             peak as f64 / 1_048_576.0
@@ -299,31 +301,6 @@ fn name(path: &Path) -> String {
         .and_then(|name| name.to_str())
         .unwrap_or("photo.jpg")
         .to_owned()
-}
-
-/// The peak resident memory (VmHWM) of the running image processor (the process whose command
-/// line holds `process-images`), in bytes.
-pub fn processor_peak_bytes() -> Option<u64> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if !args.iter().any(|arg| *arg == b"process-images") {
-                return None;
-            }
-            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-            let kib: u64 = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()?;
-            Some(kib * 1024)
-        })
 }
 
 /// User and system CPU-seconds used so far by the processes whose command is `command`.

@@ -85,6 +85,14 @@ enum Bench {
     },
     /// Writes the hostile files of `./dev bench hostile` into a folder.
     HostileFiles { folder: std::path::PathBuf },
+    /// One seller's attack on the running write API's uploads (100,000 `tags` parts, 200 slow
+    /// uploads) while another seller uploads; the write API's peak memory.
+    HostileUploads {
+        #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
+        write_addr: String,
+        #[arg(long, env = "CATALOG_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: String,
+    },
     /// A resync with nothing drifted.
     Resync {
         #[arg(long, default_value_t = 10_000)]
@@ -127,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
         Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
         Bench::LongHistory { updates } => long_history::run(updates).await,
         Bench::HostileFiles { folder } => e2e::hostile_files(&folder),
+        Bench::HostileUploads {
+            write_addr,
+            jwt_secret,
+        } => hostile_uploads(&write_addr, &jwt_secret).await,
         Bench::E2e {
             folder,
             photos,
@@ -144,6 +156,46 @@ async fn main() -> anyhow::Result<()> {
             e2e::run(&folder, photos, concurrency, expect_failed, target).await
         }
     }
+}
+
+/// `bench hostile-uploads`: the attack, what it got, and the write API's peak memory before
+/// and after it.
+async fn hostile_uploads(write_addr: &str, jwt_secret: &str) -> anyhow::Result<()> {
+    use catalog_tests::hostile;
+    let token = |seller: &str| {
+        catalog_http::auth::issue(
+            Some(&jwt_secret.to_owned().into()),
+            seller,
+            std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+        )
+    };
+    let pid = hostile::pid_of("write-api")
+        .ok_or_else(|| anyhow::anyhow!("no `catalog write-api` process is running"))?;
+    let before = hostile::peak_memory(pid)?;
+    let started = std::time::Instant::now();
+    let photo = catalog_tests::jpeg(64, 48);
+    let report = hostile::attack(
+        write_addr,
+        &token("seller-attacker")?,
+        &token("seller-honest")?,
+        &photo,
+    )
+    .await;
+    let after = hostile::peak_memory(pid)?;
+    let (flood, sent) = &report.flood;
+    println!("tags flood: {flood:?} after {sent} of 100000 parts sent");
+    println!("200 slow uploads of one seller: {:?}", report.slow);
+    println!(
+        "the other seller's 3 uploads meanwhile: {:?}",
+        report.honest
+    );
+    println!(
+        "write API peak resident memory: {:.1} MiB before the attack, {:.1} MiB after ({:.0} s)",
+        before as f64 / 1_048_576.0,
+        after as f64 / 1_048_576.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 mod e2e;

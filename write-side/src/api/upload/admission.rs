@@ -3,7 +3,8 @@
 //! together) can make the write API hold more than the budget for uploads.
 //!
 //! An upload reserves, before it reads a byte, the most it can hold at once: its file's part
-//! buffer (no more than the body it declared) and the form's room. A seller over the cap gets
+//! buffer (no more than the body it declared), the form's room, and what the parser may hold
+//! on its way to the file. A seller over the cap gets
 //! `429` with `Retry-After`; when the budget is spent, `503` with `Retry-After`: another
 //! seller's uploads are not refused because one seller keeps many open.
 
@@ -14,7 +15,7 @@ use catalog_event_store::originals::PART_BYTES;
 use catalog_http::problem::{Code, Problem};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::body::FORM_ROOM_BYTES;
+use super::body::{FORM_ROOM_BYTES, IN_FLIGHT_BYTES};
 
 /// How many uploads may be in progress at once.
 #[derive(Debug, Clone, clap::Args)]
@@ -81,7 +82,7 @@ impl Admission {
         declared: Option<u64>,
     ) -> Result<Admitted, Problem> {
         let buffered = declared.map_or(PART_BYTES as u64, |length| length.min(PART_BYTES as u64));
-        let kib = u32::try_from((buffered + FORM_ROOM_BYTES).div_ceil(1024))
+        let kib = u32::try_from((buffered + FORM_ROOM_BYTES + IN_FLIGHT_BYTES).div_ceil(1024))
             .unwrap_or(u32::MAX)
             .min(self.budget_kib);
         {
@@ -177,7 +178,8 @@ mod tests {
 
     #[test]
     fn the_memory_budget_bounds_all_uploads_together() {
-        // 64 MiB: a little under eight uploads of undeclared length, each a part and the form.
+        // 64 MiB: a little under eight uploads of undeclared length, each a part, the form and
+        // what is on its way.
         let admission = admission(100, 64);
         let held: Vec<_> = (0..7)
             .map(|n| admission.admit(&n.to_string(), None).unwrap())

@@ -30,6 +30,10 @@ use catalog_http::problem::{Code, Problem};
 /// Room for everything of a form that is not the file's bytes: its text fields (at most
 /// [`MAX_FIELDS_BYTES`]), part headers and boundaries.
 pub const FORM_ROOM_BYTES: u64 = 2 * MAX_FIELDS_BYTES as u64;
+/// What may be on its way from the connection to the file between two reads of it: the
+/// parser takes every chunk the connection has ready (actix holds up to 128 KiB unread)
+/// before the file's reader takes any.
+pub const IN_FLIGHT_BYTES: u64 = 512 * 1024;
 /// The text fields of a form together.
 pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
 
@@ -123,6 +127,14 @@ impl<S> Metered<S> {
     }
 
     fn cut_off(&self, cut: Cut) -> Poll<Option<Result<Bytes, PayloadError>>> {
+        if self.meter.cut.get().is_none() {
+            tracing::info!(
+                ?cut,
+                received = self.meter.received.get(),
+                file = self.meter.file.get(),
+                "an upload's body was cut off"
+            );
+        }
         self.meter.cut.set(Some(cut));
         let error = std::io::Error::other(format!("{cut:?}"));
         Poll::Ready(Some(Err(PayloadError::Io(error))))
@@ -150,7 +162,7 @@ where
                     });
                 }
                 // What the file has not taken is held by the parser or is the form's own.
-                if received - this.meter.file.get() > FORM_ROOM_BYTES + chunk.len() as u64 {
+                if received - this.meter.file.get() > FORM_ROOM_BYTES + IN_FLIGHT_BYTES {
                     return this.cut_off(Cut::FormTooLarge);
                 }
                 // A window that brought its due starts the next one now.
@@ -236,8 +248,8 @@ mod tests {
             }
         }
         assert_eq!(cut, Some(Cut::FormTooLarge));
-        // The room, and at most the chunk the parser holds and the one that overflowed it.
-        assert!(meter.received.get() <= FORM_ROOM_BYTES + 20_000);
+        // The room and what may be on its way, and the chunk that overflowed them.
+        assert!(meter.received.get() <= FORM_ROOM_BYTES + IN_FLIGHT_BYTES + 10_000);
     }
 
     #[tokio::test(start_paused = true)]
