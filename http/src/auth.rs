@@ -128,8 +128,9 @@ impl FromRequest for MaybeSeller {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            if let Some(Caller::Seller(seller)) = request.extensions().get::<Caller>() {
-                return Ok(MaybeSeller(Some(Seller(seller.clone()))));
+            let verified = request.extensions().get::<Caller>().cloned();
+            if let Some(Caller::Seller(seller)) = verified {
+                return Ok(MaybeSeller(Some(Seller(seller))));
             }
             let authenticator = authenticator(&request)?;
             let seller = authenticator.seller_of(&request).await;
@@ -173,8 +174,9 @@ async fn seller(request: &HttpRequest) -> Result<Option<Seller>, Problem> {
             "the Authorization header must be 'Bearer <token>'",
         )
     })?;
-    let seller = match request.extensions().get::<Caller>() {
-        Some(Caller::Seller(seller)) => seller.clone(),
+    let verified = request.extensions().get::<Caller>().cloned();
+    let seller = match verified {
+        Some(Caller::Seller(seller)) => seller,
         _ => authenticator.verify(token).await?,
     };
     if let Some(limit) = &authenticator.seller_limit {

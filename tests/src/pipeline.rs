@@ -150,20 +150,22 @@ impl Stack {
         Ok(item)
     }
 
-    /// Whether the originals bucket holds `key`.
-    pub async fn original_exists(&self, key: &str) -> anyhow::Result<bool> {
+    /// How many versions of `key` (delete markers included) the versioned originals bucket
+    /// keeps: 0 once nothing of it is left.
+    pub async fn original_versions(&self, key: &str) -> anyhow::Result<usize> {
         let s3 = S3Settings { path_style: true }.client(&self.sdk);
-        match s3
-            .head_object()
+        let listed = s3
+            .list_object_versions()
             .bucket(&self.resources.buckets.originals)
-            .key(key)
+            .prefix(key)
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+            .await?;
+        let versions = listed.versions().iter().map(|v| v.key());
+        let markers = listed.delete_markers().iter().map(|m| m.key());
+        Ok(versions
+            .chain(markers)
+            .filter(|of| *of == Some(key))
+            .count())
     }
 
     /// Every item's photo id and version.

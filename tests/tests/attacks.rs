@@ -378,7 +378,7 @@ async fn one_seller_cannot_exhaust_the_write_api_with_slow_uploads_or_endless_fi
         )
         .unwrap()
     };
-    let address = format!("127.0.0.1:{}", catalog_tests::free_port());
+    let address = format!("127.0.0.1:{}", catalog_tests::free_port().unwrap());
     let variables = [
         ("CATALOG_WRITE_ADDR", address.as_str()),
         ("CATALOG_JWT_SECRET", secret.as_str()),
@@ -614,6 +614,14 @@ async fn read_limits_hold_whatever_authorization_says() {
         .await
         .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
+    // As the CDN forwards the token on the paths it caches.
+    let forwarded = http
+        .get(pipeline.read(&format!("/v1/photos/{id}")))
+        .header("x-catalog-authorization", format!("Bearer {owner}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), StatusCode::OK);
 
     // Another seller asking to wait for it is told at once that there is no such photo.
     let other = pipeline.write.token("seller-other");

@@ -46,11 +46,11 @@ impl Setup {
             .unwrap()
             .to_owned();
         let (write, read) = (
-            format!("127.0.0.1:{}", catalog_tests::free_port()),
-            format!("127.0.0.1:{}", catalog_tests::free_port()),
+            format!("127.0.0.1:{}", catalog_tests::free_port().unwrap()),
+            format!("127.0.0.1:{}", catalog_tests::free_port().unwrap()),
         );
         let secret = format!("dev-up-{}", Uuid::new_v4());
-        let moto = catalog_tests::free_port();
+        let moto = catalog_tests::free_port().unwrap();
         // Ports below the kernel's ephemeral range, so that nothing else takes them meanwhile.
         let base = 20_000 + (u16::from_le_bytes([Uuid::new_v4().as_bytes()[0], 0]) % 100) * 100;
         let parts = [

@@ -284,7 +284,7 @@ async fn a_write_api_killed_mid_request_leaves_one_photo_per_key_and_retries_get
         std::time::SystemTime::now() + Duration::from_secs(3600),
     )
     .unwrap();
-    let address = format!("127.0.0.1:{}", catalog_tests::free_port());
+    let address = format!("127.0.0.1:{}", catalog_tests::free_port().unwrap());
     let base = format!("http://{address}");
     let variables = [
         ("CATALOG_WRITE_ADDR", address.as_str()),
