@@ -10,8 +10,8 @@
  * connection limit, and DynamoDB throttling the read model.
  *
  * From the catalog's own metrics (the collector's, in the deployment's namespace): the outbox's
- * oldest unpublished event (the relay is stalled), the image processor's failure rate, and any
- * webhook given up.
+ * oldest unpublished event (the relay is stalled), the image processor's failure rate, webhooks
+ * given up, and any upload the write API refused because its upload memory budget was spent.
  *
  * From logs: an event the relay set aside (quarantined: no consumer will ever see it, and nothing
  * but the relay's log says so), and the nightly resync's summary when it repaired more than a
@@ -79,6 +79,7 @@ export const RUNBOOK = {
   latency: 'API latency',
   imageJobs: 'Image job failures',
   giveUps: 'Webhook give-ups',
+  uploadMemory: 'Upload memory spent',
   databaseCapacity: 'Aurora capacity',
   databaseConnections: 'Aurora connections',
   throttles: 'DynamoDB throttling',
@@ -114,6 +115,12 @@ export const IMAGE_JOB_MINIMUM = 10;
  * hours of retries, or refusing); several at once are several sellers, or our own egress.
  */
 export const WEBHOOK_GIVE_UPS_PER_HOUR = 5;
+
+/**
+ * The window in which a single upload refused for the write API's memory budget pages (`reason=memory`,
+ * a 503): the budget is per process, so a refusal means uploads in progress filled a task.
+ */
+export const UPLOAD_MEMORY_WINDOW = Duration.minutes(10);
 
 /** ACU utilization (share of the maximum capacity) that counts as "at the maximum". */
 export const ACU_UTILIZATION_PERCENT = 95;
@@ -250,7 +257,10 @@ export class Alarms extends Construct {
     this.resyncFailed = this.resyncAlarms(alarm, props);
   }
 
-  /** The outbox (relay stalled), image jobs failing, webhooks given up: the catalog's own metrics. */
+  /**
+   * The outbox (relay stalled), image jobs failing, webhooks given up, uploads refused for memory:
+   * the catalog's own metrics.
+   */
   private pipelineAlarms(alarm: AlarmFactory, props: AlarmsProps): void {
     const catalog = (metricName: string, dimensionsMap: Record<string, string>, statistic: string, period: Duration) =>
       new cloudwatch.Metric({ namespace: props.catalogNamespace, metricName, dimensionsMap, statistic, period });
@@ -296,6 +306,17 @@ export class Alarms extends Construct {
         + 'says whose and why. ' + runbook(RUNBOOK.giveUps),
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       threshold: WEBHOOK_GIVE_UPS_PER_HOUR,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    alarm('UploadMemorySpent', {
+      // Refusals of every write API task (the dimensions name no task); a seller's cap (`reason=seller`, 429) does not page.
+      metric: catalog('catalog_uploads_refused_total', { service: 'write-api', reason: 'memory' }, 'Sum', UPLOAD_MEMORY_WINDOW),
+      alarmDescription: 'The write API refused uploads: its upload memory budget was spent (CATALOG_UPLOAD_MEMORY_MIB). '
+        + 'Add write API tasks; see docs/OPERATIONS.md#uploadmemoryspent. ' + runbook(RUNBOOK.uploadMemory),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      threshold: 0,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });

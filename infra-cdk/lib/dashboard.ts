@@ -1,6 +1,7 @@
 /**
  * One CloudWatch dashboard for the whole catalog, in the order a request and a photo travel:
- * the APIs (from the load balancer's target groups), the queues, the outbox and the projection,
+ * the APIs (from the load balancer's target groups; the write API's multipart uploads in progress
+ * and refused, by reason, after them on that row), the queues, the outbox and the projection,
  * the image jobs and AVIF backlog, the webhooks, then what everything stands on: Aurora,
  * DynamoDB and the CloudFront distributions.
  *
@@ -67,7 +68,11 @@ export class CatalogDashboard extends Construct {
       height: 2,
     }));
 
-    this.dashboard.addWidgets(...this.apiWidgets(props));
+    this.dashboard.addWidgets(...this.apiWidgets(props), graph('Write API uploads: in progress, refused by reason', [
+      // A gauge per task (the dimensions name none): the busiest task's, since the memory budget is per task.
+      catalog('catalog_uploads_in_progress', { service: 'write-api' }, 'Maximum', 'in progress (busiest task)'),
+    ], ['seller', 'memory'].map((reason) =>
+      catalog('catalog_uploads_refused_total', { service: 'write-api', reason }, 'Sum', `refused: ${reason}`))));
     this.dashboard.addWidgets(...this.queueWidgets(props));
 
     this.dashboard.addWidgets(

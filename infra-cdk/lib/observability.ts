@@ -82,6 +82,8 @@ export const CATALOG_METRICS: Readonly<Record<string, readonly string[]>> = {
   catalog_loop_heartbeat_timestamp_seconds: ['loop'],
   catalog_resync_photos: ['result'],
   catalog_job_last_success_timestamp_seconds: ['job'],
+  catalog_uploads_in_progress: [],
+  catalog_uploads_refused_total: ['reason'],
 };
 
 /**

@@ -1,7 +1,7 @@
 /**
  * What pages someone: dead letters, old messages (projection lag), set-aside events, 5xx, the
- * outbox, latency, image jobs, webhooks, Aurora, DynamoDB and the nightly resync; each alarm
- * names a runbook section that README.md has.
+ * outbox, latency, image jobs, webhooks, uploads refused for memory, Aurora, DynamoDB and the
+ * nightly resync; each alarm names a runbook section that README.md has.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -96,8 +96,9 @@ test('every alarm notifies an encrypted topic that refuses plain HTTP', () => {
   const scalingPolicies = Object.keys(resourcesOf(services, 'AWS::ApplicationAutoScaling::ScalingPolicy'));
   const paging = alarms().filter((alarm) => !scalingPolicies.includes(alarm.Properties!.AlarmActions[0].Ref));
   // Per queue two; 5xx of three target groups and of the load balancer; quarantined events; the outbox,
-  // two latencies, image jobs, webhook give-ups, Aurora capacity and connections, throttles, resync repairs.
-  assert.equal(paging.length, resources.queues.length * 2 + 5 + 9);
+  // two latencies, image jobs, webhook give-ups, uploads refused for memory, Aurora capacity and connections,
+  // throttles, resync repairs.
+  assert.equal(paging.length, resources.queues.length * 2 + 5 + 10);
   for (const alarm of paging) {
     assert.deepEqual(alarm.Properties!.AlarmActions, [{ Ref: topicId }]);
   }
@@ -197,6 +198,25 @@ test('five webhooks given up in an hour alarm', () => {
   assert.equal(alarm.Period, 3600);
   assert.equal(alarm.Threshold, 5);
   assert.equal(alarm.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+});
+
+test("any upload the write API refused for its memory budget in 10 minutes alarms; a seller's cap does not", () => {
+  const { services } = synth();
+  const [topicId] = Object.keys(resourcesOf(services, 'AWS::SNS::Topic'));
+  const alarm = alarmWith(/catalog_uploads_refused_total/);
+  assert.equal(alarm.Namespace, `PhotoCatalog/${PREFIX.replace(/-$/, '')}`);
+  assert.deepEqual(alarm.Dimensions, [{ Name: 'reason', Value: 'memory' }, { Name: 'service', Value: 'write-api' }]);
+  assert.equal(alarm.Statistic, 'Sum');
+  assert.equal(alarm.Period, 600);
+  assert.equal(alarm.EvaluationPeriods, 1);
+  assert.equal(alarm.ComparisonOperator, 'GreaterThanThreshold');
+  assert.equal(alarm.Threshold, 0);
+  assert.equal(alarm.TreatMissingData, 'notBreaching');
+  assert.deepEqual(alarm.AlarmActions, [{ Ref: topicId }]);
+  assert.deepEqual(alarm.OKActions, [{ Ref: topicId }]);
+  assert.match(alarm.AlarmDescription, /^The write API refused uploads: its upload memory budget was spent \(CATALOG_UPLOAD_MEMORY_MIB\)\. Add write API tasks; see docs\/OPERATIONS\.md#uploadmemoryspent\. /);
+  assert.equal(runbookOf(alarm.AlarmDescription), RUNBOOK.uploadMemory);
+  assert.ok(!alarms().some((candidate) => JSON.stringify(candidate.Properties!.Dimensions ?? []).includes('"seller"')));
 });
 
 test('Aurora alarms at its maximum capacity for 15 minutes and near its connection limit', () => {

@@ -37,6 +37,28 @@ test('per API (its target group): requests, p50 and p99 latency, 5xx', () => {
     'AWS/ApplicationELB HTTPCode_ELB_5XX_Count']);
 });
 
+test("on the APIs' row, the write API's uploads: in progress (the busiest task), refused by reason", () => {
+  const namespace = `PhotoCatalog/${PREFIX.replace(/-$/, '')}`;
+  const title = 'Write API uploads: in progress, refused by reason';
+  assert.deepEqual(chartOf(title), [`${namespace} catalog_uploads_in_progress`,
+    ...Array(2).fill(`${namespace} catalog_uploads_refused_total`)]);
+  const { widgets } = dashboard();
+  const widget = widgets.find((candidate) => candidate.properties['title'] === title)!;
+  const metrics = widget.properties['metrics'] as unknown[][];
+  assert.deepEqual(metrics.map((metric) => metric.slice(2, -1)), [
+    ['service', 'write-api'],
+    ['reason', 'seller', 'service', 'write-api'],
+    ['reason', 'memory', 'service', 'write-api'],
+  ]);
+  const options = metrics.map((metric) => metric.at(-1) as { stat: string; yAxis?: string });
+  assert.deepEqual(options.map((option) => [option.stat, option.yAxis ?? 'left']),
+    [['Maximum', 'left'], ['Sum', 'right'], ['Sum', 'right']]);
+  // Right after the APIs' requests, latency and 5xx, before the queues.
+  const titles = widgets.map((candidate) => candidate.properties['title']);
+  assert.equal(titles.indexOf(title), titles.indexOf('API 5xx') + 1);
+  assert.equal(titles.indexOf('Queue depth (visible)'), titles.indexOf(title) + 1);
+});
+
 test('per queue: depth, age of the oldest message, dead letters', () => {
   assert.deepEqual(chartOf('Queue depth (visible)'), Array(3).fill('AWS/SQS ApproximateNumberOfMessagesVisible'));
   assert.deepEqual(chartOf('Queue: age of oldest message (s)'), Array(3).fill('AWS/SQS ApproximateAgeOfOldestMessage'));

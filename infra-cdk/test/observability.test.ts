@@ -117,6 +117,15 @@ test("the metrics' dimensions are service and the family's own labels: every fam
   assert.deepEqual(declared.get('catalog_image_jobs_total'), [['service', 'outcome', 'reason'], ['service', 'outcome']]);
 });
 
+test("the write API's upload admission reaches CloudWatch: uploads in progress by service, refused by service and reason", () => {
+  const declarations = collectorConfig(synth().services, 'write-api')['exporters'].awsemf.metric_declarations as
+    { dimensions: string[][]; metric_name_selectors: string[] }[];
+  const dimensionsOf = (family: string) =>
+    declarations.find((declaration) => declaration.metric_name_selectors.includes(`^${family}$$`))?.dimensions;
+  assert.deepEqual(dimensionsOf('catalog_uploads_in_progress'), [['service']]);
+  assert.deepEqual(dimensionsOf('catalog_uploads_refused_total'), [['service', 'reason']]);
+});
+
 test('the workers are health-checked with `catalog alive`; the APIs (by the load balancer) and one-off jobs are not', () => {
   const { services } = synth();
   for (const command of ['relay', 'project', 'process-images', 'notify']) {
