@@ -27,6 +27,7 @@
 
 pub mod decode;
 mod heif;
+mod heif_size;
 mod libwebp;
 pub mod placeholder;
 pub mod sandbox;
