@@ -49,6 +49,10 @@ const MAX_REASON_BYTES: u64 = 4096;
 /// What Rust prints when an allocation fails, before it aborts.
 const ALLOCATION_FAILED: &str = "memory allocation of";
 
+/// The size asked for the pipes of the original and the pixels: Linux's most for a process
+/// without privileges (`/proc/sys/fs/pipe-max-size`), where the default is 64 KiB.
+const PIPE_BYTES: usize = 1 << 20;
+
 /// The memory of the child that [`Sandbox::check`] starts, which decodes nothing.
 const CHECK_MEMORY: u64 = 64 << 20;
 
@@ -121,6 +125,10 @@ impl Sandbox {
         else {
             return Err(io::Error::other("the decoder process has no pipes"));
         };
+        // Larger pipes, fewer turns between the processes (best effort: the pipes work as
+        // they are).
+        let _ = rustix::pipe::fcntl_setpipe_size(&stdin, PIPE_BYTES);
+        let _ = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_BYTES);
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 // A child that refused or crashed early reads no further: nothing to do then.
