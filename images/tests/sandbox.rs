@@ -222,7 +222,12 @@ fn a_decode_past_its_memory_fails_with_the_reason() {
 
 fn a_decode_past_its_timeout_is_killed() {
     let bytes = jpeg(&photo(4000, 3000));
-    let refused = sandbox(Duration::from_millis(1))
+    let sandbox = sandbox(Duration::from_millis(1));
+    assert!(
+        sandbox.check().is_ok(),
+        "the check has a timeout of its own"
+    );
+    let refused = sandbox
         .decode(&bytes, LIMITS, COVER, MEMORY)
         .unwrap()
         .err()

@@ -2,7 +2,7 @@
 //! original. It reads the request (its limits) from stdin, confines itself, and only then reads
 //! the original, decodes it with [`crate::decode::decode`] and writes the answer to stdout. A
 //! reason for its end other than an answer (it could not confine itself, a panic) goes to
-//! stderr, on one line.
+//! stderr, which the parent logs.
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -5,12 +5,13 @@
 //! The image processor holds the database's and AWS's credentials and reaches the network;
 //! the decoder process has none of it. [`Sandbox`] starts the same binary again with its
 //! hidden subcommand ([`SUBCOMMAND`], which runs [`serve`]): no environment, `/` as its
-//! folder, stdin, stdout and stderr as pipes and no other descriptor. The child reads the
-//! request (its limits) and confines itself before it reads a byte of the original
-//! ([`confine`]: memory, CPU time and file descriptors limited, no core dump, no new
-//! privileges, Landlock where the kernel has it, and a seccomp filter that leaves reading the
-//! original, writing the answer, memory and exiting); then it decodes, on its one thread, and
-//! writes the pixels back ([`wire`]), which become the same [`Decoded`] the pipeline resizes.
+//! folder, stdin, stdout and stderr as pipes and no other descriptor (what the processor opens
+//! is closed on exec). The child reads the request (its limits) and confines itself before it
+//! reads a byte of the original ([`confine`]: memory, CPU time and file descriptors limited,
+//! no core dump, no new privileges, Landlock where the kernel has it, and a seccomp filter
+//! that leaves reading the original, writing the answer, memory, threads and exiting); then it
+//! decodes and writes the pixels back ([`wire`]), which become the same [`Decoded`] the
+//! pipeline resizes.
 //!
 //! How the child ends decides the photo: an answer is the decode's own result (pixels, or a
 //! refusal with its reason, as in-process); a crash (a signal, a panic, an answer out of
@@ -53,14 +54,17 @@ const ALLOCATION_FAILED: &str = "memory allocation of";
 /// without privileges (`/proc/sys/fs/pipe-max-size`), where the default is 64 KiB.
 const PIPE_BYTES: usize = 1 << 20;
 
-/// The memory of the child that [`Sandbox::check`] starts, which decodes nothing.
+/// The memory and time of the child that [`Sandbox::check`] starts, which decodes nothing:
+/// whatever a job's deadline.
 const CHECK_MEMORY: u64 = 64 << 20;
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How originals are decoded in child processes: which program, and for how long at most.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     /// A binary whose [`SUBCOMMAND`] runs [`serve`]: the processor's own.
     program: PathBuf,
+    /// How long a decode may take; past it its process is killed.
     timeout: Duration,
 }
 
@@ -78,7 +82,7 @@ impl Sandbox {
     /// cannot.
     pub fn check(&self) -> io::Result<Confinement> {
         let limits = Limits { max_pixels: 1 };
-        match self.run(&[], limits, 1, CHECK_MEMORY)? {
+        match self.run(&[], limits, 1, CHECK_MEMORY, CHECK_TIMEOUT)? {
             (Some(confinement), Err(Rejection::Empty)) => Ok(confinement),
             (_, other) => Err(io::Error::other(format!(
                 "the decoder process answered {:?} to an empty file",
@@ -87,9 +91,9 @@ impl Sandbox {
         }
     }
 
-    /// Decodes `bytes` as [`crate::decode::decode`] does, in a child process that may map
-    /// `memory` bytes beyond its own; an error when the child could not start or confine
-    /// itself.
+    /// Decodes `bytes` as [`crate::decode::decode`] does, in a child process that may take
+    /// `memory` bytes of memory beyond what it holds when it starts; an error when the child
+    /// could not start or confine itself.
     pub fn decode(
         &self,
         bytes: &[u8],
@@ -97,14 +101,21 @@ impl Sandbox {
         cover: u32,
         memory: u64,
     ) -> io::Result<Result<Decoded, Rejection>> {
-        Ok(self.run(bytes, limits, cover, memory)?.1)
+        Ok(self.run(bytes, limits, cover, memory, self.timeout)?.1)
     }
 
-    fn run(&self, bytes: &[u8], limits: Limits, cover: u32, memory: u64) -> io::Result<Ended> {
+    fn run(
+        &self,
+        bytes: &[u8],
+        limits: Limits,
+        cover: u32,
+        memory: u64,
+        timeout: Duration,
+    ) -> io::Result<Ended> {
         let request = Request {
             memory,
             // Past the timeout the child is killed; this bounds its CPU should that fail.
-            cpu_seconds: self.timeout.as_secs() + 1,
+            cpu_seconds: timeout.as_secs() + 1,
             max_pixels: limits.max_pixels,
             cover,
             length: bytes.len() as u64,
@@ -148,31 +159,34 @@ impl Sandbox {
                 let _ = io::copy(&mut stdout, &mut io::sink());
                 let _ = sender.send(answer);
             });
-            let answer = answered.recv_timeout(self.timeout).ok();
+            let answer = answered.recv_timeout(timeout).ok();
             if answer.is_none() {
                 let _ = child.kill();
             }
             let status = child.wait()?;
             let reason = reason.join().unwrap_or_default();
-            self.ended(answer, status, &reason, memory)
+            Self::ended(answer, status, &reason, memory, timeout)
         })
     }
 
     /// The decode's result from how the child ended: `answer` is `None` if it was killed for
     /// taking longer than the timeout.
     fn ended(
-        &self,
         answer: Option<io::Result<Answer>>,
         status: ExitStatus,
         reason: &str,
         memory: u64,
+        timeout: Duration,
     ) -> io::Result<Ended> {
+        let too_slow = || Rejection::TooSlow {
+            limit: format!("{timeout:?}"),
+        };
         let crashed = |how: String| {
             tracing::warn!(%status, reason, "the decoder process crashed");
             Ok((None, Err(Rejection::DecoderCrashed(how))))
         };
         let Some(answer) = answer else {
-            return Ok((None, Err(self.too_slow())));
+            return Ok((None, Err(too_slow())));
         };
         if status.success() {
             return match answer {
@@ -189,7 +203,7 @@ impl Sandbox {
             )));
         }
         if status.signal() == Some(libc::SIGXCPU) {
-            return Ok((None, Err(self.too_slow())));
+            return Ok((None, Err(too_slow())));
         }
         if reason.contains(ALLOCATION_FAILED) {
             tracing::info!(reason, "the decoder process ran out of its memory");
@@ -204,12 +218,6 @@ impl Sandbox {
             (Some(signal), _) => crashed(format!("signal {signal}")),
             (None, Some(code)) => crashed(format!("exit status {code}")),
             (None, None) => crashed("no exit status".into()),
-        }
-    }
-
-    fn too_slow(&self) -> Rejection {
-        Rejection::TooSlow {
-            limit: format!("{:?}", self.timeout),
         }
     }
 }
