@@ -157,6 +157,9 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         stale_after: Duration,
     },
+    /// Decode one original from stdin, confined (the image processor starts it).
+    #[command(name = catalog_images::sandbox::SUBCOMMAND, hide = true)]
+    DecodeSandbox,
     /// Print a signed bearer token for a seller, for local use.
     Token {
         #[arg(long)]
@@ -202,6 +205,10 @@ impl Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::DecodeSandbox = cli.command {
+        // Before the runtime's threads and the telemetry's: it confines its one thread.
+        catalog_images::sandbox::serve();
+    }
     let telemetry = Telemetry::init(cli.log_format, cli.command.part())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let ran = runtime.block_on(run(cli));
@@ -354,6 +361,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", journey.render());
         }
         Command::Alive { stale_after } => alive(cli.metrics, stale_after).await?,
+        Command::DecodeSandbox => unreachable!("served before the runtime started"),
         Command::Token { seller, ttl, auth } => {
             let token = auth::issue(auth.jwt_secret.as_ref(), &seller, SystemTime::now() + ttl)?;
             println!("{token}");

@@ -9,12 +9,18 @@
 //! For each `PhotoUploaded` or `PhotoReprocessRequested` it records that processing started
 //! (a photo that is already ready, deleted or failed is left as it is: a redelivered message
 //! changes nothing), downloads the original with a size cap, checks the declared SHA-256,
-//! renders the variants ([`catalog_images::render`]) on a blocking thread within a memory budget,
-//! stores them in the variants bucket under a key of this attempt (immutable: a reprocess
-//! never changes bytes behind a cached URL), and completes the photo. Then, the photo ready,
-//! it hands the pixels the render kept to the [`later`] lane, which encodes their AVIF at the
-//! lowest CPU priority, stores them beside the others and records them (`AddFormat`):
+//! renders the variants ([`catalog_images::render_sandboxed`]) on a blocking thread within a
+//! memory budget, stores them in the variants bucket under a key of this attempt (immutable: a
+//! reprocess never changes bytes behind a cached URL), and completes the photo. Then, the photo
+//! ready, it hands the pixels the render kept to the [`later`] lane, which encodes their AVIF
+//! at the lowest CPU priority, stores them beside the others and records them (`AddFormat`):
 //! libaom's better-compressing speed takes longer than a photo should wait to be ready.
+//!
+//! The original is decoded in a process of its own, this binary again confined to decoding
+//! ([`catalog_images::sandbox`]): the C decoders never parse a file beside the credentials of
+//! the database and AWS. A decoder that crashes or runs out of its memory fails that photo
+//! with the reason and is counted (`catalog_image_decoder_crashes_total`); the processor goes
+//! on with the next. It checks at start that such a process confines itself, and logs how.
 //!
 //! A file that is not a safe image fails the photo with the reason, and the message is done.
 //! Anything else (S3 or Postgres unavailable) leaves the message for redelivery; on its last
@@ -61,6 +67,7 @@ pub mod later;
 pub mod purge;
 mod render;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +83,7 @@ use catalog_event_store::originals::Originals;
 use catalog_event_store::store::{Cause, CommandError, PhotoStore};
 use catalog_events::TraceParent;
 use catalog_images::Limits;
+use catalog_images::sandbox::Sandbox;
 use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
@@ -125,6 +133,26 @@ pub struct ProcessorConfig {
     /// photo's variants.
     #[arg(long, env = "CATALOG_CDN_DISTRIBUTION_ID")]
     pub cdn_distribution_id: Option<String>,
+    /// The binary whose hidden `decode-sandbox` decodes originals: this one when unset. Not a
+    /// setting: the tests, which run the processor inside their own binary, name `catalog`.
+    #[arg(skip)]
+    pub decoder: Option<PathBuf>,
+}
+
+/// The decoders' sandbox, each decode killed past `deadline`, once its decoder process has
+/// shown that it confines itself (logged); an error if it cannot.
+async fn start_sandbox(decoder: Option<PathBuf>, deadline: Duration) -> anyhow::Result<Sandbox> {
+    let program = match decoder {
+        Some(program) => program,
+        None => std::env::current_exe()?,
+    };
+    let sandbox = Sandbox::new(program, deadline);
+    let checked = sandbox.clone();
+    let confinement = tokio::task::spawn_blocking(move || checked.check())
+        .await?
+        .map_err(|error| anyhow::anyhow!("the decoders' sandbox does not start: {error}"))?;
+    tracing::info!(%confinement, "originals are decoded in a sandbox");
+    Ok(sandbox)
 }
 
 /// How one message ended.
@@ -153,6 +181,8 @@ pub struct Processor {
     memory: Arc<Semaphore>,
     memory_mib: u32,
     deadline: Duration,
+    /// Where originals are decoded.
+    sandbox: Sandbox,
     /// The originals bucket as the write side checks it, for uploads only S3 reported.
     uploads: Originals,
     upload_prefix: String,
@@ -191,6 +221,8 @@ impl Processor {
                 .map(|distribution| (aws_sdk_cloudfront::Client::new(sdk), distribution)),
         };
         let (later, later_queue) = later::lane();
+        let deadline = config.job_deadline.max(Duration::from_millis(1));
+        let sandbox = start_sandbox(config.decoder.clone(), deadline).await?;
         Ok(Self {
             later,
             later_queue: std::sync::Mutex::new(Some(later_queue)),
@@ -211,7 +243,8 @@ impl Processor {
             jobs,
             memory: Arc::new(Semaphore::new(memory_mib as usize)),
             memory_mib,
-            deadline: config.job_deadline.max(Duration::from_millis(1)),
+            deadline,
+            sandbox,
         })
     }
 

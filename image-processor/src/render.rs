@@ -3,7 +3,8 @@
 //!
 //! The steps of a `Job::Render`, in order: start processing (a photo that moved on is left as
 //! it is), download the original with a size cap and check its declared SHA-256, render on a
-//! blocking thread within the memory budget ([`catalog_images::render`]), store the variants
+//! blocking thread within the memory budget, the original decoded in a confined process of
+//! its own ([`catalog_images::render_sandboxed`]), store the variants
 //! in the variants bucket under a key of this attempt (immutable: a reprocess never changes
 //! bytes behind a cached URL), complete the photo, and hand the pixels the render kept to the
 //! lane of later formats (`later.rs`). All of it runs within the job's deadline while the
@@ -36,6 +37,11 @@ use crate::{JOB_OVERHEAD_BYTES, Outcome, Processor, job_cause};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Bytes of memory a decoded pixel may take across the pipeline (source, resized copies).
 const BYTES_PER_PIXEL: u64 = 8;
+/// What the decoder process may take beyond the job's reservation: a 16-bit image converted to
+/// 8 bits holds both at once (12 bytes a pixel where the reservation counts 8), libheif's
+/// threads their stacks, and the allocator its slack.
+const DECODER_BYTES_PER_PIXEL: u64 = 4;
+const DECODER_HEADROOM_BYTES: u64 = 64 << 20;
 
 impl Processor {
     /// Renders a photo's variants, keeping its message invisible to others while it runs, up
@@ -188,21 +194,31 @@ impl Processor {
         Ok(Ok(bytes))
     }
 
-    /// Renders on a blocking thread, holding the memory the job may take (its file, its
-    /// pixels, the overhead) until that thread ends, even if the job was given up before.
+    /// Renders on a blocking thread, the original decoded in the sandbox, holding the memory
+    /// the job may take (its file, its pixels, the overhead) until that thread ends, even if
+    /// the job was given up before. A decoder that crashed is counted.
     async fn render(&self, original: Vec<u8>) -> anyhow::Result<Result<Rendition, Rejection>> {
         let pixels = catalog_images::decode::declared_pixels(&original)
             .unwrap_or(0)
             .min(self.limits.max_pixels);
         let bytes = original.len() as u64 + pixels * BYTES_PER_PIXEL + JOB_OVERHEAD_BYTES;
+        let decoder_memory = bytes + pixels * DECODER_BYTES_PER_PIXEL + DECODER_HEADROOM_BYTES;
         let memory = self.reserve(bytes).await?;
-        let limits = self.limits;
-        Ok(tokio::task::spawn_blocking(move || {
-            let rendition = catalog_images::render(&original, limits);
+        let (limits, sandbox) = (self.limits, self.sandbox.clone());
+        let rendition = tokio::task::spawn_blocking(move || {
+            let rendition =
+                catalog_images::render_sandboxed(&original, limits, &sandbox, decoder_memory);
             drop(memory);
             rendition
         })
-        .await?)
+        .await??;
+        if let Err(rejection) = &rendition
+            && rejection.is_decoder_failure()
+        {
+            metrics::counter!("catalog_image_decoder_crashes_total", "reason" => rejection.class())
+                .increment(1);
+        }
+        Ok(rendition)
     }
 
     async fn store_variants(

@@ -37,13 +37,15 @@ pub struct Decoded {
     pub original: (u32, u32),
 }
 
-/// The pixels an image declares in its header, if it is one the processor reads.
+/// The pixels an image declares in its header, if it is one the processor reads. Read in Rust
+/// only (the `image` crate's header readers, [`super::heif_size`]): the processor calls it in
+/// its own process, before the decode.
 pub fn declared_pixels(bytes: &[u8]) -> Option<u64> {
     let (width, height) = match image_format(MediaType::sniff(bytes)?) {
         Some(format) => ImageReader::with_format(Cursor::new(bytes), format)
             .into_dimensions()
             .ok()?,
-        None => super::heif::dimensions(bytes)?,
+        None => super::heif_size::dimensions(bytes)?,
     };
     Some(u64::from(width) * u64::from(height))
 }

@@ -11,13 +11,6 @@ use libheif_rs::{ColorSpace, HeifContext, HeifError, RgbChroma};
 use super::decode::{Decoded, MAX_ICC_BYTES, to_srgb, within};
 use super::{Limits, Rejection};
 
-/// The primary image's width and height (upright), from the file's boxes alone.
-pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
-    let context = HeifContext::read_from_bytes(bytes).ok()?;
-    let handle = context.primary_image_handle().ok()?;
-    Some((handle.width(), handle.height()))
-}
-
 /// Decodes the primary image, once its size is within `limits`, to sRGB.
 pub fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, Rejection> {
     let context = HeifContext::read_from_bytes(bytes).map_err(refused)?;

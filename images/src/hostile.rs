@@ -3,6 +3,10 @@
 
 use image::{ImageEncoder, RgbImage};
 
+/// A file on which the decoder process crashes (`SIGSEGV`), as one whose memory an exploit
+/// corrupted would: built with the `testing` feature, it does so on these bytes.
+pub const CRASHES_THE_DECODER: &[u8] = b"catalog-images testing: crash the decoder process";
+
 /// A progressive JPEG of `image` whose last scan is repeated `copies` times: every scan is a
 /// pass over the whole image, so thousands of them hold a decoder for as long as the file's
 /// author likes.

@@ -3,7 +3,9 @@
 //! Pure and synchronous on purpose: bytes in, encoded variants out, with no async runtime, no
 //! AWS and no database (a test of the workspace holds it to that). The one thread it starts
 //! is its own: the largest variant's encode runs beside the others, so a photo is ready
-//! sooner.
+//! sooner. The one process it starts is its own too: [`render_sandboxed`] decodes in a child
+//! process confined to decoding ([`sandbox`]), so that the C decoders never parse a file
+//! beside the processor's credentials.
 //! The image processor (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it
 //! any bytes and `benches/versus-libvips.rs` measures it beside libvips.
 //!
@@ -25,17 +27,23 @@
 
 pub mod decode;
 mod heif;
+mod heif_size;
 mod libwebp;
 pub mod placeholder;
+pub mod sandbox;
 pub mod variants;
 
 #[cfg(any(test, feature = "testing"))]
 #[allow(clippy::expect_used)] // a file that cannot be made is a broken test
 pub mod hostile;
 
+use std::io;
 use std::time::{Duration, Instant};
 
 use catalog_events::VariantName;
+
+use decode::Decoded;
+use sandbox::Sandbox;
 
 /// What may be asked of one image.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +73,10 @@ pub enum Rejection {
     TooManyScans { limit: u32 },
     #[error("processing the image took longer than the limit of {limit}")]
     TooSlow { limit: String },
+    #[error("the decoder crashed ({0})")]
+    DecoderCrashed(String),
+    #[error("the decoder ran out of its memory limit of {limit_mib} MiB")]
+    DecoderOutOfMemory { limit_mib: u64 },
 }
 
 impl Rejection {
@@ -79,7 +91,17 @@ impl Rejection {
             Self::TooLarge { .. } => "too_large",
             Self::ChecksumMismatch => "checksum",
             Self::TooSlow { .. } => "too_slow",
+            Self::DecoderCrashed(_) => "decoder_crashed",
+            Self::DecoderOutOfMemory { .. } => "decoder_memory",
         }
+    }
+
+    /// Whether the decoder process ended without an answer ([`sandbox`]).
+    pub fn is_decoder_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::DecoderCrashed(_) | Self::DecoderOutOfMemory { .. }
+        )
     }
 }
 
@@ -136,12 +158,31 @@ pub struct Timings {
     pub encode: Duration,
 }
 
-/// Makes the four variants of an image file.
+/// Makes the four variants of an image file, decoded in this process.
 pub fn render(bytes: &[u8], limits: Limits) -> Result<Rendition, Rejection> {
     let started = Instant::now();
-    let decoded = decode::decode(bytes, limits, VariantName::Large.max_side())?;
+    let decoded = decode::decode(bytes, limits, VariantName::Large.max_side());
+    finish(decoded, started)
+}
+
+/// Makes the four variants of an image file, decoded in a process of its own that may map
+/// `memory` bytes ([`sandbox`]); an error when that process could not be started or confined,
+/// which is no fault of the file.
+pub fn render_sandboxed(
+    bytes: &[u8],
+    limits: Limits,
+    sandbox: &Sandbox,
+    memory: u64,
+) -> io::Result<Result<Rendition, Rejection>> {
+    let started = Instant::now();
+    let decoded = sandbox.decode(bytes, limits, VariantName::Large.max_side(), memory)?;
+    Ok(finish(decoded, started))
+}
+
+/// The variants of what a decode begun at `started` gave.
+fn finish(decoded: Result<Decoded, Rejection>, started: Instant) -> Result<Rendition, Rejection> {
     let decode = started.elapsed();
-    let mut rendition = variants::render(decoded)?;
+    let mut rendition = variants::render(decoded?)?;
     rendition.timings.decode = decode;
     Ok(rendition)
 }

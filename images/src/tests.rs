@@ -95,6 +95,24 @@ fn heic_declaring(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
+/// The processor budgets a HEIC's memory from the size its boxes declare, read without
+/// libheif; a damaged file gives none, never a panic.
+#[test]
+fn a_heics_declared_size_is_read_from_its_boxes() {
+    assert_eq!(
+        decode::declared_pixels(&heic_declaring(20_000, 30_000)),
+        Some(600_000_000)
+    );
+    for end in 0..TWO_COLOURS_HEIC.len() {
+        let _ = decode::declared_pixels(&TWO_COLOURS_HEIC[..end]);
+    }
+    for at in 0..TWO_COLOURS_HEIC.len() {
+        let mut damaged = TWO_COLOURS_HEIC.to_vec();
+        damaged[at] ^= 0xFF;
+        let _ = decode::declared_pixels(&damaged);
+    }
+}
+
 #[test]
 fn hostile_files_are_refused_with_a_reason() {
     let real = jpeg(&photo(64, 64));

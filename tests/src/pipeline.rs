@@ -433,6 +433,8 @@ pub fn processor_config() -> ProcessorConfig {
         polling: Polling { wait_secs: 1 },
         s3: S3Settings { path_style: true },
         cdn_distribution_id: None,
+        // This test binary has no `decode-sandbox`: the built `catalog` decodes.
+        decoder: catalog_binary().ok(),
     }
 }
 
