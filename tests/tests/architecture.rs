@@ -459,10 +459,10 @@ fn lines_in(dir: &Path, extension: &str, needle: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_products_owner_is_set_once_by_the_append() {
-    // A product row is inserted by the append statement's claim and by migration 0008 (photos
-    // stored before it), and no statement sets its owner again: the claim's conflict branch
-    // keeps the owner it finds.
+fn a_products_owner_is_set_by_the_append_and_changed_only_by_a_transfer() {
+    // A product row is inserted by the append statement's claim, by migration 0008 (photos
+    // stored before it) and by an operator's transfer; the claim's conflict branch keeps the
+    // owner it finds, and only the transfer (`store/products.rs`) sets another.
     let mut dirs = crate_dirs();
     dirs[0] = workspace().join("src");
     let search = |needle: &str| -> Vec<String> {
@@ -472,25 +472,30 @@ fn a_products_owner_is_set_once_by_the_append() {
             .collect()
     };
     let inserts = search("INSERT INTO products");
-    assert_eq!(inserts.len(), 2, "{inserts:?}");
-    assert!(
-        inserts
-            .iter()
-            .any(|line| line.contains("event-store/src/store/mod.rs:"))
-            && inserts
-                .iter()
-                .any(|line| line.contains("event-store/migrations/0008_products.sql:")),
-        "products inserted outside the append and migration 0008: {inserts:?}"
-    );
+    assert_eq!(inserts.len(), 3, "{inserts:?}");
+    for place in [
+        "event-store/src/store/mod.rs:",
+        "event-store/migrations/0008_products.sql:",
+        "event-store/src/store/products.rs:",
+    ] {
+        assert!(
+            inserts.iter().any(|line| line.contains(place)),
+            "products inserted outside the append, migration 0008 and the transfer: {inserts:?}"
+        );
+    }
     let owner_updates: Vec<String> = search("SET seller_id")
         .into_iter()
         .chain(search(", seller_id ="))
         .collect();
-    assert_eq!(owner_updates.len(), 1, "{owner_updates:?}");
     let keeps = search("DO UPDATE SET seller_id = products.seller_id");
-    assert_eq!(
-        keeps, owner_updates,
-        "a product's owner is changed: {owner_updates:?}"
+    let changes: Vec<&String> = owner_updates
+        .iter()
+        .filter(|line| !keeps.contains(line))
+        .collect();
+    assert_eq!(keeps.len(), 1, "{keeps:?}");
+    assert!(
+        changes.len() == 1 && changes[0].contains("event-store/src/store/products.rs:"),
+        "a product's owner is changed outside the transfer: {changes:?}"
     );
 }
 
