@@ -183,7 +183,7 @@ async fn hostile_uploads(write_addr: &str, jwt_secret: &str) -> anyhow::Result<(
     .await;
     let after = hostile::peak_memory(pid)?;
     let (flood, sent) = &report.flood;
-    println!("tags flood: {flood:?} after {sent} of 100000 parts sent");
+    println!("tags flood: {flood:?} (the client had put {sent} of 100000 parts on the wire)");
     println!("200 slow uploads of one seller: {:?}", report.slow);
     println!(
         "the other seller's 3 uploads meanwhile: {:?}",
