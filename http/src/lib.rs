@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod cors;
+mod jwks;
 pub mod openapi;
 pub mod ops;
 pub mod problem;

@@ -52,86 +52,15 @@ use uuid::Uuid;
 
 use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
+mod append;
 mod cause;
 pub mod outbox;
 pub mod products;
 pub mod read;
 pub mod snapshots;
 
+use append::{Claim, append_statement};
 pub use cause::Cause;
-
-/// The statement that appends a command's events: `$1` the aggregate type, `$2` the photo,
-/// then one array per column (`$3` to `$7`); it is one statement, so atomic on its own.
-///
-/// - With a [`Claim`], `$8` is the photo's product and `$9` its seller: a [`ClaimKind::Check`]
-///   appends only if no other seller owns the product, a [`ClaimKind::Take`] first claims the
-///   product for the seller and appends only if the seller owns it (see
-///   `migrations/0008_products.sql`).
-/// - With `answered`, it appends only if the idempotency key (`$n+2`, `$n+3`) is still
-///   unanswered, storing the answer (`$n`, `$n+1`) in the same statement; a refused claim
-///   leaves the key unanswered.
-fn append_statement(claim: Option<ClaimKind>, answered: bool) -> &'static str {
-    /// The six statements, made once: `[claim][answered as usize]`.
-    static STATEMENTS: std::sync::LazyLock<[[String; 2]; 3]> = std::sync::LazyLock::new(|| {
-        [None, Some(ClaimKind::Check), Some(ClaimKind::Take)]
-            .map(|claim| [false, true].map(|answered| build_append(claim, answered)))
-    });
-    let row = match claim {
-        None => 0,
-        Some(ClaimKind::Check) => 1,
-        Some(ClaimKind::Take) => 2,
-    };
-    &STATEMENTS[row][usize::from(answered)]
-}
-
-fn build_append(claim: Option<ClaimKind>, answered: bool) -> String {
-    let mut ctes = Vec::new();
-    let mut conditions = Vec::new();
-    let mut next = 8;
-    let owned = match claim {
-        None => "",
-        Some(ClaimKind::Check) => {
-            " AND NOT EXISTS (SELECT 1 FROM products WHERE product_id = $8 AND seller_id <> $9)"
-        }
-        Some(ClaimKind::Take) => {
-            ctes.push(
-                "claim AS (INSERT INTO products (product_id, seller_id) VALUES ($8, $9) \
-                 ON CONFLICT (product_id) DO UPDATE SET seller_id = products.seller_id \
-                 RETURNING seller_id)"
-                    .to_owned(),
-            );
-            " AND (SELECT seller_id FROM claim) = $9"
-        }
-    };
-    if claim.is_some() {
-        conditions.push(format!("TRUE{owned}"));
-        next = 10;
-    }
-    if answered {
-        let [status, body, seller, key] = [next, next + 1, next + 2, next + 3];
-        ctes.push(format!(
-            "answered AS (UPDATE idempotency_keys SET status = ${status}, body = ${body} \
-             WHERE seller_id = ${seller} AND key = ${key} AND status IS NULL{owned} RETURNING 1)"
-        ));
-        conditions.push("EXISTS (SELECT 1 FROM answered)".to_owned());
-    }
-    let with = if ctes.is_empty() {
-        String::new()
-    } else {
-        format!("WITH {} ", ctes.join(", "))
-    };
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    format!(
-        "{with}INSERT INTO events \
-         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         SELECT $1, $2, e.* \
-         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS e{filter}"
-    )
-}
 
 /// How one try of a command ended, when it did not succeed.
 enum Attempt {
@@ -270,45 +199,6 @@ impl Columns {
             .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
         self.metadata.push(metadata.clone());
         Ok(())
-    }
-}
-
-/// What a command asks of its photo's product.
-struct Claim {
-    kind: ClaimKind,
-    product_id: String,
-    seller_id: String,
-}
-
-/// How a command stands to its photo's product: a photo only declared must not be of another
-/// seller's product, and a photo whose file arrived takes its product if nobody has it yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClaimKind {
-    Check,
-    Take,
-}
-
-impl Claim {
-    /// The claim of `command` on the product of the photo it is decided on (`before`).
-    fn of(command: &PhotoCommand, before: Option<&PhotoState>) -> Option<Self> {
-        let (kind, request) = match command {
-            PhotoCommand::RequestUpload(request) => (ClaimKind::Check, request),
-            PhotoCommand::RecordUpload { request, .. } => (ClaimKind::Take, request),
-            PhotoCommand::ConfirmUpload { .. } | PhotoCommand::RequestReprocess { .. } => {
-                let photo = before?;
-                return Some(Self {
-                    kind: ClaimKind::Take,
-                    product_id: photo.product_id.clone(),
-                    seller_id: photo.seller_id.clone(),
-                });
-            }
-            _ => return None,
-        };
-        Some(Self {
-            kind,
-            product_id: request.product_id.clone(),
-            seller_id: request.seller_id.clone(),
-        })
     }
 }
 
