@@ -131,4 +131,3 @@ fn public_key(jwk: &Jwk) -> Option<PublicKey> {
         algorithm,
     })
 }
-

@@ -474,7 +474,7 @@ fn a_products_owner_is_set_by_the_append_and_changed_only_by_a_transfer() {
     let inserts = search("INSERT INTO products");
     assert_eq!(inserts.len(), 3, "{inserts:?}");
     for place in [
-        "event-store/src/store/mod.rs:",
+        "event-store/src/store/append.rs:",
         "event-store/migrations/0008_products.sql:",
         "event-store/src/store/products.rs:",
     ] {
