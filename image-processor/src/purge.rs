@@ -53,23 +53,11 @@ impl Purger {
                     .filter_map(|object| object.key),
             );
         }
-        for chunk in keys.chunks(PER_DELETE) {
-            let objects = chunk
-                .iter()
-                .map(|key| ObjectIdentifier::builder().key(key).build())
-                .collect::<Result<Vec<_>, _>>()?;
-            self.s3
-                .delete_objects()
-                .bucket(&self.variants)
-                .delete(
-                    Delete::builder()
-                        .set_objects(Some(objects))
-                        .quiet(true)
-                        .build()?,
-                )
-                .send()
-                .await?;
-        }
+        let objects = keys
+            .iter()
+            .map(|key| ObjectIdentifier::builder().key(key).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.delete_each(&self.variants, objects).await?;
         if let Some((cdn, distribution)) = &self.cdn {
             self.invalidate(cdn, distribution, &prefix).await?;
         }
@@ -113,29 +101,38 @@ impl Purger {
                 page.next_version_id_marker().map(str::to_owned),
             );
         }
-        for chunk in found.chunks(PER_DELETE) {
-            let objects = chunk
-                .iter()
-                .map(|version| {
-                    ObjectIdentifier::builder()
-                        .key(key)
-                        .version_id(version)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        let objects = found
+            .iter()
+            .map(|version| {
+                ObjectIdentifier::builder()
+                    .key(key)
+                    .version_id(version)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.delete_each(&self.originals, objects).await?;
+        Ok(found.len())
+    }
+
+    /// Deletes `objects` from `bucket`, as many at once as S3 takes.
+    async fn delete_each(
+        &self,
+        bucket: &str,
+        objects: Vec<ObjectIdentifier>,
+    ) -> anyhow::Result<()> {
+        for chunk in objects.chunks(PER_DELETE) {
+            let delete = Delete::builder()
+                .set_objects(Some(chunk.to_vec()))
+                .quiet(true)
+                .build()?;
             self.s3
                 .delete_objects()
-                .bucket(&self.originals)
-                .delete(
-                    Delete::builder()
-                        .set_objects(Some(objects))
-                        .quiet(true)
-                        .build()?,
-                )
+                .bucket(bucket)
+                .delete(delete)
                 .send()
                 .await?;
         }
-        Ok(found.len())
+        Ok(())
     }
 
     async fn invalidate(

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::read::{self, Photos, Start};
 use super::{CONFLICT_ATTEMPTS, Cause, Columns, CommandError, PhotoStore, RACE_BACKOFF};
-use crate::aggregate::{Photo, PhotoCommand, PhotoError};
+use crate::aggregate::{Photo, PhotoCommand, PhotoError, PhotoServices};
 
 /// Appends a reorder's events (`$3` to `$8`: one array per column, a row per photo) if the
 /// product's order is still at version `$2`, moving it on by one.
@@ -74,22 +74,8 @@ impl PhotoStore {
         photo_ids: &[Uuid],
         cause: impl Into<Cause>,
     ) -> Result<u64, CommandError> {
-        let cause = cause.into();
-        let metadata = cause.metadata(&cause.trace.unwrap_or_else(TraceParent::new_root).child());
-        let mut attempt = 1;
-        loop {
-            match self
-                .try_reorder(seller_id, product_id, photo_ids, &metadata)
-                .await?
-            {
-                Some(version) => return Ok(version),
-                None if attempt < CONFLICT_ATTEMPTS => {
-                    RACE_BACKOFF.wait(attempt).await;
-                    attempt += 1;
-                }
-                None => return Err(CommandError::Conflict),
-            }
-        }
+        let metadata = own_metadata(cause.into());
+        deciding_again(|| self.try_reorder(seller_id, product_id, photo_ids, &metadata)).await
     }
 
     /// One try: `None` if another command committed first.
@@ -114,23 +100,13 @@ impl PhotoStore {
 
         let mut rows = Rows::default();
         for (position, state) in (1..).zip(order) {
-            let sequence = state.version;
-            let mut photo = Photo::from(state);
-            let sink = EventSink::default();
             let command = PhotoCommand::Place {
                 seller_id: seller_id.to_owned(),
                 product_id: product_id.to_owned(),
                 position,
             };
-            photo.handle(command, &self.services, &sink).await?;
-            let id = photo
-                .state()
-                .map(|state| state.photo_id.to_string())
-                .unwrap_or_default();
-            for (n, fact) in (1..).zip(sink.collect().await) {
-                rows.ids.push(id.clone());
-                rows.columns.push(sequence + n, &fact, metadata)?;
-            }
+            rows.decide(state, command, &self.services, metadata)
+                .await?;
         }
         let version = u64::try_from(product.order_version).unwrap_or_default();
         if rows.ids.is_empty() {
@@ -164,22 +140,8 @@ impl PhotoStore {
         to_seller_id: &str,
         cause: impl Into<Cause>,
     ) -> Result<Transferred, CommandError> {
-        let cause = cause.into();
-        let metadata = cause.metadata(&cause.trace.unwrap_or_else(TraceParent::new_root).child());
-        let mut attempt = 1;
-        loop {
-            match self
-                .try_transfer(product_id, to_seller_id, &metadata)
-                .await?
-            {
-                Some(transferred) => return Ok(transferred),
-                None if attempt < CONFLICT_ATTEMPTS => {
-                    RACE_BACKOFF.wait(attempt).await;
-                    attempt += 1;
-                }
-                None => return Err(CommandError::Conflict),
-            }
-        }
+        let metadata = own_metadata(cause.into());
+        deciding_again(|| self.try_transfer(product_id, to_seller_id, &metadata)).await
     }
 
     /// One try: `None` if the owner or a photo changed meanwhile.
@@ -199,17 +161,12 @@ impl PhotoStore {
         let photos = self.photos_of(product_id, None).await?;
         let mut rows = Rows::default();
         for state in &photos {
-            let mut photo = Photo::from(state.clone());
-            let sink = EventSink::default();
             let command = PhotoCommand::TransferProduct {
                 from_seller_id: from_seller_id.clone(),
                 to_seller_id: to_seller_id.to_owned(),
             };
-            photo.handle(command, &self.services, &sink).await?;
-            for (n, fact) in (1..).zip(sink.collect().await) {
-                rows.ids.push(state.photo_id.to_string());
-                rows.columns.push(state.version + n, &fact, metadata)?;
-            }
+            rows.decide(state.clone(), command, &self.services, metadata)
+                .await?;
         }
         let mut transaction = self.pool.begin().await?;
         let moved = sqlx::query(MOVE_PRODUCT)
@@ -318,6 +275,51 @@ fn order(
 struct Rows {
     ids: Vec<String>,
     columns: Columns,
+}
+
+impl Rows {
+    /// Decides `command` on the photo at `state` and adds the events it causes.
+    async fn decide(
+        &mut self,
+        state: PhotoState,
+        command: PhotoCommand,
+        services: &PhotoServices,
+        metadata: &serde_json::Value,
+    ) -> Result<(), CommandError> {
+        let (id, sequence) = (state.photo_id.to_string(), state.version);
+        let mut photo = Photo::from(state);
+        let sink = EventSink::default();
+        photo.handle(command, services, &sink).await?;
+        for (n, fact) in (1..).zip(sink.collect().await) {
+            self.ids.push(id.clone());
+            self.columns.push(sequence + n, &fact, metadata)?;
+        }
+        Ok(())
+    }
+}
+
+/// The metadata of an operation on many photos: its cause, in a trace of its own.
+fn own_metadata(cause: Cause) -> serde_json::Value {
+    cause.metadata(&cause.trace.unwrap_or_else(TraceParent::new_root).child())
+}
+
+/// Tries `once` until it decides (`Some`), deciding again when another command committed
+/// first, at most [`CONFLICT_ATTEMPTS`] times.
+async fn deciding_again<T, Once>(mut once: impl FnMut() -> Once) -> Result<T, CommandError>
+where
+    Once: Future<Output = Result<Option<T>, CommandError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match once().await? {
+            Some(decided) => return Ok(decided),
+            None if attempt < CONFLICT_ATTEMPTS => {
+                RACE_BACKOFF.wait(attempt).await;
+                attempt += 1;
+            }
+            None => return Err(CommandError::Conflict),
+        }
+    }
 }
 
 #[cfg(test)]
