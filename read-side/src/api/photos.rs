@@ -1,12 +1,15 @@
 //! `GET /v1/photos/{id}`: one photo, as the caller may see it.
 //!
 //! A photo that is not `ready` is its owner's alone: to anyone else it is not found, like an
-//! id that names no photo, at once even with `min_version` (waiting would tell it exists). A
-//! ready photo is the same for everyone, token or not. A client that has just changed a photo
-//! passes the version it wrote as `min_version`, and the answer waits (reading strongly
-//! consistently) until the projection has caught up: read-your-writes from the read model,
-//! without Postgres. Only a caller with a valid token waits for a photo the read model does not
-//! hold at all yet (its own, just created); waits count against a lower rate limit.
+//! id that names no photo. A ready photo is the same for everyone, token or not. A client that
+//! has just changed a photo (or got a webhook for a version) passes that version as
+//! `min_version`, and the answer waits (reading strongly consistently) until the projection
+//! has caught up: read-your-writes from the read model, without Postgres. What the caller may
+//! see is judged at that version: a photo hidden from the caller there is `404` at once, and
+//! one that never gets there is `503` only to a caller who may see it (or, for an id the read
+//! model does not hold, to a caller with a token: its own new photo), else `404` as for an
+//! unknown id, so the status tells nobody that a hidden photo exists. Waits count against a
+//! lower rate limit.
 
 use std::time::{Duration, Instant};
 
@@ -36,9 +39,9 @@ const CONSISTENCY_POLL: Backoff =
 #[into_params(parameter_in = Query)]
 pub struct PhotoQuery {
     /// Answer once the read model holds this version of the photo or a later one (read your
-    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503`. A photo the
-    /// caller may not see is `404` at once; one the read model does not hold yet is waited for
-    /// only with a valid token (else `404` at once).
+    /// writes), waiting at most `CATALOG_CONSISTENCY_WAIT_MS`; past that, `503` to a caller who
+    /// may see the photo (or, for an id not held yet, has a valid token), else `404`. A photo
+    /// the caller may not see at that version is `404` at once.
     min_version: Option<u64>,
 }
 
@@ -51,7 +54,7 @@ pub struct PhotoQuery {
         (status = OK, body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
         (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such photo, or not visible to the caller (at once, whatever `min_version`; a token that does not verify is no token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo, or not visible to the caller (a token that does not verify is no token; with `min_version`, judged at that version)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`min_version` did not arrive in time", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
     )
 )]
@@ -72,19 +75,26 @@ pub async fn photo(
         attempt += 1;
         let pause = CONSISTENCY_POLL.delay(attempt);
         let found = get_photo(&state, photo_id, query.min_version.is_some()).await?;
+        let visible = |photo: &PhotoState| photo_view::visible_to(photo, viewer.as_deref());
         match found {
-            // Whatever its version: waiting would tell that it exists.
-            Some(photo) if !photo_view::visible_to(&photo, viewer.as_deref()) => {
-                return Err(ReadError::NotFound.into());
-            }
-            Some(photo) if photo.version >= wanted => break photo,
-            // Only a seller waits for a photo the read model does not hold yet (one it has just
-            // created); nobody else can be owed it.
-            None if query.min_version.is_none() || viewer.is_none() => {
-                return Err(ReadError::NotFound.into());
-            }
-            _ if Instant::now() + pause > deadline => {
-                return Err(ReadError::NotYet { version: wanted }.into());
+            // At the version asked for, the photo is what the caller may see of it.
+            Some(photo) if photo.version >= wanted && visible(&photo) => break photo,
+            Some(photo) if photo.version >= wanted => return Err(ReadError::NotFound.into()),
+            None if query.min_version.is_none() => return Err(ReadError::NotFound.into()),
+            // Out of time: "not yet" only to a caller who may see what is there (its owner, or
+            // anyone for a ready photo), or, for a photo not there at all, to a caller with a
+            // token (its own new photo); to anyone else, as for an unknown id.
+            found if Instant::now() + pause > deadline => {
+                let owed = match &found {
+                    Some(photo) => visible(photo),
+                    None => viewer.is_some(),
+                };
+                return Err(if owed {
+                    ReadError::NotYet { version: wanted }
+                } else {
+                    ReadError::NotFound
+                }
+                .into());
             }
             _ => tokio::time::sleep(pause).await,
         }
