@@ -112,18 +112,10 @@ impl PhotoStore {
         if rows.ids.is_empty() {
             return Ok(Some(version));
         }
-        let appended = sqlx::query(APPEND_REORDER)
+        let reorder = sqlx::query(APPEND_REORDER)
             .bind(product_id)
-            .bind(product.order_version)
-            .bind(rows.ids)
-            .bind(rows.columns.sequences)
-            .bind(rows.columns.types)
-            .bind(rows.columns.versions)
-            .bind(rows.columns.payloads)
-            .bind(rows.columns.metadata)
-            .bind(catalog_events::AGGREGATE_TYPE)
-            .execute(&self.pool)
-            .await;
+            .bind(product.order_version);
+        let appended = rows.bound_to(reorder).execute(&self.pool).await;
         match appended {
             Ok(done) if done.rows_affected() == 0 => Ok(None),
             Ok(_) => Ok(Some(version + 1)),
@@ -178,14 +170,8 @@ impl PhotoStore {
         if moved.rows_affected() == 0 {
             return Ok(None);
         }
-        let appended = sqlx::query(APPEND_TRANSFER)
-            .bind(rows.ids)
-            .bind(rows.columns.sequences)
-            .bind(rows.columns.types)
-            .bind(rows.columns.versions)
-            .bind(rows.columns.payloads)
-            .bind(rows.columns.metadata)
-            .bind(catalog_events::AGGREGATE_TYPE)
+        let appended = rows
+            .bound_to(sqlx::query(APPEND_TRANSFER))
             .execute(&mut *transaction)
             .await;
         match appended {
@@ -278,6 +264,22 @@ struct Rows {
 }
 
 impl Rows {
+    /// `query` with the rows bound after its own parameters: the photo ids, one array per
+    /// column, then the aggregate type (the order both statements number them in).
+    fn bound_to(
+        self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.ids)
+            .bind(self.columns.sequences)
+            .bind(self.columns.types)
+            .bind(self.columns.versions)
+            .bind(self.columns.payloads)
+            .bind(self.columns.metadata)
+            .bind(catalog_events::AGGREGATE_TYPE)
+    }
+
     /// Decides `command` on the photo at `state` and adds the events it causes.
     async fn decide(
         &mut self,
