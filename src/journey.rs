@@ -129,7 +129,7 @@ fn stages(metadata: &Value) -> Vec<(String, u64)> {
     let Some(kept) = metadata["details"]["stages_ms"].as_object() else {
         return Vec::new();
     };
-    ["download", "decode", "resize", "encode", "store"]
+    ["download", "decode", "resize", "choose", "encode", "store"]
         .into_iter()
         .filter_map(|stage| Some((stage.to_owned(), kept.get(stage)?.as_u64()?)))
         .collect()

@@ -13,8 +13,8 @@
 //!
 //! Here are both the lane (its queue, its threads) and the processor's side of it: the loop
 //! that takes each photo off the lane, encodes its later formats within the memory budget,
-//! stores them beside the photo's variants and records them (`AddFormat`), in the photo's
-//! trace. How many photos wait is `catalog_avif_backlog`; each photo's encode is timed
+//! stores those lighter than their JPEG beside the photo's variants and records them
+//! (`AddFormat`), in the photo's trace. How many photos wait is `catalog_avif_backlog`; each photo's encode is timed
 //! (`catalog_avif_encode_seconds`).
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ use std::time::Instant;
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::store::{Cause, CommandError};
 use catalog_events::{VariantFormat, VariantName};
-use catalog_images::{Alternate, Pixels, Rejection};
+use catalog_images::{LaterFormats, Pixels, Rejection};
 use futures_util::future::try_join_all;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -121,11 +121,20 @@ impl Processor {
             cause,
         } = later;
         let prefix = prefix.as_str();
+        let pixels_count = pixels.len();
         let started = Instant::now();
         let encoded = self.encode_later(pixels).await;
         metrics::histogram!("catalog_avif_encode_seconds").record(started.elapsed().as_secs_f64());
         let encoded = match encoded {
-            Ok(Ok(encoded)) => encoded,
+            Ok(Ok(later)) => {
+                crate::render::record_quality(
+                    "avif",
+                    later.quality,
+                    pixels_count,
+                    later.formats.len(),
+                );
+                later.formats
+            }
             Ok(Err(rejection)) => {
                 tracing::warn!(%photo, %rejection, "the AVIF variants could not be made");
                 return;
@@ -135,6 +144,10 @@ impl Processor {
                 return;
             }
         };
+        if encoded.is_empty() {
+            tracing::info!(%photo, "no AVIF variant is lighter than its JPEG: none is offered");
+            return;
+        }
         let stored = encoded.iter().map(|(name, alternate)| async move {
             anyhow::Ok((*name, self.store_format(prefix, *name, alternate).await?))
         });
@@ -177,7 +190,7 @@ impl Processor {
     async fn encode_later(
         &self,
         pixels: Vec<Pixels>,
-    ) -> anyhow::Result<Result<Vec<(VariantName, Alternate)>, Rejection>> {
+    ) -> anyhow::Result<Result<LaterFormats, Rejection>> {
         let bytes = pixels.iter().map(|p| p.rgb.len() as u64).sum::<u64>() + JOB_OVERHEAD_BYTES;
         let memory = self.reserve(bytes).await?;
         at_lowest_priority(move || {

@@ -100,6 +100,16 @@ impl Processor {
             Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
         };
         stages.rendered = Some(rendition.timings);
+        let variants = rendition.variants.len();
+        if let Some(jpeg) = rendition.qualities.jpeg {
+            record_quality("jpeg", Some(jpeg), 0, 0);
+        }
+        let webps = rendition
+            .variants
+            .iter()
+            .filter(|rendered| !rendered.alternates.is_empty())
+            .count();
+        record_quality("webp", Some(rendition.qualities.webp), variants, webps);
         // A key of this job's own: a racing job for the same photo never touches these.
         let prefix = format!(
             "variants/{photo}/{}-{}",
@@ -317,6 +327,24 @@ enum Ended {
     Retry,
 }
 
+/// Records the quality a photo's search chose for a format (`catalog_image_quality`), and of
+/// its `made` variants in that format, how many were `offered` and how many were left out as
+/// not lighter than the primary (`catalog_image_alternates_total`).
+pub(crate) fn record_quality(
+    format: &'static str,
+    quality: Option<u8>,
+    made: usize,
+    offered: usize,
+) {
+    if let Some(quality) = quality {
+        metrics::histogram!("catalog_image_quality", "format" => format).record(f64::from(quality));
+    }
+    metrics::counter!("catalog_image_alternates_total", "format" => format, "outcome" => "offered")
+        .increment(offered as u64);
+    metrics::counter!("catalog_image_alternates_total", "format" => format, "outcome" => "heavier")
+        .increment(made.saturating_sub(offered) as u64);
+}
+
 /// The time a render spent in each stage so far.
 struct Stages {
     started: Instant,
@@ -340,6 +368,7 @@ impl Stages {
             [
                 ("decode", timings.decode),
                 ("resize", timings.resize),
+                ("choose", timings.choose),
                 ("encode", timings.encode),
             ]
         });

@@ -16,12 +16,13 @@
 //! and animated WebP with the `image` crate, an animation giving its first frame) and
 //! converts to sRGB (CMYK JPEGs and embedded ICC profiles through Little CMS). [`variants`]
 //! resizes (SIMD, Catmull-Rom, each variant from the previous larger one), applies the EXIF
-//! orientation to the small results, and encodes: JPEG at quality 80 with 4:2:0 chroma
-//! subsampling for opaque images, PNG for images with transparency, and each also as a WebP
-//! (libwebp), at a quality matched to the JPEG's by DSSIM. [`variants::later_formats`] makes
-//! the AVIF of an opaque image's variants from the pixels the render kept: libaom's
-//! better-compressing speed takes longer than a photo should wait to be ready, so the image
-//! processor makes them after. Nothing of the original's metadata is copied (no EXIF, no GPS): the
+//! orientation to the small results, and encodes: JPEG with 4:2:0 chroma subsampling for
+//! opaque images, PNG for images with transparency, and each also as a WebP (libwebp) where
+//! that is lighter enough. Each format's quality is the photo's own, found by [`quality`]: the
+//! lowest that reaches one perceptual target. [`variants::later_formats`] makes the AVIF of
+//! an opaque image's variants from the pixels the render kept, where lighter than the JPEG:
+//! libaom's better-compressing speed takes longer than a photo should wait to be ready, so
+//! the image processor makes them after. Nothing of the original's metadata is copied (no EXIF, no GPS): the
 //! variants are encoded from pixels. [`placeholder`] sketches the image for pages to show
 //! while it loads.
 
@@ -30,6 +31,7 @@ mod heif;
 mod heif_size;
 mod libwebp;
 pub mod placeholder;
+pub mod quality;
 pub mod sandbox;
 pub mod variants;
 
@@ -113,7 +115,8 @@ pub struct Rendered {
     pub height: u32,
     pub content_type: &'static str,
     pub bytes: Vec<u8>,
-    /// The same pixels in other formats, for browsers that take them (WebP).
+    /// The same pixels in other formats, for browsers that take them: WebP, when lighter
+    /// enough than the primary ([`variants::WEBP_MOST`]).
     pub alternates: Vec<Alternate>,
 }
 
@@ -125,6 +128,16 @@ pub struct Pixels {
     pub width: u32,
     pub height: u32,
     pub rgb: Vec<u8>,
+    /// The bytes of the variant's JPEG, which a later format must undercut to be offered.
+    pub jpeg_bytes: usize,
+}
+
+/// What [`variants::later_formats`] made of a photo: the AVIF quality found (none when
+/// there was nothing to encode) and the AVIF of each variant where it is lighter.
+#[derive(Debug, Clone, Default)]
+pub struct LaterFormats {
+    pub quality: Option<u8>,
+    pub formats: Vec<(VariantName, Alternate)>,
 }
 
 /// A variant in another format.
@@ -145,6 +158,8 @@ pub struct Rendition {
     /// The variants' pixels, largest first, for the formats made later (AVIF); empty for a
     /// transparent image, which gets none.
     pub later: Vec<Pixels>,
+    /// The qualities this photo's variants were encoded at.
+    pub qualities: quality::Qualities,
     /// How long each step took.
     pub timings: Timings,
 }
@@ -155,6 +170,8 @@ pub struct Timings {
     pub decode: Duration,
     /// Resizing, the placeholder and turning upright.
     pub resize: Duration,
+    /// Choosing the qualities ([`quality`]).
+    pub choose: Duration,
     pub encode: Duration,
 }
 

@@ -211,46 +211,128 @@ fn a_large_jpeg_gives_four_bounded_jpeg_variants_without_metadata() {
     }
 }
 
+/// Uniform colour noise, the worst case for WebP and AVIF beside JPEG: detail at every scale
+/// that their smoothing cannot keep at the same look.
+fn noise(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let hash =
+            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+        Rgb([(hash >> 8) as u8, (hash >> 16) as u8, (hash >> 24) as u8])
+    })
+}
+
 #[test]
-fn every_variant_comes_as_a_smaller_webp_and_later_avif_of_the_same_size_and_orientation() {
+fn every_format_offered_is_lighter_than_its_variant_and_of_the_same_size_and_orientation() {
     let rendition = render(&jpeg_with_orientation(&photo(1200, 800), 6), LIMITS).unwrap();
     let later = variants::later_formats(&rendition.later).unwrap();
-    let later: std::collections::BTreeMap<_, _> = later.into_iter().collect();
-    assert_eq!(later.len(), 4);
+    assert!(later.quality.is_some());
+    let later: std::collections::BTreeMap<_, _> = later.formats.into_iter().collect();
+    assert!(
+        later.contains_key(&VariantName::Large),
+        "a smooth photo's large AVIF is lighter than its JPEG"
+    );
     for variant in &rendition.variants {
-        let [webp] = &variant.alternates[..] else {
-            panic!(
-                "{:?} has {} alternates",
+        let offered = variant.alternates.iter().chain(later.get(&variant.name));
+        for alternate in offered {
+            let most = match alternate.content_type {
+                "image/webp" => variants::WEBP_MOST,
+                _ => variants::AVIF_MOST,
+            };
+            assert!(
+                variants::lighter(variant.bytes.len(), alternate.bytes.len(), most),
+                "{:?} {}: {} bytes against the JPEG's {}",
                 variant.name,
-                variant.alternates.len()
+                alternate.content_type,
+                alternate.bytes.len(),
+                variant.bytes.len()
             );
-        };
-        assert_eq!(webp.content_type, "image/webp");
-        let image =
-            image::load_from_memory_with_format(&webp.bytes, image::ImageFormat::WebP).unwrap();
-        assert_eq!(
-            (image.width(), image.height()),
-            (variant.width, variant.height)
-        );
-        let avif = &later[&variant.name];
-        assert_eq!(avif.content_type, "image/avif");
-        let image = libavif::decode_rgb(&avif.bytes).unwrap();
-        assert_eq!(
-            (image.width(), image.height()),
-            (variant.width, variant.height)
-        );
+            let (width, height) = match alternate.content_type {
+                "image/webp" => {
+                    let image = image::load_from_memory_with_format(
+                        &alternate.bytes,
+                        image::ImageFormat::WebP,
+                    )
+                    .unwrap();
+                    (image.width(), image.height())
+                }
+                _ => {
+                    let image = libavif::decode_rgb(&alternate.bytes).unwrap();
+                    (image.width(), image.height())
+                }
+            };
+            assert_eq!((width, height), (variant.width, variant.height));
+        }
         assert!(variant.height > variant.width, "turned upright");
     }
+}
+
+#[test]
+fn a_variant_whose_alternate_would_be_heavier_lists_none() {
+    let rendition = render(&jpeg(&noise(1200, 800)), LIMITS).unwrap();
     let large = rendition.variants.last().unwrap();
-    for alternate in large.alternates.iter().chain([&later[&VariantName::Large]]) {
+    let pixels = &rendition.later[0];
+    assert_eq!(pixels.name, VariantName::Large);
+    // What the WebP would have been: the large variant's pixels at the photo's WebP quality.
+    let webp = variants::webp(
+        &pixels.rgb,
+        pixels.width,
+        pixels.height,
+        false,
+        f32::from(rendition.qualities.webp),
+    )
+    .unwrap();
+    assert!(
+        !variants::lighter(large.bytes.len(), webp.len(), variants::WEBP_MOST),
+        "the WebP would be {} bytes against the JPEG's {}",
+        webp.len(),
+        large.bytes.len()
+    );
+    for variant in &rendition.variants {
         assert!(
-            alternate.bytes.len() < large.bytes.len(),
-            "{} of {} bytes against the JPEG's {}",
-            alternate.content_type,
-            alternate.bytes.len(),
-            large.bytes.len()
+            variant.alternates.is_empty(),
+            "{:?} offers {:?}",
+            variant.name,
+            variant
+                .alternates
+                .iter()
+                .map(|a| a.content_type)
+                .collect::<Vec<_>>()
         );
     }
+    let later = variants::later_formats(&rendition.later).unwrap();
+    assert!(
+        later
+            .formats
+            .iter()
+            .all(|(name, _)| *name != VariantName::Large),
+        "the large AVIF is heavier than its JPEG and is not offered"
+    );
+}
+
+#[test]
+fn each_photo_gets_the_lowest_qualities_that_reach_one_look() {
+    let smooth = render(&jpeg(&photo(1200, 800)), LIMITS).unwrap();
+    let busy = render(&jpeg(&noise(1200, 800)), LIMITS).unwrap();
+    let (smooth_jpeg, busy_jpeg) = (smooth.qualities.jpeg.unwrap(), busy.qualities.jpeg.unwrap());
+    assert!(
+        smooth_jpeg + 10 <= busy_jpeg,
+        "a smooth photo needs a lower JPEG quality ({smooth_jpeg}) than a busy one ({busy_jpeg})"
+    );
+    // On the sample the search ran on, each format reaches the target, and a few qualities
+    // lower does not.
+    let small = &busy.later[2];
+    assert_eq!(small.name, VariantName::Small);
+    let sample = quality::Sample::new(&small.rgb, small.width, small.height, false).unwrap();
+    for found in [
+        sample.jpeg().unwrap(),
+        sample.webp().unwrap(),
+        sample.avif().unwrap(),
+    ] {
+        assert!(found.score >= quality::TARGET, "{found:?}");
+    }
+    let jpeg = variants::jpeg(&small.rgb, small.width, small.height, busy_jpeg - 4).unwrap();
+    let decoded = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+    assert!(sample.score(&decoded.pixels, false).unwrap() < quality::TARGET);
 }
 
 #[test]

@@ -11,26 +11,21 @@ use image::{DynamicImage, ImageEncoder};
 
 use super::decode::Decoded;
 use super::placeholder::{self, Placeholder};
-use super::{Alternate, Pixels, Rejection, Rendered, Rendition, Timings};
+use super::quality::{Qualities, Sample};
+use super::{Alternate, LaterFormats, Pixels, Rejection, Rendered, Rendition, Timings};
 
-/// JPEG quality of the variants; 4:2:0 chroma subsampling halves colour resolution, which
-/// photographs do not show at this quality, for about a third fewer bytes.
-pub const JPEG_QUALITY: i32 = 80;
-
-/// libwebp's quality for the WebP variants: where their DSSIM against the image resized
-/// without loss matches the JPEG's at [`JPEG_QUALITY`] on real photographs (`./dev bench
-/// images`, 10 of Debian's wallpapers: JPEG 0.00126; WebP 0.00145 at 85, 0.00125 at 87,
-/// 0.00116 at 88), for 0.78 of the JPEG's bytes.
-pub const WEBP_QUALITY: f32 = 87.0;
 /// libwebp's effort (0 fastest to 6 smallest).
 pub const WEBP_METHOD: i32 = 4;
 
-/// libavif's quality (0 to 100) for the AVIF variants, matched to the JPEG's like WebP's
-/// (`./dev bench images`, the same 10 wallpapers, at [`AVIF_SPEED`]: DSSIM 0.00140 at 72,
-/// 0.00121 at 74 and 0.00111 at 76 against the JPEG's 0.00127), for 0.54 of the JPEG's bytes
-/// on the large variant and 0.56 over all four (a small image's AVIF container weighs more).
-pub const AVIF_QUALITY: u8 = 74;
-/// libaom's speed (0 slowest to 10), chosen by measurement on the same photographs, one
+/// The most of its JPEG's (or PNG's) bytes a variant's WebP may take and still be offered.
+/// A WebP reaches only the browsers that take no AVIF, and it is most of the work before a
+/// photo is ready; below a fifth fewer bytes it is not worth that work, nor the storage.
+pub const WEBP_MOST: f64 = 0.8;
+/// The most of its JPEG's bytes a variant's AVIF may take and still be offered: any saving,
+/// as nearly every browser takes AVIF and it is made after the photo is ready.
+pub const AVIF_MOST: f64 = 1.0;
+
+/// libaom's speed (0 slowest to 10), chosen by measurement on Debian's wallpapers, one
 /// thread, at the quality matching the JPEG's: at 7 a photo's AVIF variants take 0.68 s and
 /// 0.54 of the JPEG's bytes; at 9, 0.08 s and 0.69; at 8, 0.22 s and more bytes than at 9.
 /// 0.68 s is more than a photo should wait to be ready, so they are made after it
@@ -120,19 +115,23 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         .map(|(name, image)| Upright::of(*name, image, alpha, orientation))
         .collect::<Result<Vec<_>, _>>()?;
     let resize = started.elapsed();
-    let mut variants = encode_all(&upright)?;
+    let qualities = choose(&upright)?;
+    let choose = started.elapsed().saturating_sub(resize);
+    let mut variants = encode_all(&upright, qualities)?;
     variants.reverse();
-    let encode = started.elapsed().saturating_sub(resize);
+    let encode = started.elapsed().saturating_sub(resize + choose);
     let later = if alpha {
         Vec::new()
     } else {
         upright
             .into_iter()
-            .map(|u| Pixels {
+            .zip(variants.iter().rev())
+            .map(|(u, rendered)| Pixels {
                 name: u.name,
                 width: u.width,
                 height: u.height,
                 rgb: u.pixels.into_owned(),
+                jpeg_bytes: rendered.bytes.len(),
             })
             .collect()
     };
@@ -147,12 +146,38 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         variants,
         placeholder,
         later,
+        qualities,
         timings: Timings {
             decode: Duration::ZERO,
             resize,
+            choose,
             encode,
         },
     })
+}
+
+/// The JPEG and WebP qualities of a photo, found on its `small` variant ([`quality`]).
+fn choose(upright: &[Upright<'_>]) -> Result<Qualities, Rejection> {
+    let small = sample_of(upright, |u| u.name)
+        .ok_or_else(|| resize_error("no variant to choose the quality on"))?;
+    let sample = Sample::new(&small.pixels, small.width, small.height, small.alpha)?;
+    let jpeg = if small.alpha {
+        None
+    } else {
+        Some(sample.jpeg()?.quality)
+    };
+    Ok(Qualities {
+        jpeg,
+        webp: sample.webp()?.quality,
+    })
+}
+
+/// The variant the qualities are searched on: the `small` one, or the smallest there is.
+fn sample_of<T>(variants: &[T], name: impl Fn(&T) -> VariantName) -> Option<&T> {
+    variants
+        .iter()
+        .find(|v| name(v) == VariantName::Small)
+        .or_else(|| variants.last())
 }
 
 /// One variant's pixels as shown (orientation applied), ready to encode.
@@ -202,17 +227,23 @@ impl<'a> Upright<'a> {
     }
 }
 
-/// Encodes every variant as JPEG (or PNG) and WebP. The largest variant's WebP, about
-/// three quarters of the work, runs on a thread of its own while this one encodes the rest,
-/// so that a photo is ready about when that one encode is done.
-fn encode_all(upright: &[Upright<'_>]) -> Result<Vec<Rendered>, Rejection> {
-    let webp_of = |u: &Upright<'_>| webp(&u.pixels, u.width, u.height, u.alpha, WEBP_QUALITY);
+/// Encodes every variant as JPEG (or PNG) and WebP at the photo's qualities; a WebP is kept
+/// only where it is light enough ([`WEBP_MOST`]). The largest variant's WebP, about three
+/// quarters of the work, runs on a thread of its own while this one encodes the rest, so that
+/// a photo is ready about when that one encode is done.
+fn encode_all(upright: &[Upright<'_>], qualities: Qualities) -> Result<Vec<Rendered>, Rejection> {
+    let webp_quality = f32::from(qualities.webp);
+    let webp_of = |u: &Upright<'_>| webp(&u.pixels, u.width, u.height, u.alpha, webp_quality);
+    let primary_of = |u: &Upright<'_>| primary(u, qualities.jpeg);
     let Some((largest, rest)) = upright.split_first() else {
         return Ok(Vec::new());
     };
     let (primary, webps) = std::thread::scope(|scope| {
         let largest = scope.spawn(|| webp_of(largest));
-        let primary = upright.iter().map(primary).collect::<Result<Vec<_>, _>>();
+        let primary = upright
+            .iter()
+            .map(primary_of)
+            .collect::<Result<Vec<_>, _>>();
         let rest = rest.iter().map(webp_of).collect::<Result<Vec<_>, _>>();
         let largest = largest
             .join()
@@ -230,27 +261,45 @@ fn encode_all(upright: &[Upright<'_>]) -> Result<Vec<Rendered>, Rejection> {
         .zip(upright)
         .map(|((primary, webp), u)| {
             let (content_type, bytes) = primary;
+            let alternates = lighter(bytes.len(), webp.len(), WEBP_MOST)
+                .then_some(Alternate {
+                    content_type: "image/webp",
+                    bytes: webp,
+                })
+                .into_iter()
+                .collect();
             Rendered {
                 name: u.name,
                 width: u.width,
                 height: u.height,
                 content_type,
                 bytes,
-                alternates: vec![Alternate {
-                    content_type: "image/webp",
-                    bytes: webp,
-                }],
+                alternates,
             }
         })
         .collect();
     Ok(rendered)
 }
 
-/// The AVIF of each variant (the content type is `image/avif`), largest first: the largest
-/// on a thread of its own while this one encodes the others.
-pub fn later_formats(pixels: &[Pixels]) -> Result<Vec<(VariantName, Alternate)>, Rejection> {
+/// Whether an alternate of `bytes` is light enough beside its variant's `primary` bytes to
+/// be offered: at most `most` of them.
+pub fn lighter(primary: usize, bytes: usize, most: f64) -> bool {
+    (bytes as f64) <= primary as f64 * most && bytes < primary
+}
+
+/// The formats made once a photo is ready: the AVIF of each variant (content type
+/// `image/avif`) where it is lighter than the JPEG ([`AVIF_MOST`]), largest first, at the
+/// quality found on the `small` variant; the largest on a thread of its own while this one
+/// encodes the others. With the quality found, for the processor's metrics.
+pub fn later_formats(pixels: &[Pixels]) -> Result<LaterFormats, Rejection> {
+    let Some(sample) = sample_of(pixels, |p| p.name) else {
+        return Ok(LaterFormats::default());
+    };
+    let quality = Sample::new(&sample.rgb, sample.width, sample.height, false)?
+        .avif()?
+        .quality;
     let avif_of = |p: &Pixels| {
-        avif(&p.rgb, p.width, p.height, AVIF_QUALITY).map(|bytes| {
+        avif(&p.rgb, p.width, p.height, quality).map(|bytes| {
             let alternate = Alternate {
                 content_type: "image/avif",
                 bytes,
@@ -259,9 +308,9 @@ pub fn later_formats(pixels: &[Pixels]) -> Result<Vec<(VariantName, Alternate)>,
         })
     };
     let Some((largest, rest)) = pixels.split_first() else {
-        return Ok(Vec::new());
+        return Ok(LaterFormats::default());
     };
-    std::thread::scope(|scope| {
+    let encoded = std::thread::scope(|scope| {
         let largest = scope.spawn(|| avif_of(largest));
         let rest = rest.iter().map(avif_of).collect::<Result<Vec<_>, _>>();
         let largest = largest
@@ -269,7 +318,17 @@ pub fn later_formats(pixels: &[Pixels]) -> Result<Vec<(VariantName, Alternate)>,
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         let mut encoded = vec![largest];
         encoded.extend(rest?);
-        Ok(encoded)
+        Ok::<_, Rejection>(encoded)
+    })?;
+    let formats = encoded
+        .into_iter()
+        .zip(pixels)
+        .filter(|((_, alternate), p)| lighter(p.jpeg_bytes, alternate.bytes.len(), AVIF_MOST))
+        .map(|(encoded, _)| encoded)
+        .collect();
+    Ok(LaterFormats {
+        quality: Some(quality),
+        formats,
     })
 }
 
@@ -313,15 +372,16 @@ fn resize_error(error: impl std::fmt::Display) -> Rejection {
     Rejection::Corrupt(format!("resizing failed: {error}"))
 }
 
-/// The variant in its main format: JPEG when opaque, PNG when it has transparency.
-fn primary(upright: &Upright<'_>) -> Result<(&'static str, Vec<u8>), Rejection> {
+/// The variant in its main format: JPEG at `jpeg` quality when opaque, PNG when it has
+/// transparency.
+fn primary(upright: &Upright<'_>, jpeg: Option<u8>) -> Result<(&'static str, Vec<u8>), Rejection> {
     let Upright {
         width,
         height,
         pixels,
         ..
     } = upright;
-    if upright.alpha {
+    let Some(quality) = jpeg.filter(|_| !upright.alpha) else {
         let mut bytes = Vec::new();
         image::codecs::png::PngEncoder::new_with_quality(
             &mut bytes,
@@ -330,11 +390,10 @@ fn primary(upright: &Upright<'_>) -> Result<(&'static str, Vec<u8>), Rejection> 
         )
         .write_image(pixels, *width, *height, image::ExtendedColorType::Rgba8)
         .map_err(encode_error)?;
-        Ok(("image/png", bytes))
-    } else {
-        let bytes = jpeg(pixels, *width, *height).map_err(encode_error)?;
-        Ok(("image/jpeg", bytes))
-    }
+        return Ok(("image/png", bytes));
+    };
+    let bytes = self::jpeg(pixels, *width, *height, quality).map_err(encode_error)?;
+    Ok(("image/jpeg", bytes))
 }
 
 fn encode_error(error: impl std::fmt::Display) -> Rejection {
@@ -377,8 +436,10 @@ pub fn avif(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>,
     Ok(encoder.encode(&image).map_err(encode_error)?.to_vec())
 }
 
-/// A JPEG of RGB pixels at [`JPEG_QUALITY`], 4:2:0, Huffman tables optimized.
-pub fn jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, turbojpeg::Error> {
+/// A JPEG of RGB pixels at a quality of libjpeg's (1 to 100), 4:2:0 (colour at half
+/// resolution, which photographs do not show, for about a third fewer bytes), Huffman tables
+/// optimized.
+pub fn jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, turbojpeg::Error> {
     let image = turbojpeg::Image {
         pixels: rgb,
         width: width as usize,
@@ -387,7 +448,7 @@ pub fn jpeg(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, turbojpeg::E
         format: turbojpeg::PixelFormat::RGB,
     };
     turbojpeg::Compressor::new().and_then(|mut compressor| {
-        compressor.set_quality(JPEG_QUALITY)?;
+        compressor.set_quality(i32::from(quality))?;
         compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2)?;
         compressor.set_optimize(true)?;
         compressor.compress_to_vec(image)

@@ -20,7 +20,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 /// The name of the gauge [`heartbeat`] sets.
 pub const HEARTBEAT: &str = "catalog_loop_heartbeat_timestamp_seconds";
 
-/// The buckets of each histogram family, in seconds.
+/// The buckets of each histogram family, in seconds (and one in an encoder's quality, 0 to
+/// 100).
 pub const BUCKETS: &[(&str, &[f64])] = &[
     (
         "http_request_duration_seconds",
@@ -36,6 +37,12 @@ pub const BUCKETS: &[(&str, &[f64])] = &[
     ),
     ("catalog_image_job_seconds", JOB_BUCKETS),
     ("catalog_avif_encode_seconds", JOB_BUCKETS),
+    (
+        "catalog_image_quality",
+        &[
+            40.0, 50.0, 60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 100.0,
+        ],
+    ),
     (
         "catalog_webhook_delivery_seconds",
         &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],

@@ -278,7 +278,9 @@ async fn one_photo_is_one_trace_from_its_create_request_to_its_webhook() {
         assert!(text.contains(family), "{part} has no {family}:\n{text}");
     }
     let processor = parts.metrics("process-images").await.unwrap();
-    for stage in ["download", "decode", "resize", "encode", "store", "total"] {
+    for stage in [
+        "download", "decode", "resize", "choose", "encode", "store", "total",
+    ] {
         let series =
             format!("catalog_image_job_seconds_count{{stage=\"{stage}\",outcome=\"ready\"}}");
         let alternative =

@@ -56,8 +56,9 @@ pub enum PhotoCommand {
         variants: BTreeMap<VariantName, Variant>,
         placeholder: Option<Placeholder>,
     },
-    /// Add the ready photo's variants in another format (`format`, a content type): one file
-    /// per variant, in the folder of the render the photo shows.
+    /// Add the ready photo's variants in another format (`format`, a content type): a file for
+    /// each variant where that format is lighter (one at least), in the folder of the render
+    /// the photo shows.
     AddFormat {
         format: String,
         files: BTreeMap<VariantName, VariantFormat>,
@@ -159,7 +160,7 @@ pub enum PhotoError {
     #[error("the photo is not one of product {0:?}")]
     NotInProduct(String),
     /// Files of another format made from a render the photo no longer shows (reprocessed
-    /// since), or not one for each of its variants.
+    /// since), for a variant it does not have, or none at all.
     #[error("the files are not of the photo's current variants")]
     OtherRender,
 }
@@ -327,7 +328,7 @@ impl Photo {
                 if photo.status != Ready {
                     return refuse("add a format to", photo.status);
                 }
-                let of_this_render = files.len() == photo.variants.len()
+                let of_this_render = !files.is_empty()
                     && files.iter().all(|(name, file)| {
                         photo
                             .variants

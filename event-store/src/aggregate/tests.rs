@@ -39,15 +39,18 @@ fn request() -> UploadRequested {
 }
 
 fn variants() -> BTreeMap<VariantName, Variant> {
-    let variant = Variant {
-        key: "variants/7/thumb.jpg".into(),
-        width: 150,
-        height: 100,
-        bytes: 4000,
+    let variant = |name: &str, width: u32, height: u32, bytes: u64| Variant {
+        key: format!("variants/7/{name}.jpg"),
+        width,
+        height,
+        bytes,
         content_type: "image/jpeg".into(),
         formats: BTreeMap::new(),
     };
-    BTreeMap::from([(VariantName::Thumb, variant)])
+    BTreeMap::from([
+        (VariantName::Thumb, variant("thumb", 150, 100, 4000)),
+        (VariantName::Large, variant("large", 1600, 1067, 180_000)),
+    ])
 }
 
 fn requested() -> Fact {
@@ -723,6 +726,7 @@ fn avif_added() -> Fact {
     })
 }
 
+/// The AVIF of the thumb only, as when the large one's would be heavier than its JPEG.
 #[test]
 fn a_ready_photo_gets_a_format_made_from_its_render() {
     test()
@@ -742,10 +746,21 @@ fn a_format_added_again_appends_nothing() {
 }
 
 #[test]
-fn a_format_of_another_render_or_missing_a_variant_is_refused() {
+fn a_format_of_another_render_of_a_variant_it_lacks_or_of_none_is_refused() {
     test()
         .given(history(PhotoStatus::Ready))
         .when(add_avif("variants/7/an-older-attempt"))
+        .then_expect_error(PhotoError::OtherRender);
+    let medium = VariantFormat {
+        key: "variants/7/medium.avif".into(),
+        bytes: 20_000,
+    };
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(PhotoCommand::AddFormat {
+            format: "image/avif".into(),
+            files: BTreeMap::from([(VariantName::Medium, medium)]),
+        })
         .then_expect_error(PhotoError::OtherRender);
     test()
         .given(history(PhotoStatus::Ready))
