@@ -274,7 +274,8 @@ pub struct Variant {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
-    /// The same variant in other formats, by content type (`image/webp`, `image/avif`).
+    /// The same variant in other formats, by content type (`image/webp`, `image/avif`), each
+    /// listed only where its file is lighter than the variant's at the same look.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub formats: BTreeMap<String, VariantFormat>,
 }

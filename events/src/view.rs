@@ -15,7 +15,8 @@ pub struct VariantView {
     pub height: u32,
     pub bytes: u64,
     pub content_type: String,
-    /// The same variant in other formats, by content type (`image/webp`, `image/avif`).
+    /// The same variant in other formats, by content type (`image/webp`, `image/avif`), each
+    /// listed only where its file is lighter than the variant's at the same look.
     pub formats: BTreeMap<String, FormatView>,
 }
 

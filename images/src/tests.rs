@@ -325,7 +325,7 @@ fn each_photo_gets_the_lowest_qualities_that_reach_one_look() {
     let sample = quality::Sample::new(&small.rgb, small.width, small.height, false).unwrap();
     for found in [
         sample.jpeg().unwrap(),
-        sample.webp().unwrap(),
+        sample.webp(None).unwrap(),
         sample.avif().unwrap(),
     ] {
         assert!(found.score >= quality::TARGET, "{found:?}");

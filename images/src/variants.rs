@@ -21,9 +21,12 @@ pub const WEBP_METHOD: i32 = 4;
 /// A WebP reaches only the browsers that take no AVIF, and it is most of the work before a
 /// photo is ready; below a fifth fewer bytes it is not worth that work, nor the storage.
 pub const WEBP_MOST: f64 = 0.8;
-/// The most of its JPEG's bytes a variant's AVIF may take and still be offered: any saving,
-/// as nearly every browser takes AVIF and it is made after the photo is ready.
-pub const AVIF_MOST: f64 = 1.0;
+/// The most of its JPEG's bytes a variant's AVIF may take and still be offered. Nearly every
+/// browser takes AVIF and it is made after the photo is ready, so any real saving is worth
+/// it; but the formats' looks agree only within a few points of SSIMULACRA2 on the variants
+/// (the search runs on the `small` one), a few percent of the bytes either way, so a
+/// saving under a tenth is not one at the same look.
+pub const AVIF_MOST: f64 = 0.9;
 
 /// libaom's speed (0 slowest to 10), chosen by measurement on Debian's wallpapers, one
 /// thread, at the quality matching the JPEG's: at 7 a photo's AVIF variants take 0.68 s and
@@ -115,9 +118,10 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
         .map(|(name, image)| Upright::of(*name, image, alpha, orientation))
         .collect::<Result<Vec<_>, _>>()?;
     let resize = started.elapsed();
-    let qualities = choose(&upright)?;
+    let chosen = choose(&upright)?;
     let choose = started.elapsed().saturating_sub(resize);
-    let mut variants = encode_all(&upright, qualities)?;
+    let qualities = chosen.qualities;
+    let mut variants = encode_all(&upright, &chosen)?;
     variants.reverse();
     let encode = started.elapsed().saturating_sub(resize + choose);
     let later = if alpha {
@@ -156,19 +160,33 @@ pub fn render(decoded: Decoded) -> Result<Rendition, Rejection> {
     })
 }
 
-/// The JPEG and WebP qualities of a photo, found on its `small` variant ([`quality`]).
-fn choose(upright: &[Upright<'_>]) -> Result<Qualities, Rejection> {
+/// The JPEG and WebP qualities of a photo, found on its `small` variant ([`quality`]), and
+/// that variant's files where the search made them.
+struct Chosen {
+    qualities: Qualities,
+    sample: VariantName,
+    jpeg: Option<Vec<u8>>,
+    webp: Option<Vec<u8>>,
+}
+
+fn choose(upright: &[Upright<'_>]) -> Result<Chosen, Rejection> {
     let small = sample_of(upright, |u| u.name)
         .ok_or_else(|| resize_error("no variant to choose the quality on"))?;
     let sample = Sample::new(&small.pixels, small.width, small.height, small.alpha)?;
     let jpeg = if small.alpha {
         None
     } else {
-        Some(sample.jpeg()?.quality)
+        Some(sample.jpeg()?)
     };
-    Ok(Qualities {
-        jpeg,
-        webp: sample.webp()?.quality,
+    let webp = sample.webp(jpeg.as_ref().map(|found| found.quality))?;
+    Ok(Chosen {
+        qualities: Qualities {
+            jpeg: jpeg.as_ref().map(|found| found.quality),
+            webp: webp.quality,
+        },
+        sample: small.name,
+        jpeg: jpeg.and_then(|found| found.encoded),
+        webp: webp.encoded,
     })
 }
 
@@ -227,14 +245,21 @@ impl<'a> Upright<'a> {
     }
 }
 
-/// Encodes every variant as JPEG (or PNG) and WebP at the photo's qualities; a WebP is kept
-/// only where it is light enough ([`WEBP_MOST`]). The largest variant's WebP, about three
-/// quarters of the work, runs on a thread of its own while this one encodes the rest, so that
-/// a photo is ready about when that one encode is done.
-fn encode_all(upright: &[Upright<'_>], qualities: Qualities) -> Result<Vec<Rendered>, Rejection> {
-    let webp_quality = f32::from(qualities.webp);
-    let webp_of = |u: &Upright<'_>| webp(&u.pixels, u.width, u.height, u.alpha, webp_quality);
-    let primary_of = |u: &Upright<'_>| primary(u, qualities.jpeg);
+/// Encodes every variant as JPEG (or PNG) and WebP at the photo's qualities (the searched
+/// variant's files are the search's); a WebP is kept only where it is light enough
+/// ([`WEBP_MOST`]). The largest variant's WebP, about three quarters of the work, runs on a
+/// thread of its own while this one encodes the rest, so that a photo is ready about when
+/// that one encode is done.
+fn encode_all(upright: &[Upright<'_>], chosen: &Chosen) -> Result<Vec<Rendered>, Rejection> {
+    let webp_quality = f32::from(chosen.qualities.webp);
+    let webp_of = |u: &Upright<'_>| match (&chosen.webp, u.name == chosen.sample) {
+        (Some(webp), true) => Ok(webp.clone()),
+        _ => webp(&u.pixels, u.width, u.height, u.alpha, webp_quality),
+    };
+    let primary_of = |u: &Upright<'_>| match (&chosen.jpeg, u.name == chosen.sample) {
+        (Some(jpeg), true) => Ok(("image/jpeg", jpeg.clone())),
+        _ => primary(u, chosen.qualities.jpeg),
+    };
     let Some((largest, rest)) = upright.split_first() else {
         return Ok(Vec::new());
     };
@@ -424,14 +449,25 @@ pub fn webp(
 }
 
 /// A lossy AVIF (4:2:0, like the JPEG) of RGB pixels at a quality of libavif's (0 to 100),
-/// by libaom on one thread.
+/// by libaom on one thread at [`AVIF_SPEED`].
 pub fn avif(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, Rejection> {
+    avif_at(rgb, width, height, quality, AVIF_SPEED)
+}
+
+/// [`avif`] at another of libaom's speeds.
+pub fn avif_at(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quality: u8,
+    speed: u8,
+) -> Result<Vec<u8>, Rejection> {
     let pixels = libavif::RgbPixels::new(width, height, rgb).map_err(encode_error)?;
     let image = pixels.to_image(libavif::YuvFormat::Yuv420);
     let mut encoder = libavif::Encoder::new();
     encoder
         .set_quality(quality)
-        .set_speed(AVIF_SPEED)
+        .set_speed(speed)
         .set_max_threads(1);
     Ok(encoder.encode(&image).map_err(encode_error)?.to_vec())
 }

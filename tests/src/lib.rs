@@ -105,16 +105,56 @@ pub fn upload_request(photo_id: Uuid, seller: &str, product: &str) -> UploadRequ
     }
 }
 
-/// A JPEG of the given size, made here (a smooth gradient, like a photo compresses).
+/// A JPEG of the given size, made here: smooth waves of colour, which compress as a photo
+/// does, so that its WebP and AVIF are lighter than its JPEG at the same look and all are
+/// offered.
 pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 128])
-    });
+    encode_jpeg(&image::RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let r = 128.0 + 90.0 * (fx * 9.0).sin() * (fy * 7.0).cos();
+        let g = 128.0 + 80.0 * (fx * 5.0 + fy * 11.0).sin();
+        let b = 110.0 + 70.0 * ((fx - 0.5).hypot(fy - 0.5) * 25.0).cos();
+        image::Rgb([r as u8, g as u8, b as u8])
+    }))
+}
+
+/// A JPEG of uniform colour noise: detail at every scale, which WebP and AVIF cannot keep at
+/// the JPEG's look in fewer bytes, so that the service offers neither for its large variant.
+pub fn noise_jpeg(width: u32, height: u32) -> Vec<u8> {
+    encode_jpeg(&image::RgbImage::from_fn(width, height, |x, y| {
+        let hash =
+            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+        image::Rgb([(hash >> 8) as u8, (hash >> 16) as u8, (hash >> 24) as u8])
+    }))
+}
+
+fn encode_jpeg(image: &image::RgbImage) -> Vec<u8> {
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .encode_image(&image)
+        .encode_image(image)
         .map(|()| bytes)
         .unwrap_or_default()
+}
+
+/// Whether each format a variant of a read photo lists follows the service's rule: lighter
+/// than the variant's JPEG or PNG, a WebP at most 0.8 of it.
+pub fn formats_are_lighter(photo: &Value) -> bool {
+    photo["variants"]
+        .as_object()
+        .into_iter()
+        .flat_map(|variants| variants.values())
+        .all(|variant| {
+            let primary = variant["bytes"].as_f64().unwrap_or(0.0);
+            variant["formats"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .all(|(format, file)| {
+                    let bytes = file["bytes"].as_f64().unwrap_or(f64::INFINITY);
+                    let most = if format == "image/webp" { 0.8 } else { 1.0 };
+                    bytes < primary && bytes <= most * primary
+                })
+        })
 }
 
 /// The photo ids of a page of a listing (`{"items": [photo...]}`), in its order.

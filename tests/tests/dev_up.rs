@@ -15,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use catalog_tests::{eventually, expect_json, fresh_database, jpeg, stack_env};
+use catalog_tests::{
+    eventually, expect_json, formats_are_lighter, fresh_database, jpeg, stack_env,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -215,9 +217,10 @@ async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String 
 }
 
 /// Waits until the product's gallery lists exactly these photos, all ready and with their AVIF
-/// variants (made after ready); returns it.
+/// variants (made after ready, all in one event: the large one's tells); returns it. Every
+/// format each lists follows the rule: lighter than the variant's JPEG.
 async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &[&str]) -> Value {
-    eventually(Duration::from_secs(90), || async {
+    let page = eventually(Duration::from_secs(90), || async {
         let page = http
             .get(format!("{}/v1/products/{product}/photos", setup.read))
             .send()
@@ -232,17 +235,19 @@ async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &
         listed.sort_unstable();
         let mut wanted = photos.to_vec();
         wanted.sort_unstable();
-        let with_avif = page["items"].as_array().unwrap().iter().all(|item| {
-            item["variants"]
-                .as_object()
-                .unwrap()
-                .values()
-                .all(|variant| variant["formats"]["image/avif"].is_object())
-        });
+        let with_avif = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["variants"]["large"]["formats"]["image/avif"].is_object());
         Ok((listed == wanted && with_avif).then_some(page.clone()))
     })
     .await
-    .unwrap()
+    .unwrap();
+    for item in page["items"].as_array().unwrap() {
+        assert!(formats_are_lighter(item), "{item:#}");
+    }
+    page
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
