@@ -7,7 +7,7 @@
 //! process confined to decoding ([`sandbox`]), so that the C decoders never parse a file
 //! beside the processor's credentials.
 //! The image processor (`catalog-image-processor`) is the worker around it; `fuzz/` feeds it
-//! any bytes and `benches/versus-libvips.rs` measures it beside libvips.
+//! any bytes and `benches/images/` measures it beside the codecs' floor and libvips.
 //!
 //! The bytes decide everything (never the name or the declared type): [`decode`] identifies
 //! the format from its magic bytes, reads the dimensions from the header and refuses more

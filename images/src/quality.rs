@@ -5,16 +5,18 @@
 //! WebP or AVIF quality matched to the JPEG's on one set of photos looks better or worse than
 //! the JPEG on another. So each photo gets its own JPEG, WebP and AVIF qualities: for each
 //! format, the lowest quality whose result scores [`TARGET`] on SSIMULACRA2 against the
-//! pixels it was made from, found by a short search (a few encodes, [`MAX_TRIES`] at most) on
-//! a downscaled copy, the `small` variant, and then applied to every variant.
+//! pixels it was made from, found by a short search (two or three encodes, [`MAX_TRIES`] at
+//! most) on a downscaled copy, the `small` variant, and then applied to every variant.
 //!
-//! SSIMULACRA2 (fast-ssim2, Cloudinary's metric in SIMD Rust) rather than DSSIM, because it
-//! was fitted to people's opinion scores of exactly these codecs at these qualities (the CID22
-//! set: JPEG, WebP, AVIF and JPEG XL), and it weighs what DSSIM does not: blur and lost
-//! texture (WebP's and AVIF's loss) against blocking and ringing (JPEG's). Matched by DSSIM,
-//! WebP was made at qualities that gave it more bytes than the JPEG (`./dev bench images`
-//! shows both scores of every file). Its reference pyramid is built once per photo and each
-//! candidate compared against it.
+//! SSIMULACRA2 (fast-ssim2, Cloudinary's metric in SIMD Rust) rather than DSSIM: it was
+//! fitted to people's opinion scores of images compressed by exactly these codecs at web
+//! qualities (Cloudinary's CID22 set: JPEG, WebP, AVIF, JPEG XL), and it scores what DSSIM, a
+//! general structural similarity, weighs only loosely: blur, lost texture and banding (WebP's
+//! and AVIF's loss) against blocking and ringing (JPEG's). The fixed WebP quality matched to
+//! the JPEG by DSSIM on one set of photos made WebPs heavier than their JPEGs on others.
+//! `./dev bench images` gives both scores of every file, so the two can be compared; it has
+//! no opinion scores of its own to settle which tracks people. The reference pyramid is built
+//! once per photo and each candidate compared against it.
 
 use fast_ssim2::{PixelDescriptor, PixelSlice, Ssimulacra2Reference};
 
@@ -49,8 +51,8 @@ pub struct Qualities {
     pub webp: u8,
 }
 
-/// A format's quality scale as searched: its bounds and where a search starts (the quality
-/// most photos of the corpus need).
+/// A format's quality scale as searched: its bounds and where a search starts (the median
+/// quality the photos of `./dev bench images` needed).
 #[derive(Debug, Clone, Copy)]
 pub struct Scale {
     pub lowest: u8,
@@ -68,13 +70,13 @@ pub const JPEG: Scale = Scale {
 pub const WEBP: Scale = Scale {
     lowest: 40,
     highest: 98,
-    start: 85,
+    start: 83,
 };
 /// libavif's quality (libaom's quantizer), 4:2:0.
 pub const AVIF: Scale = Scale {
     lowest: 30,
     highest: 95,
-    start: 74,
+    start: 72,
 };
 
 /// The downscaled copy searched on, with its SSIMULACRA2 reference built once.
