@@ -94,8 +94,8 @@ export function isSettled(id) {
 
 /**
  * Whether a photo is worth reading again: not settled yet, or ready with the AVIF variants
- * that the service adds shortly after `ready` to an opaque photo still to come (for a minute
- * at most), so that its detail lists them.
+ * that the service adds shortly after `ready` to an opaque photo (where they are lighter than
+ * its JPEGs) possibly still to come (for a minute at most), so that its detail lists them.
  * @param {string} id
  */
 export function worthPolling(id) {

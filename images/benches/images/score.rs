@@ -7,11 +7,18 @@ use fast_ssim2::{PixelDescriptor, PixelSlice, compute_ssimulacra2};
 
 use crate::measure::Pixels;
 
-/// An encoded file's pixels, RGBA.
+/// An encoded file's pixels, RGBA, decoded as browsers decode them: AVIF by libavif, WebP by
+/// libwebp.
 fn rgba(encoded: &[u8]) -> anyhow::Result<Vec<u8>> {
     if encoded.len() > 12 && &encoded[4..12] == b"ftypavif" {
         let pixels = libavif::decode_rgb(encoded)?;
         return Ok(pixels.to_vec());
+    }
+    if encoded.starts_with(b"RIFF") {
+        let image = webp::Decoder::new(encoded)
+            .decode()
+            .context("decoding a WebP made")?;
+        return Ok(image.to_image().into_rgba8().into_raw());
     }
     Ok(image::load_from_memory(encoded)
         .context("decoding a file made")?
