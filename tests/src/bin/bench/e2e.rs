@@ -3,6 +3,8 @@
 //! presigned URL, upload-complete; then the time until the read API shows the photo ready, and
 //! until it shows the AVIF variants the processor makes after (an opaque photo's).
 //!
+//! Every photo's `formats` are checked against the rule of the API (each lighter than its
+//! variant); a photo that breaks it counts as one that did not become ready.
 //! It prints p50/p95 from upload-complete to ready and to AVIF, photos per hour (each client
 //! waits for a photo's AVIF before it sends the next), the CPU-seconds per photo
 //! of the `catalog` processes (Postgres and moto excluded, read from `/proc`) and the image
@@ -241,11 +243,13 @@ async fn one(
             match photo["status"].as_str() {
                 // A transparent photo (PNG variants) gets no AVIF.
                 Some("ready") if !expect_failed && large["content_type"] == "image/png" => {
+                    lighter_formats(&photo, name)?;
                     return Ok((completed.elapsed(), None));
                 }
                 // The AVIF of every variant where it is lighter comes in one event.
                 Some("ready") if !expect_failed && has_avif(&photo) => {
                     let ready = ready.unwrap_or_else(|| completed.elapsed());
+                    lighter_formats(&photo, name)?;
                     return Ok((ready, Some(completed.elapsed())));
                 }
                 // No variant's AVIF was lighter than its JPEG (no event tells that): a photo
@@ -253,6 +257,7 @@ async fn one(
                 Some("ready") if !expect_failed => {
                     let at = *ready.get_or_insert_with(|| completed.elapsed());
                     if completed.elapsed() > at + NO_AVIF_AFTER {
+                        lighter_formats(&photo, name)?;
                         return Ok((at, None));
                     }
                 }
@@ -280,6 +285,17 @@ async fn one(
 
 /// How long after `ready` a photo without AVIF is taken to get none.
 const NO_AVIF_AFTER: Duration = Duration::from_secs(30);
+
+/// Every format a variant of the photo lists is lighter than the variant's own file, as the
+/// API promises.
+fn lighter_formats(photo: &Value, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        catalog_tests::formats_are_lighter(photo),
+        "{name}: a format is not lighter than its variant: {}",
+        photo["variants"]
+    );
+    Ok(())
+}
 
 /// Whether any variant of a read photo lists its AVIF.
 fn has_avif(photo: &Value) -> bool {
