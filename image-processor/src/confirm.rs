@@ -23,7 +23,7 @@ impl Processor {
         let state = match self.store.load(photo).await {
             Ok(Some(state)) if state.status == PhotoStatus::PendingUpload => state,
             Ok(_) => return Outcome::Done,
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Err(error) => return Outcome::Retry(format!("{error:#}")),
         };
         // S3's report carries no trace: the job's log lines and the upload join the photo's
         // own (looked up once, here; unknown, the event store starts one).
@@ -49,7 +49,7 @@ impl Processor {
                 tracing::info!(%photo, %refused, "an upload S3 reported is not recorded");
                 Outcome::Done
             }
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => Outcome::Retry(format!("{error:#}")),
         }
     }
 }

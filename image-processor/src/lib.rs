@@ -160,7 +160,8 @@ async fn start_sandbox(decoder: Option<PathBuf>, deadline: Duration) -> anyhow::
 enum Outcome {
     /// The photo is ready, failed with a reason, or needs nothing: the message is done.
     Done,
-    /// Try again later.
+    /// Try again later, for this reason: the error with its causes (`{error:#}`), so the log
+    /// names what S3 or the event store answered, not only "service error".
     Retry(String),
     /// The process is stopping while the job waits for the event store: the message returns
     /// to the queue for another process once its visibility runs out.
@@ -377,7 +378,7 @@ impl Processor {
         };
         match self.store.execute(photo, command, cause).await {
             Ok(_) | Err(CommandError::Refused(_)) => Outcome::Done,
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => Outcome::Retry(format!("{error:#}")),
         }
     }
 

@@ -172,7 +172,7 @@ impl Processor {
             }
             // Not deleted (a message from elsewhere): nothing of it is removed.
             Ok(_) => Outcome::Done,
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => Outcome::Retry(format!("{error:#}")),
         }
     }
 }

@@ -82,7 +82,7 @@ impl Processor {
             Err(CommandError::Refused(PhotoError::NotAllowed { .. } | PhotoError::NotFound)) => {
                 return (Outcome::Done, Ended::Skipped);
             }
-            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
+            Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         let started = Instant::now();
         let downloaded = self
@@ -92,12 +92,12 @@ impl Processor {
         let original = match downloaded {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
-            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
+            Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         let rendition = match self.render(original).await {
             Ok(Ok(rendition)) => rendition,
             Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
-            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
+            Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         stages.rendered = Some(rendition.timings);
         let variants = rendition.variants.len();
@@ -121,7 +121,7 @@ impl Processor {
         stages.store = Some(started.elapsed());
         let variants = match stored {
             Ok(variants) => variants,
-            Err(error) => return (Outcome::Retry(error.to_string()), Ended::Retry),
+            Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         let placeholder = &rendition.placeholder;
         let command = PhotoCommand::CompleteProcessing {
@@ -158,7 +158,7 @@ impl Processor {
                 self.remove_variants(&prefix, &rendition).await;
                 (Outcome::Done, Ended::Skipped)
             }
-            Err(error) => (Outcome::Retry(error.to_string()), Ended::Retry),
+            Err(error) => (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         }
     }
 
