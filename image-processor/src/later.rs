@@ -127,12 +127,10 @@ impl Processor {
         metrics::histogram!("catalog_avif_encode_seconds").record(started.elapsed().as_secs_f64());
         let encoded = match encoded {
             Ok(Ok(later)) => {
-                crate::render::record_quality(
-                    "avif",
-                    later.quality,
-                    pixels_count,
-                    later.formats.len(),
-                );
+                if let Some(quality) = later.quality {
+                    crate::render::record_quality("avif", quality);
+                }
+                crate::render::record_alternates("avif", pixels_count, later.formats.len());
                 later.formats
             }
             Ok(Err(rejection)) => {

@@ -102,14 +102,15 @@ impl Processor {
         stages.rendered = Some(rendition.timings);
         let variants = rendition.variants.len();
         if let Some(jpeg) = rendition.qualities.jpeg {
-            record_quality("jpeg", Some(jpeg), 0, 0);
+            record_quality("jpeg", jpeg);
         }
         let webps = rendition
             .variants
             .iter()
             .filter(|rendered| !rendered.alternates.is_empty())
             .count();
-        record_quality("webp", Some(rendition.qualities.webp), variants, webps);
+        record_quality("webp", rendition.qualities.webp);
+        record_alternates("webp", variants, webps);
         // A key of this job's own: a racing job for the same photo never touches these.
         let prefix = format!(
             "variants/{photo}/{}-{}",
@@ -327,18 +328,14 @@ enum Ended {
     Retry,
 }
 
-/// Records the quality a photo's search chose for a format (`catalog_image_quality`), and of
-/// its `made` variants in that format, how many were `offered` and how many were left out as
-/// not lighter than the primary (`catalog_image_alternates_total`).
-pub(crate) fn record_quality(
-    format: &'static str,
-    quality: Option<u8>,
-    made: usize,
-    offered: usize,
-) {
-    if let Some(quality) = quality {
-        metrics::histogram!("catalog_image_quality", "format" => format).record(f64::from(quality));
-    }
+/// Records the quality a photo's search chose for a format (`catalog_image_quality`).
+pub(crate) fn record_quality(format: &'static str, quality: u8) {
+    metrics::histogram!("catalog_image_quality", "format" => format).record(f64::from(quality));
+}
+
+/// Records, of a photo's `made` variants in an alternate format, how many were `offered` and
+/// how many were left out as not lighter than the primary (`catalog_image_alternates_total`).
+pub(crate) fn record_alternates(format: &'static str, made: usize, offered: usize) {
     metrics::counter!("catalog_image_alternates_total", "format" => format, "outcome" => "offered")
         .increment(offered as u64);
     metrics::counter!("catalog_image_alternates_total", "format" => format, "outcome" => "heavier")
