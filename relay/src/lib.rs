@@ -32,12 +32,10 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use catalog_event_store::store::read::{self, Photos, Start};
-use catalog_event_store::store::snapshots::{self, Snapshot};
+use catalog_event_store::store::read;
 use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
 use catalog_runtime::backoff::Backoff;
-use futures_util::StreamExt;
 use futures_util::future::join_all;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -234,8 +232,8 @@ impl Relay {
         })
     }
 
-    /// Folds the claimed events' photos to build each event's envelope; an event that cannot
-    /// be read goes to `unreadable` instead.
+    /// Folds the claimed events' photos ([`read::at`]) to build each event's envelope; an event
+    /// that cannot be read goes to `unreadable` instead.
     async fn envelopes(
         &self,
         transaction: &mut sqlx::PgConnection,
@@ -246,49 +244,27 @@ impl Relay {
             .into_iter()
             .map(|(position, photo, sequence)| ((photo, sequence as u64), position))
             .collect();
-        // Each photo from its snapshot before the first event claimed, if it has one.
-        let mut first_claimed: HashMap<String, i64> = HashMap::new();
-        for (photo, sequence) in wanted.keys() {
-            let first = first_claimed.entry(photo.clone()).or_insert(i64::MAX);
-            *first = (*first).min(i64::try_from(*sequence).unwrap_or(i64::MAX));
-        }
-        let (photos, firsts): (Vec<String>, Vec<i64>) = first_claimed.into_iter().unzip();
-        let mut snapshots: HashMap<String, Snapshot> =
-            snapshots::before(&mut *transaction, &photos, &firsts)
-                .await?
-                .into_iter()
-                .collect();
-        let starts: Vec<Start> = photos
-            .into_iter()
-            .map(|photo_id| Start {
-                snapshot: snapshots.remove(&photo_id),
-                photo_id,
-            })
-            .collect();
-        let mut events = std::pin::pin!(read::events(&mut *transaction, Photos::These(&starts)));
-        let mut outgoing = Vec::with_capacity(wanted.len());
-        while let Some(folded) = events.next().await {
-            let folded = match folded {
-                Ok(folded) => folded,
-                Err(error) => {
-                    let Some((photo_id, sequence)) = error.event() else {
-                        return Err(error.into());
-                    };
-                    let key = (
-                        photo_id.to_owned(),
-                        u64::try_from(sequence).unwrap_or_default(),
-                    );
-                    if let Some(position) = wanted.remove(&key) {
-                        unreadable.push(Poison {
-                            position,
-                            photo_id: key.0,
-                            sequence,
-                            reason: error.to_string(),
-                        });
-                    }
-                    continue;
-                }
+        let keys: Vec<(String, u64)> = wanted.keys().cloned().collect();
+        let found = read::at(transaction, &keys).await?;
+        for error in found.unreadable {
+            let Some((photo_id, sequence)) = error.event() else {
+                continue;
             };
+            let key = (
+                photo_id.to_owned(),
+                u64::try_from(sequence).unwrap_or_default(),
+            );
+            if let Some(position) = wanted.remove(&key) {
+                unreadable.push(Poison {
+                    position,
+                    photo_id: key.0,
+                    sequence,
+                    reason: error.to_string(),
+                });
+            }
+        }
+        let mut outgoing = Vec::with_capacity(wanted.len());
+        for folded in found.events {
             let key = (folded.photo_id.to_string(), folded.sequence);
             if let Some(position) = wanted.remove(&key) {
                 let envelope = EventEnvelope::new(

@@ -29,7 +29,7 @@ use catalog_http::cors::CorsConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
-use catalog_runtime::settings::UploadLimit;
+use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 use catalog_write_side::api::upload::UploadAdmission;
 use catalog_write_side::config::WriteApiConfig;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
@@ -237,6 +237,9 @@ impl WriteApi {
             presign_ttl_secs: 900,
             callbacks: CallbackPolicy::default(),
             webhook_key: webhook_key(),
+            variants: VariantsUrl {
+                variants_base_url: "https://cdn.example/v".into(),
+            },
         };
         adjust(&mut config);
         let app = catalog_write_side::startup::build(config, resources).await?;

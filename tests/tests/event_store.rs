@@ -276,6 +276,7 @@ async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() 
         Photos::These(&[Start {
             photo_id: id.clone(),
             snapshot: Some(snapshot.clone()),
+            until: None,
         }]),
     )
     .try_collect()

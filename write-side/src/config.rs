@@ -9,7 +9,7 @@ use catalog_http::cors::CorsConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
-use catalog_runtime::settings::UploadLimit;
+use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 
 use crate::api::upload::UploadAdmission;
 
@@ -49,4 +49,7 @@ pub struct WriteApiConfig {
     /// The key the sellers' webhook secrets are sealed with.
     #[command(flatten)]
     pub webhook_key: WebhookKeyConfig,
+    /// Where variants are served: the photos the change feed and `as_of` show link to them.
+    #[command(flatten)]
+    pub variants: VariantsUrl,
 }

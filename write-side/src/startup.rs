@@ -52,6 +52,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         ),
         callbacks: config.callbacks,
         sealer: Sealer::from_config(&config.webhook_key).await?,
+        variants_base_url: config.variants.variants_base_url,
     };
     let access = Access {
         auth: &config.auth,

@@ -31,7 +31,8 @@
 //! photo whose product another seller claimed before its file arrived fails with that reason. [`products`] reorders a product's
 //! gallery.
 //!
-//! [`read`] reads many photos at once, folded, for the relay and the resync.
+//! [`read`] reads many photos at once, folded, for the relay and the resync; [`changes`] is a
+//! seller's change feed and a photo as it was at a moment.
 //!
 //! Every event is stored with its [`Cause`]: the request or job behind it and the photo's
 //! trace. Each command runs in a `command` span with the photo's id and trace id, and logs
@@ -54,6 +55,7 @@ use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
 
 mod append;
 mod cause;
+pub mod changes;
 pub mod outbox;
 pub mod products;
 pub mod read;

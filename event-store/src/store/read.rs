@@ -71,19 +71,22 @@ pub enum Photos<'a> {
     These(&'a [Start]),
 }
 
-/// Where reading one photo starts.
+/// Where reading one photo starts, and ends.
 #[derive(Debug, Clone)]
 pub struct Start {
     pub photo_id: String,
     pub snapshot: Option<Snapshot>,
+    /// The last sequence to read (`None`: to the photo's latest event).
+    pub until: Option<u64>,
 }
 
 impl Start {
-    /// From the photo's first event.
+    /// From the photo's first event to its latest.
     pub fn first(photo_id: impl Into<String>) -> Self {
         Self {
             photo_id: photo_id.into(),
             snapshot: None,
+            until: None,
         }
     }
 }
@@ -117,11 +120,17 @@ pub fn events<'e>(
         Photos::These(starts) => {
             let mut ids = Vec::with_capacity(starts.len());
             let mut after = Vec::with_capacity(starts.len());
+            let mut until = Vec::with_capacity(starts.len());
             for start in starts {
                 ids.push(start.photo_id.clone());
                 after.push(start.snapshot.as_ref().map_or(0, |snapshot| {
                     i64::try_from(snapshot.sequence).unwrap_or(i64::MAX)
                 }));
+                until.push(
+                    start
+                        .until
+                        .map_or(i64::MAX, |until| i64::try_from(until).unwrap_or(i64::MAX)),
+                );
                 if let Some(snapshot) = &start.snapshot {
                     folder
                         .starts
@@ -132,18 +141,94 @@ pub fn events<'e>(
                 "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
                         e.metadata->>'correlation_id' AS correlation_id, \
                         e.metadata->>'traceparent' AS traceparent \
-                 FROM events e JOIN UNNEST($2::text[], $3::bigint[]) AS s(photo_id, after) \
+                 FROM events e \
+                 JOIN UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS s(photo_id, after, until) \
                    ON e.aggregate_id = s.photo_id AND e.sequence > s.after \
+                  AND e.sequence <= s.until \
                  WHERE e.aggregate_type = $1 ORDER BY e.aggregate_id, e.sequence",
             )
             .bind(AGGREGATE_TYPE)
             .bind(ids)
             .bind(after)
+            .bind(until)
             .fetch(executor)
         }
     };
     rows.map_err(ReadError::from)
         .and_then(move |row| ready(folder.fold(row)))
+}
+
+/// What [`at`] found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The events asked for that could be read, each with the state after it, in no
+    /// particular order.
+    pub events: Vec<FoldedEvent>,
+    /// The events asked for that cannot be read (each names its event, [`ReadError::event`]).
+    pub unreadable: Vec<ReadError>,
+}
+
+/// The events at `wanted` (photo, sequence), each with its photo's state after it: each photo
+/// is folded from its snapshot before the first event wanted, if it has one, up to the last
+/// one wanted. An event asked for that does not exist is not in the answer.
+pub async fn at(
+    connection: &mut sqlx::PgConnection,
+    wanted: &[(String, u64)],
+) -> Result<Found, ReadError> {
+    let mut span: HashMap<&str, (u64, u64)> = HashMap::new();
+    for (photo, sequence) in wanted {
+        let (first, last) = span.entry(photo).or_insert((*sequence, *sequence));
+        *first = (*first).min(*sequence);
+        *last = (*last).max(*sequence);
+    }
+    let (photos, firsts): (Vec<String>, Vec<i64>) = span
+        .iter()
+        .map(|(photo, (first, _))| {
+            (
+                (*photo).to_owned(),
+                i64::try_from(*first).unwrap_or(i64::MAX),
+            )
+        })
+        .unzip();
+    let mut snapshots: HashMap<String, Snapshot> =
+        super::snapshots::before(&mut *connection, &photos, &firsts)
+            .await?
+            .into_iter()
+            .collect();
+    let starts: Vec<Start> = photos
+        .into_iter()
+        .map(|photo_id| Start {
+            snapshot: snapshots.remove(&photo_id),
+            until: span.get(photo_id.as_str()).map(|(_, last)| *last),
+            photo_id,
+        })
+        .collect();
+    let wanted: HashSet<(&str, u64)> = wanted
+        .iter()
+        .map(|(photo, sequence)| (photo.as_str(), *sequence))
+        .collect();
+    let mut found = Found::default();
+    let mut events = std::pin::pin!(events(&mut *connection, Photos::These(&starts)));
+    while let Some(folded) = events.next().await {
+        match folded {
+            Ok(folded) => {
+                let photo = folded.photo_id.to_string();
+                if wanted.contains(&(photo.as_str(), folded.sequence)) {
+                    found.events.push(folded);
+                }
+            }
+            Err(error) => match error.event() {
+                Some((photo, sequence))
+                    if wanted.contains(&(photo, u64::try_from(sequence).unwrap_or_default())) =>
+                {
+                    found.unreadable.push(error);
+                }
+                Some(_) => {}
+                None => return Err(error),
+            },
+        }
+    }
+    Ok(found)
 }
 
 /// Each photo's latest state, photo by photo. A photo with an event that cannot be read comes

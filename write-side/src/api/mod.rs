@@ -1,6 +1,7 @@
 //! The command API of `API.md` (write side), on actix-web.
 //!
 //! - [`photos`]: the JSON commands and the history; [`upload`]: the multipart upload.
+//! - [`past`]: the change feed, a photo as it was, and restoring its details.
 //! - [`products`]: the order of a product's gallery.
 //! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
@@ -11,6 +12,7 @@
 
 pub mod bodies;
 pub mod idempotency;
+pub mod past;
 pub mod photos;
 pub mod products;
 pub mod upload;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub callbacks: CallbackPolicy,
     /// Seals and opens the sellers' webhook secrets.
     pub sealer: Sealer,
+    /// Where the photos shown (as they were, in the change feed) have their variants served.
+    pub variants_base_url: String,
 }
 
 /// Largest JSON body accepted (the fields of a photo, with room to spare).
@@ -92,6 +96,9 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(photos::upload_complete)
         .service(photos::reprocess)
         .service(photos::history)
+        .service(past::photo_as_of)
+        .service(past::restore)
+        .service(past::changes)
         .service(products::reorder)
         .service(webhook_secret::rotate)
         .default_service(web::to(|| async {
