@@ -81,7 +81,7 @@ impl From<QueueName> for QueueRole {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the command API (write side).
-    WriteApi(WriteApiConfig),
+    WriteApi(Box<WriteApiConfig>),
     /// Serve the query API (read side).
     ReadApi(ReadApiConfig),
     /// Publish stored events to the EventBridge bus (the outbox relay).
@@ -135,6 +135,13 @@ enum Command {
     Product {
         #[command(subcommand)]
         action: ProductAction,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Erase a seller who leaves: delete every photo of theirs (their files are purged), and
+    /// forget their personal fields, webhook secrets and idempotency answers.
+    EraseSeller {
+        seller: String,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -226,7 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::WriteApi(config) => {
-            let app = catalog_write_side::startup::build(config, &resources)
+            let app = catalog_write_side::startup::build(*config, &resources)
                 .await
                 .context("starting the write API")?;
             tracing::info!(port = app.port(), "write API listening");
@@ -347,6 +354,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     transferred.photos
                 ),
             }
+        }
+        Command::EraseSeller { seller, database } => {
+            let store = PhotoStore::new(database.connect().await?, PhotoServices::default());
+            let erased = store.erase_seller(&seller, "catalog erase-seller").await?;
+            println!("seller {seller:?} erased: {erased}");
         }
         Command::Redrive { queue } => {
             let sdk = aws::sdk().await;

@@ -39,6 +39,10 @@ pub struct DatabaseConfig {
         default_value_t = 32
     )]
     pub max_connections: u32,
+    /// The key the photos' data keys are sealed with: what the event store's personal fields
+    /// are read and written with ([`crate::personal`]).
+    #[command(flatten)]
+    pub data_key: crate::personal::DataKeyConfig,
 }
 
 /// The fields of an RDS database secret that a connection needs (no `Debug`: it holds the
@@ -70,6 +74,7 @@ impl DatabaseConfig {
     /// Connects (and migrates) as configured; with a secret, keeps following it for as long
     /// as the pool is open.
     pub async fn connect(&self) -> anyhow::Result<PgPool> {
+        crate::personal::install(&self.data_key).await?;
         let (Some(secret), None) = (&self.secret, &self.url) else {
             let options = match &self.url {
                 Some(url) => url.parse()?,

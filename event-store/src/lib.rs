@@ -15,12 +15,16 @@
 //! - [`originals`]: the originals bucket as the commands need it: presigned PUTs, HEADs,
 //!   streamed uploads.
 //! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest.
+//! - [`personal`]: what a seller wrote about a photo, sealed under the photo's own data key,
+//!   so that deleting the key forgets it everywhere (crypto-shredding).
 //! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
 //!   through rotations, or libpq's variables.
 
 pub mod aggregate;
 pub mod database;
+mod key_material;
 pub mod originals;
+pub mod personal;
 pub mod store;
 pub mod uploads;
 pub mod webhook_secrets;

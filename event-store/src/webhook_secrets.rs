@@ -18,7 +18,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -73,26 +73,10 @@ impl fmt::Debug for Sealer {
 impl Sealer {
     /// The sealer of the configured key, read from Secrets Manager when so configured.
     pub async fn from_config(config: &WebhookKeyConfig) -> Result<Self, SecretsError> {
-        let material = match (&config.key, &config.key_secret) {
-            (Some(key), _) => key.expose_secret().to_owned(),
-            (None, Some(secret)) => {
-                let sdk = catalog_runtime::aws::sdk().await;
-                aws_sdk_secretsmanager::Client::new(&sdk)
-                    .get_secret_value()
-                    .secret_id(secret)
-                    .send()
-                    .await
-                    .map_err(|error| {
-                        SecretsError::KeySecret(
-                            aws_sdk_secretsmanager::error::DisplayErrorContext(&error).to_string(),
-                        )
-                    })?
-                    .secret_string()
-                    .ok_or_else(|| SecretsError::KeySecret("it holds no string".into()))?
-                    .to_owned()
-            }
-            (None, None) => return Err(SecretsError::NoKey),
-        };
+        let material = crate::key_material::read(config.key.as_ref(), config.key_secret.as_deref())
+            .await
+            .map_err(SecretsError::KeySecret)?
+            .ok_or(SecretsError::NoKey)?;
         Self::new(&material)
     }
 
@@ -220,6 +204,7 @@ pub async fn signing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     fn sealer() -> Sealer {
         Sealer::new("a local key of at least thirty-two characters").unwrap()

@@ -147,6 +147,9 @@ pub struct UploadRequested {
     pub photo_id: Uuid,
     pub seller_id: String,
     pub product_id: String,
+    /// Empty once the photo's personal fields are forgotten, as are `caption`, `alt_text`,
+    /// `tags` and `callback_url` (the event store keeps them sealed under the photo's own key).
+    #[serde(default)]
     pub filename: String,
     /// The content type the seller declared; the image processor trusts the bytes instead.
     pub content_type: String,

@@ -52,6 +52,8 @@ pub struct PhotoState {
     pub photo_id: Uuid,
     pub seller_id: String,
     pub product_id: String,
+    /// Empty once the photo's personal fields are forgotten.
+    #[serde(default)]
     pub filename: String,
     pub content_type: String,
     pub size_bytes: u64,
@@ -59,6 +61,7 @@ pub struct PhotoState {
     pub caption: Option<String>,
     #[serde(default)]
     pub alt_text: Option<String>,
+    #[serde(default)]
     pub tags: Vec<String>,
     pub callback_url: Option<String>,
     pub object_key: String,

@@ -1,6 +1,7 @@
 //! A deleted photo's files go: its original (with whatever metadata it carried, GPS
 //! included), every version of it the versioned originals bucket keeps, and every variant of
-//! every attempt; in AWS the CDN forgets the variants' URLs, which then answer `404`.
+//! every attempt; in AWS the CDN forgets the variants' URLs, which then answer `404`. Its data
+//! key goes too, if the write API could not delete it ([`catalog_event_store::personal`]).
 //!
 //! A `Job::Purge` removes them only once the event store shows the photo deleted (a message
 //! from elsewhere removes nothing); [`Purger`] is what removes them, and repeating it changes
@@ -165,6 +166,14 @@ impl Processor {
     pub(crate) async fn purge(&self, photo: Uuid) -> Outcome {
         match self.store.load(photo).await {
             Ok(Some(state)) if state.status == PhotoStatus::Deleted => {
+                // The write API forgot the photo's personal fields as it deleted it; this is
+                // in case it stopped before it could.
+                let forgotten =
+                    catalog_event_store::personal::forget(self.store.pool(), &photo.to_string())
+                        .await;
+                if let Err(error) = forgotten {
+                    return Outcome::Retry(format!("forgetting the photo's data key: {error}"));
+                }
                 match self.purger.purge(photo, &state.object_key).await {
                     Ok(()) => Outcome::Done,
                     Err(error) => Outcome::Retry(format!("{error:#}")),

@@ -95,6 +95,8 @@ export class DataStack extends Stack {
       resourcePrefix: naming.prefix,
       databaseSecret: this.database.secret,
       database: this.database.cluster,
+      dataKeySecret: this.secrets.dataKeys,
+      dataKeyKmsKey: this.secrets.dataKeysKey,
       table: this.readModel.table,
       previousTable: { table: previousTable, indexNames: resources.previousTable.indexes.map((index) => index.name) },
     });

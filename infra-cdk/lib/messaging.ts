@@ -51,10 +51,12 @@ export class Messaging extends Construct {
     const { resources, naming } = props;
 
     this.bus = new events.EventBus(this, 'Bus', { eventBusName: naming.name(resources.bus) });
+    // An envelope carries the photo's personal fields in the clear: the archive keeps it no
+    // longer than an erasure may take (docs/DESIGN.md, "Personal data and its erasure").
     this.bus.archive('Archive', {
       description: 'Every photo event, for replay',
       eventPattern: { source: [resources.eventSource] },
-      retention: Duration.days(90),
+      retention: Duration.days(30),
     });
 
     const queues: Partial<Record<QueueRole, PipelineQueue>> = {};

@@ -13,6 +13,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -30,6 +31,9 @@ export interface ProcessContext {
   readonly databaseSecret: secretsmanager.ISecret;
   /** The event store's connections, to open its port to the processes that use it. */
   readonly database: ec2.IConnectable;
+  /** What seals the photos' data keys (personal fields), and the KMS key it is encrypted under. */
+  readonly dataKeySecret: secretsmanager.ISecret;
+  readonly dataKeyKmsKey: kms.IKey;
 }
 
 export interface ProcessProps {
@@ -82,6 +86,7 @@ export class CatalogProcess extends Construct {
         ...telemetryEnvironment(props.command),
         ...(props.usesEventStore ? {
           CATALOG_DATABASE_SECRET: context.databaseSecret.secretArn,
+          CATALOG_DATA_KEY_SECRET: context.dataKeySecret.secretArn,
           PGSSLMODE: 'require',
         } : {}),
         ...props.environment,
@@ -108,7 +113,9 @@ export class CatalogProcess extends Construct {
       allowAllOutbound: true,
     });
     if (props.usesEventStore) {
-      this.allow(['secretsmanager:GetSecretValue'], [context.databaseSecret.secretArn]);
+      this.allow(['secretsmanager:GetSecretValue'], [context.databaseSecret.secretArn, context.dataKeySecret.secretArn]);
+      // Secrets Manager decrypts the data-key secret with its KMS key on the caller's behalf.
+      this.allow(['kms:Decrypt'], [context.dataKeyKmsKey.keyArn]);
       const port = context.database.connections.defaultPort;
       if (port === undefined) {
         throw new Error('the event store has no default port');

@@ -62,6 +62,8 @@ export class ServicesStack extends Stack {
       resourcePrefix: naming.prefix,
       databaseSecret: data.database.secret,
       database: data.database.cluster,
+      dataKeySecret: data.secrets.dataKeys,
+      dataKeyKmsKey: data.secrets.dataKeysKey,
     };
     const queues = data.messaging.queues;
     const variantsBaseUrl = `https://${data.storage.distribution.distributionDomainName}`;

@@ -231,9 +231,9 @@ test('the one-off rebuild runs `catalog rebuild` from the image of the release, 
     { 'Fn::GetAtt': [logicalIdOf(data, 'AWS::EC2::SecurityGroup', /"catalog rebuild"/), 'GroupId'] });
 });
 
-test('the bus archives every event of the source for replay', () => {
+test('the bus archives every event of the source for replay, for as long as an erasure may take', () => {
   synth().data.hasResourceProperties('AWS::Events::Archive', {
     EventPattern: { source: [resources.eventSource] },
-    RetentionDays: 90,
+    RetentionDays: 30,
   });
 });

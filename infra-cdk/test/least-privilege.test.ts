@@ -9,9 +9,10 @@ const CONSUMER = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQu
 const sorted = (actions: string[]): string[] => [...actions].sort();
 /** Each action once (minimized policies may grant one action in two statements, on different resources). */
 const distinct = (actions: string[]): string[] => [...new Set(actions)].sort();
-/** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts); the write
- * API and the notifier read the webhook secrets' key by the same action (checked below). */
-const DATABASE = ['secretsmanager:GetSecretValue'];
+/** What every process that uses Postgres may do: read the cluster's secret (checked in services.test.ts) and the
+ * photos' data-key secret, decrypted with its KMS key; the write API and the notifier read the webhook secrets' key by
+ * the same action (checked below). */
+const DATABASE = ['kms:Decrypt', 'secretsmanager:GetSecretValue'];
 /** What every task's telemetry collector may do (checked in observability.test.ts): send traces, write its metric events. */
 const TELEMETRY = [...TRACE_ACTIONS, ...EMF_LOG_ACTIONS];
 

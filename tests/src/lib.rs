@@ -221,6 +221,7 @@ impl WriteApi {
                 secret: None,
                 secret_refresh_secs: 60,
                 max_connections: 8,
+                data_key: Default::default(),
             },
             auth: AuthConfig {
                 jwt_secret: Some(secret.clone()),

@@ -504,14 +504,18 @@ async fn invisible_characters_are_refused_and_text_is_stored_composed() {
         .create(SELLER, &with("caption", json!("cafe\u{301}")))
         .await
         .unwrap();
-    expect_json(created, StatusCode::CREATED).await.unwrap();
-    let stored: String = sqlx::query_scalar(
-        "SELECT payload->>'caption' FROM events WHERE event_type = 'PhotoUploadRequested'",
-    )
-    .fetch_one(&api.pool)
-    .await
-    .unwrap();
-    assert_eq!(stored, "caf\u{e9}");
+    let created = expect_json(created, StatusCode::CREATED).await.unwrap();
+    let photo = api
+        .as_seller(
+            Method::GET,
+            &format!("/v1/photos/{}", created["photo_id"].as_str().unwrap()),
+            SELLER,
+        )
+        .send()
+        .await
+        .unwrap();
+    let stored = expect_json(photo, StatusCode::OK).await.unwrap();
+    assert_eq!(stored["caption"], "caf\u{e9}");
 }
 
 /// A seller cannot render its photos again and again: reprocessing has its own limit.

@@ -197,6 +197,7 @@ async fn the_pool_follows_its_secret_through_a_rotation() {
         secret: Some(name.clone()),
         secret_refresh_secs: 1,
         max_connections: 1,
+        data_key: Default::default(),
     };
     let pool = config.connect().await.unwrap();
     let database = || async {
@@ -260,7 +261,11 @@ async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() 
         store.execute(photo_id, command, "t").await.unwrap();
     }
     let id = photo_id.to_string();
-    let snapshot = snapshots::latest(store.pool(), &id).await.unwrap().unwrap();
+    let snapshot = snapshots::latest(store.pool(), &id)
+        .await
+        .unwrap()
+        .snapshot
+        .unwrap();
     assert_eq!(snapshot.sequence, 200, "a snapshot every 100 events");
     let folded: Vec<_> = read::events(store.pool(), Photos::These(&[Start::first(&id)]))
         .try_collect()
@@ -303,6 +308,7 @@ async fn a_long_lived_photo_loads_from_its_snapshot_as_from_its_whole_history() 
         snapshots::latest(store.pool(), &id)
             .await
             .unwrap()
+            .snapshot
             .is_none()
     );
     assert_eq!(store.load(photo_id).await.unwrap().unwrap(), whole);

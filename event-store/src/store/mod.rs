@@ -32,7 +32,7 @@
 //! gallery.
 //!
 //! [`read`] reads many photos at once, folded, for the relay and the resync; [`changes`] is a
-//! seller's change feed and a photo as it was at a moment.
+//! seller's change feed and a photo as it was at a moment; [`erase`] a seller's erasure.
 //!
 //! Every event is stored with its [`Cause`]: the request or job behind it and the photo's
 //! trace. Each command runs in a `command` span with the photo's id and trace id, and logs
@@ -40,7 +40,7 @@
 
 use std::time::Duration;
 
-use catalog_events::{PhotoEvent, PhotoState, upcast};
+use catalog_events::{PhotoEvent, PhotoState, PhotoStatus, upcast};
 use catalog_runtime::backoff::Backoff;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
@@ -52,10 +52,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::{Fact, Photo, PhotoCommand, PhotoError, PhotoServices};
+use crate::personal::{self, DataKey, KeyError};
 
 mod append;
 mod cause;
 pub mod changes;
+pub mod erase;
 pub mod outbox;
 pub mod products;
 pub mod read;
@@ -187,18 +189,25 @@ struct Columns {
 }
 
 impl Columns {
+    /// Adds `fact`, its personal fields sealed under the photo's `key` (see [`personal`]).
     fn push(
         &mut self,
         sequence: u64,
         fact: &Fact,
         metadata: &serde_json::Value,
+        sealing: (&str, Option<&DataKey>),
     ) -> Result<(), CommandError> {
+        let mut payload =
+            serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?;
+        if let (photo, Some(key)) = sealing {
+            personal::seal(&mut payload, photo, key)
+                .map_err(|error| CommandError::Store(error.into()))?;
+        }
         self.sequences
             .push(i64::try_from(sequence).unwrap_or(i64::MAX));
         self.types.push(fact.event_type());
         self.versions.push(fact.event_version());
-        self.payloads
-            .push(serde_json::to_value(fact).map_err(|error| CommandError::Store(error.into()))?);
+        self.payloads.push(payload);
         self.metadata.push(metadata.clone());
         Ok(())
     }
@@ -207,6 +216,9 @@ impl Columns {
 /// A photo as loaded, before a command is decided on it.
 struct Decided {
     photo: Photo,
+    /// Its data key (`None` for a photo stored before personal fields were sealed, or one
+    /// forgotten).
+    key: Option<DataKey>,
     /// The sequence of the photo's last stored event.
     sequence: u64,
     /// The sequence of the snapshot it was loaded from (0 without one).
@@ -340,17 +352,24 @@ impl PhotoStore {
     ) -> Result<Option<PhotoState>, Attempt> {
         let Decided {
             mut photo,
+            mut key,
             sequence,
             snapshot_at,
         } = if fresh {
             Decided {
                 photo: Photo::default(),
+                key: None,
                 sequence: 0,
                 snapshot_at: 0,
             }
         } else {
             self.load_photo(id).await?
         };
+        if let (None, Some(request)) = (&key, command.upload_request()) {
+            let created = personal::for_new_photo(&self.pool, id, &request.seller_id).await;
+            key =
+                Some(created.map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?);
+        }
         let claim = Claim::of(&command, photo.state());
         let sink = EventSink::default();
         photo
@@ -361,34 +380,37 @@ impl PhotoStore {
         let events = sink.collect().await;
         if let (false, Some(state)) = (events.is_empty(), &after) {
             let receipt = receipt.map(|receipt| (receipt, receipt.answer.answer(state)));
-            self.append(id, sequence, &events, metadata, claim.as_ref(), receipt)
-                .await?;
+            let mut columns = Columns::default();
+            for (n, fact) in (1..).zip(&events) {
+                columns
+                    .push(sequence + n, fact, metadata, (id, key.as_ref()))
+                    .map_err(Attempt::Failed)?;
+            }
+            self.append(id, columns, claim.as_ref(), receipt).await?;
             let appended: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
             tracing::info!(?appended, version = state.version, "events appended");
-            if state.version >= snapshot_at + snapshots::EVERY {
-                snapshots::save(&self.pool, state).await;
+            if state.status == PhotoStatus::Deleted {
+                // The photo's personal fields go with it; the image processor's purge of its
+                // files forgets it again, should this process stop right here.
+                if let Err(error) = personal::forget(&self.pool, id).await {
+                    tracing::warn!(%error, "a deleted photo's data key is left to its purge");
+                }
+            } else if state.version >= snapshot_at + snapshots::EVERY {
+                snapshots::save(&self.pool, state, key.as_ref()).await;
             }
         }
         Ok(after)
     }
 
-    /// Appends `events` after `sequence` in one statement, claiming the product of a new
-    /// photo and keeping the answer of `receipt` if given (see [`append_statement`]).
+    /// Appends the `columns` of a photo's events in one statement, claiming the product of a
+    /// new photo and keeping the answer of `receipt` if given (see [`append_statement`]).
     async fn append(
         &self,
         id: &str,
-        sequence: u64,
-        events: &[Fact],
-        metadata: &serde_json::Value,
+        columns: Columns,
         claim: Option<&Claim>,
         receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
     ) -> Result<(), Attempt> {
-        let mut columns = Columns::default();
-        for (n, fact) in (1..).zip(events) {
-            columns
-                .push(sequence + n, fact, metadata)
-                .map_err(Attempt::Failed)?;
-        }
         let kind = claim.map(|claim| claim.kind);
         let mut query = sqlx::query(append_statement(kind, receipt.is_some()))
             .bind(catalog_events::AGGREGATE_TYPE)
@@ -433,9 +455,15 @@ impl PhotoStore {
 
     /// The photo as its latest snapshot and the events after it make it.
     async fn load_photo(&self, id: &str) -> Result<Decided, AggregateError<PhotoError>> {
-        let snapshot = snapshots::latest(&self.pool, id)
-            .await
-            .map_err(|error| AggregateError::DatabaseConnectionError(error.into()))?;
+        let snapshots::Start { key, snapshot } =
+            snapshots::latest(&self.pool, id)
+                .await
+                .map_err(|error| match error {
+                    KeyError::Database(error) => {
+                        AggregateError::DatabaseConnectionError(error.into())
+                    }
+                    error => AggregateError::UnexpectedError(error.into()),
+                })?;
         let snapshot_at = snapshot.as_ref().map_or(0, |snapshot| snapshot.sequence);
         let mut photo =
             snapshot.map_or_else(Photo::default, |snapshot| Photo::from(snapshot.state));
@@ -450,13 +478,17 @@ impl PhotoStore {
             } else {
                 stored
             };
-            let fact: Fact = serde_json::from_value(stored.payload)
+            let mut payload = stored.payload;
+            personal::open(&mut payload, id, key.as_ref())
+                .map_err(|error| AggregateError::UnexpectedError(error.into()))?;
+            let fact: Fact = serde_json::from_value(payload)
                 .map_err(|error| AggregateError::DeserializationError(error.into()))?;
             sequence = stored.sequence as u64;
             photo.apply(fact);
         }
         Ok(Decided {
             photo,
+            key,
             sequence,
             snapshot_at,
         })
@@ -477,8 +509,10 @@ impl PhotoStore {
         after: u64,
         limit: u32,
     ) -> Result<Option<HistoryPage>, CommandError> {
-        let rows: Vec<(i64, String, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT sequence, event_type, event_version, payload FROM events \
+        let rows: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT sequence, event_type, event_version, payload, \
+                    (SELECT sealed FROM photo_keys WHERE photo_id = $2) AS data_key \
+             FROM events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND (sequence = 1 OR sequence > $3) \
              ORDER BY sequence LIMIT $4",
         )
@@ -489,9 +523,18 @@ impl PhotoStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|error| CommandError::Store(error.into()))?;
+        let id = photo_id.to_string();
+        let store_error = |error: KeyError| CommandError::Store(error.into());
+        let key = match rows.first() {
+            Some(row) => personal::data_key(&id, row.data_key.as_deref()).map_err(store_error)?,
+            None => None,
+        };
         let mut owner = None;
         let mut events = Vec::with_capacity(rows.len());
-        for (sequence, event_type, event_version, payload) in rows {
+        for row in rows {
+            let (sequence, event_type, event_version, mut payload) =
+                (row.sequence, row.event_type, row.event_version, row.payload);
+            personal::open(&mut payload, &id, key.as_ref()).map_err(store_error)?;
             let event = upcast::decode(&event_type, &event_version, payload)
                 .map_err(|error| CommandError::Store(error.into()))?;
             if let (1, PhotoEvent::PhotoUploadRequested(requested)) = (sequence, &event) {
@@ -514,6 +557,16 @@ impl PhotoStore {
             more,
         }))
     }
+}
+
+/// One row of a history page: an event, and the photo's sealed data key.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    data_key: Option<Vec<u8>>,
 }
 
 /// A page of a photo's history.

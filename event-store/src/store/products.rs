@@ -294,7 +294,9 @@ impl Rows {
         photo.handle(command, services, &sink).await?;
         for (n, fact) in (1..).zip(sink.collect().await) {
             self.ids.push(id.clone());
-            self.columns.push(sequence + n, &fact, metadata)?;
+            // A reorder or a transfer carries nothing personal: nothing to seal.
+            self.columns
+                .push(sequence + n, &fact, metadata, (&id, None))?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::snapshots::Snapshot;
+use crate::personal::{self, DataKey, KeyError};
 
 /// One stored event, with the photo's state after it.
 #[derive(Debug, Clone)]
@@ -46,6 +47,14 @@ pub enum ReadError {
         "event {sequence} of photo {photo_id} folds into no photo (its first is not an upload request)"
     )]
     NoPhoto { photo_id: String, sequence: i64 },
+    #[error("event {sequence} of photo {photo_id} cannot be opened: {source}")]
+    Sealed {
+        photo_id: String,
+        sequence: i64,
+        source: KeyError,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 impl ReadError {
@@ -56,8 +65,11 @@ impl ReadError {
             Self::Undecodable {
                 photo_id, sequence, ..
             }
-            | Self::NoPhoto { photo_id, sequence } => Some((photo_id, *sequence)),
-            Self::Database(_) => None,
+            | Self::NoPhoto { photo_id, sequence }
+            | Self::Sealed {
+                photo_id, sequence, ..
+            } => Some((photo_id, *sequence)),
+            Self::Database(_) | Self::Key(_) => None,
         }
     }
 }
@@ -100,6 +112,8 @@ struct Row {
     payload: serde_json::Value,
     correlation_id: Option<String>,
     traceparent: Option<String>,
+    /// The photo's sealed data key, if it has one.
+    data_key: Option<Vec<u8>>,
 }
 
 /// The events of `photos`, photo by photo in sequence order, each with the state after it.
@@ -110,10 +124,11 @@ pub fn events<'e>(
     let mut folder = Folder::default();
     let rows = match photos {
         Photos::All => sqlx::query_as::<_, Row>(
-            "SELECT aggregate_id, sequence, event_type, event_version, payload, \
-                    metadata->>'correlation_id' AS correlation_id, \
-                    metadata->>'traceparent' AS traceparent \
-             FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+            "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
+                    e.metadata->>'correlation_id' AS correlation_id, \
+                    e.metadata->>'traceparent' AS traceparent, k.sealed AS data_key \
+             FROM events e LEFT JOIN photo_keys k ON k.photo_id = e.aggregate_id \
+             WHERE e.aggregate_type = $1 ORDER BY e.aggregate_id, e.sequence",
         )
         .bind(AGGREGATE_TYPE)
         .fetch(executor),
@@ -140,11 +155,12 @@ pub fn events<'e>(
             sqlx::query_as::<_, Row>(
                 "SELECT e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, \
                         e.metadata->>'correlation_id' AS correlation_id, \
-                        e.metadata->>'traceparent' AS traceparent \
+                        e.metadata->>'traceparent' AS traceparent, k.sealed AS data_key \
                  FROM events e \
                  JOIN UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS s(photo_id, after, until) \
                    ON e.aggregate_id = s.photo_id AND e.sequence > s.after \
                   AND e.sequence <= s.until \
+                 LEFT JOIN photo_keys k ON k.photo_id = e.aggregate_id \
                  WHERE e.aggregate_type = $1 ORDER BY e.aggregate_id, e.sequence",
             )
             .bind(AGGREGATE_TYPE)
@@ -334,31 +350,40 @@ pub async fn known<'e>(
 /// The fold of rows that come photo by photo in sequence order.
 #[derive(Default)]
 struct Folder {
-    photo: Option<(String, Option<PhotoState>)>,
+    /// The photo being folded: its id, its data key, its state so far.
+    photo: Option<(String, Option<DataKey>, Option<PhotoState>)>,
     /// The states photos start from (their snapshots), when not from their first event.
     starts: HashMap<String, PhotoState>,
 }
 
 impl Folder {
     fn fold(&mut self, row: Row) -> Result<FoldedEvent, ReadError> {
+        let (photo_id, sequence) = (row.aggregate_id.clone(), row.sequence);
+        let sealed = |source| ReadError::Sealed {
+            photo_id: photo_id.clone(),
+            sequence,
+            source,
+        };
         if self
             .photo
             .as_ref()
-            .is_none_or(|(photo, _)| *photo != row.aggregate_id)
+            .is_none_or(|(photo, _, _)| *photo != row.aggregate_id)
         {
             let start = self.starts.remove(&row.aggregate_id);
-            self.photo = Some((row.aggregate_id.clone(), start));
+            let key = personal::data_key(&row.aggregate_id, row.data_key.as_deref());
+            self.photo = Some((row.aggregate_id.clone(), key.map_err(sealed)?, start));
         }
-        let (photo_id, sequence) = (row.aggregate_id.clone(), row.sequence);
         let no_photo = || ReadError::NoPhoto {
             photo_id: photo_id.clone(),
             sequence,
         };
-        let Some((_, state)) = self.photo.as_mut() else {
+        let Some((_, key, state)) = self.photo.as_mut() else {
             return Err(no_photo());
         };
+        let mut payload = row.payload;
+        personal::open(&mut payload, &row.aggregate_id, key.as_ref()).map_err(sealed)?;
         let event =
-            upcast::decode(&row.event_type, &row.event_version, row.payload).map_err(|source| {
+            upcast::decode(&row.event_type, &row.event_version, payload).map_err(|source| {
                 ReadError::Undecodable {
                     photo_id: row.aggregate_id.clone(),
                     sequence: row.sequence,
