@@ -17,6 +17,7 @@ use catalog_event_store::database::DatabaseConfig;
 use catalog_event_store::store::PhotoStore;
 use catalog_events::resources::{QueueRole, Resources};
 use catalog_http::auth::{self, AuthConfig};
+use catalog_image_processor::backfill::BackfillConfig;
 use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
@@ -24,6 +25,7 @@ use catalog_read_side::config::ReadApiConfig;
 use catalog_relay::{Relay, RelayConfig, quarantine};
 use catalog_runtime::aws;
 use catalog_runtime::metrics::MetricsConfig;
+use catalog_runtime::queue::Queue;
 use catalog_runtime::shutdown;
 use catalog_write_side::config::WriteApiConfig;
 use clap::{Parser, Subcommand};
@@ -137,6 +139,14 @@ enum Command {
         action: ProductAction,
         #[command(flatten)]
         database: DatabaseConfig,
+    },
+    /// Make what ready photos lack (a WebP, the placeholder: a new render; the AVIF), behind
+    /// new uploads; prints its progress and a report (exits non-zero if a photo timed out).
+    Backfill {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[command(flatten)]
+        backfill: BackfillConfig,
     },
     /// Erase a seller who leaves: delete every photo of theirs (their files are purged), and
     /// forget their personal fields, webhook secrets and idempotency answers.
@@ -354,6 +364,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     transferred.photos
                 ),
             }
+        }
+        Command::Backfill { database, backfill } => {
+            let store = PhotoStore::new(database.connect().await?, PhotoServices::default());
+            let sdk = aws::sdk().await;
+            let images = Queue::open(&sdk, &resources, QueueRole::Images).await?;
+            let report =
+                catalog_image_processor::backfill::backfill(&store, &images, &backfill).await?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.timed_out == 0,
+                "{} photo(s) were not finished in time; run the backfill again",
+                report.timed_out
+            );
         }
         Command::EraseSeller { seller, database } => {
             let store = PhotoStore::new(database.connect().await?, PhotoServices::default());

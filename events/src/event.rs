@@ -12,6 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The content type of the format every render tries beside each variant's JPEG or PNG.
+pub const WEBP: &str = "image/webp";
+/// The content type of the format made after a photo is ready (see `PhotoFormatAdded`).
+pub const AVIF: &str = "image/avif";
+
 /// One fact about a photo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
@@ -39,14 +44,26 @@ pub enum PhotoEvent {
         /// What a page shows while the photo loads (absent from events stored before 1.1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         placeholder: Option<Placeholder>,
+        /// The other formats this render settled for every variant (`image/webp`, and
+        /// `image/avif` when no AVIF is to follow): each variant lists those that came out
+        /// lighter. Absent from events stored before 1.2, whose render settled none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        formats_tried: Vec<String>,
     },
-    /// The ready photo's variants are also in another format, made after it was ready (AVIF,
+    /// The ready photo's variants were made in another format after it was ready (AVIF,
     /// whose best encoder settings take longer than a photo should wait to be ready): one
-    /// file per variant of the render the photo shows, by `format`'s content type.
+    /// file per variant of the render the photo shows where that format is lighter, by
+    /// `format`'s content type; none when no variant is lighter in it.
     PhotoFormatAdded {
         occurred_at: DateTime<Utc>,
         format: String,
         files: BTreeMap<VariantName, VariantFormat>,
+    },
+    /// An operator (`catalog backfill`, or the nightly resync) asked for the ready photo's
+    /// later formats (`image/avif`) to be made: it has none yet.
+    PhotoFormatsRequested {
+        occurred_at: DateTime<Utc>,
+        formats: Vec<String>,
     },
     /// Processing gave up; `reason` is written for the seller.
     PhotoProcessingFailed {
@@ -179,6 +196,7 @@ impl PhotoEvent {
             Self::PhotoProcessingStarted { .. } => "PhotoProcessingStarted",
             Self::PhotoProcessed { .. } => "PhotoProcessed",
             Self::PhotoFormatAdded { .. } => "PhotoFormatAdded",
+            Self::PhotoFormatsRequested { .. } => "PhotoFormatsRequested",
             Self::PhotoProcessingFailed { .. } => "PhotoProcessingFailed",
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
@@ -203,6 +221,7 @@ impl PhotoEvent {
             | Self::PhotoProcessingStarted { occurred_at, .. }
             | Self::PhotoProcessed { occurred_at, .. }
             | Self::PhotoFormatAdded { occurred_at, .. }
+            | Self::PhotoFormatsRequested { occurred_at, .. }
             | Self::PhotoProcessingFailed { occurred_at, .. }
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }

@@ -31,8 +31,8 @@ pub mod view;
 
 pub use envelope::EventEnvelope;
 pub use event::{
-    PhotoEvent, Placeholder, UploadRequested, Variant, VariantFormat, VariantName, Webhook,
-    WebhookKind,
+    AVIF, PhotoEvent, Placeholder, UploadRequested, Variant, VariantFormat, VariantName, WEBP,
+    Webhook, WebhookKind,
 };
 pub use state::{PhotoState, PhotoStatus};
 pub use trace::TraceParent;

@@ -183,7 +183,12 @@ mod tests {
             resources.pattern(images),
             serde_json::json!({
                 "source": ["photo-catalog.write-side"],
-                "detail-type": ["PhotoUploaded", "PhotoReprocessRequested", "PhotoDeleted"]
+                "detail-type": [
+                    "PhotoUploaded",
+                    "PhotoReprocessRequested",
+                    "PhotoFormatsRequested",
+                    "PhotoDeleted"
+                ]
             })
         );
     }

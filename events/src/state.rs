@@ -5,7 +5,7 @@
 //! event into the envelope, and the resync to rebuild the read model; so they cannot disagree.
 //! The fold records facts and never refuses one: deciding what may happen is the aggregate's job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -77,6 +77,11 @@ pub struct PhotoState {
     pub variants: BTreeMap<VariantName, Variant>,
     #[serde(default)]
     pub placeholder: Option<Placeholder>,
+    /// The other formats settled for the render the photo shows (`image/webp`,
+    /// `image/avif`), whether or not a variant came out lighter in them: a ready photo
+    /// without `image/avif` here still has its AVIF to come ([`PhotoState::lacks`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub formats_tried: BTreeSet<String>,
     /// How many times processing started, across reprocessing.
     pub processing_attempts: u32,
     /// The newest state change whose webhook was delivered or given up (its sequence):
@@ -116,6 +121,7 @@ impl PhotoState {
             height: None,
             variants: BTreeMap::new(),
             placeholder: None,
+            formats_tried: BTreeSet::new(),
             processing_attempts: 0,
             notified_through: 0,
             created_at: requested.occurred_at,
@@ -152,6 +158,12 @@ impl PhotoState {
         self.status_since.unwrap_or(self.updated_at)
     }
 
+    /// Whether the photo is ready and `format` was never settled for the render it shows (a
+    /// render from before the format existed, or a processor stopped before it was made).
+    pub fn lacks(&self, format: &str) -> bool {
+        self.status == PhotoStatus::Ready && !self.formats_tried.contains(format)
+    }
+
     fn apply_to_existing(&mut self, event: &PhotoEvent) {
         let status = self.status;
         match event {
@@ -170,6 +182,7 @@ impl PhotoState {
                 height,
                 variants,
                 placeholder,
+                formats_tried,
                 ..
             } => {
                 self.status = PhotoStatus::Ready;
@@ -177,6 +190,7 @@ impl PhotoState {
                 self.height = Some(*height);
                 self.variants = variants.clone();
                 self.placeholder = placeholder.clone();
+                self.formats_tried = formats_tried.iter().cloned().collect();
                 self.failure_reason = None;
             }
             PhotoEvent::PhotoFormatAdded { format, files, .. } => {
@@ -185,12 +199,19 @@ impl PhotoState {
                         variant.formats.insert(format.clone(), file.clone());
                     }
                 }
+                self.formats_tried.insert(format.clone());
+            }
+            PhotoEvent::PhotoFormatsRequested { .. } => {
+                // A request of work: what the photo shows is unchanged.
+                self.version += 1;
+                return;
             }
             PhotoEvent::PhotoProcessingFailed { reason, .. } => {
                 self.status = PhotoStatus::Failed;
                 self.failure_reason = Some(reason.clone());
                 self.variants.clear();
                 self.placeholder = None;
+                self.formats_tried.clear();
             }
             PhotoEvent::PhotoDetailsUpdated {
                 caption,
@@ -223,6 +244,7 @@ impl PhotoState {
                     ));
                     self.variants.clear();
                     self.placeholder = None;
+                    self.formats_tried.clear();
                     self.position = None;
                 }
             }

@@ -39,8 +39,9 @@ pub fn current_version(event_type: &str) -> &'static str {
         // 2.1 and 1.1 added `alt_text` (optional: older payloads read as they are).
         "PhotoUploadRequested" => "2.1",
         "PhotoDetailsUpdated" => "1.1",
-        // 1.1 added the variants' `formats` and the `placeholder` (optional).
-        "PhotoProcessed" => "1.1",
+        // 1.1 added the variants' `formats` and the `placeholder`, 1.2 `formats_tried` (all
+        // optional).
+        "PhotoProcessed" => "1.2",
         _ => "1.0",
     }
 }

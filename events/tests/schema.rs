@@ -90,6 +90,7 @@ fn lifecycle() -> Vec<PhotoEvent> {
                 dominant_color: "#a0522d".into(),
                 thumbhash: "1QcSHQRnh493V4dIh4eXh1h4kJUI".into(),
             }),
+            formats_tried: vec!["image/webp".into()],
         },
         PhotoEvent::PhotoFormatAdded {
             occurred_at: at(7),
@@ -258,4 +259,46 @@ fn a_webhook_outcome_advances_the_version_but_does_not_change_the_photo() {
     assert_eq!(after.notified_through, 7);
     assert_eq!(after.updated_at, ready.updated_at);
     assert_eq!(after.status, ready.status);
+}
+
+/// A ready photo awaits its AVIF until the format is settled, with files or with none; a
+/// request for it changes nothing a client sees.
+#[test]
+fn a_ready_photo_lacks_its_avif_until_the_format_is_settled() {
+    let events = lifecycle();
+    let ready = PhotoState::fold(&events[..7]).unwrap();
+    assert!(ready.lacks("image/avif"));
+    assert!(!ready.lacks("image/webp"));
+    let mut state = Some(ready.clone());
+    PhotoState::apply(
+        &mut state,
+        &PhotoEvent::PhotoFormatsRequested {
+            occurred_at: at(20),
+            formats: vec!["image/avif".into()],
+        },
+    );
+    let requested = state.clone().unwrap();
+    assert_eq!(requested.version, ready.version + 1);
+    assert_eq!(requested.updated_at, ready.updated_at);
+    assert!(requested.lacks("image/avif"));
+    PhotoState::apply(
+        &mut state,
+        &PhotoEvent::PhotoFormatAdded {
+            occurred_at: at(21),
+            format: "image/avif".into(),
+            files: BTreeMap::new(),
+        },
+    );
+    let settled = state.unwrap();
+    assert!(!settled.lacks("image/avif"));
+    assert!(
+        settled
+            .variants
+            .values()
+            .all(|v| !v.formats.contains_key("image/avif"))
+    );
+    // A render stored before formats were settled lacks both.
+    let mut old = ready;
+    old.formats_tried.clear();
+    assert!(old.lacks("image/webp") && old.lacks("image/avif"));
 }

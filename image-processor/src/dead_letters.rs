@@ -43,6 +43,8 @@ impl Processor {
                 match &delivery.envelope {
                     Job::Render { photo, trace } => self.give_up(*photo, *trace).await,
                     Job::Purge { photo, .. } => self.purge(*photo).await,
+                    // The photo is served as it is; the nightly resync asks again.
+                    Job::LaterFormats { .. } => Outcome::Done,
                     Job::Confirm { key } => self.confirm(key).await,
                 }
             })

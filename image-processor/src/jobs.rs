@@ -1,5 +1,6 @@
 //! What the images queue carries: a photo to render (it was uploaded, or a reprocess was
-//! asked), a deleted photo whose files go, or S3's own report of an original arriving (the
+//! asked), a deleted photo whose files go, a ready photo whose later formats were asked for,
+//! or S3's own report of an original arriving (the
 //! upload is recorded there if its client never said it was done).
 
 use catalog_events::{EventEnvelope, PhotoEvent, TraceParent};
@@ -15,6 +16,11 @@ pub enum Job {
         trace: Option<TraceParent>,
     },
     Purge {
+        photo: Uuid,
+        trace: Option<TraceParent>,
+    },
+    /// A ready photo's later formats (AVIF) were asked for.
+    LaterFormats {
         photo: Uuid,
         trace: Option<TraceParent>,
     },
@@ -52,6 +58,7 @@ impl Body for Job {
         let (photo, trace) = (envelope.aggregate_id, envelope.traceparent);
         Ok(match envelope.event {
             PhotoEvent::PhotoDeleted { .. } => Self::Purge { photo, trace },
+            PhotoEvent::PhotoFormatsRequested { .. } => Self::LaterFormats { photo, trace },
             _ => Self::Render { photo, trace },
         })
     }
@@ -61,7 +68,9 @@ impl Job {
     /// The photo the job is about, if it names one (`prefix`: where originals are stored).
     pub fn photo(&self, prefix: &str) -> Option<Uuid> {
         match self {
-            Self::Render { photo, .. } | Self::Purge { photo, .. } => Some(*photo),
+            Self::Render { photo, .. }
+            | Self::Purge { photo, .. }
+            | Self::LaterFormats { photo, .. } => Some(*photo),
             Self::Confirm { key } => Self::photo_of(key, prefix),
         }
     }
@@ -69,7 +78,9 @@ impl Job {
     /// The trace of the event that asked for the job (S3's reports carry none).
     pub fn trace(&self) -> Option<TraceParent> {
         match self {
-            Self::Render { trace, .. } | Self::Purge { trace, .. } => *trace,
+            Self::Render { trace, .. }
+            | Self::Purge { trace, .. }
+            | Self::LaterFormats { trace, .. } => *trace,
             Self::Confirm { .. } => None,
         }
     }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::store::{Cause, CommandError};
-use catalog_events::{VariantFormat, VariantName};
+use catalog_events::{AVIF, TraceParent, VariantFormat, VariantName};
 use catalog_images::{LaterFormats, Pixels, Rejection};
 use futures_util::future::try_join_all;
 use tokio::sync::mpsc;
@@ -32,7 +32,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::render::variant_key;
-use crate::{JOB_OVERHEAD_BYTES, Processor};
+use crate::{JOB_OVERHEAD_BYTES, Outcome, Processor};
 
 /// Photos waiting for their AVIF at most (about 6 MiB of pixels each).
 pub const BACKLOG: usize = 16;
@@ -76,6 +76,84 @@ where
 }
 
 impl Processor {
+    /// Hands a ready photo's pixels to the lane, waiting while it is full (a sustained
+    /// overload slows renders).
+    pub(crate) async fn hand_over(&self, later: Later) {
+        let photo = later.photo;
+        metrics::gauge!("catalog_avif_backlog").increment(1.0);
+        if self.later.send(later).await.is_err() {
+            metrics::gauge!("catalog_avif_backlog").decrement(1.0);
+            tracing::warn!(%photo, "stopping: the photo's AVIF variants are not made");
+        }
+    }
+
+    /// A request for a ready photo's later formats (`PhotoFormatsRequested`, from `catalog
+    /// backfill` or the resync): its original is rendered again for the pixels, which go to
+    /// the lane like a render's. A photo that moved on, or has settled its AVIF meanwhile, is
+    /// left as it is; an original that no longer renders is logged, and the photo stays as it
+    /// is. Held within the job's deadline, its message kept hidden.
+    pub(crate) async fn make_later(
+        &self,
+        photo: Uuid,
+        trace: Option<TraceParent>,
+        receipt: &str,
+    ) -> Outcome {
+        let _hidden = self.queue.keep_hidden(receipt);
+        let cause = crate::job_cause(format!("process-images:{photo}"), trace);
+        match tokio::time::timeout(self.deadline, self.rerender(photo, cause)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(%photo, deadline = ?self.deadline, "a later-formats job ran past its deadline");
+                Outcome::Done
+            }
+        }
+    }
+
+    async fn rerender(&self, photo: Uuid, cause: Cause) -> Outcome {
+        let state = match self.store.load(photo).await {
+            Ok(Some(state)) if state.lacks(AVIF) => state,
+            Ok(_) => return Outcome::Done,
+            Err(error) => return Outcome::Retry(format!("{error:#}")),
+        };
+        let Some(prefix) = state
+            .variants
+            .values()
+            .next()
+            .and_then(|variant| variant.key.rsplit_once('/'))
+            .map(|(folder, _)| folder.to_owned())
+        else {
+            return Outcome::Done;
+        };
+        let original = match self
+            .download(&state.object_key, state.checksum_sha256.as_deref())
+            .await
+        {
+            Ok(Ok(original)) => original,
+            Ok(Err(rejection)) => {
+                tracing::warn!(%photo, %rejection, "the original no longer renders: no AVIF is made");
+                return Outcome::Done;
+            }
+            Err(error) => return Outcome::Retry(format!("{error:#}")),
+        };
+        let pixels = match self.render(original).await {
+            Ok(Ok(rendition)) => rendition.later,
+            Ok(Err(rejection)) => {
+                tracing::warn!(%photo, %rejection, "the original no longer renders: no AVIF is made");
+                return Outcome::Done;
+            }
+            Err(error) => return Outcome::Retry(format!("{error:#}")),
+        };
+        // No pixels (a transparent photo keeps no AVIF): the lane settles it with none.
+        self.hand_over(Later {
+            photo,
+            prefix,
+            pixels,
+            cause,
+        })
+        .await;
+        Outcome::Done
+    }
+
     /// Makes the later formats of each photo handed over, one photo at a time, until
     /// `shutdown`; then closes the lane and makes those still in it.
     pub(crate) async fn later_lane(
@@ -144,7 +222,6 @@ impl Processor {
         };
         if encoded.is_empty() {
             tracing::info!(%photo, "no AVIF variant is lighter than its JPEG: none is offered");
-            return;
         }
         let stored = encoded.iter().map(|(name, alternate)| async move {
             anyhow::Ok((*name, self.store_format(prefix, *name, alternate).await?))
@@ -157,7 +234,8 @@ impl Processor {
             }
         };
         let command = PhotoCommand::AddFormat {
-            format: "image/avif".to_owned(),
+            folder: prefix.to_owned(),
+            format: AVIF.to_owned(),
             files,
         };
         let cause = Cause::new(

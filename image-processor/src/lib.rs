@@ -59,7 +59,10 @@
 //!   a crash, with rules of its own (a render gives up, anything else is tried again later).
 //! - `confirm.rs`: recording an upload only S3 reported.
 //! - [`purge`]: removing a deleted photo's files.
+//! - [`backfill`]: `catalog backfill`, which asks this processor for what ready photos lack
+//!   (a new render, their AVIF), throttled behind new uploads.
 
+pub mod backfill;
 mod confirm;
 mod dead_letters;
 pub mod jobs;
@@ -350,6 +353,9 @@ impl Processor {
                         self.render_photo(*photo, *trace, receipt).await
                     }
                     Job::Purge { photo, .. } => self.purge(*photo).await,
+                    Job::LaterFormats { photo, trace } => {
+                        self.make_later(*photo, *trace, receipt).await
+                    }
                     Job::Confirm { key } => self.confirm(key).await,
                 }
             })

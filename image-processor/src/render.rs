@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use catalog_event_store::aggregate::{PhotoCommand, PhotoError};
 use catalog_event_store::store::{Cause, CommandError};
-use catalog_events::{Placeholder, TraceParent, Variant, VariantFormat, VariantName};
+use catalog_events::{AVIF, Placeholder, TraceParent, Variant, VariantFormat, VariantName, WEBP};
 use catalog_images::{Alternate, Rejection, Rendition, Timings};
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
@@ -125,6 +125,11 @@ impl Processor {
             Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         let placeholder = &rendition.placeholder;
+        // WebP is settled here; AVIF by the lane, unless no variant is to have one.
+        let mut formats_tried = vec![WEBP.to_owned()];
+        if rendition.later.is_empty() {
+            formats_tried.push(AVIF.to_owned());
+        }
         let command = PhotoCommand::CompleteProcessing {
             width: rendition.width,
             height: rendition.height,
@@ -133,23 +138,19 @@ impl Processor {
                 dominant_color: placeholder.dominant_color.clone(),
                 thumbhash: placeholder.thumbhash.clone(),
             }),
+            formats_tried,
         };
         let completing = cause.clone().with_details(stages.details());
         match self.store.execute(photo, command, &completing).await {
             Ok(_) => {
                 if !rendition.later.is_empty() {
-                    let later = Later {
+                    self.hand_over(Later {
                         photo,
                         prefix,
                         pixels: rendition.later,
                         cause: cause.clone(),
-                    };
-                    // Waits while the lane is full: a sustained overload slows renders.
-                    metrics::gauge!("catalog_avif_backlog").increment(1.0);
-                    if self.later.send(later).await.is_err() {
-                        metrics::gauge!("catalog_avif_backlog").decrement(1.0);
-                        tracing::warn!(%photo, "stopping: the photo's AVIF variants are not made");
-                    }
+                    })
+                    .await;
                 }
                 (Outcome::Done, Ended::Ready)
             }
@@ -171,7 +172,7 @@ impl Processor {
     }
 
     /// The original's bytes, refused if over the cap or not the declared file.
-    async fn download(
+    pub(crate) async fn download(
         &self,
         key: &str,
         checksum: Option<&str>,
@@ -208,7 +209,10 @@ impl Processor {
     /// Renders on a blocking thread, the original decoded in the sandbox, holding the memory
     /// the job may take (its file, its pixels, the overhead) until that thread ends, even if
     /// the job was given up before. A decoder that crashed is counted.
-    async fn render(&self, original: Vec<u8>) -> anyhow::Result<Result<Rendition, Rejection>> {
+    pub(crate) async fn render(
+        &self,
+        original: Vec<u8>,
+    ) -> anyhow::Result<Result<Rendition, Rejection>> {
         let pixels = catalog_images::decode::declared_pixels(&original)
             .unwrap_or(0)
             .min(self.limits.max_pixels);

@@ -1,5 +1,7 @@
 //! The resync: folds every photo from the event store, compares it with the read model, and
-//! repairs what differs; removes items of photos the event store does not know.
+//! repairs what differs; removes items of photos the event store does not know. It also hands
+//! photos ready for an hour without their AVIF to the image processor, as `catalog backfill`
+//! does, so that no photo stays without one.
 //!
 //! It is safe to run beside the projector: it reads in batches (event rows streamed in photo
 //! order, `BatchGetItem` of 100 items, `Scan` pages of keys), writes only what drifted, and
@@ -19,13 +21,19 @@ use std::fmt;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use catalog_event_store::aggregate::{PhotoCommand, PhotoServices};
+use catalog_event_store::store::PhotoStore;
 use catalog_event_store::store::read::{self, Photos};
-use catalog_events::PhotoState;
+use catalog_events::{AVIF, PhotoState};
 use catalog_read_model::{Item, PHOTO_ID, PROJECTED_AT, VERSION};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::item::{self, Guard, Written};
+
+/// How long a ready photo's AVIF is awaited before the resync asks for it: the AVIF lane
+/// makes it within seconds, or minutes under load.
+const AVIF_AWAITED: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// Items asked for in one `BatchGetItem` (DynamoDB's limit).
 const BATCH_GET: usize = 100;
@@ -43,6 +51,11 @@ pub struct Report {
     pub skipped: u64,
     /// DynamoDB calls made, reads and writes.
     pub dynamodb_calls: u64,
+    /// Photos ready for over an hour whose AVIF was never settled (a processor stopped
+    /// between their `ready` and their AVIF, or they were rendered before AVIF existed).
+    pub lacking_avif: u64,
+    /// Those of them handed to the image processor now (none in a dry run).
+    pub avif_requested: u64,
     /// The photos created, updated or deleted (or that would be), the first [`CHANGES_KEPT`].
     pub changed: Vec<String>,
 }
@@ -71,12 +84,15 @@ impl Report {
             checked = self.scanned,
             repaired,
             skipped = self.skipped,
+            lacking_avif = self.lacking_avif,
+            avif_requested = self.avif_requested,
             "resync finished"
         );
         for (result, count) in [
             ("checked", self.scanned),
             ("repaired", repaired),
             ("skipped", self.skipped),
+            ("lacking_avif", self.lacking_avif),
         ] {
             #[allow(clippy::cast_precision_loss)] // counts far below 2^52
             metrics::gauge!("catalog_resync_photos", "result" => result).set(count as f64);
@@ -91,14 +107,17 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "scanned {}, created {}, updated {}, deleted {}, unchanged {}, skipped {} ({} DynamoDB calls)",
+            "scanned {}, created {}, updated {}, deleted {}, unchanged {}, skipped {} ({} DynamoDB calls); \
+             lacking their AVIF {}, handed to the image processor {}",
             self.scanned,
             self.created,
             self.updated,
             self.deleted,
             self.unchanged,
             self.skipped,
-            self.dynamodb_calls
+            self.dynamodb_calls,
+            self.lacking_avif,
+            self.avif_requested
         )
     }
 }
@@ -114,6 +133,7 @@ pub async fn resync(
         dynamodb,
         table,
         dry_run,
+        store: PhotoStore::new(pool.clone(), PhotoServices::default()),
         report: Report::default(),
     };
     let mut photos = std::pin::pin!(read::latest(pool, Photos::All));
@@ -145,6 +165,8 @@ struct Resync<'a> {
     dynamodb: &'a Client,
     table: &'a str,
     dry_run: bool,
+    /// Where photos lacking their AVIF are handed to the image processor.
+    store: PhotoStore,
     report: Report,
 }
 
@@ -155,12 +177,41 @@ impl Resync<'_> {
         tracing::error!(%photo, %reason, "resync: skipped a photo it cannot repair");
     }
 
+    /// Hands a photo ready for over [`AVIF_AWAITED`] without its AVIF settled to the image
+    /// processor (`PhotoFormatsRequested`), unless this is a dry run. A failure is logged: the
+    /// next resync asks again.
+    async fn hand_over_avif(&mut self, state: &PhotoState) {
+        let awaited = chrono::Utc::now() - state.in_status_since();
+        if !state.lacks(AVIF) || awaited < AVIF_AWAITED {
+            return;
+        }
+        self.report.lacking_avif += 1;
+        if self.dry_run {
+            return;
+        }
+        let command = PhotoCommand::RequestFormats {
+            formats: vec![AVIF.to_owned()],
+        };
+        match self
+            .store
+            .execute(state.photo_id, command, "catalog resync")
+            .await
+        {
+            Ok(after) if after.version > state.version => self.report.avif_requested += 1,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(photo = %state.photo_id, %error, "resync: could not ask for a photo's AVIF");
+            }
+        }
+    }
+
     /// Compares one batch of folded photos with their items and repairs the differences.
     async fn compare(&mut self, photos: Vec<PhotoState>) -> anyhow::Result<()> {
         let stored = self.batch_get(&photos).await?;
         for state in photos {
             let id = state.photo_id.to_string();
             self.report.scanned += 1;
+            self.hand_over_avif(&state).await;
             let expected = match catalog_read_model::encode(&state) {
                 Ok(expected) => expected,
                 Err(error) => {

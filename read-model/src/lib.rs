@@ -148,6 +148,7 @@ fn tombstone(state: &PhotoState) -> PhotoState {
         height: None,
         variants: Default::default(),
         placeholder: None,
+        formats_tried: Default::default(),
         position: None,
         ..state.clone()
     }

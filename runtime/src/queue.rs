@@ -165,6 +165,22 @@ impl Queue {
         Self::open_either(sdk, resources, role, false).await
     }
 
+    /// How many messages wait to be received (SQS's approximate count).
+    pub async fn waiting(&self) -> anyhow::Result<u64> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await?;
+        Ok(attributes
+            .attributes()
+            .and_then(|all| all.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Opens the dead-letter queue of `role`'s queue, where messages land that its consumers
     /// could not finish (nothing moves on from there).
     pub async fn open_dead_letters(

@@ -14,7 +14,7 @@ use catalog_event_store::store::read::{self, Photos, Start};
 use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
-use catalog_events::{EventEnvelope, PhotoEvent, PhotoStatus, VariantName};
+use catalog_events::{EventEnvelope, PhotoEvent, PhotoStatus};
 use catalog_http::auth::AuthConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
@@ -392,18 +392,15 @@ impl Pipeline {
         .await
     }
 
-    /// Waits until the photo is ready and has its AVIF variants (made after ready, all in one
-    /// event: the large one's tells; the photos made here have one), so that nothing more
-    /// changes it; returns its version then.
+    /// Waits until the photo is ready and its AVIF settled (made after ready, in one event,
+    /// with the variants where it is lighter), so that nothing more changes it; returns its
+    /// version then.
     pub async fn settled(&self, photo: Uuid) -> anyhow::Result<u64> {
         self.ready(photo).await?;
         eventually(Duration::from_secs(60), || async {
             let state = self.state(photo).await?;
-            let with_avif = state
-                .variants
-                .get(&VariantName::Large)
-                .is_some_and(|variant| variant.formats.contains_key("image/avif"));
-            Ok(with_avif.then_some(state.version))
+            let settled = state.status == PhotoStatus::Ready && !state.lacks(catalog_events::AVIF);
+            Ok(settled.then_some(state.version))
         })
         .await
     }

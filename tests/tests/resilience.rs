@@ -73,6 +73,7 @@ fn life(photo: Uuid) -> Vec<EventEnvelope> {
             height: 10,
             variants: Default::default(),
             placeholder: None,
+            formats_tried: Vec::new(),
         },
         catalog_events::PhotoEvent::PhotoDetailsUpdated {
             occurred_at: at,

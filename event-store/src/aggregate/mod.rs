@@ -55,13 +55,21 @@ pub enum PhotoCommand {
         height: u32,
         variants: BTreeMap<VariantName, Variant>,
         placeholder: Option<Placeholder>,
+        /// The other formats the render settled (see `PhotoProcessed`).
+        formats_tried: Vec<String>,
     },
-    /// Add the ready photo's variants in another format (`format`, a content type): a file for
-    /// each variant where that format is lighter (one at least), in the folder of the render
-    /// the photo shows.
+    /// Add the ready photo's variants in another format (`format`, a content type), made from
+    /// the render in `folder` (where its variants are): a file for each variant where that
+    /// format is lighter, in that folder; none when no variant is lighter in it.
     AddFormat {
+        folder: String,
         format: String,
         files: BTreeMap<VariantName, VariantFormat>,
+    },
+    /// An operator's request that the ready photo's later formats be made (those of
+    /// `formats` it has not settled).
+    RequestFormats {
+        formats: Vec<String>,
     },
     FailProcessing {
         reason: String,
@@ -313,6 +321,7 @@ impl Photo {
                 height,
                 variants,
                 placeholder,
+                formats_tried,
             } => match self.existing()?.status {
                 Processing => Ok(vec![PhotoEvent::PhotoProcessed {
                     occurred_at: now,
@@ -320,34 +329,55 @@ impl Photo {
                     height,
                     variants,
                     placeholder,
+                    formats_tried,
                 }]),
                 status => refuse("complete processing of", status),
             },
-            PhotoCommand::AddFormat { format, files } => {
+            PhotoCommand::AddFormat {
+                folder: made_from,
+                format,
+                files,
+            } => {
                 let photo = self.existing()?;
                 if photo.status != Ready {
                     return refuse("add a format to", photo.status);
                 }
-                let of_this_render = !files.is_empty()
+                let shown = photo
+                    .variants
+                    .values()
+                    .next()
+                    .map(|variant| folder(&variant.key));
+                let of_this_render = shown == Some(made_from.as_str())
                     && files.iter().all(|(name, file)| {
-                        photo
-                            .variants
-                            .get(name)
-                            .is_some_and(|variant| folder(&variant.key) == folder(&file.key))
+                        photo.variants.contains_key(name) && folder(&file.key) == made_from
                     });
                 if !of_this_render {
                     return Err(PhotoError::OtherRender);
                 }
-                let added = files
-                    .iter()
-                    .all(|(name, file)| photo.variants[name].formats.get(&format) == Some(file));
-                if added {
+                if photo.formats_tried.contains(&format) {
                     return Ok(vec![]);
                 }
                 Ok(vec![PhotoEvent::PhotoFormatAdded {
                     occurred_at: now,
                     format,
                     files,
+                }])
+            }
+            PhotoCommand::RequestFormats { formats } => {
+                let photo = self.existing()?;
+                if photo.status != Ready {
+                    return refuse("make the later formats of", photo.status);
+                }
+                let formats: Vec<String> = formats
+                    .into_iter()
+                    .filter(|format| photo.lacks(format))
+                    .collect();
+                if formats.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PhotoEvent::PhotoFormatsRequested {
+                    occurred_at: now,
+                    formats,
                 }])
             }
             PhotoCommand::FailProcessing { reason } => match self.existing()?.status {

@@ -75,6 +75,7 @@ fn processed() -> Fact {
         height: 200,
         variants: variants(),
         placeholder: None,
+        formats_tried: vec!["image/webp".into()],
     })
 }
 fn failed() -> Fact {
@@ -221,6 +222,7 @@ fn completing_processing_makes_the_photo_ready() {
             height: 200,
             variants: variants(),
             placeholder: None,
+            formats_tried: vec!["image/webp".into()],
         })
         .then_expect_events(vec![processed()]);
 }
@@ -561,6 +563,7 @@ fn complete() -> PhotoCommand {
         height: 200,
         variants: variants(),
         placeholder: None,
+        formats_tried: vec!["image/webp".into()],
     }
 }
 
@@ -713,6 +716,7 @@ fn avif_files(folder: &str) -> BTreeMap<VariantName, VariantFormat> {
 
 fn add_avif(folder: &str) -> PhotoCommand {
     PhotoCommand::AddFormat {
+        folder: folder.into(),
         format: "image/avif".into(),
         files: avif_files(folder),
     }
@@ -746,7 +750,7 @@ fn a_format_added_again_appends_nothing() {
 }
 
 #[test]
-fn a_format_of_another_render_of_a_variant_it_lacks_or_of_none_is_refused() {
+fn a_format_of_another_render_or_of_a_variant_it_lacks_is_refused() {
     test()
         .given(history(PhotoStatus::Ready))
         .when(add_avif("variants/7/an-older-attempt"))
@@ -758,17 +762,76 @@ fn a_format_of_another_render_of_a_variant_it_lacks_or_of_none_is_refused() {
     test()
         .given(history(PhotoStatus::Ready))
         .when(PhotoCommand::AddFormat {
+            folder: "variants/7".into(),
             format: "image/avif".into(),
             files: BTreeMap::from([(VariantName::Medium, medium)]),
         })
         .then_expect_error(PhotoError::OtherRender);
+    // None lighter, but from an older render: it settles nothing of this one.
     test()
         .given(history(PhotoStatus::Ready))
         .when(PhotoCommand::AddFormat {
+            folder: "variants/6".into(),
             format: "image/avif".into(),
             files: BTreeMap::new(),
         })
         .then_expect_error(PhotoError::OtherRender);
+}
+
+/// No variant is lighter in AVIF: the format is settled with no file, so no AVIF is awaited.
+#[test]
+fn a_format_with_no_lighter_variant_is_recorded_with_no_file() {
+    let none_lighter = || PhotoCommand::AddFormat {
+        folder: "variants/7".into(),
+        format: "image/avif".into(),
+        files: BTreeMap::new(),
+    };
+    let settled = Fact(PhotoFormatAdded {
+        occurred_at: now(),
+        format: "image/avif".into(),
+        files: BTreeMap::new(),
+    });
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(none_lighter())
+        .then_expect_events(vec![settled.clone()]);
+    let mut given = history(PhotoStatus::Ready);
+    given.push(settled);
+    test()
+        .given(given)
+        .when(none_lighter())
+        .then_expect_events(vec![]);
+}
+
+fn request_avif() -> PhotoCommand {
+    PhotoCommand::RequestFormats {
+        formats: vec!["image/avif".into(), "image/webp".into()],
+    }
+}
+
+/// A backfill asks only for what the render the photo shows has not settled.
+#[test]
+fn later_formats_are_requested_for_a_ready_photo_that_lacks_them() {
+    test()
+        .given(history(PhotoStatus::Ready))
+        .when(request_avif())
+        .then_expect_events(vec![Fact(PhotoFormatsRequested {
+            occurred_at: now(),
+            formats: vec!["image/avif".into()],
+        })]);
+    let mut given = history(PhotoStatus::Ready);
+    given.push(avif_added());
+    test()
+        .given(given)
+        .when(request_avif())
+        .then_expect_events(vec![]);
+    use PhotoStatus::*;
+    for status in [PendingUpload, Uploaded, Processing, Failed, Deleted] {
+        test()
+            .given(history(status))
+            .when(request_avif())
+            .then_expect_error(not_allowed("make the later formats of", status));
+    }
 }
 
 #[test]
