@@ -7,9 +7,7 @@
 -- stores it alike.
 ALTER TABLE events ADD COLUMN seller_id text;
 
-UPDATE events e
-SET seller_id = f.payload->>'seller_id'
-FROM events f
+UPDATE events e SET seller_id = f.payload->>'seller_id' FROM events f
 WHERE f.aggregate_type = e.aggregate_type
   AND f.aggregate_id = e.aggregate_id
   AND f.sequence = 1;

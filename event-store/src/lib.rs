@@ -14,7 +14,8 @@
 //! - [`uploads`]: recording an upload, whether the client or S3 reports it.
 //! - [`originals`]: the originals bucket as the commands need it: presigned PUTs, HEADs,
 //!   streamed uploads.
-//! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest.
+//! - [`webhook_secrets`]: each seller's webhook signing secrets, sealed at rest;
+//!   [`webhook_replays`]: the replays of a seller's webhooks and how far each got.
 //! - [`personal`]: what a seller wrote about a photo, sealed under the photo's own data key,
 //!   so that deleting the key forgets it everywhere (crypto-shredding).
 //! - [`database`]: where the event store is: a URL, a Secrets Manager secret it follows
@@ -27,4 +28,5 @@ pub mod originals;
 pub mod personal;
 pub mod store;
 pub mod uploads;
+pub mod webhook_replays;
 pub mod webhook_secrets;

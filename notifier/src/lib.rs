@@ -14,9 +14,14 @@
 //! receive) is recorded on the photo as an event; its history shows it. A webhook whose
 //! outcome is recorded is never sent again, so a redelivered message sends nothing.
 //!
+//! A seller's replay of webhooks (`replay.rs`) sends again, from the event store, every
+//! webhook of a span of time, with its original id and body.
+//!
 //! Each message is handled in its event's trace (a `notify` span with the photo's id and trace
 //! id); the POST carries the trace on as `traceparent`, so the receiver's work joins it. Every
 //! attempt is timed by outcome (`catalog_webhook_delivery_seconds`), every give-up counted.
+
+mod replay;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -172,17 +177,17 @@ impl Notifier {
         // The counter an alert takes the increase of exists from the start, at 0.
         metrics::counter!("catalog_webhook_give_ups_total").increment(0);
         let this = Arc::clone(&self);
-        self.queue
-            .consume_each(
-                self.jobs,
-                &self.polling,
-                shutdown.clone(),
-                move |delivery| {
-                    let (notifier, shutdown) = (Arc::clone(&this), shutdown.clone());
-                    async move { notifier.handle(delivery, &shutdown).await }
-                },
-            )
-            .await;
+        let replays = self.replays(shutdown.clone());
+        let deliveries = self.queue.consume_each(
+            self.jobs,
+            &self.polling,
+            shutdown.clone(),
+            move |delivery| {
+                let (notifier, shutdown) = (Arc::clone(&this), shutdown.clone());
+                async move { notifier.handle(delivery, &shutdown).await }
+            },
+        );
+        tokio::join!(deliveries, replays);
     }
 
     /// Handles one message in its event's trace.
@@ -209,7 +214,7 @@ impl Notifier {
             return self.queue.delete(vec![receipt]).await;
         };
         let webhook = Webhook {
-            id: format!("msg_{}", envelope.event_id.simple()),
+            id: webhook_id(&envelope),
             kind,
             for_sequence: envelope.sequence,
         };
@@ -415,6 +420,12 @@ impl Notifier {
             webhook: webhook.to_owned(),
         })
     }
+}
+
+/// The `webhook-id` of the webhook announcing `envelope`'s event: from the event's id, the
+/// same on every attempt and every replay.
+fn webhook_id(envelope: &EventEnvelope) -> String {
+    format!("msg_{}", envelope.event_id.simple())
 }
 
 /// A webhook this process is delivering; dropping it ends the claim.

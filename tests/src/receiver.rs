@@ -39,6 +39,8 @@ impl Received {
 
 struct State {
     answers: Answers,
+    /// While set, every request is answered `503`, whatever `answers` says (an endpoint down).
+    down: std::sync::atomic::AtomicBool,
     received: Mutex<Vec<Received>>,
 }
 
@@ -53,6 +55,7 @@ impl Receiver {
     pub async fn start(answers: Answers) -> anyhow::Result<Self> {
         let state = Arc::new(State {
             answers,
+            down: std::sync::atomic::AtomicBool::new(false),
             received: Mutex::new(Vec::new()),
         });
         let shared = web::Data::from(Arc::clone(&state));
@@ -77,6 +80,13 @@ impl Receiver {
             state,
             handle,
         })
+    }
+
+    /// Takes the endpoint down (every request answered `503`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every request so far, in order.
@@ -117,6 +127,7 @@ async fn receive(state: web::Data<State>, request: HttpRequest, body: web::Bytes
             return HttpResponse::InternalServerError().finish();
         };
         let answer = match &state.answers {
+            _ if state.down.load(std::sync::atomic::Ordering::SeqCst) => Some(503),
             Answers::Script(statuses) => Some(statuses.get(received.len()).copied().unwrap_or(200)),
             Answers::Never => None,
         };

@@ -488,9 +488,10 @@ fn a_products_owner_is_set_by_the_append_and_changed_only_by_a_transfer() {
         .chain(search(", seller_id ="))
         .collect();
     let keeps = search("DO UPDATE SET seller_id = products.seller_id");
+    // (Each event's own seller, filled once by migration 0010, is not a product's owner.)
     let changes: Vec<&String> = owner_updates
         .iter()
-        .filter(|line| !keeps.contains(line))
+        .filter(|line| !keeps.contains(line) && !line.contains("migrations/0010_change_feed.sql:"))
         .collect();
     assert_eq!(keeps.len(), 1, "{keeps:?}");
     assert!(

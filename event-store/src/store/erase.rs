@@ -85,6 +85,10 @@ impl PhotoStore {
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM webhook_replays WHERE seller_id = $1")
+            .bind(seller)
+            .execute(&mut *transaction)
+            .await?;
         erased.idempotency_keys = sqlx::query("DELETE FROM idempotency_keys WHERE seller_id = $1")
             .bind(seller)
             .execute(&mut *transaction)

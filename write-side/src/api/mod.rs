@@ -5,7 +5,8 @@
 //! - [`products`]: the order of a product's gallery.
 //! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
-//! - [`webhook_secret`]: each seller's webhook signing secret.
+//! - [`webhook_secret`]: each seller's webhook signing secret; [`webhook_replay`]: sending a
+//!   span of its webhooks again.
 //! - [`bodies`]: the typed answers.
 //!
 //! Errors, tokens, health and request timing are `catalog-http`'s, shared with the read API.
@@ -17,6 +18,7 @@ pub mod photos;
 pub mod products;
 pub mod upload;
 pub mod validate;
+pub mod webhook_replay;
 pub mod webhook_secret;
 
 use std::time::Duration;
@@ -101,6 +103,8 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(past::changes)
         .service(products::reorder)
         .service(webhook_secret::rotate)
+        .service(webhook_replay::start_replay)
+        .service(webhook_replay::progress)
         .default_service(web::to(|| async {
             HttpResponse::from_error(Problem::route_not_found())
         }));
