@@ -13,6 +13,7 @@ import { wireDropzone, wireUploadForm } from './upload-form.js';
 import { wireUploads } from './upload.js';
 import { wireInventory } from './inventory.js';
 import { wireDetail } from './detail.js';
+import { wireHistory } from './history.js';
 import { wirePolling } from './polling.js';
 
 /** Every listener of the page, in one order: sign-in, uploads, inventory, dialog, polling. */
@@ -26,6 +27,7 @@ function wireUp() {
   wireDropzone();
   wireInventory();
   wireDetail();
+  wireHistory();
   wirePolling();
 }
 

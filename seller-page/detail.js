@@ -1,6 +1,6 @@
 // The detail dialog of one photo: its preview, facts and sizes; editing caption, tags and alt
 // text (PATCH with only what changed); reprocessing; deleting after a confirmation; and its
-// history (`after`/`next_after`). The message region moves into the dialog while it is open.
+// history (`history.js`). The message region moves into the dialog while it is open.
 
 import { $, h, photoSelector } from './dom.js';
 import { formatBytes, integerFormat, parseTags, timeElement } from './format.js';
@@ -9,6 +9,7 @@ import { api, photoPath } from './api.js';
 import { acceptFromServer, altText, applyLocally, statusBadge, store, worthPolling } from './photos.js';
 import { unwatch, watch } from './polling.js';
 import { inventory } from './inventory.js';
+import { loadHistory, resetHistory } from './history.js';
 
 const VARIANTS = ['thumb', 'small', 'medium', 'large'];
 
@@ -22,16 +23,14 @@ function sameList(a = [], b = []) {
 
 /**
  * The dialog's state: which photo it shows (null: closed), where focus returns, the form's
- * values as loaded, where the history continues.
+ * values as loaded.
  * @type {{id: string | null, opener: any, baseline: {caption: string, tags: string[], alt_text: string} | null,
- *   historyAfter: number | null, historyLoading: boolean, busy: boolean}}
+ *   busy: boolean}}
  */
 export const detail = {
   id: null,
   opener: null,
   baseline: null,
-  historyAfter: null,
-  historyLoading: false,
   busy: false,
 };
 
@@ -59,9 +58,7 @@ export function openDetail(id, opener) {
   for (const field of Object.values(DETAIL_FIELDS)) setFieldError(field, null);
   fillDetailForm();
   drawDetail();
-  $('#history-list').replaceChildren();
-  $('#history-more').hidden = true;
-  detail.historyAfter = null;
+  resetHistory();
   dialog.showModal();
   $('#dialog-body').scrollTop = 0;
   $('#dialog-title').focus();
@@ -69,8 +66,11 @@ export function openDetail(id, opener) {
   loadHistory(true);
 }
 
-/** @param {string} id */
-async function refreshDetail(id) {
+/**
+ * Reads the photo again from the read side, and the form with it unless the seller is editing.
+ * @param {string} id
+ */
+export async function refreshDetail(id) {
   try {
     const photo = await api('read', photoPath(id));
     if (detail.id !== id) return;
@@ -288,67 +288,6 @@ async function deletePhoto() {
   });
 }
 
-/** @param {boolean} reset from the first event again */
-async function loadHistory(reset) {
-  const id = detail.id;
-  if (!id || detail.historyLoading) return;
-  detail.historyLoading = true;
-  const list = $('#history-list');
-  const state = $('#history-state');
-  if (reset) detail.historyAfter = null;
-  state.textContent = 'Loading the history…';
-  $('#history-more').hidden = true;
-  try {
-    const params = new URLSearchParams({ limit: '50' });
-    if (detail.historyAfter != null) params.set('after', String(detail.historyAfter));
-    const page = await api('write', `${photoPath(id, '/history')}?${params}`);
-    if (detail.id !== id) return;
-    const events = Array.isArray(page.events) ? page.events : [];
-    if (reset) list.replaceChildren();
-    list.append(...events.map(historyItem));
-    detail.historyAfter = page.next_after ?? null;
-    $('#history-more').hidden = detail.historyAfter == null;
-    state.textContent = list.children.length ? '' : 'No events yet.';
-  } catch (error) {
-    if (detail.id !== id) return;
-    state.textContent = error.handled ? '' : `The history could not be loaded: ${errorText(error)}`;
-    if (detail.historyAfter != null) $('#history-more').hidden = false;
-  } finally {
-    detail.historyLoading = false;
-  }
-}
-
-const EVENT_LABELS = {
-  PhotoUploadRequested: 'Upload requested',
-  PhotoUploaded: 'Original uploaded',
-  PhotoProcessingStarted: 'Processing started',
-  PhotoProcessed: 'Processed: sizes ready',
-  PhotoProcessingFailed: 'Processing failed',
-  PhotoDetailsUpdated: 'Description changed',
-  PhotoDeleted: 'Deleted',
-  PhotoReprocessRequested: 'Reprocessing requested',
-  PhotoWebhookDelivered: 'Webhook delivered',
-  PhotoWebhookGaveUp: 'Webhook given up',
-};
-
-function eventLabel(type) {
-  return EVENT_LABELS[type] ?? String(type ?? 'Event').replace(/^Photo/, '').replace(/([a-z])([A-Z])/g, '$1 $2');
-}
-
-function historyItem(event) {
-  const label = eventLabel(event.event_type);
-  const reason = event.payload?.reason;
-  return h('li', { class: `history-item history-${String(event.event_type ?? '').toLowerCase()}` },
-    h('div', { class: 'history-line' },
-      h('span', { class: 'history-type', text: label }),
-      event.occurred_at ? timeElement(event.occurred_at, true) : null,
-      event.sequence != null ? h('span', { class: 'muted small', text: `#${event.sequence}` }) : null),
-    typeof reason === 'string' ? h('p', { class: 'history-note', text: reason }) : null,
-    h('details', {},
-      h('summary', {}, 'Event data', h('span', { class: 'visually-hidden', text: ` of “${label}”` })),
-      h('pre', { class: 'json' }, h('code', { text: JSON.stringify(event.payload ?? null, null, 2) }))));
-}
-
 function onDialogClose() {
   // Messages go back to the page.
   $('#main').prepend(messages.region);
@@ -386,5 +325,4 @@ export function wireDetail() {
   $('#delete-photo').addEventListener('click', showDeleteConfirm);
   $('#cancel-delete').addEventListener('click', () => hideDeleteConfirm());
   $('#confirm-delete').addEventListener('click', deletePhoto);
-  $('#history-more').addEventListener('click', () => loadHistory(false));
 }

@@ -14,7 +14,7 @@ use catalog_event_store::store::read::{self, Photos, Start};
 use catalog_event_store::store::{self, PhotoStore};
 use catalog_events::resources::QueueRole;
 use catalog_events::resources::Resources;
-use catalog_events::{EventEnvelope, PhotoEvent, PhotoStatus};
+use catalog_events::{EventEnvelope, PhotoEvent, PhotoStatus, Variant, VariantName};
 use catalog_http::auth::AuthConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
@@ -28,6 +28,7 @@ use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::Polling;
 use catalog_runtime::settings::{UploadLimit, VariantsUrl};
 use futures_util::TryStreamExt;
+use image::GenericImageView;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -335,6 +336,84 @@ impl Pipeline {
         self.write
             .upload_file(seller, product, callback_url, bytes)
             .await
+    }
+
+    /// A ready photo of `seller` as a processor from before later formats and placeholders
+    /// left it: `original` in the bucket, its render (variants of the original's size, whose
+    /// files are not stored) settling no format. Its events are stored at once, as they were
+    /// then, so nothing renders it meanwhile.
+    pub async fn legacy_photo(
+        &self,
+        seller: &str,
+        product: &str,
+        original: Vec<u8>,
+        ready_at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Uuid> {
+        let photo = Uuid::now_v7();
+        let (width, height) = image::load_from_memory(&original)?.dimensions();
+        let size = original.len() as u64;
+        S3Settings { path_style: true }
+            .client(&self.stack.sdk)
+            .put_object()
+            .bucket(&self.stack.resources.buckets.originals)
+            .key(format!("originals/{photo}"))
+            .body(original.into())
+            .send()
+            .await?;
+        let mut requested = crate::upload_request(photo, seller, product);
+        requested.occurred_at = ready_at;
+        requested.size_bytes = size;
+        let variants = VariantName::ALL
+            .into_iter()
+            .map(|name| {
+                let scale = f64::from(name.max_side()) / f64::from(width.max(height));
+                let fit = |side: u32| ((f64::from(side) * scale.min(1.0)).round() as u32).max(1);
+                let variant = Variant {
+                    key: format!("variants/{photo}/1-legacy/{name}.jpg"),
+                    width: fit(width),
+                    height: fit(height),
+                    bytes: 10_000,
+                    content_type: "image/jpeg".into(),
+                    formats: Default::default(),
+                };
+                (name, variant)
+            })
+            .collect();
+        let events = [
+            PhotoEvent::PhotoUploadRequested(requested),
+            PhotoEvent::PhotoUploaded {
+                occurred_at: ready_at,
+                size_bytes: size,
+            },
+            PhotoEvent::PhotoProcessingStarted {
+                occurred_at: ready_at,
+                attempt: 1,
+            },
+            PhotoEvent::PhotoProcessed {
+                occurred_at: ready_at,
+                width,
+                height,
+                variants,
+                placeholder: None,
+                formats_tried: Vec::new(),
+            },
+        ];
+        let mut transaction = self.store.pool().begin().await?;
+        for (sequence, event) in (1_i64..).zip(&events) {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES ('Photo', $1, $2, $3, $4, $5, '{}')",
+            )
+            .bind(photo.to_string())
+            .bind(sequence)
+            .bind(event.event_type())
+            .bind(event.event_version())
+            .bind(serde_json::to_value(event)?)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(photo)
     }
 
     /// The envelope the relay published for the photo's event at `sequence`.

@@ -5,86 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-use catalog_events::{AVIF, PhotoEvent, PhotoState, Variant, VariantName, WEBP};
+use catalog_events::{AVIF, PhotoState, VariantName, WEBP};
 use catalog_runtime::aws::S3Settings;
 use catalog_tests::pipeline::{Pipeline, run_catalog};
-use catalog_tests::{eventually, jpeg, upload_request};
+use catalog_tests::{eventually, jpeg};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 const SELLER: &str = "seller-old";
 
-/// A photo as a processor from before later formats and placeholders left it: ready, its
-/// original in the bucket, its render settling no format. Its events are stored at once, as
-/// they were then, so nothing renders it meanwhile.
 async fn legacy_photo(pipeline: &Pipeline, ready_at: DateTime<Utc>) -> Uuid {
-    let photo = Uuid::now_v7();
-    let original = jpeg(320, 240);
-    let s3 = S3Settings { path_style: true }.client(&pipeline.stack.sdk);
-    s3.put_object()
-        .bucket(&pipeline.stack.resources.buckets.originals)
-        .key(format!("originals/{photo}"))
-        .body(ByteStream::from(original.clone()))
-        .send()
+    pipeline
+        .legacy_photo(SELLER, "sku-old", jpeg(320, 240), ready_at)
         .await
-        .unwrap();
-    let mut requested = upload_request(photo, SELLER, "sku-old");
-    requested.occurred_at = ready_at;
-    requested.size_bytes = original.len() as u64;
-    let variants: BTreeMap<VariantName, Variant> = VariantName::ALL
-        .into_iter()
-        .map(|name| {
-            let variant = Variant {
-                key: format!("variants/{photo}/1-legacy/{name}.jpg"),
-                width: 320.min(name.max_side()),
-                height: 240.min(name.max_side() * 3 / 4),
-                bytes: 10_000,
-                content_type: "image/jpeg".into(),
-                formats: BTreeMap::new(),
-            };
-            (name, variant)
-        })
-        .collect();
-    let events = [
-        PhotoEvent::PhotoUploadRequested(requested),
-        PhotoEvent::PhotoUploaded {
-            occurred_at: ready_at,
-            size_bytes: original.len() as u64,
-        },
-        PhotoEvent::PhotoProcessingStarted {
-            occurred_at: ready_at,
-            attempt: 1,
-        },
-        PhotoEvent::PhotoProcessed {
-            occurred_at: ready_at,
-            width: 320,
-            height: 240,
-            variants,
-            placeholder: None,
-            formats_tried: Vec::new(),
-        },
-    ];
-    let mut transaction = pipeline.write.pool.begin().await.unwrap();
-    for (sequence, event) in (1..).zip(&events) {
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) VALUES ('Photo', $1, $2, $3, $4, $5, '{}')",
-        )
-        .bind(photo.to_string())
-        .bind(sequence)
-        .bind(event.event_type())
-        .bind(event.event_version())
-        .bind(serde_json::to_value(event).unwrap())
-        .execute(&mut *transaction)
-        .await
-        .unwrap();
-    }
-    transaction.commit().await.unwrap();
-    photo
+        .unwrap()
 }
 
 async fn state(pipeline: &Pipeline, photo: Uuid) -> PhotoState {

@@ -275,6 +275,41 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     )
     .unwrap();
 
+    // Its history: the photo as it was when it was declared, then that description restored.
+    let first = browser
+        .wait()
+        .for_element(Locator::Css("#history-list [data-restore=\"1\"]"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#history-list li:first-child [data-as-of]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let as_of = browser
+        .wait()
+        .for_element(Locator::Css("#as-of-view dl"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(as_of.contains("pending_upload"), "{as_of}");
+    std::fs::write(
+        artifacts().join("seller-page-history.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    first.click().await.unwrap();
+    eventually(Duration::from_secs(20), || async {
+        let photo = pipeline.store.load(edited.parse()?).await?;
+        Ok((photo.is_some_and(|photo| photo.caption.is_none())).then_some(()))
+    })
+    .await
+    .unwrap();
+
     // Delete it, confirming.
     browser
         .find(Locator::Id("delete-photo"))

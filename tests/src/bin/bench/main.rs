@@ -110,6 +110,18 @@ enum Bench {
     },
     /// Takes OTLP/HTTP exports at `addr` and drops them, until killed (a stand-in collector).
     OtlpSink { addr: std::net::SocketAddr },
+    /// A page of 100 of the change feed with this many events in the store.
+    Feed {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 400)]
+        pages: usize,
+    },
+    /// `catalog backfill` of photos rendered before AVIF, against rendering them anew.
+    Backfill {
+        #[arg(long, default_value_t = 20)]
+        photos: usize,
+    },
 }
 
 #[tokio::main]
@@ -130,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
+        Bench::Feed { events, pages } => feed::run(events, pages).await,
+        Bench::Backfill { photos } => backfill::run(photos).await,
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
         Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
@@ -198,7 +212,9 @@ async fn hostile_uploads(write_addr: &str, jwt_secret: &str) -> anyhow::Result<(
     Ok(())
 }
 
+mod backfill;
 mod e2e;
+mod feed;
 mod long_history;
 mod pipeline;
 mod read;
