@@ -53,6 +53,8 @@ pub async fn run(events: usize, pages: usize) -> anyhow::Result<()> {
         "feed: {events} events of {photos} photos stored in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    // A store that has grown to this size has its statistics (autovacuum's ANALYZE).
+    sqlx::query("ANALYZE events").execute(&api.pool).await?;
     let positions: Arc<Vec<i64>> = Arc::new(
         sqlx::query_scalar(
             "SELECT position FROM events WHERE seller_id = $1 ORDER BY transaction_id, position",
