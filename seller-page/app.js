@@ -14,6 +14,7 @@ import { wireUploads } from './upload.js';
 import { wireInventory } from './inventory.js';
 import { wireDetail } from './detail.js';
 import { wireHistory } from './history.js';
+import { wireReplace } from './replace.js';
 import { wirePolling } from './polling.js';
 
 /** Every listener of the page, in one order: sign-in, uploads, inventory, dialog, polling. */
@@ -28,6 +29,7 @@ function wireUp() {
   wireInventory();
   wireDetail();
   wireHistory();
+  wireReplace();
   wirePolling();
 }
 

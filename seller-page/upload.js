@@ -38,7 +38,7 @@ const MAX_CONCURRENT_UPLOADS = 3;
  * SHA-256 of a file, lower-case hex.
  * @param {Blob} blob
  */
-async function sha256Hex(blob) {
+export async function sha256Hex(blob) {
   const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -56,7 +56,7 @@ export const uploads = {
  * Request headers a page may not set (the browser sends its own, e.g. Content-Length).
  * @param {string} name
  */
-function browserMaySet(name) {
+export function browserMaySet(name) {
   const lower = name.toLowerCase();
   const forbidden = new Set([
     'accept-charset', 'accept-encoding', 'access-control-request-headers', 'access-control-request-method',

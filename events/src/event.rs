@@ -65,6 +65,32 @@ pub enum PhotoEvent {
         occurred_at: DateTime<Utc>,
         formats: Vec<String>,
     },
+    /// The seller declared a new original for the photo (`POST /v1/photos/{id}/replace`); the
+    /// current one is served until the new one is rendered.
+    PhotoReplacementRequested(ReplacementRequested),
+    /// The new original is in the originals bucket and matches what was declared.
+    PhotoReplacementUploaded {
+        occurred_at: DateTime<Utc>,
+        size_bytes: u64,
+    },
+    /// The new original is rendered: the photo shows it, under the same id, product and place
+    /// in its gallery; the previous original and variants go.
+    PhotoReplaced {
+        occurred_at: DateTime<Utc>,
+        width: u32,
+        height: u32,
+        variants: BTreeMap<VariantName, Variant>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Placeholder>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        formats_tried: Vec<String>,
+    },
+    /// The new original could not be rendered (`reason`, for the seller): the photo keeps
+    /// showing the one before.
+    PhotoReplacementFailed {
+        occurred_at: DateTime<Utc>,
+        reason: String,
+    },
     /// Processing gave up; `reason` is written for the seller.
     PhotoProcessingFailed {
         occurred_at: DateTime<Utc>,
@@ -149,11 +175,39 @@ impl WebhookKind {
     /// The webhook an event calls for, if any.
     pub fn announcing(event: &PhotoEvent) -> Option<Self> {
         match event {
-            PhotoEvent::PhotoProcessed { .. } => Some(Self::PhotoReady),
+            PhotoEvent::PhotoProcessed { .. } | PhotoEvent::PhotoReplaced { .. } => {
+                Some(Self::PhotoReady)
+            }
             PhotoEvent::PhotoProcessingFailed { .. } => Some(Self::PhotoFailed),
             _ => None,
         }
     }
+}
+
+/// A new original declared for a photo, and the details that change with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacementRequested {
+    pub occurred_at: DateTime<Utc>,
+    /// Empty once the photo's personal fields are forgotten.
+    #[serde(default)]
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_sha256: Option<String>,
+    /// Where the new original goes in the originals bucket.
+    pub object_key: String,
+    /// The caption, alt text, tags and callback URL given with it (`None` leaves each as it
+    /// is; an empty caption or alt text clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// The first event of every photo.
@@ -197,6 +251,10 @@ impl PhotoEvent {
             Self::PhotoProcessed { .. } => "PhotoProcessed",
             Self::PhotoFormatAdded { .. } => "PhotoFormatAdded",
             Self::PhotoFormatsRequested { .. } => "PhotoFormatsRequested",
+            Self::PhotoReplacementRequested(_) => "PhotoReplacementRequested",
+            Self::PhotoReplacementUploaded { .. } => "PhotoReplacementUploaded",
+            Self::PhotoReplaced { .. } => "PhotoReplaced",
+            Self::PhotoReplacementFailed { .. } => "PhotoReplacementFailed",
             Self::PhotoProcessingFailed { .. } => "PhotoProcessingFailed",
             Self::PhotoDetailsUpdated { .. } => "PhotoDetailsUpdated",
             Self::PhotoDeleted { .. } => "PhotoDeleted",
@@ -217,11 +275,15 @@ impl PhotoEvent {
     pub fn occurred_at(&self) -> DateTime<Utc> {
         match self {
             Self::PhotoUploadRequested(requested) => requested.occurred_at,
+            Self::PhotoReplacementRequested(requested) => requested.occurred_at,
             Self::PhotoUploaded { occurred_at, .. }
             | Self::PhotoProcessingStarted { occurred_at, .. }
             | Self::PhotoProcessed { occurred_at, .. }
             | Self::PhotoFormatAdded { occurred_at, .. }
             | Self::PhotoFormatsRequested { occurred_at, .. }
+            | Self::PhotoReplacementUploaded { occurred_at, .. }
+            | Self::PhotoReplaced { occurred_at, .. }
+            | Self::PhotoReplacementFailed { occurred_at, .. }
             | Self::PhotoProcessingFailed { occurred_at, .. }
             | Self::PhotoDetailsUpdated { occurred_at, .. }
             | Self::PhotoDeleted { occurred_at }

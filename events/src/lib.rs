@@ -31,10 +31,10 @@ pub mod view;
 
 pub use envelope::EventEnvelope;
 pub use event::{
-    AVIF, PhotoEvent, Placeholder, UploadRequested, Variant, VariantFormat, VariantName, WEBP,
-    Webhook, WebhookKind,
+    AVIF, PhotoEvent, Placeholder, ReplacementRequested, UploadRequested, Variant, VariantFormat,
+    VariantName, WEBP, Webhook, WebhookKind,
 };
-pub use state::{PhotoState, PhotoStatus};
+pub use state::{PhotoState, PhotoStatus, Replacement};
 pub use trace::TraceParent;
 
 /// The aggregate type under which photo events are stored (postgres-es `aggregate_type`).

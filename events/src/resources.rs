@@ -187,6 +187,8 @@ mod tests {
                     "PhotoUploaded",
                     "PhotoReprocessRequested",
                     "PhotoFormatsRequested",
+                    "PhotoReplacementUploaded",
+                    "PhotoReplaced",
                     "PhotoDeleted"
                 ]
             })

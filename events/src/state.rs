@@ -82,6 +82,10 @@ pub struct PhotoState {
     /// without `image/avif` here still has its AVIF to come ([`PhotoState::lacks`]).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub formats_tried: BTreeSet<String>,
+    /// A new original declared for the photo and not rendered yet: until it is, the photo
+    /// shows the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Replacement>,
     /// How many times processing started, across reprocessing.
     pub processing_attempts: u32,
     /// The newest state change whose webhook was delivered or given up (its sequence):
@@ -96,6 +100,18 @@ pub struct PhotoState {
     pub status_since: Option<DateTime<Utc>>,
     /// The sequence of the last event folded in: the aggregate's version.
     pub version: u64,
+}
+
+/// A new original on its way to replace a photo's (see `PhotoReplacementRequested`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replacement {
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub checksum_sha256: Option<String>,
+    pub object_key: String,
+    /// Whether the file is in the bucket: it is being rendered then.
+    pub uploaded: bool,
 }
 
 impl PhotoState {
@@ -122,6 +138,7 @@ impl PhotoState {
             variants: BTreeMap::new(),
             placeholder: None,
             formats_tried: BTreeSet::new(),
+            replacement: None,
             processing_attempts: 0,
             notified_through: 0,
             created_at: requested.occurred_at,
@@ -162,6 +179,25 @@ impl PhotoState {
     /// render from before the format existed, or a processor stopped before it was made).
     pub fn lacks(&self, format: &str) -> bool {
         self.status == PhotoStatus::Ready && !self.formats_tried.contains(format)
+    }
+
+    /// Caption, alt text and tags as an edit gives them: `None` leaves one as it is, an empty
+    /// caption or alt text clears it.
+    fn describe(
+        &mut self,
+        caption: Option<&String>,
+        alt_text: Option<&String>,
+        tags: Option<&Vec<String>>,
+    ) {
+        if let Some(caption) = caption {
+            self.caption = (!caption.is_empty()).then(|| caption.clone());
+        }
+        if let Some(alt_text) = alt_text {
+            self.alt_text = (!alt_text.is_empty()).then(|| alt_text.clone());
+        }
+        if let Some(tags) = tags {
+            self.tags = tags.clone();
+        }
     }
 
     fn apply_to_existing(&mut self, event: &PhotoEvent) {
@@ -218,22 +254,62 @@ impl PhotoState {
                 alt_text,
                 tags,
                 ..
+            } => self.describe(caption.as_ref(), alt_text.as_ref(), tags.as_ref()),
+            PhotoEvent::PhotoReplacementRequested(requested) => {
+                self.filename = requested.filename.clone();
+                self.describe(
+                    requested.caption.as_ref(),
+                    requested.alt_text.as_ref(),
+                    requested.tags.as_ref(),
+                );
+                if let Some(url) = &requested.callback_url {
+                    self.callback_url = (!url.is_empty()).then(|| url.clone());
+                }
+                self.replacement = Some(Replacement {
+                    content_type: requested.content_type.clone(),
+                    size_bytes: requested.size_bytes,
+                    checksum_sha256: requested.checksum_sha256.clone(),
+                    object_key: requested.object_key.clone(),
+                    uploaded: false,
+                });
+            }
+            PhotoEvent::PhotoReplacementUploaded { size_bytes, .. } => {
+                if let Some(replacement) = &mut self.replacement {
+                    replacement.uploaded = true;
+                    replacement.size_bytes = *size_bytes;
+                }
+            }
+            PhotoEvent::PhotoReplaced {
+                width,
+                height,
+                variants,
+                placeholder,
+                formats_tried,
+                ..
             } => {
-                if let Some(caption) = caption {
-                    self.caption = (!caption.is_empty()).then(|| caption.clone());
+                if let Some(replacement) = self.replacement.take() {
+                    self.content_type = replacement.content_type;
+                    self.size_bytes = replacement.size_bytes;
+                    self.checksum_sha256 = replacement.checksum_sha256;
+                    self.object_key = replacement.object_key;
                 }
-                if let Some(alt_text) = alt_text {
-                    self.alt_text = (!alt_text.is_empty()).then(|| alt_text.clone());
-                }
-                if let Some(tags) = tags {
-                    self.tags = tags.clone();
-                }
+                self.status = PhotoStatus::Ready;
+                self.width = Some(*width);
+                self.height = Some(*height);
+                self.variants = variants.clone();
+                self.placeholder = placeholder.clone();
+                self.formats_tried = formats_tried.iter().cloned().collect();
+                self.failure_reason = None;
+            }
+            PhotoEvent::PhotoReplacementFailed { .. } => {
+                self.replacement = None;
             }
             PhotoEvent::PhotoReordered { position, .. } => {
                 self.position = Some(*position);
             }
             PhotoEvent::PhotoDeleted { .. } => {
                 self.status = PhotoStatus::Deleted;
+                self.replacement = None;
             }
             PhotoEvent::PhotoProductTransferred { to_seller_id, .. } => {
                 if self.seller_id != *to_seller_id && self.status != PhotoStatus::Deleted {

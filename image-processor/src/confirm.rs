@@ -1,7 +1,8 @@
 //! An upload only S3 reported: the `Job::Confirm` of an original's "Object Created" event.
 //!
-//! S3 reports every original it stores (routed here from the account's default bus). If the
-//! client never called upload-complete, the upload is recorded here with the same checks as
+//! S3 reports every original it stores (routed here from the account's default bus), a new
+//! original replacing a photo's too. If the client never called upload-complete, the upload
+//! is recorded here with the same checks as
 //! when the client reports it ([`catalog_event_store::uploads`]: whichever comes first
 //! records it, once), and the photo goes on to be rendered. A photo no longer waiting for its
 //! upload, or an object that is not the declared file, is left as it is.
@@ -20,8 +21,15 @@ impl Processor {
             tracing::warn!(%key, "an object that is no photo's original");
             return Outcome::Done;
         };
+        let awaited = |state: &catalog_events::PhotoState| {
+            state.status == PhotoStatus::PendingUpload
+                || state
+                    .replacement
+                    .as_ref()
+                    .is_some_and(|new| !new.uploaded && new.object_key == key)
+        };
         let state = match self.store.load(photo).await {
-            Ok(Some(state)) if state.status == PhotoStatus::PendingUpload => state,
+            Ok(Some(state)) if awaited(&state) => state,
             Ok(_) => return Outcome::Done,
             Err(error) => return Outcome::Retry(format!("{error:#}")),
         };

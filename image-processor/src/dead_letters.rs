@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::jobs::Job;
+use crate::jobs::{Job, Original};
 use crate::{Outcome, Processor, job_cause};
 
 /// How long a dead letter that could not be settled waits before it is tried again: 5 minutes
@@ -41,8 +41,13 @@ impl Processor {
         let outcome = self
             .holding(&self.dead_letters, receipt, shutdown, || async {
                 match &delivery.envelope {
-                    Job::Render { photo, trace } => self.give_up(*photo, *trace).await,
+                    Job::Render {
+                        photo,
+                        trace,
+                        original,
+                    } => self.give_up(*photo, *trace, *original).await,
                     Job::Purge { photo, .. } => self.purge(*photo).await,
+                    Job::PurgeReplaced { photo, .. } => self.purge_replaced(*photo).await,
                     // The photo is served as it is; the nightly resync asks again.
                     Job::LaterFormats { .. } => Outcome::Done,
                     Job::Confirm { key } => self.confirm(key).await,
@@ -65,12 +70,20 @@ impl Processor {
         }
     }
 
-    /// Fails a photo whose processing could not finish, if it is still waiting for it.
-    pub(crate) async fn give_up(&self, photo: Uuid, trace: Option<TraceParent>) -> Outcome {
-        let reason = "the photo could not be processed; reprocess it to try again";
+    /// Fails a render that could not finish, if the photo is still waiting for it.
+    pub(crate) async fn give_up(
+        &self,
+        photo: Uuid,
+        trace: Option<TraceParent>,
+        original: Original,
+    ) -> Outcome {
+        let reason = match original {
+            Original::First => "the photo could not be processed; reprocess it to try again",
+            Original::Replacement => "the new original could not be processed; replace it again",
+        };
         metrics::counter!("catalog_image_jobs_total", "outcome" => "failed", "reason" => "gave_up")
             .increment(1);
-        self.fail(photo, reason, &job_cause(format!("give-up:{photo}"), trace))
-            .await
+        let cause = job_cause(format!("give-up:{photo}"), trace);
+        self.fail(photo, original, reason, &cause).await
     }
 }

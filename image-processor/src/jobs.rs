@@ -1,5 +1,6 @@
-//! What the images queue carries: a photo to render (it was uploaded, or a reprocess was
-//! asked), a deleted photo whose files go, a ready photo whose later formats were asked for,
+//! What the images queue carries: a photo to render (it was uploaded, a reprocess was asked,
+//! or a new original of it was uploaded), a deleted photo whose files go, a replaced photo
+//! whose previous files go, a ready photo whose later formats were asked for,
 //! or S3's own report of an original arriving (the
 //! upload is recorded there if its client never said it was done).
 
@@ -14,8 +15,14 @@ pub enum Job {
     Render {
         photo: Uuid,
         trace: Option<TraceParent>,
+        original: Original,
     },
     Purge {
+        photo: Uuid,
+        trace: Option<TraceParent>,
+    },
+    /// A photo shows its new original: what it showed before goes.
+    PurgeReplaced {
         photo: Uuid,
         trace: Option<TraceParent>,
     },
@@ -26,6 +33,16 @@ pub enum Job {
     },
     /// An object arrived in the originals bucket under this key.
     Confirm { key: String },
+}
+
+/// Which original a render makes variants of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Original {
+    /// The photo's own: it becomes ready, or fails.
+    First,
+    /// A new one replacing it: the photo shows it once rendered, and keeps the one before if
+    /// it cannot be.
+    Replacement,
 }
 
 /// The parts of an EventBridge event that tell S3's from ours.
@@ -59,7 +76,17 @@ impl Body for Job {
         Ok(match envelope.event {
             PhotoEvent::PhotoDeleted { .. } => Self::Purge { photo, trace },
             PhotoEvent::PhotoFormatsRequested { .. } => Self::LaterFormats { photo, trace },
-            _ => Self::Render { photo, trace },
+            PhotoEvent::PhotoReplaced { .. } => Self::PurgeReplaced { photo, trace },
+            PhotoEvent::PhotoReplacementUploaded { .. } => Self::Render {
+                photo,
+                trace,
+                original: Original::Replacement,
+            },
+            _ => Self::Render {
+                photo,
+                trace,
+                original: Original::First,
+            },
         })
     }
 }
@@ -70,6 +97,7 @@ impl Job {
         match self {
             Self::Render { photo, .. }
             | Self::Purge { photo, .. }
+            | Self::PurgeReplaced { photo, .. }
             | Self::LaterFormats { photo, .. } => Some(*photo),
             Self::Confirm { key } => Self::photo_of(key, prefix),
         }
@@ -80,15 +108,22 @@ impl Job {
         match self {
             Self::Render { trace, .. }
             | Self::Purge { trace, .. }
+            | Self::PurgeReplaced { trace, .. }
             | Self::LaterFormats { trace, .. } => *trace,
             Self::Confirm { .. } => None,
         }
     }
 
     /// The photo whose original is stored under `key` (`originals/<photo id>`), if any.
+    /// Its first original is `<prefix><id>`, each new one `<prefix><id>.<n>`.
     pub fn photo_of(key: &str, prefix: &str) -> Option<Uuid> {
-        key.strip_prefix(prefix)
-            .and_then(|id| Uuid::parse_str(id).ok())
+        let name = key.strip_prefix(prefix)?;
+        let id = match name.split_once('.') {
+            Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => id,
+            Some(_) => return None,
+            None => name,
+        };
+        Uuid::parse_str(id).ok()
     }
 }
 
@@ -118,6 +153,12 @@ mod tests {
             Job::photo_of(&format!("originals/{photo}"), "originals/"),
             Some(photo)
         );
+        assert_eq!(
+            Job::photo_of(&format!("originals/{photo}.7"), "originals/"),
+            Some(photo),
+            "a new original of it"
+        );
+        assert_eq!(Job::photo_of(&format!("originals/{photo}.x"), "originals/"), None);
         assert_eq!(Job::photo_of("originals/not-a-photo", "originals/"), None);
         assert_eq!(
             Job::photo_of(&format!("elsewhere/{photo}"), "originals/"),

@@ -91,7 +91,7 @@ use catalog_runtime::aws::S3Settings;
 use catalog_runtime::queue::{Delivery, Polling, Queue};
 use catalog_runtime::settings::UploadLimit;
 
-use crate::jobs::Job;
+use crate::jobs::{Job, Original};
 use crate::later::Later;
 use crate::purge::Purger;
 
@@ -349,10 +349,13 @@ impl Processor {
         let outcome = self
             .holding(&self.queue, receipt, shutdown, || async {
                 match &delivery.envelope {
-                    Job::Render { photo, trace } => {
-                        self.render_photo(*photo, *trace, receipt).await
-                    }
+                    Job::Render {
+                        photo,
+                        trace,
+                        original,
+                    } => self.render_photo(*photo, *trace, *original, receipt).await,
                     Job::Purge { photo, .. } => self.purge(*photo).await,
+                    Job::PurgeReplaced { photo, .. } => self.purge_replaced(*photo).await,
                     Job::LaterFormats { photo, trace } => {
                         self.make_later(*photo, *trace, receipt).await
                     }
@@ -363,11 +366,16 @@ impl Processor {
         match (outcome, &delivery.envelope) {
             (Outcome::Done, _) => self.queue.delete(vec![receipt.to_owned()]).await,
             (Outcome::Left, _) => {}
-            (Outcome::Retry(reason), Job::Render { photo, trace })
-                if receives >= self.queue.max_receives =>
-            {
+            (
+                Outcome::Retry(reason),
+                Job::Render {
+                    photo,
+                    trace,
+                    original,
+                },
+            ) if receives >= self.queue.max_receives => {
                 tracing::error!(%photo, receives, %reason, "giving up; the message goes to the dead-letter queue");
-                if let Outcome::Retry(error) = self.give_up(*photo, *trace).await {
+                if let Outcome::Retry(error) = self.give_up(*photo, *trace, *original).await {
                     tracing::warn!(%photo, %error, "could not mark the photo failed; its dead letter will");
                 }
             }
@@ -377,10 +385,14 @@ impl Processor {
         }
     }
 
-    /// Fails the photo with `reason`; a photo that moved on (the command refused) is done too.
-    async fn fail(&self, photo: Uuid, reason: &str, cause: &Cause) -> Outcome {
-        let command = PhotoCommand::FailProcessing {
-            reason: reason.to_owned(),
+    /// Fails the render of the photo's `original` with `reason` (a new original that fails
+    /// leaves the photo showing the one before); a photo that moved on (the command refused)
+    /// is done too.
+    async fn fail(&self, photo: Uuid, original: Original, reason: &str, cause: &Cause) -> Outcome {
+        let reason = reason.to_owned();
+        let command = match original {
+            Original::First => PhotoCommand::FailProcessing { reason },
+            Original::Replacement => PhotoCommand::FailReplacement { reason },
         };
         match self.store.execute(photo, command, cause).await {
             Ok(_) | Err(CommandError::Refused(_)) => Outcome::Done,

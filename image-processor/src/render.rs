@@ -2,7 +2,8 @@
 //! (or failed with the seller's reason).
 //!
 //! The steps of a `Job::Render`, in order: start processing (a photo that moved on is left as
-//! it is), download the original with a size cap and check its declared SHA-256, render on a
+//! it is; a new original replacing the photo's needs no start, the photo stays as it is
+//! meanwhile), download the original with a size cap and check its declared SHA-256, render on a
 //! blocking thread within the memory budget, the original decoded in a confined process of
 //! its own ([`catalog_images::render_sandboxed`]), store the variants
 //! in the variants bucket under a key of this attempt (immutable: a reprocess never changes
@@ -24,12 +25,15 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use catalog_event_store::aggregate::{PhotoCommand, PhotoError};
 use catalog_event_store::store::{Cause, CommandError};
-use catalog_events::{AVIF, Placeholder, TraceParent, Variant, VariantFormat, VariantName, WEBP};
+use catalog_events::{
+    AVIF, PhotoState, Placeholder, TraceParent, Variant, VariantFormat, VariantName, WEBP,
+};
 use catalog_images::{Alternate, Rejection, Rendition, Timings};
 use futures_util::future::try_join_all;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::jobs::Original;
 use crate::later::Later;
 use crate::{JOB_OVERHEAD_BYTES, Outcome, Processor, job_cause};
 
@@ -50,12 +54,13 @@ impl Processor {
         &self,
         photo: Uuid,
         trace: Option<TraceParent>,
+        original: Original,
         receipt: &str,
     ) -> Outcome {
         let _hidden = self.queue.keep_hidden(receipt);
         let cause = job_cause(format!("process-images:{photo}"), trace);
         let mut stages = Stages::new();
-        let job = self.process(photo, &cause, &mut stages);
+        let job = self.process(photo, original, &cause, &mut stages);
         let (outcome, ended) = match tokio::time::timeout(self.deadline, job).await {
             Ok(ended) => ended,
             Err(_) => {
@@ -63,7 +68,7 @@ impl Processor {
                 let reason = Rejection::TooSlow {
                     limit: humantime::format_duration(self.deadline).to_string(),
                 };
-                let outcome = self.fail(photo, &reason.to_string(), &cause).await;
+                let outcome = self.fail(photo, original, &reason.to_string(), &cause).await;
                 (outcome, Ended::Failed(reason.class()))
             }
         };
@@ -71,32 +76,66 @@ impl Processor {
         outcome
     }
 
-    /// The render's steps, each timed into `stages`; how the job ended.
-    async fn process(&self, photo: Uuid, cause: &Cause, stages: &mut Stages) -> (Outcome, Ended) {
-        let state = match self
-            .store
-            .execute(photo, PhotoCommand::StartProcessing, cause)
-            .await
-        {
-            Ok(state) => state,
-            Err(CommandError::Refused(PhotoError::NotAllowed { .. } | PhotoError::NotFound)) => {
-                return (Outcome::Done, Ended::Skipped);
+    /// The photo as a render of its `original` starts from: its own once processing started
+    /// (`None`: it is not waiting for one), or the new one it was given, once uploaded.
+    async fn start(
+        &self,
+        photo: Uuid,
+        original: Original,
+        cause: &Cause,
+    ) -> Result<Option<(PhotoState, String, Option<String>)>, CommandError> {
+        let state = match original {
+            Original::First => {
+                match self
+                    .store
+                    .execute(photo, PhotoCommand::StartProcessing, cause)
+                    .await
+                {
+                    Ok(state) => state,
+                    Err(CommandError::Refused(
+                        PhotoError::NotAllowed { .. } | PhotoError::NotFound,
+                    )) => return Ok(None),
+                    Err(error) => return Err(error),
+                }
             }
+            Original::Replacement => match self.store.load(photo).await? {
+                Some(state) if state.replacement.as_ref().is_some_and(|new| new.uploaded) => state,
+                _ => return Ok(None),
+            },
+        };
+        let (key, checksum) = match (original, &state.replacement) {
+            (Original::Replacement, Some(new)) => {
+                (new.object_key.clone(), new.checksum_sha256.clone())
+            }
+            _ => (state.object_key.clone(), state.checksum_sha256.clone()),
+        };
+        Ok(Some((state, key, checksum)))
+    }
+
+    /// The render's steps, each timed into `stages`; how the job ended.
+    async fn process(
+        &self,
+        photo: Uuid,
+        original: Original,
+        cause: &Cause,
+        stages: &mut Stages,
+    ) -> (Outcome, Ended) {
+        let (state, key, checksum) = match self.start(photo, original, cause).await {
+            Ok(Some(started)) => started,
+            Ok(None) => return (Outcome::Done, Ended::Skipped),
             Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         let started = Instant::now();
-        let downloaded = self
-            .download(&state.object_key, state.checksum_sha256.as_deref())
-            .await;
+        let downloaded = self.download(&key, checksum.as_deref()).await;
         stages.download = Some(started.elapsed());
-        let original = match downloaded {
+        let bytes = match downloaded {
             Ok(Ok(bytes)) => bytes,
-            Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
+            Ok(Err(rejection)) => return self.refuse(photo, original, &rejection, cause).await,
             Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
-        let rendition = match self.render(original).await {
+        let rendition = match self.render(bytes).await {
             Ok(Ok(rendition)) => rendition,
-            Ok(Err(rejection)) => return self.refuse(photo, &rejection, cause).await,
+            Ok(Err(rejection)) => return self.refuse(photo, original, &rejection, cause).await,
             Err(error) => return (Outcome::Retry(format!("{error:#}")), Ended::Retry),
         };
         stages.rendered = Some(rendition.timings);
@@ -130,15 +169,26 @@ impl Processor {
         if rendition.later.is_empty() {
             formats_tried.push(AVIF.to_owned());
         }
-        let command = PhotoCommand::CompleteProcessing {
-            width: rendition.width,
-            height: rendition.height,
-            variants,
-            placeholder: Some(Placeholder {
-                dominant_color: placeholder.dominant_color.clone(),
-                thumbhash: placeholder.thumbhash.clone(),
-            }),
-            formats_tried,
+        let placeholder = Some(Placeholder {
+            dominant_color: placeholder.dominant_color.clone(),
+            thumbhash: placeholder.thumbhash.clone(),
+        });
+        let (width, height) = (rendition.width, rendition.height);
+        let command = match original {
+            Original::First => PhotoCommand::CompleteProcessing {
+                width,
+                height,
+                variants,
+                placeholder,
+                formats_tried,
+            },
+            Original::Replacement => PhotoCommand::CompleteReplacement {
+                width,
+                height,
+                variants,
+                placeholder,
+                formats_tried,
+            },
         };
         let completing = cause.clone().with_details(stages.details());
         match self.store.execute(photo, command, &completing).await {
@@ -164,10 +214,16 @@ impl Processor {
         }
     }
 
-    /// Fails the photo for a file that is not a safe image.
-    async fn refuse(&self, photo: Uuid, rejection: &Rejection, cause: &Cause) -> (Outcome, Ended) {
+    /// Fails the render for a file that is not a safe image.
+    async fn refuse(
+        &self,
+        photo: Uuid,
+        original: Original,
+        rejection: &Rejection,
+        cause: &Cause,
+    ) -> (Outcome, Ended) {
         tracing::info!(%photo, %rejection, "the file is refused");
-        let outcome = self.fail(photo, &rejection.to_string(), cause).await;
+        let outcome = self.fail(photo, original, &rejection.to_string(), cause).await;
         (outcome, Ended::Failed(rejection.class()))
     }
 

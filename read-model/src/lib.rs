@@ -149,6 +149,7 @@ fn tombstone(state: &PhotoState) -> PhotoState {
         variants: Default::default(),
         placeholder: None,
         formats_tried: Default::default(),
+        replacement: None,
         position: None,
         ..state.clone()
     }

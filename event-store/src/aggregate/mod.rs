@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 
 use catalog_events::{
-    PhotoEvent, PhotoState, PhotoStatus, Placeholder, UploadRequested, Variant, VariantFormat,
-    VariantName, Webhook,
+    PhotoEvent, PhotoState, PhotoStatus, Placeholder, ReplacementRequested, UploadRequested,
+    Variant, VariantFormat, VariantName, Webhook,
 };
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -102,6 +102,30 @@ pub enum PhotoCommand {
     /// The notifier's outcome for a webhook: it is recorded once, and never for a state change
     /// older than one already settled.
     RecordWebhook(WebhookOutcome),
+    /// The seller's new original for a photo that was rendered (ready, or failed since), with
+    /// the details that change with it. A replacement declared and not uploaded yet is
+    /// replaced by this one; one uploaded is being rendered, and this one waits.
+    RequestReplacement {
+        seller_id: String,
+        request: ReplacementRequested,
+    },
+    /// The new original is in the bucket with `stored_size` bytes.
+    ConfirmReplacement {
+        seller_id: String,
+        stored_size: u64,
+    },
+    /// The new original is rendered into these variants.
+    CompleteReplacement {
+        width: u32,
+        height: u32,
+        variants: BTreeMap<VariantName, Variant>,
+        placeholder: Option<Placeholder>,
+        formats_tried: Vec<String>,
+    },
+    /// The new original cannot be rendered: the photo keeps the one before.
+    FailReplacement {
+        reason: String,
+    },
 }
 
 /// How a webhook delivery ended.
@@ -454,6 +478,75 @@ impl Photo {
                 Ok(vec![PhotoEvent::PhotoReprocessRequested {
                     occurred_at: now,
                 }])
+            }
+            PhotoCommand::RequestReplacement { seller_id, request } => {
+                let photo = self.owned_by(&seller_id)?;
+                match (photo.status, &photo.replacement) {
+                    (_, Some(replacement)) if replacement.uploaded => {
+                        refuse("replace while its new original is rendered", photo.status)
+                    }
+                    (Ready | Failed, _) => Ok(vec![PhotoEvent::PhotoReplacementRequested(
+                        ReplacementRequested {
+                            occurred_at: now,
+                            ..request
+                        },
+                    )]),
+                    (status, _) => refuse("replace", status),
+                }
+            }
+            PhotoCommand::ConfirmReplacement {
+                seller_id,
+                stored_size,
+            } => {
+                let photo = self.owned_by(&seller_id)?;
+                match &photo.replacement {
+                    Some(replacement) if replacement.uploaded => Ok(vec![]),
+                    Some(replacement) if replacement.size_bytes != stored_size => {
+                        Err(PhotoError::SizeMismatch {
+                            declared: replacement.size_bytes,
+                            stored: stored_size,
+                        })
+                    }
+                    Some(_) => Ok(vec![PhotoEvent::PhotoReplacementUploaded {
+                        occurred_at: now,
+                        size_bytes: stored_size,
+                    }]),
+                    None => refuse("confirm a new original of", photo.status),
+                }
+            }
+            PhotoCommand::CompleteReplacement {
+                width,
+                height,
+                variants,
+                placeholder,
+                formats_tried,
+            } => {
+                let photo = self.existing()?;
+                match &photo.replacement {
+                    Some(replacement) if replacement.uploaded => {
+                        Ok(vec![PhotoEvent::PhotoReplaced {
+                            occurred_at: now,
+                            width,
+                            height,
+                            variants,
+                            placeholder,
+                            formats_tried,
+                        }])
+                    }
+                    _ => refuse("complete a new original of", photo.status),
+                }
+            }
+            PhotoCommand::FailReplacement { reason } => {
+                let photo = self.existing()?;
+                match &photo.replacement {
+                    Some(replacement) if replacement.uploaded => {
+                        Ok(vec![PhotoEvent::PhotoReplacementFailed {
+                            occurred_at: now,
+                            reason,
+                        }])
+                    }
+                    _ => Ok(vec![]),
+                }
             }
             PhotoCommand::RecordWebhook(outcome) => {
                 let photo = self.existing()?;

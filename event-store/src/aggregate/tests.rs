@@ -851,3 +851,145 @@ fn a_format_is_added_only_to_a_ready_photo() {
         .when(add_avif("variants/7"))
         .then_expect_error(not_allowed("add a format to", Uploaded));
 }
+
+fn new_original() -> ReplacementRequested {
+    ReplacementRequested {
+        occurred_at: now(),
+        filename: "reshot.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size_bytes: 2000,
+        checksum_sha256: None,
+        object_key: "originals/7.4".into(),
+        caption: Some("Re-shot".into()),
+        alt_text: None,
+        tags: None,
+        callback_url: None,
+    }
+}
+
+fn replace() -> PhotoCommand {
+    PhotoCommand::RequestReplacement {
+        seller_id: SELLER.into(),
+        request: new_original(),
+    }
+}
+
+fn replacement_requested() -> Fact {
+    Fact(PhotoReplacementRequested(new_original()))
+}
+
+fn replacement_uploaded() -> Fact {
+    Fact(PhotoReplacementUploaded {
+        occurred_at: now(),
+        size_bytes: 2000,
+    })
+}
+
+fn renders_replacement() -> PhotoCommand {
+    PhotoCommand::CompleteReplacement {
+        width: 300,
+        height: 200,
+        variants: variants(),
+        placeholder: None,
+        formats_tried: vec!["image/webp".into()],
+    }
+}
+
+/// A rendered photo (ready, or failed since) takes a new original; the one it shows stays.
+#[test]
+fn a_rendered_photo_is_given_a_new_original_and_keeps_showing_its_own_until_then() {
+    for status in [PhotoStatus::Ready, PhotoStatus::Failed] {
+        test()
+            .given(history(status))
+            .when(replace())
+            .then_expect_events(vec![replacement_requested()]);
+    }
+    let mut given = history(PhotoStatus::Ready);
+    given.push(replacement_requested());
+    let state = Photo::default();
+    let mut photo = state;
+    for fact in &given {
+        photo.apply(fact.clone());
+    }
+    let shown = photo.state().unwrap();
+    assert_eq!(shown.status, PhotoStatus::Ready);
+    assert_eq!(shown.object_key, "originals/7");
+    assert_eq!(shown.caption.as_deref(), Some("Re-shot"));
+    assert_eq!(shown.replacement.as_ref().unwrap().object_key, "originals/7.4");
+}
+
+#[test]
+fn a_photo_never_rendered_deleted_or_rendering_its_new_original_is_not_replaced() {
+    use PhotoStatus::*;
+    for status in [PendingUpload, Uploaded, Processing, Deleted] {
+        test()
+            .given(history(status))
+            .when(replace())
+            .then_expect_error(not_allowed("replace", status));
+    }
+    let mut given = history(Ready);
+    given.extend([replacement_requested(), replacement_uploaded()]);
+    test()
+        .given(given)
+        .when(replace())
+        .then_expect_error(not_allowed("replace while its new original is rendered", Ready));
+    test()
+        .given(history(Ready))
+        .when(PhotoCommand::RequestReplacement {
+            seller_id: OTHER.into(),
+            request: new_original(),
+        })
+        .then_expect_error(PhotoError::NotFound);
+}
+
+/// Its upload is recorded once, at the declared size; rendered, the photo shows it.
+#[test]
+fn a_new_original_is_uploaded_once_then_rendered_into_the_photo() {
+    let mut given = history(PhotoStatus::Ready);
+    given.push(replacement_requested());
+    let confirm = |stored_size| PhotoCommand::ConfirmReplacement {
+        seller_id: SELLER.into(),
+        stored_size,
+    };
+    test()
+        .given(given.clone())
+        .when(confirm(2000))
+        .then_expect_events(vec![replacement_uploaded()]);
+    test()
+        .given(given.clone())
+        .when(confirm(5))
+        .then_expect_error(PhotoError::SizeMismatch {
+            declared: 2000,
+            stored: 5,
+        });
+    // Not uploaded yet: nothing to render.
+    test()
+        .given(given.clone())
+        .when(renders_replacement())
+        .then_expect_error(not_allowed("complete a new original of", PhotoStatus::Ready));
+    given.push(replacement_uploaded());
+    test()
+        .given(given.clone())
+        .when(confirm(2000))
+        .then_expect_events(vec![]);
+    test()
+        .given(given.clone())
+        .when(renders_replacement())
+        .then_expect_events(vec![Fact(PhotoReplaced {
+            occurred_at: now(),
+            width: 300,
+            height: 200,
+            variants: variants(),
+            placeholder: None,
+            formats_tried: vec!["image/webp".into()],
+        })]);
+    test()
+        .given(given)
+        .when(PhotoCommand::FailReplacement {
+            reason: "not an image".into(),
+        })
+        .then_expect_events(vec![Fact(PhotoReplacementFailed {
+            occurred_at: now(),
+            reason: "not an image".into(),
+        })]);
+}

@@ -2,6 +2,7 @@
 //!
 //! - [`photos`]: the JSON commands and the history; [`upload`]: the multipart upload.
 //! - [`past`]: the change feed, a photo as it was, and restoring its details.
+//! - [`replace`]: a new original for a photo.
 //! - [`products`]: the order of a product's gallery.
 //! - [`validate`]: field checks.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod past;
 pub mod photos;
 pub mod products;
+pub mod replace;
 pub mod upload;
 pub mod validate;
 pub mod webhook_replay;
@@ -100,6 +102,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(photos::history)
         .service(past::photo_as_of)
         .service(past::restore)
+        .service(replace::replace)
         .service(past::changes)
         .service(products::reorder)
         .service(webhook_secret::rotate)

@@ -84,6 +84,60 @@ pub struct NewPhoto {
     pub callback_url: Option<String>,
 }
 
+/// `POST /v1/photos/{id}/replace`: a new original for a photo, described as a new photo's is,
+/// less the product (the photo keeps its own); the caption, alt text, tags and callback URL
+/// given replace the photo's, those left out stay as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOriginal {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub filename: String,
+    /// The declared type; the processor trusts the file's bytes, not this.
+    #[schema(example = "image/jpeg", pattern = "^image/(jpeg|png|webp)$")]
+    pub content_type: String,
+    /// The new original's size in bytes, signed into the upload URL.
+    #[schema(minimum = 1)]
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the new original, as `sha256sum` prints it.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub checksum_sha256: Option<String>,
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    pub caption: Option<String>,
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    pub alt_text: Option<String>,
+    #[schema(max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    #[schema(max_length = 2048, format = "uri")]
+    pub callback_url: Option<String>,
+}
+
+impl NewOriginal {
+    /// The same fields as a new photo of `product_id` has, so that they pass the same checks.
+    pub fn of_product(self, product_id: String) -> NewPhoto {
+        NewPhoto {
+            product_id,
+            filename: self.filename,
+            content_type: self.content_type,
+            size_bytes: self.size_bytes,
+            checksum_sha256: self.checksum_sha256,
+            caption: self.caption,
+            alt_text: self.alt_text,
+            tags: self.tags,
+            callback_url: self.callback_url,
+        }
+    }
+}
+
 /// `PATCH /v1/photos/{id}`: the fields to change (at least one).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
