@@ -158,7 +158,10 @@ mod tests {
             Some(photo),
             "a new original of it"
         );
-        assert_eq!(Job::photo_of(&format!("originals/{photo}.x"), "originals/"), None);
+        assert_eq!(
+            Job::photo_of(&format!("originals/{photo}.x"), "originals/"),
+            None
+        );
         assert_eq!(Job::photo_of("originals/not-a-photo", "originals/"), None);
         assert_eq!(
             Job::photo_of(&format!("elsewhere/{photo}"), "originals/"),

@@ -226,7 +226,11 @@ impl Processor {
             Ok(Some(state))
                 if state.status == PhotoStatus::Ready && state.replacement.is_none() =>
             {
-                let shown = state.variants.values().next().map(|variant| folder(&variant.key));
+                let shown = state
+                    .variants
+                    .values()
+                    .next()
+                    .map(|variant| folder(&variant.key));
                 let keep = Keep {
                     original: Some(&state.object_key),
                     folder: shown,

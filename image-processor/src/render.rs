@@ -68,7 +68,9 @@ impl Processor {
                 let reason = Rejection::TooSlow {
                     limit: humantime::format_duration(self.deadline).to_string(),
                 };
-                let outcome = self.fail(photo, original, &reason.to_string(), &cause).await;
+                let outcome = self
+                    .fail(photo, original, &reason.to_string(), &cause)
+                    .await;
                 (outcome, Ended::Failed(reason.class()))
             }
         };
@@ -223,7 +225,9 @@ impl Processor {
         cause: &Cause,
     ) -> (Outcome, Ended) {
         tracing::info!(%photo, %rejection, "the file is refused");
-        let outcome = self.fail(photo, original, &rejection.to_string(), cause).await;
+        let outcome = self
+            .fail(photo, original, &rejection.to_string(), cause)
+            .await;
         (outcome, Ended::Failed(rejection.class()))
     }
 

@@ -310,6 +310,26 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     .await
     .unwrap();
 
+    // Replace its image with another file: the photo shows it once rendered, same id.
+    let reshot = files.join("red-shoe-reshot.jpg");
+    std::fs::write(&reshot, jpeg(900, 600)).unwrap();
+    browser
+        .find(Locator::Id("replace-file"))
+        .await
+        .unwrap()
+        .send_keys(&reshot.display().to_string())
+        .await
+        .unwrap();
+    eventually(SETTLE, || async {
+        let photo = pipeline.store.load(edited.parse()?).await?;
+        Ok(photo
+            .filter(|photo| photo.replacement.is_none() && photo.width == Some(900))
+            .map(|photo| photo.filename))
+    })
+    .await
+    .map(|filename| assert_eq!(filename, "red-shoe-reshot.jpg"))
+    .unwrap_or_else(|error| panic!("the page did not replace the image: {error}"));
+
     // Delete it, confirming.
     browser
         .find(Locator::Id("delete-photo"))

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use catalog_tests::pipeline::Pipeline;
-use catalog_tests::{eventually, expect_json, expect_problem, jpeg, sha256_hex};
+use catalog_tests::{eventually, expect_json, expect_problem, jpeg, page_ids, sha256_hex};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -68,22 +68,14 @@ async fn a_replaced_photo_keeps_its_id_and_gallery_place_and_its_old_variants_go
         .await
         .unwrap();
     expect_json(order, StatusCode::OK).await.unwrap();
-    let gallery_ids = |gallery: &Value| -> Vec<String> {
-        gallery["photos"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|photo| photo["photo_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let before = eventually(Duration::from_secs(30), || async {
         let gallery = read(&pipeline, &format!("/v1/products/{PRODUCT}/photos")).await;
-        let ids = gallery_ids(&gallery);
+        let ids = page_ids(&gallery);
         Ok((ids == [first.to_string(), second.to_string()]).then_some(gallery))
     })
     .await
     .unwrap();
-    let old_urls = urls(&before["photos"][0]);
+    let old_urls = urls(&before["items"][0]);
     assert!(old_urls.len() >= 4);
 
     // The new original: declared, then uploaded to the URL the answer gives.
@@ -137,20 +129,22 @@ async fn a_replaced_photo_keeps_its_id_and_gallery_place_and_its_old_variants_go
     .await
     .unwrap();
     assert!(
-        replaced.object_key.starts_with(&format!("originals/{first}.")),
+        replaced
+            .object_key
+            .starts_with(&format!("originals/{first}.")),
         "{}",
         replaced.object_key
     );
     assert_eq!(replaced.filename, "re-shot.jpg");
     let after = eventually(Duration::from_secs(30), || async {
         let gallery = read(&pipeline, &format!("/v1/products/{PRODUCT}/photos")).await;
-        let shown = &gallery["photos"][0];
+        let shown = &gallery["items"][0];
         Ok((shown["width"] == 480).then(|| gallery.clone()))
     })
     .await
     .unwrap();
-    assert_eq!(gallery_ids(&after), [first.to_string(), second.to_string()]);
-    let shown = &after["photos"][0];
+    assert_eq!(page_ids(&after), [first.to_string(), second.to_string()]);
+    let shown = &after["items"][0];
     assert_eq!(shown["caption"], "Re-shot in daylight");
     assert_eq!(shown["status"], "ready");
     for url in urls(shown) {
@@ -197,12 +191,18 @@ async fn a_replaced_photo_keeps_its_id_and_gallery_place_and_its_old_variants_go
     .unwrap();
     let foreign = pipeline
         .write
-        .as_seller(Method::POST, &format!("/v1/photos/{first}/replace"), "someone")
+        .as_seller(
+            Method::POST,
+            &format!("/v1/photos/{first}/replace"),
+            "someone",
+        )
         .json(&body)
         .send()
         .await
         .unwrap();
-    expect_problem(foreign, StatusCode::NOT_FOUND).await.unwrap();
+    expect_problem(foreign, StatusCode::NOT_FOUND)
+        .await
+        .unwrap();
     let missing = pipeline
         .write
         .as_seller(
@@ -214,5 +214,7 @@ async fn a_replaced_photo_keeps_its_id_and_gallery_place_and_its_old_variants_go
         .send()
         .await
         .unwrap();
-    expect_problem(missing, StatusCode::NOT_FOUND).await.unwrap();
+    expect_problem(missing, StatusCode::NOT_FOUND)
+        .await
+        .unwrap();
 }

@@ -915,7 +915,10 @@ fn a_rendered_photo_is_given_a_new_original_and_keeps_showing_its_own_until_then
     assert_eq!(shown.status, PhotoStatus::Ready);
     assert_eq!(shown.object_key, "originals/7");
     assert_eq!(shown.caption.as_deref(), Some("Re-shot"));
-    assert_eq!(shown.replacement.as_ref().unwrap().object_key, "originals/7.4");
+    assert_eq!(
+        shown.replacement.as_ref().unwrap().object_key,
+        "originals/7.4"
+    );
 }
 
 #[test]
@@ -932,7 +935,10 @@ fn a_photo_never_rendered_deleted_or_rendering_its_new_original_is_not_replaced(
     test()
         .given(given)
         .when(replace())
-        .then_expect_error(not_allowed("replace while its new original is rendered", Ready));
+        .then_expect_error(not_allowed(
+            "replace while its new original is rendered",
+            Ready,
+        ));
     test()
         .given(history(Ready))
         .when(PhotoCommand::RequestReplacement {
@@ -966,7 +972,10 @@ fn a_new_original_is_uploaded_once_then_rendered_into_the_photo() {
     test()
         .given(given.clone())
         .when(renders_replacement())
-        .then_expect_error(not_allowed("complete a new original of", PhotoStatus::Ready));
+        .then_expect_error(not_allowed(
+            "complete a new original of",
+            PhotoStatus::Ready,
+        ));
     given.push(replacement_uploaded());
     test()
         .given(given.clone())

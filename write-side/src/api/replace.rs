@@ -64,8 +64,7 @@ pub async fn replace(
             body.of_product(current.product_id.clone()),
             state.max_upload_bytes,
         )?;
-        validate::callback_allowed(&state.callbacks, state.store.pool(), &seller.0, &photo)
-            .await?;
+        validate::callback_allowed(&state.callbacks, state.store.pool(), &seller.0, &photo).await?;
         let photo = photo.0;
         let object_key = replacement_key(photo_id, current.version);
         let upload = state
