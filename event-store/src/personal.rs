@@ -204,31 +204,10 @@ pub fn data_key(photo: &str, sealed: Option<&[u8]>) -> Result<Option<DataKey>, K
         .transpose()
 }
 
-/// The data key of a photo being created: a new one, or the one an earlier try of the same
-/// creation stored.
-pub async fn for_new_photo<'e>(
-    executor: impl PgExecutor<'e> + Copy,
-    photo: &str,
-    seller: &str,
-) -> Result<DataKey, KeyError> {
-    let (key, sealed) = keeper()?.fresh(photo)?;
-    let inserted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO photo_keys (photo_id, seller_id, sealed) VALUES ($1, $2, $3) \
-         ON CONFLICT (photo_id) DO NOTHING RETURNING 1",
-    )
-    .bind(photo)
-    .bind(seller)
-    .bind(sealed)
-    .fetch_optional(executor)
-    .await?;
-    if inserted.is_some() {
-        return Ok(key);
-    }
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM photo_keys WHERE photo_id = $1")
-        .bind(photo)
-        .fetch_one(executor)
-        .await?;
-    keeper()?.open(photo, &stored)
+/// A new data key for `photo`, and the same sealed for keeping (in `photo_keys`, by the
+/// statement that appends the photo's first events).
+pub fn new_data_key(photo: &str) -> Result<(DataKey, Vec<u8>), KeyError> {
+    keeper()?.fresh(photo)
 }
 
 /// Moves the personal fields at the top of `value` into its `sealed` field, encrypted under

@@ -16,21 +16,31 @@ use crate::aggregate::PhotoCommand;
 /// - With `answered`, it appends only if the idempotency key (`$n+2`, `$n+3`) is still
 ///   unanswered, storing the answer (`$n`, `$n+1`) in the same statement; a refused claim
 ///   leaves the key unanswered.
-pub(super) fn append_statement(claim: Option<ClaimKind>, answered: bool) -> &'static str {
-    /// The six statements, made once: `[claim][answered as usize]`.
-    static STATEMENTS: std::sync::LazyLock<[[String; 2]; 3]> = std::sync::LazyLock::new(|| {
-        [None, Some(ClaimKind::Check), Some(ClaimKind::Take)]
-            .map(|claim| [false, true].map(|answered| build_append(claim, answered)))
-    });
+/// - With `keyed` (a new photo), it keeps the photo's sealed data key (`$m`, its seller `$m+1`,
+///   after the parameters above) with its events, under the same conditions, so that a photo
+///   never has events without its key nor a key without its events.
+pub(super) fn append_statement(
+    claim: Option<ClaimKind>,
+    answered: bool,
+    keyed: bool,
+) -> &'static str {
+    /// The twelve statements, made once: `[claim][answered as usize][keyed as usize]`.
+    static STATEMENTS: std::sync::LazyLock<[[[String; 2]; 2]; 3]> =
+        std::sync::LazyLock::new(|| {
+            [None, Some(ClaimKind::Check), Some(ClaimKind::Take)].map(|claim| {
+                [false, true]
+                    .map(|answered| [false, true].map(|keyed| build_append(claim, answered, keyed)))
+            })
+        });
     let row = match claim {
         None => 0,
         Some(ClaimKind::Check) => 1,
         Some(ClaimKind::Take) => 2,
     };
-    &STATEMENTS[row][usize::from(answered)]
+    &STATEMENTS[row][usize::from(answered)][usize::from(keyed)]
 }
 
-fn build_append(claim: Option<ClaimKind>, answered: bool) -> String {
+fn build_append(claim: Option<ClaimKind>, answered: bool, keyed: bool) -> String {
     let mut ctes = Vec::new();
     let mut conditions = Vec::new();
     let mut next = 8;
@@ -60,6 +70,19 @@ fn build_append(claim: Option<ClaimKind>, answered: bool) -> String {
              WHERE seller_id = ${seller} AND key = ${key} AND status IS NULL{owned} RETURNING 1)"
         ));
         conditions.push("EXISTS (SELECT 1 FROM answered)".to_owned());
+        next += 4;
+    }
+    if keyed {
+        let [sealed, seller] = [next, next + 1];
+        let only_if = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        ctes.push(format!(
+            "keyed AS (INSERT INTO photo_keys (photo_id, seller_id, sealed) \
+             SELECT $2, ${seller}, ${sealed}{only_if} ON CONFLICT (photo_id) DO NOTHING)"
+        ));
     }
     let with = if ctes.is_empty() {
         String::new()

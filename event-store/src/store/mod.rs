@@ -213,6 +213,12 @@ impl Columns {
     }
 }
 
+/// The sealed data key of a photo being created, kept with its first events.
+struct NewKey<'a> {
+    sealed: &'a [u8],
+    seller_id: &'a str,
+}
+
 /// A photo as loaded, before a command is decided on it.
 struct Decided {
     photo: Photo,
@@ -365,10 +371,14 @@ impl PhotoStore {
         } else {
             self.load_photo(id).await?
         };
+        // A photo being created gets its data key, kept by the statement that appends its
+        // first events.
+        let mut sealed_key = None;
         if let (None, Some(request)) = (&key, command.upload_request()) {
-            let created = personal::for_new_photo(&self.pool, id, &request.seller_id).await;
-            key =
-                Some(created.map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?);
+            let (created, sealed) = personal::new_data_key(id)
+                .map_err(|error| Attempt::Failed(CommandError::Store(error.into())))?;
+            key = Some(created);
+            sealed_key = Some((sealed, request.seller_id.clone()));
         }
         let claim = Claim::of(&command, photo.state());
         let sink = EventSink::default();
@@ -386,7 +396,11 @@ impl PhotoStore {
                     .push(sequence + n, fact, metadata, (id, key.as_ref()))
                     .map_err(Attempt::Failed)?;
             }
-            self.append(id, columns, claim.as_ref(), receipt).await?;
+            let new_key = sealed_key
+                .as_ref()
+                .map(|(sealed, seller_id)| NewKey { sealed, seller_id });
+            self.append(id, columns, claim.as_ref(), receipt, new_key)
+                .await?;
             let appended: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
             tracing::info!(?appended, version = state.version, "events appended");
             if state.status == PhotoStatus::Deleted {
@@ -410,9 +424,11 @@ impl PhotoStore {
         columns: Columns,
         claim: Option<&Claim>,
         receipt: Option<(&Receipt<'_>, (u16, serde_json::Value))>,
+        new_key: Option<NewKey<'_>>,
     ) -> Result<(), Attempt> {
         let kind = claim.map(|claim| claim.kind);
-        let mut query = sqlx::query(append_statement(kind, receipt.is_some()))
+        let statement = append_statement(kind, receipt.is_some(), new_key.is_some());
+        let mut query = sqlx::query(statement)
             .bind(catalog_events::AGGREGATE_TYPE)
             .bind(id)
             .bind(columns.sequences)
@@ -429,6 +445,9 @@ impl PhotoStore {
                 .bind(body)
                 .bind(receipt.seller_id)
                 .bind(receipt.key);
+        }
+        if let Some(new_key) = new_key {
+            query = query.bind(new_key.sealed).bind(new_key.seller_id);
         }
         match query.execute(&self.pool).await {
             Ok(done) if done.rows_affected() == 0 => Err(Attempt::Failed(match claim {
