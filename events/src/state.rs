@@ -200,6 +200,24 @@ impl PhotoState {
         }
     }
 
+    /// The photo is ready, showing a render's variants.
+    fn show_render(
+        &mut self,
+        width: u32,
+        height: u32,
+        variants: &BTreeMap<VariantName, Variant>,
+        placeholder: &Option<Placeholder>,
+        formats_tried: &[String],
+    ) {
+        self.status = PhotoStatus::Ready;
+        self.width = Some(width);
+        self.height = Some(height);
+        self.variants = variants.clone();
+        self.placeholder = placeholder.clone();
+        self.formats_tried = formats_tried.iter().cloned().collect();
+        self.failure_reason = None;
+    }
+
     fn apply_to_existing(&mut self, event: &PhotoEvent) {
         let status = self.status;
         match event {
@@ -220,15 +238,7 @@ impl PhotoState {
                 placeholder,
                 formats_tried,
                 ..
-            } => {
-                self.status = PhotoStatus::Ready;
-                self.width = Some(*width);
-                self.height = Some(*height);
-                self.variants = variants.clone();
-                self.placeholder = placeholder.clone();
-                self.formats_tried = formats_tried.iter().cloned().collect();
-                self.failure_reason = None;
-            }
+            } => self.show_render(*width, *height, variants, placeholder, formats_tried),
             PhotoEvent::PhotoFormatAdded { format, files, .. } => {
                 for (name, file) in files {
                     if let Some(variant) = self.variants.get_mut(name) {
@@ -293,13 +303,7 @@ impl PhotoState {
                     self.checksum_sha256 = replacement.checksum_sha256;
                     self.object_key = replacement.object_key;
                 }
-                self.status = PhotoStatus::Ready;
-                self.width = Some(*width);
-                self.height = Some(*height);
-                self.variants = variants.clone();
-                self.placeholder = placeholder.clone();
-                self.formats_tried = formats_tried.iter().cloned().collect();
-                self.failure_reason = None;
+                self.show_render(*width, *height, variants, placeholder, formats_tried);
             }
             PhotoEvent::PhotoReplacementFailed { .. } => {
                 self.replacement = None;

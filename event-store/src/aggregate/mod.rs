@@ -3,7 +3,8 @@
 //! Lifecycle: `pending_upload → uploaded → processing → ready | failed`; a ready or failed photo
 //! may be reprocessed (back to `uploaded`), and so may one stuck in `uploaded` or `processing`
 //! for longer than [`STUCK_AFTER`]; any photo may be updated until it is deleted, and
-//! deleted once. The notifier records each webhook's outcome once, in any state (it is a fact
+//! deleted once. A rendered photo may be given a new original, which takes its place once
+//! rendered (`replacement.rs`). The notifier records each webhook's outcome once, in any state (it is a fact
 //! about the past, even of a photo deleted since). A command that is not allowed in the photo's state is refused with a
 //! [`PhotoError`] that says why; a command that repeats what already happened (a second
 //! upload-complete, a second delete, a redelivered processing start) succeeds and appends
@@ -479,75 +480,10 @@ impl Photo {
                     occurred_at: now,
                 }])
             }
-            PhotoCommand::RequestReplacement { seller_id, request } => {
-                let photo = self.owned_by(&seller_id)?;
-                match (photo.status, &photo.replacement) {
-                    (_, Some(replacement)) if replacement.uploaded => {
-                        refuse("replace while its new original is rendered", photo.status)
-                    }
-                    (Ready | Failed, _) => Ok(vec![PhotoEvent::PhotoReplacementRequested(
-                        ReplacementRequested {
-                            occurred_at: now,
-                            ..request
-                        },
-                    )]),
-                    (status, _) => refuse("replace", status),
-                }
-            }
-            PhotoCommand::ConfirmReplacement {
-                seller_id,
-                stored_size,
-            } => {
-                let photo = self.owned_by(&seller_id)?;
-                match &photo.replacement {
-                    Some(replacement) if replacement.uploaded => Ok(vec![]),
-                    Some(replacement) if replacement.size_bytes != stored_size => {
-                        Err(PhotoError::SizeMismatch {
-                            declared: replacement.size_bytes,
-                            stored: stored_size,
-                        })
-                    }
-                    Some(_) => Ok(vec![PhotoEvent::PhotoReplacementUploaded {
-                        occurred_at: now,
-                        size_bytes: stored_size,
-                    }]),
-                    None => refuse("confirm a new original of", photo.status),
-                }
-            }
-            PhotoCommand::CompleteReplacement {
-                width,
-                height,
-                variants,
-                placeholder,
-                formats_tried,
-            } => {
-                let photo = self.existing()?;
-                match &photo.replacement {
-                    Some(replacement) if replacement.uploaded => {
-                        Ok(vec![PhotoEvent::PhotoReplaced {
-                            occurred_at: now,
-                            width,
-                            height,
-                            variants,
-                            placeholder,
-                            formats_tried,
-                        }])
-                    }
-                    _ => refuse("complete a new original of", photo.status),
-                }
-            }
-            PhotoCommand::FailReplacement { reason } => {
-                let photo = self.existing()?;
-                match &photo.replacement {
-                    Some(replacement) if replacement.uploaded => {
-                        Ok(vec![PhotoEvent::PhotoReplacementFailed {
-                            occurred_at: now,
-                            reason,
-                        }])
-                    }
-                    _ => Ok(vec![]),
-                }
-            }
+            command @ (PhotoCommand::RequestReplacement { .. }
+            | PhotoCommand::ConfirmReplacement { .. }
+            | PhotoCommand::CompleteReplacement { .. }
+            | PhotoCommand::FailReplacement { .. }) => self.decide_replacement(command, now),
             PhotoCommand::RecordWebhook(outcome) => {
                 let photo = self.existing()?;
                 let announced = outcome.webhook().for_sequence;
@@ -610,5 +546,6 @@ impl Aggregate for Photo {
     }
 }
 
+mod replacement;
 #[cfg(test)]
 mod tests;

@@ -40,7 +40,7 @@
 
 use std::time::Duration;
 
-use catalog_events::{PhotoEvent, PhotoState, PhotoStatus, upcast};
+use catalog_events::{PhotoState, PhotoStatus, upcast};
 use catalog_runtime::backoff::Backoff;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, PersistedEventRepository, SerializedEvent};
@@ -58,6 +58,7 @@ mod append;
 mod cause;
 pub mod changes;
 pub mod erase;
+mod history;
 pub mod outbox;
 pub mod products;
 pub mod read;
@@ -65,6 +66,7 @@ pub mod snapshots;
 
 use append::{Claim, append_statement};
 pub use cause::Cause;
+pub use history::{HistoryPage, StoredEvent};
 
 /// How one try of a command ended, when it did not succeed.
 enum Attempt {
@@ -229,15 +231,6 @@ struct Decided {
     sequence: u64,
     /// The sequence of the snapshot it was loaded from (0 without one).
     snapshot_at: u64,
-}
-
-/// One stored event, as the history shows it.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub sequence: u64,
-    /// The version the event was stored with (`event` is upcast to the current shape).
-    pub event_version: String,
-    pub event: PhotoEvent,
 }
 
 /// Runs commands against photos in the event store.
@@ -518,84 +511,6 @@ impl PhotoStore {
         let loaded = self.load_photo(&photo_id.to_string()).await?;
         Ok(loaded.photo.state().cloned())
     }
-
-    /// The photo's owner and a page of its events after `after`, oldest first: at most
-    /// `limit`, and whether more follow. `None` if the photo was never requested. It reads the
-    /// page and the first event only, however long the photo's history is.
-    pub async fn history(
-        &self,
-        photo_id: Uuid,
-        after: u64,
-        limit: u32,
-    ) -> Result<Option<HistoryPage>, CommandError> {
-        let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT sequence, event_type, event_version, payload, \
-                    (SELECT sealed FROM photo_keys WHERE photo_id = $2) AS data_key \
-             FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND (sequence = 1 OR sequence > $3) \
-             ORDER BY sequence LIMIT $4",
-        )
-        .bind(catalog_events::AGGREGATE_TYPE)
-        .bind(photo_id.to_string())
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::from(limit) + 2)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|error| CommandError::Store(error.into()))?;
-        let id = photo_id.to_string();
-        let store_error = |error: KeyError| CommandError::Store(error.into());
-        let key = match rows.first() {
-            Some(row) => personal::data_key(&id, row.data_key.as_deref()).map_err(store_error)?,
-            None => None,
-        };
-        let mut owner = None;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (sequence, event_type, event_version, mut payload) =
-                (row.sequence, row.event_type, row.event_version, row.payload);
-            personal::open(&mut payload, &id, key.as_ref()).map_err(store_error)?;
-            let event = upcast::decode(&event_type, &event_version, payload)
-                .map_err(|error| CommandError::Store(error.into()))?;
-            if let (1, PhotoEvent::PhotoUploadRequested(requested)) = (sequence, &event) {
-                owner = Some(requested.seller_id.clone());
-            }
-            let sequence = u64::try_from(sequence).unwrap_or_default();
-            if sequence > after {
-                events.push(StoredEvent {
-                    sequence,
-                    event_version,
-                    event,
-                });
-            }
-        }
-        let more = events.len() > limit as usize;
-        events.truncate(limit as usize);
-        Ok(owner.map(|owner| HistoryPage {
-            owner,
-            events,
-            more,
-        }))
-    }
-}
-
-/// One row of a history page: an event, and the photo's sealed data key.
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: serde_json::Value,
-    data_key: Option<Vec<u8>>,
-}
-
-/// A page of a photo's history.
-#[derive(Debug, Clone)]
-pub struct HistoryPage {
-    /// The seller the photo belongs to.
-    pub owner: String,
-    pub events: Vec<StoredEvent>,
-    /// Whether events follow the last of this page.
-    pub more: bool,
 }
 
 /// A short, growing, jittered pause before deciding a raced command again.
