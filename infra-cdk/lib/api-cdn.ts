@@ -10,7 +10,9 @@
  * | everything else           | never                    | everything (all headers but Host, query, cookies) |
  *
  * The read API marks public answers `Cache-Control: public, max-age=60` (or 30) with a strong
- * `ETag`, and a seller's own views `private, no-cache`. The public-read cache policy keeps no
+ * `ETag`, plus `stale-while-revalidate=60, stale-if-error=3600`, which CloudFront honours as
+ * the origin sends them (served stale while it revalidates, and while the origin fails), and a
+ * seller's own views `private, no-cache`. The public-read cache policy keeps no
  * answer the origin did not mark (default TTL 0), never keeps `private`/`no-cache` ones (minimum
  * TTL 0; a higher minimum would override them), keeps the rest at most 60 s, then revalidates
  * with `If-None-Match`. Its key holds:

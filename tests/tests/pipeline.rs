@@ -115,7 +115,10 @@ async fn a_write_reaches_the_read_side_with_the_same_version() {
         .unwrap();
     let ready = pipeline.settled(photo).await.unwrap();
     let public = read_photo(&pipeline, photo, ready, None).await;
-    assert_eq!(public.headers()["cache-control"], "public, max-age=60");
+    assert_eq!(
+        public.headers()["cache-control"],
+        "public, max-age=60, stale-while-revalidate=60, stale-if-error=3600"
+    );
     let etag = public.headers()["etag"].to_str().unwrap().to_owned();
     let public = expect_json(public, StatusCode::OK).await.unwrap();
     assert_eq!(

@@ -15,10 +15,27 @@ use sha2::{Digest, Sha256};
 /// Seconds shared caches may keep a ready photo, and a gallery page (or a product).
 pub const PUBLIC_PHOTO_MAX_AGE: u32 = 60;
 pub const GALLERY_MAX_AGE: u32 = 30;
+/// Seconds past `max-age` an expired answer may still be served while a cache asks the API
+/// again, and while the API answers errors (or none): a buyer's page keeps its photos through
+/// an outage of the read side of up to an hour.
+const STALE_WHILE_REVALIDATE: u32 = 60;
+const STALE_IF_ERROR: u32 = 3600;
 
-/// What anyone may read: shared caches may keep it `max_age` seconds.
+/// What anyone may read: shared caches may keep it `max_age` seconds, serve it while they
+/// revalidate it for a minute more, and serve it for an hour more while the API fails.
 pub fn public(max_age: u32) -> Vec<CacheDirective> {
-    vec![CacheDirective::Public, CacheDirective::MaxAge(max_age)]
+    vec![
+        CacheDirective::Public,
+        CacheDirective::MaxAge(max_age),
+        CacheDirective::Extension(
+            "stale-while-revalidate".to_owned(),
+            Some(STALE_WHILE_REVALIDATE.to_string()),
+        ),
+        CacheDirective::Extension(
+            "stale-if-error".to_owned(),
+            Some(STALE_IF_ERROR.to_string()),
+        ),
+    ]
 }
 
 /// What only its owner sees: no shared cache keeps it, and the owner's revalidates it.
