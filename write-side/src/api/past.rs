@@ -22,6 +22,7 @@ use catalog_http::problem::FieldError;
 
 use super::bodies::PhotoVersion;
 use super::idempotency::{self, IdempotencyKey};
+use super::validate;
 use super::{Answering, AppState, command_problem, photo_id};
 
 /// The query of a page of the change feed.
@@ -36,9 +37,6 @@ pub struct ChangesQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
-
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
 
 /// A page of the seller's change feed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,13 +78,7 @@ pub async fn changes(
     seller: Seller,
     query: web::Query<ChangesQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::invalid(vec![FieldError::new(
-            "limit",
-            format!("must be 1 to {MAX_LIMIT}"),
-        )]));
-    }
+    let limit = validate::page_limit(query.limit)?;
     let page = state
         .store
         .changes(&seller.0, query.after, limit)
@@ -232,13 +224,7 @@ pub async fn restore(
             // Another seller's photo and no photo answer alike.
             Some(_) => return Err(Problem::not_found()),
             None => {
-                state
-                    .store
-                    .load(photo_id)
-                    .await
-                    .map_err(command_problem)?
-                    .filter(|photo| photo.seller_id == seller.0)
-                    .ok_or_else(Problem::not_found)?;
+                super::photos::owned(&state, photo_id, &seller).await?;
                 return Err(Problem::invalid(vec![FieldError::new(
                     "version",
                     "the photo has no such version",

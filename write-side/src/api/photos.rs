@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
-use catalog_http::problem::{Code, FieldError};
+use catalog_http::problem::Code;
 
 use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
 use super::idempotency::{self, IdempotencyKey};
@@ -259,9 +259,6 @@ pub struct HistoryQuery {
     limit: Option<u32>,
 }
 
-const DEFAULT_HISTORY_LIMIT: u32 = 100;
-const MAX_HISTORY_LIMIT: u32 = 1000;
-
 /// The photo's events from the event store, oldest first, paged.
 #[utoipa::path(
     tag = "photos",
@@ -282,13 +279,7 @@ pub async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
-    let limit = query.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
-    if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
-        return Err(Problem::invalid(vec![FieldError::new(
-            "limit",
-            format!("must be 1 to {MAX_HISTORY_LIMIT}"),
-        )]));
-    }
+    let limit = validate::page_limit(query.limit)?;
     let page = state
         .store
         .history(photo_id, query.after.unwrap_or(0), limit)
@@ -307,7 +298,11 @@ pub async fn history(
 }
 
 /// The photo, if it exists and belongs to `seller`; `404` otherwise.
-async fn owned(state: &AppState, photo_id: Uuid, seller: &Seller) -> Result<PhotoState, Problem> {
+pub(super) async fn owned(
+    state: &AppState,
+    photo_id: Uuid,
+    seller: &Seller,
+) -> Result<PhotoState, Problem> {
     state
         .store
         .load(photo_id)

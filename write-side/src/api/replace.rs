@@ -16,7 +16,7 @@ use catalog_http::auth::Seller;
 use super::bodies::{CreatedPhoto, PhotoSummary, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, NewOriginal};
-use super::{Answering, AppState, command_problem, photo_id};
+use super::{Answering, AppState, photo_id};
 
 /// Where a photo's new original is stored: beside its first (`originals/<id>`), under the
 /// photo's version when it was declared, so that each replacement has a key of its own (an
@@ -53,13 +53,7 @@ pub async fn replace(
     let body = body.into_inner();
     let identity = body.clone();
     idempotency::once(state.store.pool(), &request, &seller.0, &identity, async {
-        let current = state
-            .store
-            .load(photo_id)
-            .await
-            .map_err(command_problem)?
-            .filter(|photo| photo.seller_id == seller.0)
-            .ok_or_else(Problem::not_found)?;
+        let current = super::photos::owned(&state, photo_id, &seller).await?;
         let photo = validate::new_photo(
             body.of_product(current.product_id.clone()),
             state.max_upload_bytes,

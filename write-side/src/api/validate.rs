@@ -400,6 +400,24 @@ fn callback_url(url: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// Events a page of the history or the change feed holds when `limit` is not given, and at
+/// most.
+const DEFAULT_PAGE_LIMIT: u32 = 100;
+const MAX_PAGE_LIMIT: u32 = 1000;
+
+/// The `limit` of a page of events (the history, the change feed): 1 to 1000, 100 without.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Problem::invalid(vec![FieldError::new(
+            "limit",
+            format!("must be 1 to {MAX_PAGE_LIMIT}"),
+        )]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
