@@ -76,7 +76,23 @@ impl Notifier {
                 finished: !page.more,
                 ..Step::default()
             };
+            // One query for the page: which of its photos are deleted now (passed over).
+            let photos: Vec<String> = page
+                .changes
+                .iter()
+                .map(|change| change.event.photo_id.to_string())
+                .collect();
+            let deleted = match self.store.deleted(&photos).await {
+                Ok(deleted) => deleted,
+                Err(error) => {
+                    tracing::warn!(%error, "the replay waits for the event store");
+                    return;
+                }
+            };
             let sent: Vec<Option<bool>> = futures_util::stream::iter(page.changes)
+                .filter(|change| {
+                    std::future::ready(!deleted.contains(&change.event.photo_id.to_string()))
+                })
                 .map(|change| self.send_again(&replay, change))
                 .buffer_unordered(AT_ONCE)
                 .collect()
@@ -111,8 +127,7 @@ impl Notifier {
     }
 
     /// Sends the webhook of one change again, if it announced a state change of the replay's
-    /// span to a callback URL of a photo not deleted since: whether it was delivered (`None`:
-    /// nothing to send).
+    /// span to a callback URL: whether it was delivered (`None`: nothing to send).
     async fn send_again(&self, replay: &Replay, change: Change) -> Option<bool> {
         let folded = change.event;
         let kind = WebhookKind::announcing(&folded.event)?;
@@ -121,10 +136,6 @@ impl Notifier {
             return None;
         }
         let url = folded.after.callback_url.clone()?;
-        let now = self.store.load(folded.photo_id).await.ok().flatten()?;
-        if now.status == catalog_events::PhotoStatus::Deleted {
-            return None;
-        }
         let envelope = EventEnvelope::new(
             folded.photo_id,
             folded.sequence,
