@@ -20,15 +20,18 @@ pub struct VariantView {
     pub formats: BTreeMap<String, FormatView>,
 }
 
-/// A variant in another format, served like the variant.
+/// A variant in another format, served like the variant, at the variant's size.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FormatView {
     pub url: String,
+    pub width: u32,
+    pub height: u32,
     pub bytes: u64,
 }
 
 /// A photo in an answer.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(example = PhotoView::example)]
 pub struct PhotoView {
     #[schema(format = "uuid")]
     pub photo_id: String,
@@ -48,6 +51,10 @@ pub struct PhotoView {
     pub variants: BTreeMap<VariantName, VariantView>,
     /// What to show while the photo loads, once it is ready.
     pub placeholder: Option<Placeholder>,
+    /// A ready-made `srcset` per content type, over the variants offered in it (`image/avif`,
+    /// `image/webp`, and the variants' own `image/jpeg` or `image/png`), smallest first, each
+    /// width once: a `<picture>` source's `srcset` as it is. Empty until the photo is ready.
+    pub srcset: BTreeMap<String, String>,
     #[schema(format = "date-time")]
     pub created_at: String,
     #[schema(format = "date-time")]
@@ -57,6 +64,48 @@ pub struct PhotoView {
 }
 
 impl PhotoView {
+    /// A ready photo, as the documents show one.
+    pub fn example() -> serde_json::Value {
+        let base = "https://img.example.com/variants/3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b/4";
+        let variant = |name: &str, width: u32, height: u32, bytes: u64| {
+            serde_json::json!({
+                "url": format!("{base}/{name}.jpg"), "width": width, "height": height,
+                "bytes": bytes, "content_type": "image/jpeg",
+                "formats": {
+                    "image/webp": {"url": format!("{base}/{name}.webp"), "width": width, "height": height, "bytes": bytes * 7 / 10},
+                    "image/avif": {"url": format!("{base}/{name}.avif"), "width": width, "height": height, "bytes": bytes / 2}
+                }
+            })
+        };
+        let set = |extension: &str| {
+            [
+                ("thumb", 150),
+                ("small", 320),
+                ("medium", 800),
+                ("large", 1600),
+            ]
+            .map(|(name, width)| format!("{base}/{name}.{extension} {width}w"))
+            .join(", ")
+        };
+        serde_json::json!({
+            "photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b",
+            "product_id": "sku-1234", "seller_id": "seller-42",
+            "caption": "Red leather shoe, side view", "alt_text": "A red leather shoe seen from the side",
+            "tags": ["red", "leather"], "status": "ready", "failure_reason": null,
+            "width": 4000, "height": 3000, "content_type": "image/jpeg",
+            "variants": {
+                "thumb": variant("thumb", 150, 113, 4211),
+                "small": variant("small", 320, 240, 14080),
+                "medium": variant("medium", 800, 600, 61440),
+                "large": variant("large", 1600, 1200, 198_000)
+            },
+            "placeholder": {"dominant_color": "#a0522d", "thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI"},
+            "srcset": {"image/avif": set("avif"), "image/webp": set("webp"), "image/jpeg": set("jpg")},
+            "created_at": "2026-11-30T09:12:45.123456Z", "updated_at": "2026-11-30T09:12:49.654321Z",
+            "version": 4
+        })
+    }
+
     /// The photo in `state`, its variants served from under `variants_base_url`.
     pub fn new(state: PhotoState, variants_base_url: &str) -> Self {
         let base = variants_base_url.trim_end_matches('/');
@@ -70,6 +119,8 @@ impl PhotoView {
                     .map(|(content_type, format)| {
                         let view = FormatView {
                             url: format!("{base}/{}", format.key),
+                            width: variant.width,
+                            height: variant.height,
                             bytes: format.bytes,
                         };
                         (content_type, view)
@@ -86,6 +137,7 @@ impl PhotoView {
                 (name, view)
             })
             .collect();
+        let srcset = srcset(&variants);
         Self {
             photo_id: state.photo_id.to_string(),
             product_id: state.product_id,
@@ -100,6 +152,7 @@ impl PhotoView {
             content_type: state.content_type,
             variants,
             placeholder: state.placeholder,
+            srcset,
             created_at: state
                 .created_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -111,7 +164,109 @@ impl PhotoView {
     }
 }
 
+/// Each content type's `srcset`: the variants offered in it, smallest first, with their
+/// widths. A variant as wide as a smaller one (an original smaller than the bounds is not
+/// upscaled) is left out, as a `srcset` may name each width once.
+fn srcset(variants: &BTreeMap<VariantName, VariantView>) -> BTreeMap<String, String> {
+    let mut sets: BTreeMap<String, Vec<(u32, &str)>> = BTreeMap::new();
+    for variant in variants.values() {
+        let own = std::iter::once((variant.content_type.as_str(), variant.url.as_str()));
+        let others = variant
+            .formats
+            .iter()
+            .map(|(content_type, format)| (content_type.as_str(), format.url.as_str()));
+        for (content_type, url) in own.chain(others) {
+            let set = sets.entry(content_type.to_owned()).or_default();
+            if set.iter().all(|(width, _)| *width != variant.width) {
+                set.push((variant.width, url));
+            }
+        }
+    }
+    sets.into_iter()
+        .map(|(content_type, mut set)| {
+            set.sort_by_key(|(width, _)| *width);
+            let text = set
+                .iter()
+                .map(|(width, url)| format!("{url} {width}w"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (content_type, text)
+        })
+        .collect()
+}
+
 /// Whether `viewer` may see `state`: ready photos are public, the rest only their owner's.
 pub fn visible_to(state: &PhotoState, viewer: Option<&str>) -> bool {
     state.status == PhotoStatus::Ready || viewer == Some(state.seller_id.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variant(width: u32, name: &str, formats: &[&str]) -> VariantView {
+        VariantView {
+            url: format!("https://img/{name}.jpg"),
+            width,
+            height: width / 2,
+            bytes: 100,
+            content_type: "image/jpeg".into(),
+            formats: formats
+                .iter()
+                .map(|format| {
+                    let view = FormatView {
+                        url: format!("https://img/{name}.{}", &format[6..]),
+                        width,
+                        height: width / 2,
+                        bytes: 50,
+                    };
+                    ((*format).to_owned(), view)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_srcset_per_format_lists_the_variants_offered_in_it_smallest_first() {
+        let variants = BTreeMap::from([
+            (VariantName::Thumb, variant(150, "thumb", &["image/webp"])),
+            (
+                VariantName::Small,
+                variant(320, "small", &["image/webp", "image/avif"]),
+            ),
+            (VariantName::Large, variant(1600, "large", &["image/avif"])),
+        ]);
+        let sets = srcset(&variants);
+        assert_eq!(
+            sets["image/jpeg"],
+            "https://img/thumb.jpg 150w, https://img/small.jpg 320w, https://img/large.jpg 1600w"
+        );
+        assert_eq!(
+            sets["image/webp"],
+            "https://img/thumb.webp 150w, https://img/small.webp 320w"
+        );
+        assert_eq!(
+            sets["image/avif"],
+            "https://img/small.avif 320w, https://img/large.avif 1600w"
+        );
+    }
+
+    #[test]
+    fn a_width_is_named_once_when_a_small_original_was_not_upscaled() {
+        let variants = BTreeMap::from([
+            (VariantName::Thumb, variant(150, "thumb", &[])),
+            (VariantName::Small, variant(300, "small", &[])),
+            (VariantName::Medium, variant(300, "medium", &[])),
+            (VariantName::Large, variant(300, "large", &[])),
+        ]);
+        assert_eq!(
+            srcset(&variants)["image/jpeg"],
+            "https://img/thumb.jpg 150w, https://img/small.jpg 300w"
+        );
+    }
+
+    #[test]
+    fn a_photo_without_variants_has_no_srcset() {
+        assert!(srcset(&BTreeMap::new()).is_empty());
+    }
 }

@@ -5,8 +5,9 @@
 //! schema with every problem `type` of [`Code`], the bearer scheme, and the answers any call
 //! may get (`401` where a token is involved, `500`).
 //!
-//! Each API serves its document at `GET /openapi.json`; the same document is committed under
-//! `docs/openapi/`, and a test fails when the two differ.
+//! Each API serves its document at `GET /openapi.json`, its `servers` naming where the API is
+//! reached (`CATALOG_PUBLIC_URL`, or its local address); the document with the local address
+//! is committed under `docs/openapi/`, and a test fails when the two differ.
 
 use actix_web::{App, HttpResponse, web};
 use serde_json::{Value, json};
@@ -26,25 +27,42 @@ pub struct Description {
     pub summary: &'static str,
     /// Where it listens by default, as the document's server.
     pub local_url: &'static str,
+    /// The webhooks it documents (OpenAPI 3.1 `webhooks`), and the schema of their body.
+    pub webhooks: Option<fn() -> (Value, Value)>,
 }
 
-/// The API's OpenAPI document, as served and as committed.
-pub fn document(description: &Description, routes: Routes) -> Value {
+/// Where clients reach an API.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerConfig {
+    /// The API's public base URL (`https://api.example.com`), which the OpenAPI document it
+    /// serves lists as its server; without it, the API's local address.
+    #[arg(long = "public-url", env = "CATALOG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// The API's OpenAPI document, as served by an API reached at `server` (as committed with the
+/// default, the local address).
+pub fn document(description: &Description, routes: Routes, server: &ServerConfig) -> Value {
     let (_, api) = App::new()
         .into_utoipa_app()
         .configure(routes)
         .split_for_parts();
-    finish(description, api)
+    let mut document = finish(description, api);
+    document["servers"] = match &server.public_url {
+        Some(url) => json!([{"url": url, "description": "this deployment"}]),
+        None => json!([{"url": description.local_url, "description": "local stack"}]),
+    };
+    document
 }
 
 /// Where a created photo's id leads: the calls that take it in their path, by operation id,
 /// so that clients (and API fuzzers) can follow a creation to what may be done next.
 const PHOTO_LINKS: [(&str, &str); 5] = [
-    ("UploadComplete", "upload_complete"),
-    ("Update", "update"),
-    ("Delete", "delete"),
-    ("Reprocess", "reprocess"),
-    ("History", "history"),
+    ("UploadComplete", "completePhotoUpload"),
+    ("Update", "updatePhoto"),
+    ("Delete", "deletePhoto"),
+    ("Reprocess", "reprocessPhoto"),
+    ("History", "getPhotoHistory"),
 ];
 
 /// Links from the answers that create a photo to the calls on it.
@@ -90,7 +108,6 @@ fn finish(description: &Description, api: OpenApi) -> Value {
             the values listed in the Problem schema. Sellers authenticate with a bearer JWT \
             whose `sub` is the seller id.",
     });
-    document["servers"] = json!([{"url": description.local_url, "description": "local stack"}]);
     let components = &mut document["components"];
     components["securitySchemes"] = json!({
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -122,14 +139,22 @@ fn finish(description: &Description, api: OpenApi) -> Value {
         "Internal": problem_response("The service failed; it is safe to retry"),
         "Unavailable": unavailable,
     });
+    if let Some(webhooks) = description.webhooks {
+        let (webhooks, payload) = webhooks();
+        document["webhooks"] = webhooks;
+        document["components"]["schemas"]["WebhookPayload"] = payload;
+    }
     link_created_photos(&mut document);
     document["paths"]["/openapi.json"] = json!({"get": {
         "tags": ["operations"],
         "summary": "This document.",
-        "operationId": "openapi",
+        "operationId": "getOpenApi",
         "responses": {"200": {
             "description": "The API's OpenAPI 3.1 document",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {
+                "schema": {"type": "object"},
+                "example": {"openapi": "3.1.0", "info": {"title": description.title, "version": env!("CARGO_PKG_VERSION")}, "paths": {}},
+            }},
         }},
     }});
     if let Some(paths) = document["paths"].as_object_mut() {

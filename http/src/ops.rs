@@ -24,7 +24,8 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = OK, body = Health)))]
+#[utoipa::path(
+    operation_id = "getHealth",tag = "operations", responses((status = OK, description = "The process is up", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })

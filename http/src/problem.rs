@@ -60,6 +60,7 @@ codes! {
     Conflict => ("conflict", CONFLICT, "Not allowed now"),
     ProductOwned => ("product-owned", CONFLICT, "The product is another seller's"),
     Busy => ("busy", CONFLICT, "Try again"),
+    PreconditionFailed => ("precondition-failed", PRECONDITION_FAILED, "Changed since it was read"),
     TooLarge => ("too-large", PAYLOAD_TOO_LARGE, "Too large"),
     UnsupportedType => ("unsupported-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported type"),
     Invalid => ("invalid", UNPROCESSABLE_ENTITY, "Invalid request"),

@@ -12,7 +12,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::CorsConfig;
-use crate::openapi::{self, Description, Routes};
+use crate::openapi::{self, Description, Routes, ServerConfig};
 use crate::ops::{self, Timeouts};
 use crate::rate_limit::{self, CallerLimits, Limiter, RateLimitConfig};
 
@@ -35,6 +35,8 @@ pub struct Access<'a> {
     pub cors: &'a CorsConfig,
     pub limits: &'a RateLimitConfig,
     pub timeouts: &'a Timeouts,
+    /// Where clients reach it, as its OpenAPI document says.
+    pub server: &'a ServerConfig,
 }
 
 /// An API bound to its port, not yet serving.
@@ -67,7 +69,7 @@ impl Service {
         let cors = access.cors.clone();
         let timeouts = web::Data::new(access.timeouts.clone());
         let routes = api.routes;
-        let document = web::Data::new(openapi::document(api.description, routes));
+        let document = web::Data::new(openapi::document(api.description, routes, access.server));
         let state = web::Data::new(state);
         let listener = TcpListener::bind(listen)?;
         let port = listener.local_addr()?.port();

@@ -2,6 +2,7 @@
 
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::openapi::ServerConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::settings::VariantsUrl;
@@ -20,6 +21,8 @@ pub struct ReadApiConfig {
     pub limits: RateLimitConfig,
     #[command(flatten)]
     pub timeouts: Timeouts,
+    #[command(flatten)]
+    pub server: ServerConfig,
     /// Where variant keys are served from.
     #[command(flatten)]
     pub variants: VariantsUrl,

@@ -23,6 +23,7 @@ pub async fn build(config: ReadApiConfig, resources: &Resources) -> anyhow::Resu
         cors: &config.cors,
         limits: &config.limits,
         timeouts: &config.timeouts,
+        server: &config.server,
     };
     Service::bind(&config.listen, access, state, api::API)
 }

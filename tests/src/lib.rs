@@ -230,6 +230,7 @@ impl WriteApi {
             cors: page_cors(),
             limits: RateLimitConfig::default(),
             timeouts: Timeouts::default(),
+            server: Default::default(),
             s3: S3Settings { path_style: true },
             upload_limit: UploadLimit {
                 max_upload_bytes: 25 * 1024 * 1024,

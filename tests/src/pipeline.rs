@@ -272,6 +272,7 @@ impl Pipeline {
                 cors: crate::page_cors(),
                 limits,
                 timeouts: Timeouts::default(),
+                server: Default::default(),
                 variants: VariantsUrl {
                     variants_base_url: stack.variants_base_url()?,
                 },

@@ -332,3 +332,334 @@ fn any_mix_of_statuses_pages_full_and_complete_for_every_limit() {
         prop_assert_eq!(listed, expected(&photos, status));
     });
 }
+
+async fn order(pipeline: &Pipeline, seller: &str, product: &str) -> reqwest::Response {
+    pipeline
+        .write
+        .http
+        .get(
+            pipeline
+                .write
+                .url(&format!("/v1/products/{product}/photo-order")),
+        )
+        .bearer_auth(pipeline.write.token(seller))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The owner reads its product's order with a tag, and a reorder based on an order another tab
+/// has changed since is refused with `412` and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorder_based_on_an_old_order_is_refused_with_412() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let mut photos = Vec::new();
+    for _ in 0..3 {
+        photos.push(pipeline.upload("seller-a", "O", None).await.unwrap());
+    }
+    let [a, b, c] = photos[..] else {
+        unreachable!()
+    };
+    let read = order(&pipeline, "seller-a", "O").await;
+    assert_eq!(read.headers()["etag"], "\"v0\"");
+    let read = expect_json(read, StatusCode::OK).await.unwrap();
+    // Every photo that is not deleted, ready or not, newest first while none is placed.
+    let newest_first: Vec<String> = [c, b, a].iter().map(Uuid::to_string).collect();
+    assert_eq!(read["photo_ids"], json!(newest_first));
+    assert_eq!(read["version"], 0);
+
+    let put = |ids: Vec<Uuid>, if_match: &'static str| {
+        pipeline
+            .write
+            .http
+            .put(pipeline.write.url("/v1/products/O/photo-order"))
+            .bearer_auth(pipeline.write.token("seller-a"))
+            .header("If-Match", if_match)
+            .json(&json!({ "photo_ids": ids }))
+            .send()
+    };
+    let first = put(vec![a, b, c], "\"v0\"").await.unwrap();
+    assert_eq!(first.headers()["etag"], "\"v1\"");
+    expect_json(first, StatusCode::OK).await.unwrap();
+    let problem = expect_problem(
+        put(vec![b, a, c], "\"v0\"").await.unwrap(),
+        StatusCode::PRECONDITION_FAILED,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:photo-catalog:problem:precondition-failed"
+    );
+    let after = expect_json(order(&pipeline, "seller-a", "O").await, StatusCode::OK)
+        .await
+        .unwrap();
+    let first_order: Vec<String> = [a, b, c].iter().map(Uuid::to_string).collect();
+    assert_eq!(
+        (after["photo_ids"].clone(), after["version"].clone()),
+        (json!(first_order), json!(1))
+    );
+
+    // Only the owner reads the order; a product no photo has is not found.
+    let theirs = expect_problem(
+        order(&pipeline, "seller-b", "O").await,
+        StatusCode::CONFLICT,
+    )
+    .await
+    .unwrap();
+    assert!(theirs["type"].as_str().unwrap().ends_with("product-owned"));
+    expect_problem(
+        order(&pipeline, "seller-a", "none").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await
+    .unwrap();
+}
+
+/// A photo of `seller`'s `product` with `tags`, `status`, created `minutes` after a fixed time.
+fn tagged(
+    seller: &str,
+    product: &str,
+    tags: &[&str],
+    status: PhotoStatus,
+    minutes: i64,
+) -> PhotoState {
+    let mut state = photo(seller, status, minutes);
+    state.product_id = product.to_owned();
+    state.tags = tags.iter().map(|tag| (*tag).to_owned()).collect();
+    state
+}
+
+/// Pages through `GET /v1/sellers/me/photos?{query}`, `limit` at a time: every page but the
+/// last full, the last without a cursor.
+async fn pages(pipeline: &Pipeline, seller: &str, query: &str, limit: usize) -> Vec<String> {
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/sellers/me/photos?{query}&limit={limit}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = expect_json(get(pipeline, &path, Some(seller)).await, StatusCode::OK)
+            .await
+            .unwrap();
+        let items = ids(&page);
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                assert_eq!(
+                    items.len(),
+                    limit,
+                    "{query}: a page with a next cursor is full"
+                );
+                cursor = Some(next.to_owned());
+                listed.extend(items);
+            }
+            None => {
+                listed.extend(items);
+                return listed;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_filtered_by_tag_and_product_pages_full_and_ends_exactly() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let mut photos = Vec::new();
+    for n in 0..36 {
+        let tags: &[&str] = match n % 4 {
+            0 => &["red"],
+            1 => &["blue", "red"],
+            _ => &["green"],
+        };
+        let status = if n % 3 == 0 {
+            PhotoStatus::Failed
+        } else {
+            PhotoStatus::Ready
+        };
+        photos.push(tagged("seller-t", &format!("t-{}", n % 3), tags, status, n));
+    }
+    // Another seller's red photos, of one of the seller's products (photos from before products
+    // had owners) and of its own: never listed to the seller.
+    for n in 0..6 {
+        photos.push(tagged(
+            "seller-u",
+            "t-1",
+            &["red"],
+            PhotoStatus::Ready,
+            100 + n,
+        ));
+        photos.push(tagged(
+            "seller-u",
+            "u-0",
+            &["red"],
+            PhotoStatus::Ready,
+            200 + n,
+        ));
+    }
+    // A deleted red photo of the seller's is in no listing.
+    photos.push(tagged(
+        "seller-t",
+        "t-1",
+        &["red"],
+        PhotoStatus::Deleted,
+        300,
+    ));
+    store(&pipeline, &photos).await;
+
+    let expect = |keep: &dyn Fn(&PhotoState) -> bool| {
+        let mut kept: Vec<&PhotoState> = photos
+            .iter()
+            .filter(|p| p.seller_id == "seller-t" && p.status != PhotoStatus::Deleted && keep(p))
+            .collect();
+        kept.sort_by_key(|p| std::cmp::Reverse((p.created_at, p.photo_id)));
+        kept.iter()
+            .map(|p| p.photo_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let red = |p: &PhotoState| p.tags.iter().any(|tag| tag == "red");
+    assert_eq!(
+        pages(&pipeline, "seller-t", "tag=red", 4).await,
+        expect(&red)
+    );
+    assert_eq!(expect(&red).len(), 18);
+    assert_eq!(
+        pages(&pipeline, "seller-t", "tag=%20blue%20", 5).await,
+        expect(&|p| p.tags.iter().any(|tag| tag == "blue"))
+    );
+    assert_eq!(
+        pages(&pipeline, "seller-t", "product_id=t-1", 3).await,
+        expect(&|p| p.product_id == "t-1")
+    );
+    assert_eq!(
+        pages(
+            &pipeline,
+            "seller-t",
+            "product_id=t-1&tag=red&status=ready",
+            2
+        )
+        .await,
+        expect(&|p| p.product_id == "t-1" && red(p) && p.status == PhotoStatus::Ready)
+    );
+    assert_eq!(
+        pages(&pipeline, "seller-t", "status=failed&tag=green", 3).await,
+        expect(&|p| p.status == PhotoStatus::Failed && !red(p))
+    );
+    // A filter that matches nothing is one empty last page; another seller's product is empty.
+    assert!(
+        pages(&pipeline, "seller-t", "tag=purple", 5)
+            .await
+            .is_empty()
+    );
+    assert!(
+        pages(&pipeline, "seller-t", "product_id=u-0", 5)
+            .await
+            .is_empty()
+    );
+    for bad in ["tag=", "product_id=", &format!("tag={}", "x".repeat(51))] {
+        expect_problem(
+            get(
+                &pipeline,
+                &format!("/v1/sellers/me/photos?{bad}"),
+                Some("seller-t"),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await
+        .unwrap();
+    }
+    // The gallery takes no filter.
+    expect_problem(
+        get(&pipeline, "/v1/products/t-1/photos?tag=red", None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+    .unwrap();
+}
+
+/// A listing page reads its products in one call, each as it would be read alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_products_are_read_in_one_call_as_each_is_read_alone() {
+    let pipeline = Pipeline::start().await.unwrap();
+    let mut photos = Vec::new();
+    for product in 0..50 {
+        for n in 0..(product % 3 + 1) {
+            let status = if product % 10 == 9 {
+                PhotoStatus::Failed
+            } else {
+                PhotoStatus::Ready
+            };
+            photos.push(tagged(
+                "seller-l",
+                &format!("l-{product}"),
+                &[],
+                status,
+                product * 10 + n,
+            ));
+        }
+    }
+    store(&pipeline, &photos).await;
+    let mut asked: Vec<String> = (0..50).map(|product| format!("l-{product}")).collect();
+    asked.insert(10, "nothing-here".into());
+    asked.push("l-0".into());
+    let answer = get(
+        &pipeline,
+        &format!("/v1/products?ids={}", asked.join(",")),
+        None,
+    )
+    .await;
+    let cache = answer.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cache.starts_with("public"), "{cache}");
+    let etag = answer.headers()["etag"].clone();
+    let answer = expect_json(answer, StatusCode::OK).await.unwrap();
+    assert_eq!(answer["not_found"], json!(["nothing-here"]));
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items.len(), 50, "each product once, in the order asked");
+    for (product, item) in items.iter().enumerate() {
+        let alone = expect_json(
+            get(&pipeline, &format!("/v1/products/l-{product}"), None).await,
+            StatusCode::OK,
+        )
+        .await
+        .unwrap();
+        assert_eq!(item, &alone);
+    }
+    assert_eq!(
+        items[9]["photo_count"], 0,
+        "no ready photo: no primary photo"
+    );
+    assert_eq!(items[9]["primary_photo"], Value::Null);
+    assert_eq!(items[2]["photo_count"], 3);
+
+    let again = pipeline
+        .write
+        .http
+        .get(pipeline.read(&format!("/v1/products?ids={}", asked.join(","))))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let too_many: Vec<String> = (0..101).map(|n| format!("x{n}")).collect();
+    expect_problem(
+        get(
+            &pipeline,
+            &format!("/v1/products?ids={}", too_many.join(",")),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+    .unwrap();
+    expect_problem(
+        get(&pipeline, "/v1/products", None).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
+    .unwrap();
+}

@@ -604,3 +604,67 @@ async fn health_and_readiness_answer_and_metrics_are_not_served_on_the_api_port(
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// Two tabs read the photo at one version; the first to save wins and the second is told,
+/// with nothing of it written, instead of overwriting the first.
+#[tokio::test]
+async fn a_change_based_on_an_old_version_is_refused_with_412_and_changes_nothing() {
+    let api = WriteApi::spawn().await.unwrap();
+    let created = created_photo(&api, &jpeg(8, 8)).await;
+    let patch = |seller: &'static str, if_match: &'static str, caption: &'static str| {
+        api.as_seller(Method::PATCH, &path(&created, ""), seller)
+            .header("If-Match", if_match)
+            .json(&json!({ "caption": caption }))
+            .send()
+    };
+    let first = patch(SELLER, "\"v1\"", "First tab").await.unwrap();
+    assert_eq!(first.headers()["etag"], "\"v2\"");
+    let first = expect_json(first, StatusCode::OK).await.unwrap();
+    assert_eq!(first["version"], 2);
+
+    let second = expect_problem(
+        patch(SELLER, "\"v1\"", "Second tab").await.unwrap(),
+        StatusCode::PRECONDITION_FAILED,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        second["type"],
+        "urn:photo-catalog:problem:precondition-failed"
+    );
+    assert!(
+        second["detail"].as_str().unwrap().contains("version 2"),
+        "{second}"
+    );
+    // A weak tag, or one of another form, never matches.
+    for stale in ["W/\"v2\"", "\"2\"", "v2"] {
+        expect_problem(
+            patch(SELLER, stale, "Second tab").await.unwrap(),
+            StatusCode::PRECONDITION_FAILED,
+        )
+        .await
+        .unwrap();
+    }
+    // Another seller learns nothing of the photo, not even that its version moved.
+    expect_problem(
+        patch(OTHER, "\"v1\"", "Theirs").await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api.events().await.unwrap().len(),
+        2,
+        "only the first tab's change"
+    );
+
+    // The current version, a list holding it, or `*` may change it.
+    for current in ["\"v1\", \"v2\"", "*"] {
+        expect_json(
+            patch(SELLER, current, "Either tab").await.unwrap(),
+            StatusCode::OK,
+        )
+        .await
+        .unwrap();
+    }
+}

@@ -6,6 +6,7 @@
 use catalog_callback_guard::CallbackPolicy;
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
+use catalog_http::openapi::ServerConfig;
 use catalog_http::ops::Timeouts;
 use catalog_http::rate_limit::RateLimitConfig;
 use catalog_runtime::aws::S3Settings;
@@ -32,6 +33,8 @@ pub struct WriteApiConfig {
     pub limits: RateLimitConfig,
     #[command(flatten)]
     pub timeouts: Timeouts,
+    #[command(flatten)]
+    pub server: ServerConfig,
     /// How the originals bucket is reached (its name comes from `resources.json`).
     #[command(flatten)]
     pub s3: S3Settings,

@@ -59,6 +59,7 @@ pub async fn build(config: WriteApiConfig, resources: &Resources) -> anyhow::Res
         cors: &config.cors,
         limits: &config.limits,
         timeouts: &config.timeouts,
+        server: &config.server,
     };
     Service::bind(&config.listen, access, state, api::API)
 }

@@ -196,6 +196,10 @@ pub enum PhotoError {
     /// since), for a variant it does not have, or none at all.
     #[error("the files are not of the photo's current variants")]
     OtherRender,
+    /// The photo (or a product's order) changed after the version a request was based on
+    /// (its `If-Match`).
+    #[error("it is at version {current} now, not at the one the request was based on")]
+    VersionMoved { current: u64 },
 }
 
 /// The folder of a variant's file: every file of one render shares it.

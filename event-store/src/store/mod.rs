@@ -287,6 +287,22 @@ impl PhotoStore {
         cause: impl Into<Cause>,
         receipt: Option<&Receipt<'_>>,
     ) -> Result<PhotoState, CommandError> {
+        self.execute_if(photo_id, command, cause, receipt, None)
+            .await
+    }
+
+    /// [`PhotoStore::execute_with`], only while the photo is at one of `versions` when the
+    /// command is decided (an `If-Match` a client sent with what it read): otherwise
+    /// [`PhotoError::VersionMoved`], and nothing is appended. The photo is judged at the
+    /// version its events are appended after, so a change committed meanwhile is seen.
+    pub async fn execute_if(
+        &self,
+        photo_id: Uuid,
+        command: PhotoCommand,
+        cause: impl Into<Cause>,
+        receipt: Option<&Receipt<'_>>,
+        versions: Option<&[u64]>,
+    ) -> Result<PhotoState, CommandError> {
         let cause = cause.into();
         let trace = self
             .trace_for(photo_id, &cause, command.creates_photo())
@@ -294,7 +310,7 @@ impl PhotoStore {
         let span = tracing::info_span!("command", %photo_id, trace_id = tracing::field::Empty);
         catalog_runtime::trace::follow(&span, &trace);
         let metadata = cause.metadata(&catalog_runtime::trace::handed_on(&span, &trace));
-        self.execute_traced(photo_id, command, &metadata, receipt)
+        self.execute_traced(photo_id, command, &metadata, receipt, versions)
             .instrument(span)
             .await
     }
@@ -305,6 +321,7 @@ impl PhotoStore {
         command: PhotoCommand,
         metadata: &serde_json::Value,
         receipt: Option<&Receipt<'_>>,
+        versions: Option<&[u64]>,
     ) -> Result<PhotoState, CommandError> {
         let id = photo_id.to_string();
         let mut command = command;
@@ -313,7 +330,7 @@ impl PhotoStore {
             // Only the first try of a creation may assume the photo is new.
             let fresh = attempt == 1 && command.creates_photo();
             match self
-                .try_execute(&id, command.clone(), metadata, fresh, receipt)
+                .try_execute(&id, command.clone(), metadata, fresh, receipt, versions)
                 .await
             {
                 Err(Attempt::Lost) if attempt < CONFLICT_ATTEMPTS => {
@@ -348,6 +365,7 @@ impl PhotoStore {
         metadata: &serde_json::Value,
         fresh: bool,
         receipt: Option<&Receipt<'_>>,
+        versions: Option<&[u64]>,
     ) -> Result<Option<PhotoState>, Attempt> {
         let Decided {
             mut photo,
@@ -379,6 +397,14 @@ impl PhotoStore {
             .handle(command, &self.services, &sink)
             .await
             .map_err(|refusal| Attempt::Failed(refusal.into()))?;
+        // Judged once the command was taken, so that only the photo's owner learns its version.
+        if let Some(versions) = versions
+            && !versions.contains(&sequence)
+        {
+            return Err(Attempt::Failed(
+                PhotoError::VersionMoved { current: sequence }.into(),
+            ));
+        }
         let after = photo.state().cloned();
         let events = sink.collect().await;
         if let (false, Some(state)) = (events.is_empty(), &after) {

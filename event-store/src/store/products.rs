@@ -57,6 +57,15 @@ pub struct Transferred {
     pub photos: usize,
 }
 
+/// A product's gallery order as its owner sees it: every live photo of the owner's, the placed
+/// ones first by their place, then the others newest first (the gallery shows those ready).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductOrder {
+    /// How many reorders of the product are stored.
+    pub version: u64,
+    pub photo_ids: Vec<Uuid>,
+}
+
 /// The owner of a product and the version of its order.
 struct Product {
     seller_id: String,
@@ -74,8 +83,47 @@ impl PhotoStore {
         photo_ids: &[Uuid],
         cause: impl Into<Cause>,
     ) -> Result<u64, CommandError> {
+        self.reorder_if(seller_id, product_id, photo_ids, cause, None)
+            .await
+    }
+
+    /// [`PhotoStore::reorder`], only while the order is at one of `versions` (an `If-Match`
+    /// a client sent with the order it read): otherwise [`PhotoError::VersionMoved`], and
+    /// nothing is appended.
+    pub async fn reorder_if(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+        photo_ids: &[Uuid],
+        cause: impl Into<Cause>,
+        versions: Option<&[u64]>,
+    ) -> Result<u64, CommandError> {
         let metadata = own_metadata(cause.into());
-        deciding_again(|| self.try_reorder(seller_id, product_id, photo_ids, &metadata)).await
+        deciding_again(|| self.try_reorder(seller_id, product_id, photo_ids, &metadata, versions))
+            .await
+    }
+
+    /// The gallery order of `seller_id`'s product `product_id`.
+    pub async fn order_of(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+    ) -> Result<ProductOrder, CommandError> {
+        let product = self.owned(seller_id, product_id).await?;
+        let mut photos = self.live_photos_of(seller_id, product_id).await?;
+        photos.sort_by_key(|photo| match photo.position {
+            Some(position) => (0, i64::from(position), Uuid::nil(), photo.photo_id),
+            None => (
+                1,
+                -photo.created_at.timestamp_micros(),
+                photo.photo_id,
+                Uuid::nil(),
+            ),
+        });
+        Ok(ProductOrder {
+            version: u64::try_from(product.order_version).unwrap_or_default(),
+            photo_ids: photos.iter().map(|photo| photo.photo_id).collect(),
+        })
     }
 
     /// One try: `None` if another command committed first.
@@ -85,18 +133,15 @@ impl PhotoStore {
         product_id: &str,
         photo_ids: &[Uuid],
         metadata: &serde_json::Value,
+        versions: Option<&[u64]>,
     ) -> Result<Option<u64>, CommandError> {
-        let product = self.product(product_id).await?;
-        let product = match product {
-            Some(product) if product.seller_id == seller_id => product,
-            Some(_) => return Err(PhotoError::ProductOwned(product_id.to_owned()).into()),
-            None => return Err(PhotoError::NotFound.into()),
-        };
-        let photos = self.photos_of(product_id, Some(seller_id)).await?;
-        let live = photos
-            .into_iter()
-            .filter(|photo| photo.status != PhotoStatus::Deleted);
-        let order = order(live.collect(), photo_ids, product_id)?;
+        let product = self.owned(seller_id, product_id).await?;
+        let current = u64::try_from(product.order_version).unwrap_or_default();
+        if versions.is_some_and(|versions| !versions.contains(&current)) {
+            return Err(PhotoError::VersionMoved { current }.into());
+        }
+        let live = self.live_photos_of(seller_id, product_id).await?;
+        let order = order(live, photo_ids, product_id)?;
 
         let mut rows = Rows::default();
         for (position, state) in (1..).zip(order) {
@@ -108,9 +153,8 @@ impl PhotoStore {
             rows.decide(state, command, &self.services, metadata)
                 .await?;
         }
-        let version = u64::try_from(product.order_version).unwrap_or_default();
         if rows.ids.is_empty() {
-            return Ok(Some(version));
+            return Ok(Some(current));
         }
         let reorder = sqlx::query(APPEND_REORDER)
             .bind(product_id)
@@ -118,7 +162,7 @@ impl PhotoStore {
         let appended = rows.bound_to(reorder).execute(&self.pool).await;
         match appended {
             Ok(done) if done.rows_affected() == 0 => Ok(None),
-            Ok(_) => Ok(Some(version + 1)),
+            Ok(_) => Ok(Some(current + 1)),
             Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -192,6 +236,26 @@ impl PhotoStore {
                 }))
             }
         }
+    }
+
+    /// The product, if it is `seller_id`'s.
+    async fn owned(&self, seller_id: &str, product_id: &str) -> Result<Product, CommandError> {
+        match self.product(product_id).await? {
+            Some(product) if product.seller_id == seller_id => Ok(product),
+            Some(_) => Err(PhotoError::ProductOwned(product_id.to_owned()).into()),
+            None => Err(PhotoError::NotFound.into()),
+        }
+    }
+
+    /// `seller_id`'s photos of the product that are not deleted.
+    async fn live_photos_of(
+        &self,
+        seller_id: &str,
+        product_id: &str,
+    ) -> Result<Vec<PhotoState>, CommandError> {
+        let mut photos = self.photos_of(product_id, Some(seller_id)).await?;
+        photos.retain(|photo| photo.status != PhotoStatus::Deleted);
+        Ok(photos)
     }
 
     async fn product(&self, product_id: &str) -> Result<Option<Product>, CommandError> {

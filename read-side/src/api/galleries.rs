@@ -17,6 +17,7 @@ use crate::error::ReadError;
 /// A product's gallery: its `ready` photos in the seller's order (photos it did not place
 /// follow, newest first). Anyone may read it.
 #[utoipa::path(
+    operation_id = "listProductPhotos",
     tag = "products",
     params(
         ("product_id", description = "The product's id"),
@@ -24,10 +25,10 @@ use crate::error::ReadError;
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before (opaque)"),
     ),
     responses(
-        (status = OK, body = Page, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = OK, description = "A page of the gallery, in the seller's order", body = Page, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = NOT_MODIFIED, description = "The client holds this page (`If-None-Match`)"),
         (status = 400, description = "A malformed query or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` out of range, or a `status` filter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range, or a filter (`status`, `product_id`, `tag`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/products/{product_id}/photos")]
@@ -37,8 +38,8 @@ pub async fn gallery(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    if query.status.is_some() {
-        return Err(ReadError::invalid("status", "a gallery lists ready photos only").into());
+    if let Some(filter) = query.filters().next() {
+        return Err(ReadError::invalid(filter, "a gallery lists all its ready photos").into());
     }
     let listing = Listing {
         index: GALLERY_INDEX,
@@ -46,6 +47,7 @@ pub async fn gallery(
         value: product_id(path.into_inner())?,
         sort: GALLERY_RANK,
         newest_first: false,
+        conditions: Vec::new(),
     };
     let page = listing.page(&state, &query).await?;
     let cache = caching::public(GALLERY_MAX_AGE);

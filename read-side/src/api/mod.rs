@@ -2,7 +2,7 @@
 //! split; this file holds what they share: the state, the description, the routes, readiness.
 //!
 //! - [`photos`]: a photo, with read-your-writes by `min_version`.
-//! - [`galleries`]: a product's gallery; [`products`]: a product.
+//! - [`galleries`]: a product's gallery; [`products`]: a product, or a batch of them.
 //! - [`inventory`]: the token's seller's photos.
 //! - [`listing`]: what the listings share: the page query, the page, one index listing read a
 //!   page at a time behind a cursor.
@@ -47,6 +47,7 @@ pub const DESCRIPTION: Description = Description {
     title: "Photo catalog: read API",
     summary: "Catalog pages read photos, product galleries and sellers' inventories.",
     local_url: "http://127.0.0.1:8081",
+    webhooks: None,
 };
 
 /// The read API: each caller is rate-limited, by seller with a valid token, else by address.
@@ -64,6 +65,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(readyz)
         .service(photos::photo)
         .service(galleries::gallery)
+        .service(products::products)
         .service(products::product)
         .service(inventory::inventory)
         .default_service(web::to(|| async {
@@ -73,9 +75,10 @@ pub fn routes(config: &mut ServiceConfig) {
 
 /// The read model answers: the read API can serve.
 #[utoipa::path(
+    operation_id = "getReadiness",
     tag = "operations",
     responses(
-        (status = OK, body = Health),
+        (status = OK, description = "The read model answers", body = Health),
         (status = 503, description = "The read model does not answer", body = Problem, content_type = "application/problem+json"),
     )
 )]

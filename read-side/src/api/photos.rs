@@ -47,11 +47,12 @@ pub struct PhotoQuery {
 
 /// A photo. Photos that are not `ready` are shown to their owner only.
 #[utoipa::path(
+    operation_id = "getPhoto",
     tag = "photos",
     security((), ("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), PhotoQuery),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), PhotoQuery),
     responses(
-        (status = OK, body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = OK, description = "The photo", body = PhotoView, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = NOT_MODIFIED, description = "The client holds this version (`If-None-Match`)"),
         (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, or not visible to the caller (a token that does not verify is no token; with `min_version`, judged at that version)", body = Problem, content_type = "application/problem+json"),

@@ -14,6 +14,7 @@ use catalog_event_store::store::StoredEvent;
 
 /// The answer of most commands: the photo's status and version after it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "status": "uploaded", "version": 2}))]
 pub struct PhotoSummary {
     pub photo_id: Uuid,
     pub status: PhotoStatus,
@@ -33,6 +34,7 @@ impl From<&PhotoState> for PhotoSummary {
 
 /// The answer of commands that do not change the photo's status.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "version": 5}))]
 pub struct PhotoVersion {
     pub photo_id: Uuid,
     pub version: u64,
@@ -49,6 +51,19 @@ impl From<&PhotoState> for PhotoVersion {
 
 /// A declared photo, and where to upload its original.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "status": "pending_upload", "version": 1,
+    "upload": {
+        "method": "PUT",
+        "url": "https://originals.s3.amazonaws.com/originals/3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=…",
+        "headers": {
+            "content-type": "image/jpeg", "content-length": "2311040",
+            "x-amz-checksum-sha256": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+            "x-amz-tagging": "catalog-upload=pending", "if-none-match": "*"
+        },
+        "expires_at": "2026-11-30T09:27:45Z"
+    }
+}))]
 pub struct CreatedPhoto {
     #[serde(flatten)]
     pub photo: PhotoSummary,
@@ -79,6 +94,21 @@ impl From<PresignedUpload> for Upload {
 
 /// A page of a photo's history, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "events": [
+        {"sequence": 1, "event_type": "PhotoUploadRequested", "event_version": "1.0",
+         "occurred_at": "2026-11-30T09:12:45.123456Z",
+         "payload": {"type": "PhotoUploadRequested", "occurred_at": "2026-11-30T09:12:45.123456Z",
+                     "photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "product_id": "sku-1234",
+                     "seller_id": "seller-42", "filename": "red-shoe.jpg", "content_type": "image/jpeg",
+                     "size_bytes": 2311040, "object_key": "originals/3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b"}},
+        {"sequence": 2, "event_type": "PhotoDetailsUpdated", "event_version": "1.0",
+         "occurred_at": "2026-11-30T09:20:01.000000Z",
+         "payload": {"type": "PhotoDetailsUpdated", "occurred_at": "2026-11-30T09:20:01.000000Z",
+                     "caption": "Red leather shoe, side view"}}
+    ],
+    "next_after": null
+}))]
 pub struct History {
     pub events: Vec<HistoryEvent>,
     /// The `after` of the next page, or `null` on the last.

@@ -4,10 +4,11 @@
 //! - [`past`]: the change feed, a photo as it was, and restoring its details.
 //! - [`replace`]: a new original for a photo.
 //! - [`products`]: the order of a product's gallery.
-//! - [`validate`]: field checks.
+//! - [`validate`]: field checks; [`preconditions`]: `If-Match`.
 //! - [`idempotency`]: `Idempotency-Key` on POST.
 //! - [`webhook_secret`]: each seller's webhook signing secret; [`webhook_replay`]: sending a
-//!   span of its webhooks again.
+//!   span of its webhooks again; [`webhooks`]: the webhooks as the OpenAPI document describes
+//!   them.
 //! - [`bodies`]: the typed answers.
 //!
 //! Errors, tokens, health and request timing are `catalog-http`'s, shared with the read API.
@@ -16,12 +17,14 @@ pub mod bodies;
 pub mod idempotency;
 pub mod past;
 pub mod photos;
+pub mod preconditions;
 pub mod products;
 pub mod replace;
 pub mod upload;
 pub mod validate;
 pub mod webhook_replay;
 pub mod webhook_secret;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -72,6 +75,7 @@ pub const DESCRIPTION: Description = Description {
     title: "Photo catalog: write API",
     summary: "Sellers declare, upload, change, reprocess and delete their product photos.",
     local_url: "http://127.0.0.1:8080",
+    webhooks: Some(webhooks::document),
 };
 
 /// The write API: each seller's requests are rate-limited.
@@ -105,6 +109,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(replace::replace)
         .service(past::changes)
         .service(products::reorder)
+        .service(products::order)
         .service(webhook_secret::rotate)
         .service(webhook_replay::start_replay)
         .service(webhook_replay::progress)
@@ -115,9 +120,10 @@ pub fn routes(config: &mut ServiceConfig) {
 
 /// Postgres and the originals bucket answer: the write API can take commands.
 #[utoipa::path(
+    operation_id = "getReadiness",
     tag = "operations",
     responses(
-        (status = OK, body = Health),
+        (status = OK, description = "The event store and the originals bucket answer", body = Health),
         (status = 503, description = "A dependency does not answer", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -147,6 +153,9 @@ pub fn refusal_problem(error: PhotoError) -> Problem {
         PhotoError::ProductOwned(_) => Problem::new(Code::ProductOwned, error.to_string()),
         PhotoError::NotInProduct(_) => {
             Problem::invalid(vec![FieldError::new("photo_ids", error.to_string())])
+        }
+        PhotoError::VersionMoved { .. } => {
+            Problem::new(Code::PreconditionFailed, error.to_string())
         }
         PhotoError::AlreadyExists
         | PhotoError::NotAllowed { .. }

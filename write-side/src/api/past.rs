@@ -40,6 +40,11 @@ pub struct ChangesQuery {
 
 /// A page of the seller's change feed.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "changes": [{"position": 1043, "photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "event_type": "PhotoProcessed", "version": 4,
+                 "occurred_at": "2026-11-30T09:12:49.654321Z", "photo": {"photo_id": "3f2b8c1e-5d4a-4e6f-9b7c-1a2d3e4f5a6b", "status": "ready", "version": 4}}],
+    "next_after": 1043
+}))]
 pub struct Changes {
     pub changes: Vec<ChangeView>,
     /// The `after` of the next page, or `null` when no committed change follows (read again
@@ -63,11 +68,12 @@ pub struct ChangeView {
 
 /// The seller's photo changes, in the order they were committed.
 #[utoipa::path(
+    operation_id = "listSellerChanges",
     tag = "photos",
     security(("bearer" = [])),
     params(ChangesQuery),
     responses(
-        (status = OK, body = Changes),
+        (status = OK, description = "A page of the seller's changes, in the order they were committed", body = Changes),
         (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`limit` out of range, or `after` not the position of one of the seller's changes", body = Problem, content_type = "application/problem+json"),
     )
@@ -138,11 +144,12 @@ pub struct PhotoQuery {
 
 /// The photo from the event store: as it is now, or as it was at `as_of`.
 #[utoipa::path(
+    operation_id = "getOwnPhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), PhotoQuery),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), PhotoQuery),
     responses(
-        (status = OK, body = PhotoView),
+        (status = OK, description = "The photo, as it is or as it was at `as_of`", body = PhotoView),
         (status = 400, description = "A malformed query (`as_of` not RFC 3339)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, another seller's, or not yet declared at `as_of`", body = Problem, content_type = "application/problem+json"),
     )
@@ -183,6 +190,7 @@ fn view(state: &AppState, mut photo: PhotoState, gone: bool) -> PhotoView {
 /// `POST /v1/photos/{id}/restore`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 3}))]
 pub struct Restore {
     /// The version whose caption, alt text and tags the photo takes again (see its history).
     #[schema(minimum = 1)]
@@ -191,12 +199,13 @@ pub struct Restore {
 
 /// Bring a photo's caption, alt text and tags back to what they were at a version.
 #[utoipa::path(
+    operation_id = "restorePhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), IdempotencyKey),
     request_body = Restore,
     responses(
-        (status = OK, body = PhotoVersion),
+        (status = OK, description = "The details of that version are the photo's again (or already were)", body = PhotoVersion),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The photo is deleted, or busy", body = Problem, content_type = "application/problem+json"),

@@ -2,6 +2,7 @@
 //! reprocess, and the history read from the event store.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::ETag;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use catalog_events::{PhotoState, UploadRequested};
 use chrono::Utc;
@@ -16,7 +17,7 @@ use catalog_http::problem::Code;
 use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
-use super::{Answering, AppState, cause, command_problem, photo_id};
+use super::{Answering, AppState, cause, command_problem, photo_id, preconditions};
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::uploads::{self, NotRecorded};
 
@@ -50,12 +51,13 @@ pub fn upload_requested(
 
 /// Declare a photo; the answer holds a presigned URL to PUT the original to.
 #[utoipa::path(
+    operation_id = "createPhoto",
     tag = "photos",
     security(("bearer" = [])),
     params(IdempotencyKey),
     request_body = NewPhoto,
     responses(
-        (status = CREATED, body = CreatedPhoto),
+        (status = CREATED, description = "The photo is declared, `pending_upload`: PUT its file to the upload URL with the headers given", body = CreatedPhoto),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`size_bytes` over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
@@ -101,11 +103,12 @@ pub async fn create(
 
 /// Tell the service the original is uploaded; it checks the object and records the upload.
 #[utoipa::path(
+    operation_id = "completePhotoUpload",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), IdempotencyKey),
     responses(
-        (status = ACCEPTED, body = PhotoSummary),
+        (status = ACCEPTED, description = "The upload is recorded (or was already): the photo is `uploaded` or later", body = PhotoSummary),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing uploaded yet, or not the declared file", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -144,17 +147,23 @@ pub async fn upload_complete(
     .await
 }
 
-/// Change a photo's caption, alt text and tags.
+/// Change a photo's caption, alt text and tags; with `If-Match`, only if the photo is still at
+/// the version the client read.
 #[utoipa::path(
+    operation_id = "updatePhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The photo's id"),
+        ("If-Match" = Option<String>, Header, description = "The photo's `ETag` as the client read it (`\"v7\"`): the change is made only if the photo is still at that version", example = "\"v7\""),
+    ),
     request_body = DetailsPatch,
     responses(
-        (status = OK, body = PhotoVersion),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = OK, description = "Changed (or already so); the photo's version after it", body = PhotoVersion, headers(("ETag" = String, description = "The photo's tag after the change"))),
+        (status = 400, description = "Malformed JSON or `If-Match`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The photo is deleted, or busy", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The photo changed after the version `If-Match` names; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -167,6 +176,7 @@ pub async fn update(
     body: web::Json<DetailsPatch>,
 ) -> Result<HttpResponse, Problem> {
     let photo_id = photo_id(&path)?;
+    let versions = preconditions::if_match(&request)?;
     let patch = validate::details(body.into_inner())?;
     let command = PhotoCommand::UpdateDetails {
         seller_id: seller.0,
@@ -176,19 +186,28 @@ pub async fn update(
     };
     let after = state
         .store
-        .execute(photo_id, command, &cause(&request))
+        .execute_if(
+            photo_id,
+            command,
+            &cause(&request),
+            None,
+            versions.as_deref(),
+        )
         .await
         .map_err(command_problem)?;
-    Ok(HttpResponse::Ok().json(PhotoVersion::from(&after)))
+    Ok(HttpResponse::Ok()
+        .insert_header(ETag(preconditions::version_tag(after.version)))
+        .json(PhotoVersion::from(&after)))
 }
 
 /// Delete a photo (a second delete changes nothing).
 #[utoipa::path(
+    operation_id = "deletePhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id")),
     responses(
-        (status = ACCEPTED, body = PhotoSummary),
+        (status = ACCEPTED, description = "The photo is deleted (or already was); its files go shortly after", body = PhotoSummary),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Busy: try again", body = Problem, content_type = "application/problem+json"),
     )
@@ -214,11 +233,12 @@ pub async fn delete(
 
 /// Make a ready or failed photo's variants again.
 #[utoipa::path(
+    operation_id = "reprocessPhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), IdempotencyKey),
     responses(
-        (status = ACCEPTED, body = PhotoVersion),
+        (status = ACCEPTED, description = "The photo will be processed again", body = PhotoVersion),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed in the photo's status, or its product is another seller's now", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -261,11 +281,12 @@ pub struct HistoryQuery {
 
 /// The photo's events from the event store, oldest first, paged.
 #[utoipa::path(
+    operation_id = "getPhotoHistory",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), HistoryQuery),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), HistoryQuery),
     responses(
-        (status = OK, body = History),
+        (status = OK, description = "A page of the photo's events, oldest first", body = History),
         (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`limit` out of range", body = Problem, content_type = "application/problem+json"),

@@ -27,12 +27,13 @@ pub fn replacement_key(photo_id: Uuid, version: u64) -> String {
 
 /// Give a photo a new original; the answer holds a presigned URL to PUT it to.
 #[utoipa::path(
+    operation_id = "replacePhoto",
     tag = "photos",
     security(("bearer" = [])),
-    params(("id", description = "The photo's id (a UUID)"), IdempotencyKey),
+    params(("id" = uuid::Uuid, Path, description = "The photo's id"), IdempotencyKey),
     request_body = NewOriginal,
     responses(
-        (status = CREATED, body = CreatedPhoto),
+        (status = CREATED, description = "The new original is declared: PUT it to the upload URL, then call upload-complete", body = CreatedPhoto),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such photo, or another seller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The photo was never rendered, is deleted, or its new original is being rendered; or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json"),

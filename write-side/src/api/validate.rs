@@ -41,6 +41,13 @@ const MAX_URL_CHARS: usize = 2048;
 /// The fields that describe a new photo (`POST /v1/photos`; the multipart form has the same).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "product_id": "sku-1234", "filename": "red-shoe.jpg", "content_type": "image/jpeg",
+    "size_bytes": 2311040,
+    "checksum_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "caption": "Red leather shoe, side view", "alt_text": "A red leather shoe seen from the side",
+    "tags": ["red", "leather"], "callback_url": "https://shop.example.com/hooks/photos"
+}))]
 pub struct NewPhoto {
     /// The product the photo shows.
     #[schema(
@@ -89,6 +96,10 @@ pub struct NewPhoto {
 /// given replace the photo's, those left out stay as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "filename": "red-shoe-reshot.jpg", "content_type": "image/jpeg", "size_bytes": 1982211,
+    "checksum_sha256": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+}))]
 pub struct NewOriginal {
     #[schema(
         min_length = 1,
@@ -141,6 +152,7 @@ impl NewOriginal {
 /// `PATCH /v1/photos/{id}`: the fields to change (at least one).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"caption": "Red leather shoe, side view", "tags": ["red", "leather", "sale"]}))]
 pub struct DetailsPatch {
     /// An empty caption clears it. Line breaks and tabs are the only control characters it
     /// may hold.

@@ -24,6 +24,7 @@ pub const MAX_BACK_DAYS: i64 = 7;
 /// `POST /v1/webhooks/replay`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"since": "2026-11-29T02:00:00Z"}))]
 pub struct ReplayRequest {
     /// Webhooks of state changes from this moment on are sent again (RFC 3339, at most 7 days
     /// ago).
@@ -41,6 +42,11 @@ pub enum ReplayStatus {
 
 /// A replay of the seller's webhooks, and how far it got.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "replay_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "since": "2026-11-29T02:00:00Z",
+    "requested_at": "2026-11-29T09:05:12Z", "status": "done", "found": 42, "delivered": 41,
+    "failed": 1, "finished_at": "2026-11-29T09:05:40Z"
+}))]
 pub struct ReplayView {
     pub replay_id: Uuid,
     pub since: DateTime<Utc>,
@@ -77,11 +83,12 @@ impl From<Replay> for ReplayView {
 
 /// Send again every `photo.ready` and `photo.failed` of the seller's photos since a moment.
 #[utoipa::path(
+    operation_id = "replayWebhooks",
     tag = "webhooks",
     security(("bearer" = [])),
     request_body = ReplayRequest,
     responses(
-        (status = ACCEPTED, body = ReplayView, headers(("Location" = String, description = "Where its progress is read"))),
+        (status = ACCEPTED, description = "The replay is running", body = ReplayView, headers(("Location" = String, description = "Where its progress is read"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A replay of the seller's is running (its id in the detail)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`since` in the future or more than 7 days ago, or the seller has no webhook secret", body = Problem, content_type = "application/problem+json"),
@@ -131,11 +138,12 @@ pub async fn start_replay(
 
 /// A replay's progress.
 #[utoipa::path(
+    operation_id = "getWebhookReplay",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("id", description = "The replay's id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The replay's id")),
     responses(
-        (status = OK, body = ReplayView),
+        (status = OK, description = "The replay, as far as it got", body = ReplayView),
         (status = 404, description = "No such replay, or another seller's", body = Problem, content_type = "application/problem+json"),
     )
 )]

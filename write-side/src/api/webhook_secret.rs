@@ -28,11 +28,12 @@ pub struct WebhookSecret {
 /// The seller's webhook signing secret; calling again rotates it (the previous one keeps
 /// signing beside the new one for 24 hours).
 #[utoipa::path(
+    operation_id = "createWebhookSecret",
     tag = "webhooks",
     security(("bearer" = [])),
     params(IdempotencyKey),
     responses(
-        (status = CREATED, body = WebhookSecret),
+        (status = CREATED, description = "The seller's new signing secret (the previous one signs beside it for 24 hours)", body = WebhookSecret),
         (status = 409, description = "A request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
         (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
     )

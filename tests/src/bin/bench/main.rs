@@ -5,7 +5,8 @@
 //!   plain single-row inserts of the same rows into the same `events` table from the same
 //!   client loop.
 //! - `read`: `GET /v1/photos/{id}` and a gallery page through the read API, next to the raw
-//!   `GetItem` and `Query` they make, against the same endpoint from the same client loop.
+//!   `GetItem` and `Query` they make, against the same endpoint from the same client loop; and
+//!   a listing page's 50 products in one call, in 50 single calls, and as one `BatchGetItem`.
 //! - `project`: the projector draining a queue of every event of a set of photos, published
 //!   twice: events/s, and DynamoDB calls per event.
 //! - `hostile-files DIR`: writes the crafted files `./dev bench hostile` sends through the

@@ -1,8 +1,11 @@
-//! `bench read`: the read API next to the DynamoDB calls it makes.
+//! `bench read`: the read API next to the DynamoDB calls it makes: a photo, a gallery page,
+//! and a listing page's 50 products, read in one call (`GET /v1/products?ids=`), in 50 single
+//! calls side by side (as a page without the batch call would), and as one raw `BatchGetItem`
+//! of their 50 primary photos (the least any read of them could cost).
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use catalog_events::{PhotoState, PhotoStatus, UploadRequested};
 use catalog_http::auth::AuthConfig;
 use catalog_http::cors::CorsConfig;
@@ -20,6 +23,8 @@ use crate::drive;
 
 const PRODUCT: &str = "sku-bench";
 const PHOTOS: usize = 200;
+/// Products on a listing page, each with three ready photos.
+const LISTED: usize = 50;
 
 pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!(
@@ -28,7 +33,7 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::create().await?);
     let mut ids = Vec::with_capacity(PHOTOS);
     for _ in 0..PHOTOS {
-        let state = ready_photo();
+        let state = ready_photo(PRODUCT);
         item::put(
             &stack.dynamodb,
             &stack.resources.table.name,
@@ -38,6 +43,27 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!(error))?;
         ids.push(state.photo_id);
+    }
+    let mut listed = Vec::with_capacity(LISTED);
+    let mut primaries = Vec::with_capacity(LISTED);
+    for product in 0..LISTED {
+        let product = format!("{PRODUCT}-listed-{product}");
+        for n in 0..3 {
+            let state = ready_photo(&product);
+            item::put(
+                &stack.dynamodb,
+                &stack.resources.table.name,
+                &state,
+                Guard::Older,
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!(error))?;
+            // The gallery's first is the newest (none is placed).
+            if n == 2 {
+                primaries.push(state.photo_id);
+            }
+        }
+        listed.push(product);
     }
     let ids = Arc::new(ids);
     let api = catalog_read_side::startup::build(
@@ -49,6 +75,7 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
             },
             cors: CorsConfig::default(),
             timeouts: catalog_http::ops::Timeouts::default(),
+            server: Default::default(),
             // The bench measures the service, not its limits.
             limits: RateLimitConfig {
                 address_burst: u32::MAX,
@@ -117,6 +144,59 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
         }
     })
     .await?;
+    let pages = (count / 10).max(20);
+    let (h, b) = (http.clone(), Arc::clone(&base));
+    let batch_url = Arc::new(format!("{b}/v1/products?ids={}", listed.join(",")));
+    let batch = drive(pages, concurrency, move |_| {
+        let (http, url) = (h.clone(), batch_url.to_string());
+        async move { ok(http.get(url).send().await?).await }
+    })
+    .await?;
+    let (h, b, l) = (http.clone(), Arc::clone(&base), Arc::new(listed));
+    let singles = drive(pages, concurrency, move |_| {
+        let calls: Vec<_> = l
+            .iter()
+            .map(|product| {
+                let (http, url) = (h.clone(), format!("{b}/v1/products/{product}"));
+                async move { ok(http.get(url).send().await?).await }
+            })
+            .collect();
+        async move {
+            futures_util::future::try_join_all(calls).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (s, p) = (Arc::clone(&stack), Arc::new(primaries));
+    let raw_batch = drive(pages, concurrency, move |_| {
+        let (stack, primaries) = (Arc::clone(&s), Arc::clone(&p));
+        async move {
+            let keys = primaries
+                .iter()
+                .map(|id| {
+                    std::collections::HashMap::from([(
+                        PHOTO_ID.to_owned(),
+                        AttributeValue::S(id.to_string()),
+                    )])
+                })
+                .collect();
+            let mut request = Some(KeysAndAttributes::builder().set_keys(Some(keys)).build()?);
+            while let Some(keys) = request.take() {
+                let answer = stack
+                    .dynamodb
+                    .batch_get_item()
+                    .request_items(&stack.resources.table.name, keys)
+                    .send()
+                    .await?;
+                request = answer
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(&stack.resources.table.name));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+
     service_get.print("GET /v1/photos/{id}");
     raw_get.print("GetItem (reference)");
     println!(
@@ -128,6 +208,15 @@ pub async fn run(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!(
         "ratio: {:.2} of the raw rate",
         service_gallery.per_second / raw_gallery.per_second
+    );
+    println!("a listing page of {LISTED} products, {pages} pages:");
+    batch.print("GET /v1/products?ids= (one call)");
+    singles.print("GET /v1/products/{id} x50 side by side");
+    raw_batch.print("BatchGetItem of the 50 primary photos (reference)");
+    println!(
+        "ratio: the batch call is {:.2}x the pages/s of 50 single calls, {:.2} of the raw BatchGetItem's",
+        batch.per_second / singles.per_second,
+        batch.per_second / raw_batch.per_second
     );
     Ok(())
 }
@@ -142,13 +231,13 @@ async fn ok(response: reqwest::Response) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ready_photo() -> PhotoState {
+fn ready_photo(product: &str) -> PhotoState {
     let mut state = PhotoState::new(&UploadRequested {
         caption: Some("A product photo".into()),
         alt_text: None,
         tags: vec!["bench".into()],
         size_bytes: 2_000_000,
-        ..upload_request(Uuid::now_v7(), "seller-bench", PRODUCT)
+        ..upload_request(Uuid::now_v7(), "seller-bench", product)
     });
     state.status = PhotoStatus::Ready;
     state.width = Some(4000);

@@ -88,12 +88,13 @@ struct ReceivedFile {
 }
 
 #[utoipa::path(
+    operation_id = "uploadPhoto",
     tag = "photos",
     security(("bearer" = [])),
     params(IdempotencyKey),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = CREATED, body = PhotoSummary),
+        (status = CREATED, description = "The photo is created with its file stored, `uploaded`", body = PhotoSummary),
         (status = 400, description = "A malformed multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The product is another seller's, or a request with this Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64))),
         (status = 408, description = "The body arrived slower than the minimum rate (`CATALOG_UPLOAD_MIN_BYTES_PER_SEC`), or not whole within the upload deadline", body = Problem, content_type = "application/problem+json"),
