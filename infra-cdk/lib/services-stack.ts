@@ -97,6 +97,7 @@ export class ServicesStack extends Stack {
       logs: data.storage.logs,
       namePrefix: naming.prefix,
     });
+    this.services.servedAt(this.api.url);
     this.firewall = new ApiFirewall(this, 'Firewall', {
       loadBalancer: this.loadBalancer.alb,
       rateLimit: config.wafRateLimit,

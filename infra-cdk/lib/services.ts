@@ -274,6 +274,16 @@ export class Services extends Construct {
   }
 
   /**
+   * Where clients reach both APIs (the API's CloudFront address): the `servers` of the OpenAPI
+   * documents they serve, from which frontend teams generate clients.
+   */
+  servedAt(publicUrl: string): void {
+    for (const api of this.apis) {
+      api.container.addEnvironment('CATALOG_PUBLIC_URL', publicUrl);
+    }
+  }
+
+  /**
    * The image processor's grants: its queue and dead-letter queue; originals under their key
    * prefix (render, record an upload only S3 reported, purge); variants under theirs (write,
    * list and remove a photo's); and invalidations of the variants' distribution alone.

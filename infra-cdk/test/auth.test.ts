@@ -163,6 +163,16 @@ test('corsOrigins adds origins to both APIs', () => {
   }
 });
 
+test('both APIs name the API distribution as their server, and no other process does', () => {
+  const { services } = synth();
+  for (const command of ['write-api', 'read-api']) {
+    assert.match(environmentOf(services, command)['CATALOG_PUBLIC_URL'] ?? '', /^\{"Fn::Join":\["",\["https:\/\/",\{"Fn::GetAtt":\["Api/, command);
+  }
+  for (const command of ['relay', 'project', 'process-images', 'notify', 'resync']) {
+    assert.equal(environmentOf(services, command)['CATALOG_PUBLIC_URL'], undefined, command);
+  }
+});
+
 test('no other process is given token or CORS settings', () => {
   const { services } = synth();
   for (const command of ['relay', 'project', 'process-images', 'notify', 'resync']) {
