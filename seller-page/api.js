@@ -39,6 +39,7 @@ export async function loadConfig() {
   } catch {
     throw new Error("The page's settings (config.json) are not valid JSON.");
   }
+  /** @param {unknown} url */
   const trim = (url) => String(url ?? '').replace(/\/+$/, '');
   const auth = value?.auth ?? {};
   if (!value?.write_api || !value?.read_api || !['token', 'cognito'].includes(auth.kind)) {
@@ -70,33 +71,88 @@ function parseRetryAfter(value) {
 export class ApiError extends Error {
   /**
    * @param {{status: number, detail: string, title?: string, type?: string, errors?: unknown,
-   *   retryAfter?: number | null}} problem
+   *   retryAfter?: number | null, handled?: boolean}} problem
    */
-  constructor({ status, detail, title, type, errors, retryAfter }) {
+  constructor({ status, detail, title, type, errors, retryAfter, handled = false }) {
     super(detail);
     this.status = status;
     this.detail = detail;
     this.title = title;
     this.type = type;
+    /** @type {import('./types.js').FieldError[]} */
     this.errors = Array.isArray(errors) ? errors : [];
     this.retryAfter = retryAfter ?? null;
     this.network = status === 0;
+    /** Already shown to the user (a 401 shows the sign-in view): callers say nothing more. */
+    this.handled = handled;
+  }
+
+  /**
+   * The stable code of the problem (`product-owned`, `busy`, …), or '' for none.
+   * @returns {string}
+   */
+  get code() {
+    return (this.type ?? '').replace(/^urn:photo-catalog:problem:/, '');
   }
 }
+
+/**
+ * Whether `error` is a request this page cancelled itself (AbortController).
+ * @param {unknown} error
+ */
+export function isAbort(error) {
+  return error instanceof DOMException && error.name === 'AbortError';
+}
+
+/**
+ * Any error as an ApiError, for code that reads its status and words: an ApiError as it is,
+ * anything else (a sign-out, a bug) with its message and status -1.
+ * @param {unknown} error
+ * @returns {ApiError}
+ */
+export function asApiError(error) {
+  if (error instanceof ApiError) return error;
+  const handled = typeof error === 'object' && error !== null && 'handled' in error && error.handled === true;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ApiError({ status: -1, detail, handled });
+}
+
+/**
+ * @typedef {object} RequestOptions
+ * @property {string} [method]
+ * @property {unknown} [json] the body, sent as JSON
+ * @property {string} [idempotencyKey]
+ * @property {Record<string, string>} [headers] more request headers (e.g. If-Match)
+ * @property {AbortSignal} [signal]
+ */
 
 /**
  * One call to the write or read API, as JSON; throws ApiError (or AbortError).
  * @param {'read' | 'write'} side
  * @param {string} path from `/v1/…`, with its query
- * @param {{method?: string, json?: unknown, idempotencyKey?: string, signal?: AbortSignal}} [options]
- * @returns {Promise<any>}
+ * @param {RequestOptions} [options]
+ * @returns {Promise<any>} the answer's JSON (typed by the caller from ./types.js)
  */
-export async function api(side, path, { method = 'GET', json, idempotencyKey, signal } = {}) {
+export async function api(side, path, options = {}) {
+  return (await request(side, path, options)).data;
+}
+
+/**
+ * As `api`, with the answer's headers too (for its ETag).
+ * @param {'read' | 'write'} side
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<{data: any, headers: Headers}>}
+ */
+export async function request(side, path, { method = 'GET', json, idempotencyKey, headers: extra, signal } = {}) {
+  if (!config) throw new ApiError({ status: -1, detail: "The page's settings are not loaded." });
   const base = side === 'read' ? config.readApi : config.writeApi;
   const service = side === 'read' ? 'catalog read API' : 'catalog write API';
+  /** @type {Record<string, string>} */
   const headers = {
     Accept: 'application/json, application/problem+json',
     Authorization: `Bearer ${await auth.accessToken()}`,
+    ...extra,
   };
   let body;
   if (json !== undefined) {
@@ -109,11 +165,13 @@ export async function api(side, path, { method = 'GET', json, idempotencyKey, si
   try {
     // `no-cache`: a ready photo is public and cacheable for a minute, but this page polls for
     // what changed since; the browser revalidates by ETag, so an unchanged photo costs a 304.
-    response = await fetch(`${base}${path}`, {
-      method, headers, body, signal, credentials: 'omit', cache: 'no-cache',
-    });
+    /** @type {RequestInit} */
+    const init = { method, headers, credentials: 'omit', cache: 'no-cache' };
+    if (body !== undefined) init.body = body;
+    if (signal) init.signal = signal;
+    response = await fetch(`${base}${path}`, init);
   } catch (e) {
-    if (e.name === 'AbortError') throw e;
+    if (isAbort(e)) throw e;
     throw new ApiError({
       status: 0,
       detail: `Could not reach the ${service}. Check your connection and try again.`,
@@ -124,7 +182,7 @@ export async function api(side, path, { method = 'GET', json, idempotencyKey, si
   try {
     data = text ? JSON.parse(text) : null;
   } catch { /* not JSON */ }
-  if (response.ok) return data ?? {};
+  if (response.ok) return { data: data ?? {}, headers: response.headers };
 
   const problem = data && typeof data === 'object' ? data : {};
   const error = new ApiError({
@@ -148,3 +206,10 @@ export async function api(side, path, { method = 'GET', json, idempotencyKey, si
  * @param {string} [rest]
  */
 export const photoPath = (id, rest = '') => `/v1/photos/${encodeURIComponent(id)}${rest}`;
+
+/**
+ * `/v1/products/{product_id}` and what follows it.
+ * @param {string} productId
+ * @param {string} [rest]
+ */
+export const productPath = (productId, rest = '') => `/v1/products/${encodeURIComponent(productId)}${rest}`;

@@ -10,23 +10,32 @@ import { config, loadConfig } from './api.js';
 import { auth } from './auth.js';
 import { showApp, showFatal, showSignIn, wireSignIn } from './views.js';
 import { wireDropzone, wireUploadForm } from './upload-form.js';
-import { wireUploads } from './upload.js';
+import { wireUploadRows } from './upload-row.js';
 import { wireInventory } from './inventory.js';
+import { wireSelection } from './selection.js';
+import { wireBulk } from './bulk.js';
+import { wireProductView } from './product-view.js';
 import { wireDetail } from './detail.js';
 import { wireHistory } from './history.js';
 import { wireReplace } from './replace.js';
 import { wirePolling } from './polling.js';
 
-/** Every listener of the page, in one order: sign-in, uploads, inventory, dialog, polling. */
+/**
+ * Every listener of the page, in one order: sign-in, uploads, inventory (with its selection
+ * and bulk actions), the product view, the dialog, polling.
+ */
 function wireUp() {
   messages.region = $('#messages');
   $('#signin-title').setAttribute('tabindex', '-1');
   $('#inventory-title').setAttribute('tabindex', '-1');
   wireSignIn();
   wireUploadForm();
-  wireUploads();
+  wireUploadRows();
   wireDropzone();
   wireInventory();
+  wireSelection();
+  wireBulk();
+  wireProductView();
   wireDetail();
   wireHistory();
   wireReplace();
@@ -38,7 +47,7 @@ async function main() {
   try {
     await loadConfig();
   } catch (error) {
-    showFatal(error.message);
+    showFatal(error instanceof Error ? error.message : String(error));
     return;
   }
   if (!window.isSecureContext || !crypto.subtle) {
@@ -46,7 +55,7 @@ async function main() {
     return;
   }
   let problem = null;
-  if (config.auth.kind === 'token') {
+  if (config?.auth.kind === 'token') {
     if (!auth.adoptTokenFromFragment()) auth.load();
   } else {
     problem = await auth.completeSignIn();
@@ -61,4 +70,4 @@ async function main() {
   }
 }
 
-main().catch((error) => showFatal(`Something went wrong while starting: ${error.message}`));
+main().catch((error) => showFatal(`Something went wrong while starting: ${error instanceof Error ? error.message : error}`));

@@ -53,14 +53,44 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Thrown to callers when there is no session; the sign-in view already says why. */
 class SignedOut extends Error {
+  /** @param {string} [detail] */
   constructor(detail) {
     super(detail || 'You are signed out.');
     this.handled = true;
   }
 }
 
+/**
+ * What the sign-in service's token endpoint answers.
+ * @typedef {{access_token: string, id_token?: string, refresh_token?: string, expires_in?: number}} Tokens
+ */
+
+/** A failure of the sign-in service: `network` when it could not be reached. */
+class SignInError extends Error {
+  /**
+   * @param {string} message
+   * @param {{network?: boolean, status?: number}} [details]
+   */
+  constructor(message, { network = false, status = 0 } = {}) {
+    super(message);
+    this.network = network;
+    this.status = status;
+  }
+}
+
+/**
+ * The page's settings, once loaded (app.js loads them before anything signs in).
+ * @returns {import('./api.js').Config}
+ */
+function settings() {
+  if (!config) throw new Error("The page's settings are not loaded.");
+  return config;
+}
+
 export const auth = {
+  /** @type {Session | null} */
   session: null,
+  /** @type {Promise<void> | null} */
   refreshing: null,
 
   load() {
@@ -72,6 +102,7 @@ export const auth = {
     return this.session;
   },
 
+  /** @param {Session} session */
   save(session) {
     this.session = session;
     sessionStorage.setItem(STORAGE.session, JSON.stringify(session));
@@ -94,6 +125,7 @@ export const auth = {
     return true;
   },
 
+  /** @param {string} token */
   adoptToken(token) {
     const claims = jwtClaims(token);
     this.save({ access_token: token, who: claims.sub ?? '', expires_at: claims.exp ? claims.exp * 1000 : null });
@@ -101,7 +133,7 @@ export const auth = {
 
   /** kind "cognito": to the hosted UI, with PKCE (S256) and a state to check on return. */
   async signIn() {
-    const { domain, client_id: clientId, redirect_uri: redirectUri, scopes } = config.auth;
+    const { domain, client_id: clientId = '', redirect_uri: redirectUri = '', scopes } = settings().auth;
     const verifier = randomString(48);
     const state = randomString(24);
     const challenge = base64url(new Uint8Array(
@@ -145,18 +177,22 @@ export const auth = {
     try {
       const tokens = await this.tokenRequest({
         grant_type: 'authorization_code',
-        client_id: config.auth.client_id,
-        code,
-        redirect_uri: config.auth.redirect_uri,
+        client_id: settings().auth.client_id ?? '',
+        code: code ?? '',
+        redirect_uri: settings().auth.redirect_uri ?? '',
         code_verifier: pending.verifier,
       });
       this.adoptTokens(tokens);
       return null;
     } catch (e) {
-      return `Sign-in did not complete: ${e.message}`;
+      return `Sign-in did not complete: ${e instanceof Error ? e.message : e}`;
     }
   },
 
+  /**
+   * @param {Tokens} tokens
+   * @param {Session | null} [previous]
+   */
   adoptTokens(tokens, previous = null) {
     const idClaims = tokens.id_token ? jwtClaims(tokens.id_token) : {};
     const accessClaims = jwtClaims(tokens.access_token);
@@ -169,25 +205,26 @@ export const auth = {
     });
   },
 
+  /**
+   * @param {Record<string, string>} fields
+   * @returns {Promise<Tokens>}
+   */
   async tokenRequest(fields) {
     let response;
     try {
-      response = await fetch(`${config.auth.domain}/oauth2/token`, {
+      response = await fetch(`${settings().auth.domain}/oauth2/token`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams(fields),
         credentials: 'omit',
       });
     } catch {
-      const e = new Error('the sign-in service could not be reached. Check your connection.');
-      e.network = true;
-      throw e;
+      throw new SignInError('the sign-in service could not be reached. Check your connection.', { network: true });
     }
     const body = await response.json().catch(() => ({}));
     if (!response.ok || !body.access_token) {
-      const e = new Error(`${body.error_description || body.error || `the sign-in service answered ${response.status}`}.`);
-      e.status = response.status;
-      throw e;
+      throw new SignInError(`${body.error_description || body.error || `the sign-in service answered ${response.status}`}.`,
+        { status: response.status });
     }
     return body;
   },
@@ -197,28 +234,32 @@ export const auth = {
     const session = this.session;
     if (!session) throw new SignedOut();
     const expiring = session.expires_at && Date.now() > session.expires_at - 60_000;
-    if (config.auth.kind !== 'cognito' || !expiring) return session.access_token;
+    if (settings().auth.kind !== 'cognito' || !expiring) return session.access_token;
     if (!session.refresh_token) {
       this.expire('Your sign-in has expired. Sign in again.');
       throw new SignedOut();
     }
     this.refreshing ??= this.tokenRequest({
       grant_type: 'refresh_token',
-      client_id: config.auth.client_id,
+      client_id: settings().auth.client_id ?? '',
       refresh_token: session.refresh_token,
     }).then((tokens) => this.adoptTokens(tokens, session))
       .finally(() => { this.refreshing = null; });
     try {
       await this.refreshing;
     } catch (e) {
-      if (e.network) throw new ApiError({ status: 0, detail: `Could not renew your sign-in: ${e.message}` });
+      if (e instanceof SignInError && e.network) throw new ApiError({ status: 0, detail: `Could not renew your sign-in: ${e.message}` });
       this.expire('Your sign-in has expired. Sign in again.');
       throw new SignedOut();
     }
+    if (!this.session) throw new SignedOut();
     return this.session.access_token;
   },
 
-  /** A 401 or a dead refresh: forget the session and show why. */
+  /**
+   * A 401 or a dead refresh: forget the session and show why.
+   * @param {string} detail
+   */
   expire(detail) {
     if (!this.session) return;
     this.clear();
@@ -230,12 +271,12 @@ export const auth = {
     const session = this.session;
     this.clear();
     stopEverything();
-    if (config.auth.kind !== 'cognito') {
+    if (settings().auth.kind !== 'cognito') {
       showSignIn(null);
       messages.show('info', 'You are signed out. The token was removed from this tab.');
       return;
     }
-    const { domain, client_id: clientId, redirect_uri: redirectUri, logout_uri: logoutUri } = config.auth;
+    const { domain, client_id: clientId = '', redirect_uri: redirectUri = '', logout_uri: logoutUri } = settings().auth;
     if (session?.refresh_token) {
       // Best effort: the refresh token stops working now, not in 30 days.
       await Promise.race([

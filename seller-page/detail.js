@@ -4,14 +4,17 @@
 
 import { $, h, photoSelector } from './dom.js';
 import { formatBytes, integerFormat, parseTags, timeElement } from './format.js';
-import { errorText, messages, setFieldError, showFieldErrors } from './messages.js';
-import { api, photoPath } from './api.js';
+import { messages, setFieldError, showFieldErrors } from './messages.js';
+import { api, asApiError, photoPath } from './api.js';
 import { acceptFromServer, altText, applyLocally, statusBadge, store, worthPolling } from './photos.js';
+import { VARIANTS, pictureOf } from './picture.js';
 import { unwatch, watch } from './polling.js';
 import { inventory } from './inventory.js';
+import { productView } from './product-view.js';
 import { loadHistory, resetHistory } from './history.js';
 
-const VARIANTS = ['thumb', 'small', 'medium', 'large'];
+/** The preview's width in the dialog's layout (style.css), for the srcset's choice. */
+const PREVIEW_SIZES = '(max-width: 40rem) calc(100vw - 2rem), (max-width: 56rem) calc(52vw - 3rem), 26rem';
 
 /**
  * @param {string[]} [a]
@@ -24,7 +27,7 @@ function sameList(a = [], b = []) {
 /**
  * The dialog's state: which photo it shows (null: closed), where focus returns, the form's
  * values as loaded.
- * @type {{id: string | null, opener: any, baseline: {caption: string, tags: string[], alt_text: string} | null,
+ * @type {{id: string | null, opener: Element | null, baseline: {caption: string, tags: string[], alt_text: string} | null,
  *   busy: boolean}}
  */
 export const detail = {
@@ -53,7 +56,7 @@ export function openDetail(id, opener) {
   detail.baseline = null;
   // Messages follow the user into the dialog (the page behind it is inert while it is open).
   $('#dialog-messages-slot').append(messages.region);
-  messages.region.classList.add('in-dialog');
+  messages.region?.classList.add('in-dialog');
   hideDeleteConfirm(false);
   for (const field of Object.values(DETAIL_FIELDS)) setFieldError(field, null);
   fillDetailForm();
@@ -72,11 +75,13 @@ export function openDetail(id, opener) {
  */
 export async function refreshDetail(id) {
   try {
+    /** @type {import('./types.js').PhotoView} */
     const photo = await api('read', photoPath(id));
     if (detail.id !== id) return;
     acceptFromServer(photo);
     if (!isDetailDirty()) fillDetailForm();
-  } catch (error) {
+  } catch (e) {
+    const error = asApiError(e);
     if (detail.id !== id || error.handled) return;
     if (error.status === 404) {
       if (worthPolling(id)) watch(id);
@@ -87,7 +92,7 @@ export async function refreshDetail(id) {
 }
 
 function fillDetailForm() {
-  const p = store.get(detail.id)?.photo;
+  const p = detail.id ? store.get(detail.id)?.photo : undefined;
   if (!p) return;
   detail.baseline = { caption: p.caption ?? '', tags: [...(p.tags ?? [])], alt_text: p.alt_text ?? '' };
   $('#caption').value = detail.baseline.caption;
@@ -95,8 +100,10 @@ function fillDetailForm() {
   $('#alt-text').value = detail.baseline.alt_text;
 }
 
+/** @returns {import('./types.js').DetailsPatch} */
 function detailChanges() {
   const base = detail.baseline ?? { caption: '', tags: [], alt_text: '' };
+  /** @type {import('./types.js').DetailsPatch} */
   const changes = {};
   const caption = $('#caption').value.trim();
   if (caption !== base.caption) changes.caption = caption;
@@ -113,22 +120,26 @@ function isDetailDirty() {
 }
 
 export function drawDetail() {
-  const record = store.get(detail.id);
+  const record = detail.id ? store.get(detail.id) : undefined;
   if (!record) return;
   const p = record.photo;
   $('#dialog-title').textContent = p.caption ? `Photo: ${p.caption}` : 'Photo details';
 
-  // Preview: the medium size, its box sized from the contract's width and height.
+  // Preview: a <picture> over every size and format, its box sized from the contract's width
+  // and height, the ThumbHash behind it until it loads.
   const preview = $('#detail-preview');
   const variant = p.status === 'ready' ? (p.variants?.medium ?? p.variants?.small ?? p.variants?.thumb) : null;
-  const previewKey = variant ? variant.url : `state:${p.status}`;
+  const previewKey = variant ? `${variant.url}|${Object.keys(variant.formats ?? {}).join()}` : `state:${p.status}`;
   if (preview.dataset.key !== previewKey) {
     preview.dataset.key = previewKey;
     preview.replaceChildren();
-    if (variant) {
-      const img = h('img', { src: variant.url, width: variant.width, height: variant.height, alt: altText(record), decoding: 'async' });
-      img.addEventListener('error', () => img.replaceWith(h('p', { class: 'muted', text: 'The image is not available.' })), { once: true });
-      preview.append(img);
+    const drawn = variant ? pictureOf(p, {
+      sizes: PREVIEW_SIZES, alt: altText(record), variant: p.variants?.medium ? 'medium' : 'thumb', loading: 'eager',
+    }) : null;
+    if (drawn) {
+      const { picture, img } = drawn;
+      img.addEventListener('error', () => picture.replaceWith(h('p', { class: 'muted', text: 'The image is not available.' })), { once: true });
+      preview.append(picture);
     } else {
       preview.append(h('div', { class: 'preview-empty', 'data-state': p.status ?? '' },
         h('span', { class: 'thumb-glyph', 'aria-hidden': 'true' }),
@@ -150,17 +161,18 @@ export function drawDetail() {
     p.created_at ? ['Created', timeElement(p.created_at)] : null,
     p.updated_at ? ['Updated', timeElement(p.updated_at)] : null,
     ['Photo id', h('span', { class: 'mono small', text: p.photo_id })],
-  ].filter(Boolean);
-  $('#detail-facts').replaceChildren(...facts.flatMap(([term, value]) => [h('dt', { text: term }), h('dd', {}, value)]));
+  ];
+  $('#detail-facts').replaceChildren(...facts.flatMap((fact) => (fact ? [h('dt', { text: fact[0] }), h('dd', {}, fact[1])] : [])));
 
   // Sizes.
   const names = VARIANTS.filter((name) => p.variants?.[name]);
+  const variants = p.variants ?? {};
   const box = $('#detail-variants');
   if (!names.length) {
     box.replaceChildren(h('p', { class: 'muted', text: p.status === 'failed' ? 'No sizes: processing failed. Reprocess to try again.' : 'Sizes are made when processing finishes.' }));
   } else {
     box.replaceChildren(h('ul', { class: 'variants' }, names.map((name) => {
-      const v = p.variants[name];
+      const v = variants[name];
       const formats = Object.entries(v.formats ?? {});
       return h('li', { class: 'variant' },
         h('span', { class: 'variant-name', text: name[0].toUpperCase() + name.slice(1) }),
@@ -195,14 +207,15 @@ const ACTION_BUTTONS = ['save-details', 'reprocess', 'delete-photo', 'confirm-de
 async function withBusy(button, busyText, task) {
   if (detail.busy) return;
   detail.busy = true;
-  const label = button.firstChild.textContent;
-  button.firstChild.textContent = busyText;
+  const text = /** @type {ChildNode} */ (button.firstChild);
+  const label = text.textContent;
+  text.textContent = busyText;
   for (const id of ACTION_BUTTONS) $(`#${id}`).setAttribute('aria-disabled', 'true');
   try {
     await task();
   } finally {
     detail.busy = false;
-    button.firstChild.textContent = label;
+    text.textContent = label;
     for (const id of ACTION_BUTTONS) $(`#${id}`).removeAttribute('aria-disabled');
   }
 }
@@ -211,6 +224,7 @@ async function withBusy(button, busyText, task) {
 async function saveDetails(event) {
   event.preventDefault();
   const id = detail.id;
+  if (!id) return;
   for (const field of Object.values(DETAIL_FIELDS)) setFieldError(field, null);
   const changes = detailChanges();
   if (!Object.keys(changes).length) {
@@ -224,17 +238,26 @@ async function saveDetails(event) {
   }
   await withBusy($('#save-details'), 'Saving…', async () => {
     try {
+      /** @type {import('./types.js').PhotoVersion} */
       const answer = await api('write', photoPath(id), { method: 'PATCH', json: changes });
       if (detail.id !== id) return;
-      applyLocally(id, changes, answer.version);
+      /** @type {Partial<import('./types.js').PhotoView>} */
+      const applied = {};
+      if (changes.caption !== undefined) applied.caption = changes.caption;
+      if (changes.alt_text !== undefined) applied.alt_text = changes.alt_text;
+      if (changes.tags) applied.tags = changes.tags;
+      applyLocally(id, applied, answer.version);
       watch(id); // until the read model shows this version
       fillDetailForm();
       messages.show('success', 'Changes saved.', { key: `save:${id}` });
       loadHistory(true);
-    } catch (error) {
+    } catch (e) {
+      const error = asApiError(e);
       if (error.status === 422 && showFieldErrors(error.errors, DETAIL_FIELDS)) {
-        const first = (error.errors ?? []).map((e) => DETAIL_FIELDS[e.field]).find(Boolean);
-        if (first) document.getElementById(first).focus();
+        /** @type {Record<string, string>} */
+        const fields = DETAIL_FIELDS;
+        const first = error.errors.map((fieldError) => fields[fieldError.field]).find(Boolean);
+        if (first) document.getElementById(first)?.focus();
       }
       messages.error(error, 'Not saved', { key: `save:${id}` });
     }
@@ -243,8 +266,10 @@ async function saveDetails(event) {
 
 async function reprocess() {
   const id = detail.id;
+  if (!id) return;
   await withBusy($('#reprocess'), 'Requesting…', async () => {
     try {
+      /** @type {import('./types.js').PhotoVersion} */
       const answer = await api('write', photoPath(id, '/reprocess'), { method: 'POST' });
       applyLocally(id, { status: 'uploaded', failure_reason: null }, answer.version);
       watch(id);
@@ -262,6 +287,7 @@ function showDeleteConfirm() {
   $('#delete-confirm-title').focus();
 }
 
+/** @param {boolean} [returnFocus] */
 function hideDeleteConfirm(returnFocus = true) {
   $('#delete-confirm').hidden = true;
   $('#delete-photo').setAttribute('aria-expanded', 'false');
@@ -270,16 +296,21 @@ function hideDeleteConfirm(returnFocus = true) {
 
 async function deletePhoto() {
   const id = detail.id;
+  if (!id) return;
   await withBusy($('#confirm-delete'), 'Deleting…', async () => {
     try {
+      /** @type {import('./types.js').PhotoSummary} */
       const answer = await api('write', photoPath(id), { method: 'DELETE' });
       unwatch(id);
-      // Where focus goes once the dialog closes: the next photo's button, or the list heading.
-      const row = $(`tr${photoSelector(id)}`);
+      // Where focus goes once the dialog closes: the next photo's button in the list it was
+      // opened from (inventory or product view), or that list's heading.
+      const inGallery = detail.opener?.closest('#product-gallery');
+      const row = inGallery ? detail.opener?.closest('.product-card') : $(`tr${photoSelector(id)}`);
       const next = row?.nextElementSibling ?? row?.previousElementSibling;
-      detail.opener = next ? $('.open-photo', next) : $('#inventory-title');
+      detail.opener = next ? $('.open-photo', next) : $(inGallery ? '#product-title' : '#inventory-title');
       applyLocally(id, { status: 'deleted' }, answer.version);
       inventory.remove(id);
+      productView.remove(id);
       detailDialog().close();
       messages.show('success', 'Photo deleted.', { key: `delete:${id}` });
     } catch (error) {
@@ -291,12 +322,12 @@ async function deletePhoto() {
 function onDialogClose() {
   // Messages go back to the page.
   $('#main').prepend(messages.region);
-  messages.region.classList.remove('in-dialog');
+  messages.region?.classList.remove('in-dialog');
   const id = detail.id;
   detail.id = null;
   const target = detail.opener;
   detail.opener = null;
-  if (target?.isConnected && !target.hidden) target.focus();
+  if (target instanceof HTMLElement && target.isConnected && !target.hidden) target.focus();
   else if (id) ($(`${photoSelector(id)} .open-photo`) ?? $('#inventory-title'))?.focus();
 }
 
@@ -305,14 +336,14 @@ export function wireDetail() {
   const dialog = detailDialog();
   $('#close-dialog').addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', onDialogClose);
-  dialog.addEventListener('cancel', (event) => {
+  dialog.addEventListener('cancel', (/** @type {Event} */ event) => {
     // Escape first backs out of the delete confirmation, then closes.
     if (!$('#delete-confirm').hidden) {
       event.preventDefault();
       hideDeleteConfirm();
     }
   });
-  dialog.addEventListener('click', (event) => {
+  dialog.addEventListener('click', (/** @type {MouseEvent} */ event) => {
     // A click on the backdrop (outside the dialog's box) closes it.
     if (event.target !== dialog || event.detail === 0) return;
     const box = dialog.getBoundingClientRect();

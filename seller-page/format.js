@@ -15,7 +15,7 @@ export const integerFormat = new Intl.NumberFormat();
  * @param {boolean} [precise] with seconds
  */
 function formatTime(value, precise = false) {
-  const date = new Date(value);
+  const date = new Date(value ?? NaN);
   if (Number.isNaN(date.getTime())) return String(value ?? '');
   return (precise ? preciseFormat : dateFormat).format(date);
 }

@@ -6,7 +6,7 @@
 import { $, h } from './dom.js';
 import { timeElement } from './format.js';
 import { errorText, messages } from './messages.js';
-import { api, photoPath } from './api.js';
+import { api, asApiError, photoPath } from './api.js';
 import { detail, refreshDetail } from './detail.js';
 
 /** Where the history continues, and whether a page is loading. */
@@ -19,6 +19,7 @@ const history = {
 /** Events that set the photo's caption, alt text or tags: their version can be restored. */
 const DESCRIBING = new Set(['PhotoUploadRequested', 'PhotoDetailsUpdated']);
 
+/** @type {Record<string, string>} */
 const EVENT_LABELS = {
   PhotoUploadRequested: 'Upload requested',
   PhotoUploaded: 'Original uploaded',
@@ -36,7 +37,7 @@ const EVENT_LABELS = {
 
 /** @param {unknown} type */
 function eventLabel(type) {
-  return EVENT_LABELS[type] ?? String(type ?? 'Event').replace(/^Photo/, '').replace(/([a-z])([A-Z])/g, '$1 $2');
+  return EVENT_LABELS[String(type)] ?? String(type ?? 'Event').replace(/^Photo/, '').replace(/([a-z])([A-Z])/g, '$1 $2');
 }
 
 /** Empties the history for the photo the dialog opens on. */
@@ -60,6 +61,7 @@ export async function loadHistory(reset) {
   try {
     const params = new URLSearchParams({ limit: '50' });
     if (history.after != null) params.set('after', String(history.after));
+    /** @type {import('./types.js').History} */
     const page = await api('write', `${photoPath(id, '/history')}?${params}`);
     if (detail.id !== id) return;
     const events = Array.isArray(page.events) ? page.events : [];
@@ -70,16 +72,20 @@ export async function loadHistory(reset) {
     state.textContent = list.children.length ? '' : 'No events yet.';
   } catch (error) {
     if (detail.id !== id) return;
-    state.textContent = error.handled ? '' : `The history could not be loaded: ${errorText(error)}`;
+    state.textContent = asApiError(error).handled ? '' : `The history could not be loaded: ${errorText(error)}`;
     if (history.after != null) $('#history-more').hidden = false;
   } finally {
     history.loading = false;
   }
 }
 
+/**
+ * An event of the history, with its actions.
+ * @param {import('./types.js').HistoryEvent} event
+ */
 function historyItem(event) {
   const label = eventLabel(event.event_type);
-  const reason = event.payload?.reason;
+  const reason = /** @type {{reason?: unknown}} */ (event.payload)?.reason;
   const when = event.occurred_at ? timeElement(event.occurred_at, true) : null;
   const actions = h('div', { class: 'history-actions' },
     event.occurred_at
@@ -122,8 +128,13 @@ async function showAsOf(moment) {
   if (!id) return;
   const view = $('#as-of-view');
   try {
+    /** @type {import('./types.js').PhotoView} */
     const photo = await api('write', `${photoPath(id)}?${new URLSearchParams({ as_of: moment })}`);
     if (detail.id !== id) return;
+    /**
+     * @param {string} name
+     * @param {string} value
+     */
     const fact = (name, value) => h('div', {}, h('dt', { text: name }), h('dd', { text: value }));
     const none = '(none)';
     view.replaceChildren(
@@ -171,7 +182,7 @@ async function restore(version) {
 /** "Show later events", and the actions of each event (delegated from the list). */
 export function wireHistory() {
   $('#history-more').addEventListener('click', () => loadHistory(false));
-  $('#history-list').addEventListener('click', (event) => {
+  $('#history-list').addEventListener('click', (/** @type {MouseEvent} */ event) => {
     const target = event.target instanceof Element ? event.target.closest('button') : null;
     if (!target) return;
     const moment = target.getAttribute('data-as-of');

@@ -1,36 +1,47 @@
 // The inventory: the seller's photos (GET /v1/sellers/me/photos), newest first, filtered by
-// status and paged by cursor ("Show more photos"), as a table that becomes cards on narrow
-// screens, with a Details button per row; and its loading, empty and error states.
+// status, product id and tag (filters.js) and paged by cursor ("Show more photos"), as a table
+// that becomes cards on narrow screens, with a checkbox per row for bulk actions
+// (selection.js, bulk.js), a link to each row's product (product-view.js) and a Details
+// button; and its loading, empty and error states.
 
 import { $, h, photoSelector } from './dom.js';
 import { plural, splitTimeElement } from './format.js';
 import { errorText, messages } from './messages.js';
-import { api } from './api.js';
-import { STATUS_LABELS, acceptFromServer, displayName, drawStatus, drawThumb, store, worthPolling } from './photos.js';
+import { api, asApiError, isAbort } from './api.js';
+import { acceptFromServer, displayName, drawStatus, drawThumb, store, worthPolling } from './photos.js';
 import { watch } from './polling.js';
 import { openDetail } from './detail.js';
+import { clearFilters, filterQuery, describeFilters, hasFilters, matchesFilters, wireFilters } from './filters.js';
+import { drawSelection, drawSelectionLabel, selectionControl } from './selection.js';
+import { productView } from './product-view.js';
+
+/** @typedef {import('./photos.js').PhotoRecord} PhotoRecord */
 
 const PAGE_SIZE = 20;
 
 export const inventory = {
-  status: '',
+  /** @type {string | null} */
   cursor: null,
+  /** @type {AbortController | null} */
   controller: null,
+  /** @type {Set<string>} */
   shown: new Set(),
 
   async load({ more = false } = {}) {
     this.controller?.abort();
     const controller = new AbortController();
     this.controller = controller;
-    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (this.status) params.set('status', this.status);
-    if (more && this.cursor) params.set('cursor', this.cursor);
+    /** @type {import('./types.js').InventoryQuery} */
+    const query = { limit: PAGE_SIZE, ...filterQuery() };
+    if (more && this.cursor) query.cursor = this.cursor;
+    const params = new URLSearchParams(Object.entries(query).map(([name, value]) => [name, String(value)]));
     if (!more) {
       this.cursor = null;
       this.shown.clear();
       $('#photo-rows').replaceChildren();
       $('#photo-table').hidden = true;
       $('#pager').hidden = true;
+      drawSelection();
       drawInventoryState('loading');
     } else {
       $('#more').disabled = true;
@@ -38,9 +49,11 @@ export const inventory = {
     }
     $('#photo-table').setAttribute('aria-busy', 'true');
     try {
+      /** @type {import('./types.js').PhotoPage} */
       const page = await api('read', `/v1/sellers/me/photos?${params}`, { signal: controller.signal });
       if (controller.signal.aborted) return;
       const items = Array.isArray(page.items) ? page.items : [];
+      /** @type {HTMLElement[]} */
       const firstNew = [];
       for (const photo of items) {
         if (this.shown.has(photo.photo_id)) continue;
@@ -57,8 +70,9 @@ export const inventory = {
       $('#pager').hidden = !this.cursor;
       drawInventoryState(this.shown.size === 0 ? 'empty' : null);
       if (more && firstNew.length) $('.open-photo', firstNew[0])?.focus();
-    } catch (error) {
-      if (error.name === 'AbortError' || controller.signal.aborted) return;
+    } catch (e) {
+      if (isAbort(e) || controller.signal.aborted) return;
+      const error = asApiError(e);
       if (error.handled) return;
       drawInventoryState('error', error);
       messages.error(error, 'Your photos could not be loaded', { key: 'inventory' });
@@ -67,23 +81,29 @@ export const inventory = {
         $('#photo-table').removeAttribute('aria-busy');
         $('#more').disabled = false;
         $('#more').textContent = 'Show more photos';
+        drawSelection();
         drawInventorySummary();
       }
     }
   },
 
-  /** A photo this tab just uploaded goes to the top, if the current filter would list it. */
+  /**
+   * A photo this tab just uploaded goes to the top, if the filters in force would list it.
+   * @param {string} id
+   */
   addNew(id) {
     const record = store.get(id);
     if (!record || this.shown.has(id)) return;
-    if (this.status && this.status !== record.photo.status) return;
+    if (!matchesFilters(record.photo)) return;
     $('#photo-rows').prepend(photoRow(record));
     this.shown.add(id);
     $('#photo-table').hidden = false;
     drawInventoryState(null);
+    drawSelection();
     drawInventorySummary();
   },
 
+  /** @param {string} id */
   remove(id) {
     for (const row of document.querySelectorAll(`tr${photoSelector(id)}`)) row.remove();
     this.shown.delete(id);
@@ -91,23 +111,24 @@ export const inventory = {
       $('#photo-table').hidden = true;
       drawInventoryState(this.cursor ? null : 'empty');
     }
+    drawSelection();
     drawInventorySummary();
   },
 };
 
-/** "Showing 20 photos; more below." */
+/** "Showing 20 photos of product “sku-1”; more below." */
 function drawInventorySummary() {
   const count = inventory.shown.size;
-  const label = inventory.status ? `${STATUS_LABELS[inventory.status].toLowerCase()} ` : '';
+  const which = hasFilters() ? ` matching ${describeFilters()}` : '';
   $('#inventory-summary').textContent = count
-    ? `Showing ${plural(count, `${label}photo`, `${label}photos`)}${inventory.cursor ? '; more below' : ''}.`
+    ? `Showing ${plural(count, 'photo', 'photos')}${which}${inventory.cursor ? '; more below' : ''}.`
     : '';
 }
 
 /**
- * The box under the table: loading, empty (for this filter), an error, or nothing (null).
+ * The box under the table: loading, empty (for these filters), an error, or nothing (null).
  * @param {'loading' | 'empty' | 'error' | null} state
- * @param {any} [error]
+ * @param {unknown} [error]
  */
 function drawInventoryState(state, error) {
   const box = $('#inventory-state');
@@ -120,15 +141,11 @@ function drawInventoryState(state, error) {
   if (state === 'loading') {
     box.replaceChildren(h('p', { class: 'loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading your photos…'));
   } else if (state === 'empty') {
-    if (inventory.status) {
+    if (hasFilters()) {
       box.replaceChildren(
-        h('p', { class: 'state-title', text: `No photos are ${STATUS_LABELS[inventory.status].toLowerCase()}.` }),
-        h('p', {}, h('button', {
-          type: 'button', class: 'button', onclick: () => {
-            $('#status-filter').value = '';
-            $('#status-filter').dispatchEvent(new Event('change'));
-          },
-        }, 'Show all statuses')));
+        h('p', { class: 'state-title', text: `No photos match ${describeFilters()}.` }),
+        h('p', { class: 'muted', text: 'Clear the filters to see every photo you have.' }),
+        h('p', {}, h('button', { type: 'button', class: 'button', id: 'clear-filters', onclick: clearFilters }, 'Clear filters')));
     } else {
       box.replaceChildren(
         h('p', { class: 'state-title', text: 'No photos yet.' }),
@@ -144,21 +161,35 @@ function drawInventoryState(state, error) {
 
 /**
  * A new inventory row for a photo, drawn.
- * @param {import('./photos.js').PhotoRecord} record
+ * @param {PhotoRecord} record
+ * @returns {HTMLElement}
  */
 function photoRow(record) {
   const id = record.photo.photo_id;
+  /**
+   * @param {string} label
+   * @param {string} className
+   * @param {...(Node | string)} children
+   */
   const cell = (label, className, ...children) =>
     h('td', { role: 'cell', class: className, 'data-label': label }, ...children);
   const row = h('tr', { role: 'row', class: 'photo-row', 'data-photo-id': id, 'data-status': record.photo.status ?? '' },
+    cell('Select', 'col-select', selectionControl(record)),
     cell('Photo', 'col-photo', h('div', { class: 'thumb' })),
-    cell('Product', 'col-product', h('span', { class: 'product-id' })),
+    cell('Product', 'col-product', h('a', {
+      class: 'product-id product-link', href: '#product-panel',
+      onclick: (/** @type {MouseEvent} */ event) => {
+        event.preventDefault();
+        const productId = store.get(id)?.photo.product_id;
+        if (productId) productView.show(productId, { focus: true });
+      },
+    })),
     cell('Caption and tags', 'col-caption', h('p', { class: 'caption' }), h('ul', { class: 'tags', 'aria-label': 'Tags' })),
     cell('Status', 'col-status', h('div', { class: 'status-cell' })),
     cell('Updated', 'col-updated', h('span', { class: 'updated' })),
     cell('Actions', 'col-actions', h('button', {
       type: 'button', class: 'button button-small open-photo',
-      onclick: (event) => openDetail(id, event.currentTarget),
+      onclick: (/** @type {MouseEvent} */ event) => openDetail(id, /** @type {Element} */ (event.currentTarget)),
     }, 'Details', h('span', { class: 'visually-hidden row-name' }))));
   drawRow(row, record);
   return row;
@@ -166,12 +197,14 @@ function photoRow(record) {
 
 /**
  * @param {HTMLElement} row
- * @param {import('./photos.js').PhotoRecord} record
+ * @param {PhotoRecord} record
  */
 export function drawRow(row, record) {
   const p = record.photo;
   drawThumb($('.thumb', row), record);
-  $('.product-id', row).textContent = p.product_id ?? '';
+  const product = $('.product-id', row);
+  product.textContent = p.product_id ?? '';
+  product.setAttribute('aria-label', `Show product ${p.product_id ?? ''} in gallery order`);
   const caption = $('.caption', row);
   caption.textContent = p.caption || (record.filename ? record.filename : 'No caption');
   caption.classList.toggle('muted', !p.caption);
@@ -182,14 +215,12 @@ export function drawRow(row, record) {
   const updated = $('.updated', row);
   updated.replaceChildren(p.updated_at ? splitTimeElement(p.updated_at) : '');
   $('.row-name', row).textContent = ` of ${displayName(record)}`;
+  drawSelectionLabel(row, record);
 }
 
-/** The status filter, Refresh and "Show more photos". */
+/** The filters, Refresh and "Show more photos". */
 export function wireInventory() {
-  $('#status-filter').addEventListener('change', (event) => {
-    inventory.status = event.currentTarget.value;
-    inventory.load();
-  });
+  wireFilters(() => inventory.load());
   $('#refresh').addEventListener('click', () => inventory.load());
   $('#more').addEventListener('click', () => inventory.load({ more: true }));
 }

@@ -5,32 +5,48 @@
 
 import { $, h } from './dom.js';
 import { plural, sentence } from './format.js';
-import { ApiError } from './api.js';
+import { ApiError, asApiError } from './api.js';
 
-/** @typedef {{field: string, message: string}} FieldError */
+/** @typedef {import('./types.js').FieldError} FieldError */
 
+/** @type {Record<string, string>} */
 const FIELD_NAMES = {
   product_id: 'Product id', filename: 'File name', content_type: 'File type', size_bytes: 'File size',
   checksum_sha256: 'Checksum', caption: 'Caption', tags: 'Tags', alt_text: 'Alt text', body: 'Request',
-  callback_url: 'Callback URL',
+  callback_url: 'Callback URL', photo_ids: 'Photos',
 };
 
+/**
+ * One message shown.
+ * @typedef {object} MessageItem
+ * @property {'error' | 'success' | 'info'} kind
+ * @property {number} count
+ * @property {HTMLElement} el
+ * @property {HTMLElement} textEl
+ * @property {HTMLElement} countEl
+ * @property {ReturnType<typeof setTimeout> | undefined} timer
+ */
+
+/** @typedef {{fields?: FieldError[], key?: string, timeout?: number}} MessageOptions */
+
 export const messages = {
-  region: null,
+  /** The live region; app.js sets it before anything is shown. @type {HTMLElement} */
+  region: document.createElement('div'),
+  /** @type {Map<string, MessageItem>} */
   items: new Map(),
 
   /**
    * kind: 'error' | 'success' | 'info'. `key` merges repeats of the same message.
    * @param {'error' | 'success' | 'info'} kind
    * @param {string} text
-   * @param {{fields?: FieldError[], key?: string, timeout?: number}} [options]
+   * @param {MessageOptions} [options]
    */
   show(kind, text, { fields = [], key = `${kind}:${text}`, timeout } = {}) {
     let existing = this.items.get(key);
     if (existing && existing.kind !== kind) {
       // A newer outcome of the same thing (an error, then success) replaces the old one.
       this.dismiss(key);
-      existing = null;
+      existing = undefined;
     }
     if (existing) {
       existing.count += 1;
@@ -43,8 +59,9 @@ export const messages = {
     const label = { error: 'Problem:', success: 'Done:', info: 'Note:' }[kind] ?? '';
     const textEl = h('span', { text });
     const countEl = h('span', { class: 'message-count' });
+    /** @type {MessageItem} */
     const item = {
-      kind, count: 1, textEl, countEl, timer: null,
+      kind, count: 1, textEl, countEl, timer: undefined,
       el: h('div', { class: `message message-${kind}` },
         h('div', { class: 'message-text' },
           h('p', {}, h('strong', { class: 'message-kind', text: label }), ' ', textEl, countEl),
@@ -59,15 +76,23 @@ export const messages = {
     this.region.append(item.el);
     this.arm(key, item, kind, timeout);
     // Keep the stack short: the oldest messages give way.
-    while (this.items.size > 4) this.dismiss(this.items.keys().next().value);
+    while (this.items.size > 4) this.dismiss(/** @type {string} */ (this.items.keys().next().value));
   },
 
+  /**
+   * Starts the timer that dismisses a message (errors stay until dismissed).
+   * @param {string} key
+   * @param {MessageItem} item
+   * @param {'error' | 'success' | 'info'} kind
+   * @param {number | undefined} timeout
+   */
   arm(key, item, kind, timeout) {
     clearTimeout(item.timer);
     const ms = timeout ?? (kind === 'error' ? 0 : 7000);
     if (ms > 0) item.timer = setTimeout(() => this.dismiss(key), ms);
   },
 
+  /** @param {string} key */
   dismiss(key) {
     const item = this.items.get(key);
     if (!item) return;
@@ -78,17 +103,23 @@ export const messages = {
     if (hadFocus) (this.region.closest('dialog') ? $('#dialog-title') : $('#main')).focus();
   },
 
-  /** Shows an error from the API client (or any other) in plain words. */
+  /**
+   * Shows an error from the API client (or any other) in plain words.
+   * @param {unknown} error
+   * @param {string} [prefix]
+   * @param {MessageOptions} [options]
+   */
   error(error, prefix = '', options = {}) {
-    if (error?.handled) return; // a 401: the sign-in view already says it
+    const problem = asApiError(error);
+    if (problem.handled) return; // a 401: the sign-in view already says it
     const text = errorText(error);
-    this.show('error', prefix ? `${prefix}: ${text}` : text, { fields: error?.errors ?? [], ...options });
+    this.show('error', prefix ? `${prefix}: ${text}` : text, { fields: problem.errors, ...options });
   },
 };
 
 /**
  * The words for an error, as a sentence.
- * @param {any} error
+ * @param {unknown} error
  * @returns {string}
  */
 export function errorText(error) {
@@ -99,7 +130,7 @@ export function errorText(error) {
     }
     return text;
   }
-  return sentence(error?.message || String(error));
+  return sentence((error instanceof Error && error.message) || String(error));
 }
 
 /**

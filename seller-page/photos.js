@@ -4,33 +4,18 @@
 // photos here; `redraw` brings every element that shows a photo up to date.
 
 import { h, photoSelector } from './dom.js';
+import { pictureOf } from './picture.js';
 import { drawRow } from './inventory.js';
-import { drawUploadPhoto } from './upload.js';
+import { drawUploadPhoto } from './upload-row.js';
+import { drawProductCard } from './product-view.js';
 import { detail, drawDetail } from './detail.js';
 
-/**
- * A photo as the read API shows it (docs/API.md); only the fields the page uses.
- * @typedef {object} Photo
- * @property {string} photo_id
- * @property {string} [product_id]
- * @property {string | null} [caption]
- * @property {string[]} [tags]
- * @property {string | null} [alt_text]
- * @property {string} [status]
- * @property {string | null} [failure_reason]
- * @property {Record<string, any>} [variants] thumb, small, medium, large
- * @property {{dominant_color?: string}} [placeholder]
- * @property {string} [content_type]
- * @property {number} [width]
- * @property {number} [height]
- * @property {string} [created_at]
- * @property {string} [updated_at]
- * @property {number} [version]
- */
+/** @typedef {import('./types.js').PhotoView} PhotoView */
+/** @typedef {import('./types.js').PhotoStatus} PhotoStatus */
 
 /**
  * @typedef {object} PhotoRecord
- * @property {Photo} photo
+ * @property {PhotoView} photo as the read API showed it, or ahead of it after a command
  * @property {boolean} confirmed whether the read API has shown this version
  * @property {string | null} filename the uploaded file's name, when this tab uploaded it
  */
@@ -51,12 +36,26 @@ const FINAL = new Set(['ready', 'failed', 'deleted']);
 export const store = new Map();
 
 /**
+ * A photo this tab knows only the id of, until the read API shows it.
+ * @param {string} id
+ * @returns {PhotoView}
+ */
+export function blankPhoto(id) {
+  const now = new Date().toISOString();
+  return {
+    photo_id: id, product_id: '', seller_id: '', tags: [], status: 'pending_upload', content_type: '',
+    variants: {}, srcset: {}, created_at: now, updated_at: now, version: 0,
+  };
+}
+
+/**
  * A photo as the read API answered it. Older versions than what we know are ignored.
- * @param {Photo} photo
+ * @param {PhotoView} photo
+ * @returns {PhotoRecord}
  */
 export function acceptFromServer(photo) {
   const current = store.get(photo.photo_id);
-  if (current && typeof current.photo.version === 'number' && photo.version < current.photo.version) {
+  if (current && photo.version < current.photo.version) {
     return current;
   }
   const changed = !current || current.photo.version !== photo.version || !current.confirmed;
@@ -69,15 +68,16 @@ export function acceptFromServer(photo) {
 /**
  * What a command just did, before the read model shows it.
  * @param {string} id
- * @param {Partial<Photo>} changes
+ * @param {Partial<PhotoView>} changes
  * @param {number} [version]
  */
 export function applyLocally(id, changes, version) {
   const current = store.get(id);
-  const photo = { ...(current?.photo ?? { photo_id: id, tags: [], variants: {} }), ...changes };
+  /** @type {PhotoView} */
+  const photo = { ...(current?.photo ?? blankPhoto(id)), ...changes };
   if (typeof version === 'number') photo.version = version;
   photo.updated_at = new Date().toISOString();
-  store.set(id, { filename: current?.filename ?? null, ...current, photo, confirmed: false });
+  store.set(id, { filename: current?.filename ?? null, photo, confirmed: false });
   redraw(id);
 }
 
@@ -107,6 +107,14 @@ export function worthPolling(id) {
   return Date.now() - Date.parse(photo.updated_at) < 60_000;
 }
 
+/**
+ * How the page names a photo to the seller in labels: its file's name, caption, or id.
+ * @param {PhotoRecord} record
+ */
+export function photoLabel(record) {
+  return record.filename || record.photo.caption || `photo ${record.photo.photo_id}`;
+}
+
 /** @param {PhotoRecord} record */
 export function displayName(record) {
   const p = record.photo;
@@ -123,18 +131,21 @@ export function altText(record) {
 export function statusBadge(status) {
   return h('span', { class: `status status-${status ?? 'unknown'}` },
     h('span', { class: 'status-icon', 'aria-hidden': 'true' }),
-    STATUS_LABELS[status] ?? status ?? 'Unknown');
+    (status && STATUS_LABELS[status]) || status || 'Unknown');
 }
 
 /**
- * The thumbnail box: fixed size, so nothing moves when the image arrives.
+ * The thumbnail box: fixed size, so nothing moves when the image arrives; the ThumbHash (or
+ * the dominant colour) shows until it does.
  * @param {HTMLElement} box
  * @param {PhotoRecord} record
+ * @param {string} [sizes] the box's width, for the srcset's choice
  */
-export function drawThumb(box, record) {
+export function drawThumb(box, record, sizes = '4.5rem') {
   const p = record.photo;
   const variant = p.status === 'ready' ? p.variants?.thumb : null;
-  const key = variant ? variant.url : `state:${p.status}`;
+  // Drawn again when the formats offered change (AVIF arrives shortly after `ready`).
+  const key = variant ? `${variant.url}|${Object.keys(variant.formats ?? {})}|${Object.keys(p.srcset ?? {})}` : `state:${p.status}`;
   if (box.dataset.key === key) {
     const img = box.querySelector('img');
     if (img) img.alt = altText(record);
@@ -145,20 +156,18 @@ export function drawThumb(box, record) {
   box.replaceChildren();
   box.classList.remove('is-loaded');
   box.style.removeProperty('--placeholder');
-  if (variant) {
+  const drawn = variant ? pictureOf(p, { sizes, alt: altText(record), variant: 'thumb' }) : null;
+  if (drawn) {
     if (p.placeholder?.dominant_color && /^#[0-9a-f]{3,8}$/i.test(p.placeholder.dominant_color)) {
       box.style.setProperty('--placeholder', p.placeholder.dominant_color);
     }
-    const img = h('img', {
-      src: variant.url, width: variant.width, height: variant.height, alt: altText(record),
-      loading: 'lazy', decoding: 'async',
-    });
+    const { picture, img } = drawn;
     img.addEventListener('load', () => box.classList.add('is-loaded'), { once: true });
     img.addEventListener('error', () => {
       box.dataset.state = 'broken';
-      img.replaceWith(h('span', { class: 'thumb-note', text: 'Image unavailable' }));
+      picture.replaceWith(h('span', { class: 'thumb-note', text: 'Image unavailable' }));
     }, { once: true });
-    box.append(img);
+    box.append(picture);
   } else {
     box.append(h('span', { class: 'thumb-glyph', 'aria-hidden': 'true' }));
   }
@@ -190,6 +199,7 @@ export function redraw(id) {
     el.dataset.status = record.photo.status ?? '';
     if (el.matches('tr')) drawRow(el, record);
     else if (el.matches('.upload')) drawUploadPhoto(el, record);
+    else if (el.matches('.product-card')) drawProductCard(el, record);
   }
   if (detail.id === id) drawDetail();
 }

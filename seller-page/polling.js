@@ -6,7 +6,8 @@
 import { photoSelector } from './dom.js';
 import { plural, sentence } from './format.js';
 import { messages } from './messages.js';
-import { api, photoPath } from './api.js';
+import { api, asApiError, photoPath } from './api.js';
+import { limiter } from './concurrency.js';
 import { acceptFromServer, applyLocally, store, worthPolling } from './photos.js';
 import { detail } from './detail.js';
 
@@ -14,7 +15,10 @@ const MAX_CONCURRENT_POLLS = 4;
 const POLL_FIRST_MS = 500;
 const POLL_MAX_MS = 5000;
 
-/** Resolves once the tab is visible (at once if it is). */
+/**
+ * Resolves once the tab is visible (at once if it is).
+ * @returns {Promise<void>}
+ */
 function whenVisible() {
   if (!document.hidden) return Promise.resolve();
   return new Promise((resolve) => {
@@ -26,26 +30,6 @@ function whenVisible() {
     };
     document.addEventListener('visibilitychange', onChange);
   });
-}
-
-/**
- * A counting semaphore: at most `limit` callers hold a slot at once.
- * @param {number} limit
- * @returns {<T>(task: () => Promise<T>) => Promise<T>}
- */
-function limiter(limit) {
-  let active = 0;
-  const waiting = [];
-  return async function run(task) {
-    if (active >= limit) await new Promise((resolve) => waiting.push(resolve));
-    active += 1;
-    try {
-      return await task();
-    } finally {
-      active -= 1;
-      waiting.shift()?.();
-    }
-  };
 }
 
 /**
@@ -91,7 +75,7 @@ export function watch(id, { soon = true } = {}) {
  * @param {number} ms
  */
 function schedule(poller, ms) {
-  clearTimeout(poller.timer);
+  if (poller.timer) clearTimeout(poller.timer);
   poller.timer = setTimeout(() => tick(poller), ms);
 }
 
@@ -99,7 +83,7 @@ function schedule(poller, ms) {
 export function unwatch(id) {
   const poller = pollers.get(id);
   if (!poller) return;
-  clearTimeout(poller.timer);
+  if (poller.timer) clearTimeout(poller.timer);
   poller.stopped = true;
   pollers.delete(id);
 }
@@ -119,6 +103,7 @@ async function tick(poller) {
   await whenVisible();
   let next = Math.min(poller.delay * 1.5, POLL_MAX_MS);
   try {
+    /** @type {import('./types.js').PhotoView} */
     const photo = await pollSlot(() => api('read', photoPath(poller.id)));
     if (poller.stopped) return;
     poller.seen = true;
@@ -128,7 +113,8 @@ async function tick(poller) {
       unwatch(poller.id);
       return;
     }
-  } catch (error) {
+  } catch (e) {
+    const error = asApiError(e);
     if (poller.stopped || error.handled) return;
     if (error.status === 404) {
       if (poller.seen) {

@@ -1,18 +1,24 @@
 // What to upload: the upload form (product id, remembered in localStorage; caption; tags), the
-// files chosen or dropped on the drop zone, refused when not an image the service takes, and
+// files chosen or dropped on the drop zone, checked in the browser before anything is sent (an
+// image type the service takes, and its size limit; a refused file gets a row saying why), and
 // files held until a product id is entered. Complete jobs go to upload.js to run.
 
 import { $ } from './dom.js';
-import { parseTags, plural } from './format.js';
+import { formatBytes, parseTags, plural } from './format.js';
 import { messages, setFieldError } from './messages.js';
-import { drawUploadSummary, pumpUploads, uploadRow, uploads } from './upload.js';
+import { pumpUploads, uploads } from './upload.js';
+import { drawUploadSummary, refusedRow, uploadRow } from './upload-row.js';
 
 /** localStorage key: the last product id, filled in again on the next visit. */
 const PRODUCT_ID_KEY = 'seller-page.product-id';
+/** The content types `POST /v1/photos` accepts (docs/API.md). */
 const ACCEPTED_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/heic', 'image/heif'];
+/** @type {Record<string, string>} */
 const EXTENSION_TYPES = {
   jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', heic: 'image/heic', heif: 'image/heif',
 };
+/** The largest file `POST /v1/photos` accepts: `CATALOG_MAX_UPLOAD_BYTES`, 25 MiB (docs/API.md). */
+export const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 
 /**
  * The type a file is registered as, from its own type or else its extension; null if refused.
@@ -26,18 +32,44 @@ function contentTypeOf(file) {
 }
 
 /**
- * Files arrive (chosen or dropped): unsupported ones are refused, the rest start or wait.
+ * Why the service would refuse a file, checked before anything is sent; null if it would not.
+ * @param {File} file
+ * @returns {string | null}
+ */
+export function refusalOf(file) {
+  if (!contentTypeOf(file)) {
+    const kind = file.type ? ` (this file is ${file.type})` : '';
+    return `Not a JPEG, PNG, WebP or HEIC image${kind}.`;
+  }
+  if (file.size === 0) return 'The file is empty.';
+  if (file.size > MAX_UPLOAD_BYTES) {
+    return `Too large: ${formatBytes(file.size)}; the largest file accepted is 25 MiB (${formatBytes(MAX_UPLOAD_BYTES)}).`;
+  }
+  return null;
+}
+
+/**
+ * Files arrive (chosen or dropped): those the service would refuse get a row with their
+ * reason; the rest start, or wait for a product id.
  * @param {Iterable<File>} fileList
  */
 function receiveFiles(fileList) {
+  /** @type {File[]} */
   const files = [];
+  /** @type {string[]} */
   const refused = [];
   for (const file of fileList) {
-    if (contentTypeOf(file)) files.push(file);
-    else refused.push(file.name);
+    const reason = refusalOf(file);
+    if (!reason) {
+      files.push(file);
+      continue;
+    }
+    refused.push(file.name);
+    $('#upload-list').prepend(refusedRow(file, reason));
   }
   if (refused.length) {
-    messages.show('error', `${refused.join(', ')}: not a JPEG, PNG, WebP or HEIC image, so ${refused.length === 1 ? 'it was' : 'they were'} left out.`);
+    drawUploadSummary();
+    messages.show('error', `Not uploaded: ${refused.join(', ')}. ${refused.length === 1 ? 'Its row says' : 'Their rows say'} why, under “This session's uploads”.`);
   }
   if (!files.length) return;
   uploads.held.push(...files);
@@ -63,29 +95,32 @@ function startHeld() {
   const files = uploads.held.splice(0);
   drawHeld();
   for (const file of files) {
+    /** @type {import('./upload.js').UploadJob} */
     const job = {
       file,
       filename: file.name,
-      contentType: contentTypeOf(file),
+      contentType: contentTypeOf(file) ?? file.type,
       productId,
       caption: caption || null,
       tags,
       idempotencyKey: crypto.randomUUID(),
       state: 'queued',
+      step: 'Waiting to start…',
       progress: 0,
       checksum: null,
       photoId: null,
       upload: null,
       uploaded: false,
       error: null,
-      el: null,
+      previewUrl: URL.createObjectURL(file),
+      controller: null,
+      el: document.createElement('li'),
     };
     job.el = uploadRow(job);
     uploads.jobs.push(job);
     $('#upload-list').prepend(job.el);
     uploads.queue.push(job);
   }
-  $('#uploads').hidden = false;
   drawUploadSummary();
   pumpUploads();
 }
@@ -110,12 +145,12 @@ export function wireUploadForm() {
     const value = productInput.value.trim();
     if (value) localStorage.setItem(PRODUCT_ID_KEY, value);
   });
-  $('#files').addEventListener('change', (event) => {
-    const input = event.currentTarget;
-    receiveFiles([...input.files]);
+  $('#files').addEventListener('change', (/** @type {Event} */ event) => {
+    const input = /** @type {HTMLInputElement} */ (event.currentTarget);
+    receiveFiles([...(input.files ?? [])]);
     input.value = ''; // the same file can be chosen again
   });
-  $('#upload-form').addEventListener('submit', (event) => {
+  $('#upload-form').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
     if (uploads.held.length) startHeld();
     else {
@@ -135,6 +170,7 @@ export function wireUploadForm() {
 export function wireDropzone() {
   const zone = $('#dropzone');
   let dragDepth = 0;
+  /** @param {DragEvent} event */
   const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
   window.addEventListener('dragenter', (event) => {
     if (!hasFiles(event)) return;
@@ -151,7 +187,7 @@ export function wireDropzone() {
     event.preventDefault(); // otherwise the browser would open the file
     const over = zone.contains(event.target);
     zone.classList.toggle('is-over', over);
-    event.dataTransfer.dropEffect = over && !$('#app').hidden ? 'copy' : 'none';
+    if (event.dataTransfer) event.dataTransfer.dropEffect = over && !$('#app').hidden ? 'copy' : 'none';
   });
   window.addEventListener('drop', (event) => {
     if (!hasFiles(event)) return;
@@ -159,12 +195,13 @@ export function wireDropzone() {
     dragDepth = 0;
     zone.classList.remove('is-dragging', 'is-over');
     if (zone.contains(event.target) && !$('#app').hidden) {
-      receiveFiles([...event.dataTransfer.files]);
+      receiveFiles([...(event.dataTransfer?.files ?? [])]);
       $('#files').focus();
     }
   });
-  zone.addEventListener('click', (event) => {
+  zone.addEventListener('click', (/** @type {MouseEvent} */ event) => {
     // The whole zone opens the chooser, not only its button.
-    if (event.target === zone || event.target.matches('.dropzone-title, .dropzone-or')) $('#files').click();
+    const target = event.target;
+    if (target === zone || (target instanceof Element && target.matches('.dropzone-title, .dropzone-or'))) $('#files').click();
   });
 }

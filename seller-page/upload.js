@@ -1,16 +1,17 @@
 // The uploads under way: each file is hashed, registered (POST /v1/photos), PUT to its
-// presigned address with progress, and confirmed, at most three at a time. Each has a row in
-// "This session's uploads" with its progress, the photo's status once it exists, and Retry,
-// which picks up where the upload stopped. Which files to upload comes from upload-form.js.
+// presigned address with progress, and confirmed, at most three at a time. A running upload
+// can be cancelled (its requests aborted, the photo it declared removed) and retried; Retry
+// after a failure picks up where the upload stopped. Which files to upload comes from
+// upload-form.js; their rows are drawn by upload-row.js.
 
-import { $, h } from './dom.js';
-import { formatBytes, integerFormat, plural } from './format.js';
-import { errorText, messages, showFieldErrors } from './messages.js';
-import { ApiError, api, photoPath } from './api.js';
-import { applyLocally, drawStatus, drawThumb, isSettled, redraw, store } from './photos.js';
+import { $ } from './dom.js';
+import { messages, showFieldErrors } from './messages.js';
+import { ApiError, api, asApiError, isAbort, photoPath } from './api.js';
+import { applyLocally, redraw, store } from './photos.js';
 import { watch } from './polling.js';
 import { inventory } from './inventory.js';
-import { openDetail } from './detail.js';
+import { productView } from './product-view.js';
+import { drawJobState, drawProgress, drawUploadSummary } from './upload-row.js';
 
 const MAX_CONCURRENT_UPLOADS = 3;
 
@@ -19,18 +20,21 @@ const MAX_CONCURRENT_UPLOADS = 3;
  * @typedef {object} UploadJob
  * @property {File} file
  * @property {string} filename
- * @property {string | null} contentType
+ * @property {string} contentType
  * @property {string} productId
  * @property {string | null} caption
  * @property {string[]} tags
  * @property {string} idempotencyKey one per registration: a retry gets the same photo
- * @property {string} state queued, hashing, declaring, uploading, completing, done or error
+ * @property {'queued' | 'hashing' | 'declaring' | 'uploading' | 'completing' | 'done' | 'error' | 'cancelled'} state
+ * @property {string} step the state in words, shown in the row
  * @property {number} progress 0 to 1
  * @property {string | null} checksum
  * @property {string | null} photoId
- * @property {{url: string, method?: string, headers?: Record<string, string>, expires_at: string} | null} upload
+ * @property {import('./types.js').UploadTarget | null} upload
  * @property {boolean} uploaded
- * @property {any} error
+ * @property {ApiError | null} error
+ * @property {string | null} previewUrl the file's object URL, until the photo's thumbnail shows
+ * @property {AbortController | null} controller aborts the running step (Cancel)
  * @property {HTMLElement} el its row
  */
 
@@ -69,7 +73,7 @@ export function browserMaySet(name) {
 
 export function pumpUploads() {
   while (uploads.active < MAX_CONCURRENT_UPLOADS && uploads.queue.length) {
-    const job = uploads.queue.shift();
+    const job = /** @type {UploadJob} */ (uploads.queue.shift());
     uploads.active += 1;
     runUpload(job).finally(() => {
       uploads.active -= 1;
@@ -79,33 +83,35 @@ export function pumpUploads() {
   }
 }
 
-function setJobState(job, state, text) {
+/**
+ * @param {UploadJob} job
+ * @param {UploadJob['state']} state
+ * @param {string} step
+ */
+function setJobState(job, state, step) {
   job.state = state;
-  job.el.dataset.uploadState = state;
-  $('.upload-step', job.el).textContent = text;
-  if (state !== 'done') {
-    // Until the upload is done the thumbnail box shows the upload's own state.
-    const box = $('.thumb', job.el);
-    box.dataset.key = '';
-    box.dataset.state = state === 'error' ? 'failed' : 'uploading';
-  }
-  drawUploadSummary();
+  job.step = step;
+  drawJobState(job);
 }
 
 /** @param {UploadJob} job */
 async function runUpload(job) {
   job.error = null;
-  drawJobError(job);
+  const controller = new AbortController();
+  job.controller = controller;
+  const { signal } = controller;
   try {
     if (!job.checksum) {
       setJobState(job, 'hashing', 'Checking the file…');
       job.checksum = await sha256Hex(job.file);
+      signal.throwIfAborted();
     }
     const expired = job.upload && Date.parse(job.upload.expires_at) - 30_000 < Date.now();
     if (!job.photoId || (expired && !job.uploaded)) {
       const abandoned = job.photoId;
       if (abandoned) job.idempotencyKey = crypto.randomUUID(); // the old key would answer the expired URL again
       setJobState(job, 'declaring', 'Registering the photo…');
+      /** @type {import('./types.js').NewPhoto} */
       const body = {
         product_id: job.productId,
         filename: job.filename,
@@ -115,21 +121,26 @@ async function runUpload(job) {
       };
       if (job.caption) body.caption = job.caption;
       if (job.tags.length) body.tags = job.tags;
-      const created = await api('write', '/v1/photos', { method: 'POST', json: body, idempotencyKey: job.idempotencyKey });
-      job.photoId = created.photo_id;
+      /** @type {import('./types.js').CreatedPhoto} */
+      const created = await api('write', '/v1/photos', {
+        method: 'POST', json: body, idempotencyKey: job.idempotencyKey, signal,
+      });
+      signal.throwIfAborted();
+      const photoId = created.photo_id;
+      job.photoId = photoId;
       job.upload = created.upload;
       const now = new Date().toISOString();
-      store.set(job.photoId, {
+      store.set(photoId, {
         filename: job.filename,
         confirmed: false,
         photo: {
-          photo_id: job.photoId, product_id: job.productId, caption: job.caption, tags: job.tags,
-          status: created.status ?? 'pending_upload', failure_reason: null, variants: {},
+          photo_id: photoId, product_id: job.productId, seller_id: '', caption: job.caption, tags: job.tags,
+          status: created.status ?? 'pending_upload', failure_reason: null, variants: {}, srcset: {},
           content_type: job.contentType, created_at: now, updated_at: now, version: created.version,
         },
       });
-      job.el.dataset.photoId = job.photoId;
-      redraw(job.photoId);
+      job.el.dataset.photoId = photoId;
+      redraw(photoId);
       if (abandoned) {
         // The first registration's upload address expired unused: remove that empty photo.
         api('write', photoPath(abandoned), { method: 'DELETE' }).catch(() => {});
@@ -137,40 +148,53 @@ async function runUpload(job) {
     }
     if (!job.uploaded) {
       setJobState(job, 'uploading', 'Uploading…');
-      await putFile(job);
+      await putFile(job, signal);
       job.uploaded = true;
     }
+    // The file is stored: S3's report records it even without us, so there is no cancelling now.
     setJobState(job, 'completing', 'Finishing the upload…');
-    const done = await api('write', photoPath(job.photoId, '/upload-complete'), { method: 'POST' });
+    const photoId = /** @type {string} */ (job.photoId);
+    /** @type {import('./types.js').PhotoSummary} */
+    const done = await api('write', photoPath(photoId, '/upload-complete'), { method: 'POST' });
     job.progress = 1;
     drawProgress(job);
     setJobState(job, 'done', 'Uploaded.');
-    applyLocally(job.photoId, { status: done.status ?? 'uploaded' }, done.version);
-    inventory.addNew(job.photoId);
-    watch(job.photoId);
-  } catch (error) {
+    applyLocally(photoId, { status: done.status ?? 'uploaded' }, done.version);
+    inventory.addNew(photoId);
+    productView.photoAdded(job.productId);
+    watch(photoId);
+  } catch (e) {
+    if (job.state === 'cancelled' || isAbort(e)) return; // cancelUpload said so already
+    const error = asApiError(e);
     if (error.handled) {
       setJobState(job, 'error', 'Stopped: signed out.');
       return;
     }
     job.error = error;
     setJobState(job, 'error', 'Upload stopped.');
-    drawJobError(job);
     if (error.status === 422) {
       showFieldErrors(error.errors, { product_id: 'product-id', caption: 'upload-caption', tags: 'upload-tags' });
     }
     messages.error(error, job.filename, { key: `upload:${job.idempotencyKey}` });
+  } finally {
+    if (job.controller === controller) job.controller = null;
   }
 }
 
 /**
- * PUT to the presigned URL with XMLHttpRequest, for its upload progress events.
+ * PUT to the presigned URL with XMLHttpRequest, for its upload progress events; `signal`
+ * aborts it.
  * @param {UploadJob} job
+ * @param {AbortSignal} signal
  * @returns {Promise<void>}
  */
-function putFile(job) {
-  const { url, headers = {}, method = 'PUT' } = job.upload;
+function putFile(job, signal) {
+  const { url, headers = {}, method = 'PUT' } = /** @type {import('./types.js').UploadTarget} */ (job.upload);
   return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new DOMException('The upload was cancelled.', 'AbortError'));
+      return;
+    }
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
     for (const [name, value] of Object.entries(headers)) {
@@ -182,6 +206,7 @@ function putFile(job) {
       drawProgress(job);
     });
     xhr.addEventListener('load', () => {
+      signal.removeEventListener('abort', onAbort);
       // 412: the address writes once and an earlier attempt already stored the file.
       if ((xhr.status >= 200 && xhr.status < 300) || xhr.status === 412) {
         resolve();
@@ -189,7 +214,7 @@ function putFile(job) {
       }
       const s3Message = /<Message>([^<]*)<\/Message>/.exec(xhr.responseText ?? '')?.[1];
       const expired = /expired/i.test(xhr.responseText ?? '');
-      if (expired) job.upload.expires_at = new Date(0).toISOString();
+      if (expired && job.upload) job.upload.expires_at = new Date(0).toISOString();
       reject(new ApiError({
         status: xhr.status,
         detail: expired
@@ -201,55 +226,50 @@ function putFile(job) {
       status: 0,
       detail: 'The upload to file storage did not go through (the network failed, or the storage does not accept uploads from this page). Check your connection and retry.',
     })));
-    xhr.addEventListener('abort', () => reject(new ApiError({ status: 0, detail: 'The upload was cancelled.' })));
+    xhr.addEventListener('abort', () => reject(new DOMException('The upload was cancelled.', 'AbortError')));
+    const onAbort = () => xhr.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
     xhr.send(job.file);
   });
 }
 
 /**
- * The row of an upload in "This session's uploads".
+ * Cancel: a queued upload leaves the queue; a running one has its request aborted, and the
+ * photo it had declared (still without its file) is deleted, so nothing is left behind. The
+ * row says "Cancelled" and offers Retry.
  * @param {UploadJob} job
  */
-export function uploadRow(job) {
-  const progress = h('progress', { max: '1', value: '0', 'aria-label': `Upload of ${job.filename}` });
-  const el = h('li', { class: 'upload', 'data-upload': job.filename },
-    h('div', { class: 'thumb thumb-small', 'data-state': 'uploading' },
-      h('span', { class: 'thumb-glyph', 'aria-hidden': 'true' })),
-    h('div', { class: 'upload-main' },
-      h('p', { class: 'upload-name' }, h('span', { class: 'filename', text: job.filename }),
-        h('span', { class: 'muted', text: ` · ${formatBytes(job.file.size)}` })),
-      h('div', { class: 'upload-progress' }, progress,
-        h('span', { class: 'upload-percent', 'aria-hidden': 'true', text: '0%' })),
-      h('p', { class: 'upload-step', text: 'Waiting to start…' }),
-      h('div', { class: 'upload-photo-status' }),
-      h('p', { class: 'upload-error', hidden: true })),
-    h('div', { class: 'upload-actions' },
-      h('button', {
-        type: 'button', class: 'button button-small retry', hidden: true,
-        onclick: () => retryUpload(job),
-      }, 'Retry', h('span', { class: 'visually-hidden', text: ` ${job.filename}` })),
-      h('button', {
-        type: 'button', class: 'button button-small open-photo', hidden: true,
-        onclick: (event) => openDetail(job.photoId, event.currentTarget),
-      }, 'Details', h('span', { class: 'visually-hidden', text: ` of ${job.filename}` }))));
-  return el;
+export function cancelUpload(job) {
+  if (!['queued', 'hashing', 'declaring', 'uploading'].includes(job.state)) return;
+  uploads.queue = uploads.queue.filter((queued) => queued !== job);
+  job.controller?.abort();
+  job.progress = 0;
+  drawProgress(job);
+  const declared = job.photoId;
+  if (declared && !job.uploaded) {
+    api('write', photoPath(declared), { method: 'DELETE' }).catch(() => {});
+    applyLocally(declared, { status: 'deleted' });
+    inventory.remove(declared);
+    productView.remove(declared);
+    delete job.el.dataset.photoId;
+    delete job.el.dataset.status;
+    $('.upload-photo-status', job.el).replaceChildren();
+    // A retry declares the photo anew, under a new key (the old one answers the deleted photo).
+    job.photoId = null;
+    job.upload = null;
+    job.idempotencyKey = crypto.randomUUID();
+  }
+  setJobState(job, 'cancelled', 'Cancelled.');
+  $('.retry', job.el).focus();
+  messages.show('info', `The upload of ${job.filename} was cancelled.`, { key: `upload:${job.idempotencyKey}` });
 }
 
-function drawProgress(job) {
-  const progress = $('progress', job.el);
-  progress.value = job.progress;
-  $('.upload-percent', job.el).textContent = `${Math.round(job.progress * 100)}%`;
-}
-
-function drawJobError(job) {
-  const note = $('.upload-error', job.el);
-  note.hidden = !job.error;
-  note.textContent = job.error ? errorText(job.error) : '';
-  $('.retry', job.el).hidden = !job.error;
-}
-
-function retryUpload(job) {
-  if (job.state !== 'error') return;
+/**
+ * Retry a failed or cancelled upload: back in the queue, resuming where it stopped.
+ * @param {UploadJob} job
+ */
+export function retryUpload(job) {
+  if (job.state !== 'error' && job.state !== 'cancelled') return;
   const productId = $('#product-id').value.trim();
   if (!job.photoId && productId && productId !== job.productId) {
     // Nothing was registered yet, and the product id has been corrected since: use it, under a
@@ -257,55 +277,10 @@ function retryUpload(job) {
     job.productId = productId;
     job.idempotencyKey = crypto.randomUUID();
   }
-  job.state = 'queued';
-  $('.retry', job.el).hidden = true;
+  job.error = null;
   setJobState(job, 'queued', 'Waiting to start…');
   uploads.queue.push(job);
+  // The Retry button just hid itself: focus moves to Cancel, which took its place.
+  $('.cancel-upload', job.el).focus();
   pumpUploads();
-  // The Retry button just hid itself: keep focus on the row it belonged to.
-  job.el.tabIndex = -1;
-  job.el.focus();
-}
-
-/**
- * The photo part of an upload row: thumbnail, status, failure reason, details button.
- * @param {HTMLElement} el
- * @param {import('./photos.js').PhotoRecord} record
- */
-export function drawUploadPhoto(el, record) {
-  if (el.dataset.uploadState === 'done') drawThumb($('.thumb', el), record);
-  drawStatus($('.upload-photo-status', el), record);
-  $('.open-photo', el).hidden = record.photo.status === 'deleted';
-  el.classList.toggle('is-settled', isSettled(record.photo.photo_id));
-}
-
-export function drawUploadSummary() {
-  const jobs = uploads.jobs;
-  if (!jobs.length) {
-    $('#uploads-summary').textContent = '';
-    return;
-  }
-  const done = jobs.filter((j) => j.state === 'done').length;
-  const failed = jobs.filter((j) => j.state === 'error').length;
-  const parts = [`${integerFormat.format(done)} of ${plural(jobs.length, 'photo', 'photos')} uploaded`];
-  if (failed) parts.push(`${integerFormat.format(failed)} stopped`);
-  const text = `${parts.join(', ')}.`;
-  // A live region: only a real change is announced.
-  if ($('#uploads-summary').textContent !== text) $('#uploads-summary').textContent = text;
-}
-
-function clearFinishedUploads() {
-  uploads.jobs = uploads.jobs.filter((job) => {
-    const finished = job.state === 'done' && (!job.photoId || isSettled(job.photoId));
-    if (finished) job.el.remove();
-    return !finished;
-  });
-  $('#uploads').hidden = uploads.jobs.length === 0;
-  drawUploadSummary();
-  if ($('#uploads').hidden) $('#files').focus();
-}
-
-/** "Clear finished". */
-export function wireUploads() {
-  $('#clear-finished').addEventListener('click', clearFinishedUploads);
 }

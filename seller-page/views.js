@@ -9,12 +9,14 @@ import { config } from './api.js';
 import { auth } from './auth.js';
 import { pollers, unwatch } from './polling.js';
 import { inventory } from './inventory.js';
+import { productView } from './product-view.js';
 import { detailDialog } from './detail.js';
 
-/** Stops what runs for a session: status checks, the inventory's request, the dialog. */
+/** Stops what runs for a session: status checks, the lists' requests, the dialog. */
 export function stopEverything() {
   for (const id of [...pollers.keys()]) unwatch(id);
   inventory.controller?.abort();
+  productView.reset();
   if (detailDialog()?.open) detailDialog().close();
 }
 
@@ -67,7 +69,7 @@ export function showFatal(text) {
 export function wireSignIn() {
   $('#sign-in').addEventListener('click', () => auth.signIn().catch((e) => messages.error(e, 'Could not start sign-in')));
   $('#sign-out').addEventListener('click', () => auth.signOut());
-  $('#token-form').addEventListener('submit', (event) => {
+  $('#token-form').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
     const token = $('#token-input').value.trim().replace(/^Bearer\s+/i, '');
     if (!token) {

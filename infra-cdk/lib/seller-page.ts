@@ -105,7 +105,7 @@ export class SellerPage extends Construct {
       "script-src 'self'",
       "style-src 'self'",
       "font-src 'self'",
-      `img-src 'self' data: ${props.variantsUrl}`,
+      `img-src 'self' data: blob: ${props.variantsUrl}`,
       `connect-src 'self' ${props.apiUrl} ${props.auth.hostedUiUrl} ${props.uploadUrl}`,
       "manifest-src 'self'",
       "form-action 'self'",

@@ -115,7 +115,7 @@ test('the CSP lets the page connect to itself, the API and the Cognito domain (a
 });
 
 test('the CSP lets the page show images from itself and the variants CDN', () => {
-  assert.match(directive(headers().csp, 'img-src'), /^img-src 'self' data: https:\/\/<\{"Fn::ImportValue":"CatalogData:[^"]*VariantsCdn[^"]*DomainName[^}]*\}>$/);
+  assert.match(directive(headers().csp, 'img-src'), /^img-src 'self' data: blob: https:\/\/<\{"Fn::ImportValue":"CatalogData:[^"]*VariantsCdn[^"]*DomainName[^}]*\}>$/);
 });
 
 test('the page is sent with HSTS, nosniff, no framing and no referrer', () => {
