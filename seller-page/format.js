@@ -53,8 +53,9 @@ export function formatBytes(bytes) {
     value /= 1000;
     unit += 1;
   }
+  // Bytes in words ("43 bytes": CLDR's short form is "43 byte"), larger units short ("4.2 kB").
   return new Intl.NumberFormat(undefined, {
-    style: 'unit', unit: units[unit], unitDisplay: 'short', maximumFractionDigits: unit === 0 ? 0 : 1,
+    style: 'unit', unit: units[unit], unitDisplay: unit === 0 ? 'long' : 'short', maximumFractionDigits: unit === 0 ? 0 : 1,
   }).format(value);
 }
 

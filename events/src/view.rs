@@ -1,9 +1,9 @@
 //! The photo as the HTTP contract (`API.md`) shows it: in the read API's answers and in the
 //! body of webhooks. One type, so that both always agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{PhotoState, PhotoStatus, Placeholder, VariantName};
+use crate::{AVIF, PhotoState, PhotoStatus, Placeholder, VariantName, WEBP};
 use chrono::SecondsFormat;
 use serde::Serialize;
 
@@ -51,9 +51,10 @@ pub struct PhotoView {
     pub variants: BTreeMap<VariantName, VariantView>,
     /// What to show while the photo loads, once it is ready.
     pub placeholder: Option<Placeholder>,
-    /// A ready-made `srcset` per content type, over the variants offered in it (`image/avif`,
-    /// `image/webp`, and the variants' own `image/jpeg` or `image/png`), smallest first, each
-    /// width once: a `<picture>` source's `srcset` as it is. Empty until the photo is ready.
+    /// A ready-made `srcset` per content type (`image/avif`, `image/webp`, and the variants'
+    /// own `image/jpeg` or `image/png`): each variant once, smallest first, in the lightest
+    /// file a browser taking that type shows: a `<picture>` source's `srcset` as it is. Empty
+    /// until the photo is ready.
     pub srcset: BTreeMap<String, String>,
     #[schema(format = "date-time")]
     pub created_at: String,
@@ -164,18 +165,41 @@ impl PhotoView {
     }
 }
 
-/// Each content type's `srcset`: the variants offered in it, smallest first, with their
-/// widths. A variant as wide as a smaller one (an original smaller than the bounds is not
-/// upscaled) is left out, as a `srcset` may name each width once.
+/// Each content type's `srcset`, for a `<picture>` source of that type: every variant once,
+/// smallest first, each in the lightest file a browser taking that type can show. A browser
+/// uses only the first source whose type it takes, so the AVIF source holds a variant's AVIF
+/// where it has one and its WebP or own file where not (every browser that shows AVIF shows
+/// WebP and JPEG); the WebP source the same without AVIF; the variants' own type their own
+/// files. A type none of the variants is offered in has no entry. A variant as wide as a
+/// smaller one (an original smaller than the bounds is not upscaled) is left out, as a
+/// `srcset` names each width once.
 fn srcset(variants: &BTreeMap<VariantName, VariantView>) -> BTreeMap<String, String> {
     let mut sets: BTreeMap<String, Vec<(u32, &str)>> = BTreeMap::new();
+    let offered: BTreeSet<&str> = variants
+        .values()
+        .flat_map(|variant| variant.formats.keys().map(String::as_str))
+        .collect();
     for variant in variants.values() {
-        let own = std::iter::once((variant.content_type.as_str(), variant.url.as_str()));
-        let others = variant
-            .formats
-            .iter()
-            .map(|(content_type, format)| (content_type.as_str(), format.url.as_str()));
-        for (content_type, url) in own.chain(others) {
+        let file = |content_type: &str| {
+            variant
+                .formats
+                .get(content_type)
+                .map(|format| format.url.as_str())
+        };
+        let lightest = |preferred: &[&str]| {
+            preferred
+                .iter()
+                .find_map(|content_type| file(content_type))
+                .unwrap_or(variant.url.as_str())
+        };
+        let mut sources = vec![(variant.content_type.as_str(), variant.url.as_str())];
+        if offered.contains(WEBP) {
+            sources.push((WEBP, lightest(&[WEBP])));
+        }
+        if offered.contains(AVIF) {
+            sources.push((AVIF, lightest(&[AVIF, WEBP])));
+        }
+        for (content_type, url) in sources {
             let set = sets.entry(content_type.to_owned()).or_default();
             if set.iter().all(|(width, _)| *width != variant.width) {
                 set.push((variant.width, url));
@@ -227,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn a_srcset_per_format_lists_the_variants_offered_in_it_smallest_first() {
+    fn a_srcset_per_format_covers_every_width_in_the_lightest_file_offered() {
         let variants = BTreeMap::from([
             (VariantName::Thumb, variant(150, "thumb", &["image/webp"])),
             (
@@ -241,13 +265,25 @@ mod tests {
             sets["image/jpeg"],
             "https://img/thumb.jpg 150w, https://img/small.jpg 320w, https://img/large.jpg 1600w"
         );
+        // Each source covers every width, in the lightest file its browsers can show.
         assert_eq!(
             sets["image/webp"],
-            "https://img/thumb.webp 150w, https://img/small.webp 320w"
+            "https://img/thumb.webp 150w, https://img/small.webp 320w, https://img/large.jpg 1600w"
         );
         assert_eq!(
             sets["image/avif"],
-            "https://img/small.avif 320w, https://img/large.avif 1600w"
+            "https://img/thumb.webp 150w, https://img/small.avif 320w, https://img/large.avif 1600w"
+        );
+    }
+
+    #[test]
+    fn a_format_no_variant_is_offered_in_has_no_srcset() {
+        let variants =
+            BTreeMap::from([(VariantName::Thumb, variant(150, "thumb", &["image/webp"]))]);
+        let sets = srcset(&variants);
+        assert_eq!(
+            sets.keys().collect::<Vec<_>>(),
+            ["image/jpeg", "image/webp"]
         );
     }
 

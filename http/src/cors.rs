@@ -38,6 +38,7 @@ impl CorsConfig {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_NONE_MATCH,
+                header::IF_MATCH,
                 header::HeaderName::from_static("idempotency-key"),
             ])
             .expose_headers([

@@ -424,7 +424,7 @@ async fn both_apis_answer_cors_preflights_for_the_page_origin_only() {
                 .header("access-control-request-method", method)
                 .header(
                     "access-control-request-headers",
-                    "authorization, content-type, idempotency-key",
+                    "authorization, content-type, idempotency-key, if-match",
                 )
                 .send()
         };
@@ -443,7 +443,12 @@ async fn both_apis_answer_cors_preflights_for_the_page_origin_only() {
             catalog_tests::PAGE_ORIGIN
         );
         assert!(header("access-control-allow-methods").contains(&method.to_ascii_lowercase()));
-        assert!(header("access-control-allow-headers").contains("idempotency-key"));
+        for asked in ["idempotency-key", "if-match"] {
+            assert!(
+                header("access-control-allow-headers").contains(asked),
+                "{asked}"
+            );
+        }
         let other = preflight("https://evil.example").await.unwrap();
         assert!(
             other.headers().get("access-control-allow-origin").is_none(),

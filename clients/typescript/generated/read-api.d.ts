@@ -332,9 +332,10 @@ export interface components {
             product_id: string;
             seller_id: string;
             /**
-             * @description A ready-made `srcset` per content type, over the variants offered in it (`image/avif`,
-             *     `image/webp`, and the variants' own `image/jpeg` or `image/png`), smallest first, each
-             *     width once: a `<picture>` source's `srcset` as it is. Empty until the photo is ready.
+             * @description A ready-made `srcset` per content type (`image/avif`, `image/webp`, and the variants'
+             *     own `image/jpeg` or `image/png`): each variant once, smallest first, in the lightest
+             *     file a browser taking that type shows: a `<picture>` source's `srcset` as it is. Empty
+             *     until the photo is ready.
              */
             srcset: {
                 [key: string]: string;
