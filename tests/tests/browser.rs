@@ -164,18 +164,6 @@ async fn photos_in(browser: &Client, status: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     let pipeline = Pipeline::start().await.unwrap();
-    let page = catalog_local_stack::publish_page(
-        &pipeline.stack.sdk,
-        &pipeline.stack.resources,
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../seller-page"),
-        &json!({
-            "write_api": pipeline.write.base_url,
-            "read_api": pipeline.read_url,
-            "auth": {"kind": "token"},
-        }),
-    )
-    .await
-    .unwrap();
     let files = artifacts().join(Uuid::new_v4().to_string());
     std::fs::create_dir_all(&files).unwrap();
     let mut paths = Vec::new();
@@ -196,24 +184,8 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
 
     let driver = Driver::start();
     let browser = driver.browser(&files.join("profile")).await;
-    let token = pipeline.write.token(SELLER);
-    browser
-        .goto(&format!("{page}#token={token}"))
-        .await
-        .unwrap();
-    // The page shows its views once its modules have read the token: wait until the form is
-    // shown, not only in the document.
-    let product = browser
-        .wait()
-        .for_element(Locator::Id("product-id"))
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(20), || async {
-        Ok(product.is_displayed().await?.then_some(()))
-    })
-    .await
-    .unwrap();
-    product.send_keys("sku-browser").await.unwrap();
+    open_page(&pipeline, &browser, SELLER).await;
+    type_into(&browser, "product-id", "sku-browser").await;
     // Choosing several files at once, as the file dialog does.
     browser
         .find(Locator::Id("files"))
@@ -398,7 +370,9 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     browser.close().await.unwrap();
 }
 
-/// The page opened on `pipeline`'s services with `seller`'s token, once its app shows.
+/// The page opened on `pipeline`'s services with `seller`'s token, once its app shows: its
+/// views appear once its modules have read the token, so the form must be shown, not only be
+/// in the document.
 async fn open_page(pipeline: &Pipeline, browser: &Client, seller: &str) {
     let page = catalog_local_stack::publish_page(
         &pipeline.stack.sdk,

@@ -208,37 +208,14 @@ fn photo(seller: &str, status: PhotoStatus, minutes: i64) -> PhotoState {
     state
 }
 
-/// Pages through the seller's inventory of `status`, `limit` at a time; every page but the
-/// last must be full, and the last must have no cursor.
+/// Pages through the seller's inventory of `status`, `limit` at a time (see [`pages`]).
 async fn inventory(
     pipeline: &Pipeline,
     seller: &str,
     status: PhotoStatus,
     limit: usize,
 ) -> Vec<String> {
-    let mut listed = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/sellers/me/photos?status={status}&limit={limit}");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = expect_json(get(pipeline, &path, Some(seller)).await, StatusCode::OK)
-            .await
-            .unwrap();
-        let items = ids(&page);
-        match page["next_cursor"].as_str() {
-            Some(next) => {
-                assert_eq!(items.len(), limit, "a page with a next cursor is full");
-                cursor = Some(next.to_owned());
-                listed.extend(items);
-            }
-            None => {
-                listed.extend(items);
-                return listed;
-            }
-        }
-    }
+    pages(pipeline, seller, &format!("status={status}"), limit).await
 }
 
 async fn store(pipeline: &Pipeline, photos: &[PhotoState]) {
