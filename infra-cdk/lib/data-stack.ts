@@ -1,8 +1,8 @@
 /**
  * CatalogData: everything that holds state or a name other parts depend on (network, event
- * store, buckets and CDN, read model, event bus and queues, keys, the sellers' user pool). It
- * changes rarely and is protected from deletion; the services stack can be torn down and
- * redeployed (see its one retained bucket in services-stack.ts).
+ * store, buckets and CDN, read model, event bus and queues, keys, the sellers' user pool, the
+ * backup vault and plan). It changes rarely and is protected from deletion; the services stack
+ * can be torn down and redeployed (see its one retained bucket in services-stack.ts).
  *
  * While the read model is rebuilt into a new table (resources.json lists a `previous_table`) it
  * also holds the one-off `catalog rebuild` task definition (rebuild-task.ts says why), and so
@@ -14,6 +14,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { SellerAuth } from './auth';
+import { Backups } from './backup';
 import { CatalogConfig } from './config';
 import { Database } from './database';
 import { Messaging } from './messaging';
@@ -38,6 +39,8 @@ export class DataStack extends Stack {
   readonly messaging: Messaging;
   readonly secrets: ServiceSecrets;
   readonly auth: SellerAuth;
+  /** The daily backups of the event store and the originals bucket (backup.ts). */
+  readonly backups: Backups;
   /** The one-off `catalog rebuild`, while resources.json lists a `previous_table`. */
   readonly rebuild?: RebuildTask;
 
@@ -60,6 +63,11 @@ export class DataStack extends Stack {
       selfSignUp: props.config.selfSignUp,
       sesEmail: props.config.sesEmail,
     });
+    this.backups = new Backups(this, 'Backups', {
+      naming,
+      database: this.database.cluster,
+      originals: this.storage.originals,
+    });
     this.rebuild = this.rebuildTask(props);
 
     new CfnOutput(this, 'VariantsBaseUrl', {
@@ -69,6 +77,38 @@ export class DataStack extends Stack {
     new CfnOutput(this, 'TaskSubnets', {
       value: this.network.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
       description: 'The subnets of the catalog tasks, for one-off commands (awsvpcConfiguration subnets)',
+    });
+    new CfnOutput(this, 'DatabaseClusterIdentifier', {
+      value: this.database.cluster.clusterIdentifier,
+      description: 'The Aurora cluster of the event store (aws rds restore-db-cluster-to-point-in-time --source-db-cluster-identifier)',
+    });
+    new CfnOutput(this, 'DatabaseSubnetGroup', {
+      value: this.database.subnetGroup.subnetGroupName,
+      description: 'The subnet group of the event store, for a restored cluster (--db-subnet-group-name)',
+    });
+    new CfnOutput(this, 'DatabaseSecurityGroup', {
+      value: this.database.cluster.connections.securityGroups.map((group) => group.securityGroupId).join(','),
+      description: 'The security group of the event store, for a restored cluster (--vpc-security-group-ids)',
+    });
+    new CfnOutput(this, 'DatabaseSecretArn', {
+      value: this.database.secret.secretArn,
+      description: 'The secret the processes connect with (host, port, dbname, username, password)',
+    });
+    new CfnOutput(this, 'BackupVaultName', {
+      value: this.backups.vault.backupVaultName,
+      description: 'The vault of the daily backups of the event store and the originals bucket (35 days)',
+    });
+    new CfnOutput(this, 'BackupRoleArn', {
+      value: this.backups.role.roleArn,
+      description: 'The role AWS Backup backs up and restores with (aws backup start-restore-job --iam-role-arn)',
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      value: this.messaging.bus.eventBusArn,
+      description: 'The catalog\'s event bus (aws events start-replay --destination Arn)',
+    });
+    new CfnOutput(this, 'EventArchiveArn', {
+      value: this.messaging.archive.archiveArn,
+      description: 'Every catalog event of the last 30 days (aws events start-replay --event-source-arn)',
     });
     new CfnOutput(this, 'UserPoolId', {
       value: this.auth.userPool.userPoolId,

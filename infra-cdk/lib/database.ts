@@ -1,5 +1,14 @@
 /**
- * The event store: Aurora PostgreSQL Serverless v2, a single writer in the isolated subnets.
+ * The event store: Aurora PostgreSQL Serverless v2 in the isolated subnets, a writer in the
+ * first AZ and a reader in the second. The reader is in promotion tier 1, so it scales with the
+ * writer (a Serverless v2 reader in tier 0 or 1 follows the writer's capacity) and is warm to take
+ * over: when the writer's AZ fails, Aurora promotes it, and the cluster endpoint (the `host` of
+ * the secret, which every process connects to) points at it within about a minute. Nothing
+ * reads from it meanwhile; it is there to fail over to.
+ *
+ * Backups: Aurora's own continuous backups (point-in-time restore to any second of the last 14
+ * days) and a daily snapshot into the backup vault (backup.ts). Backtrack is Aurora MySQL's
+ * alone.
  *
  * The credentials are generated into a Secrets Manager secret (host, port, dbname, username,
  * password: the tasks read each field as a PG* variable) and rotated by the single-user
@@ -22,12 +31,27 @@ export interface DatabaseProps {
   readonly vpc: ec2.IVpc;
 }
 
+/** The subnets of the cluster: one isolated subnet per AZ. */
+const DATABASE_SUBNETS: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+
 export class Database extends Construct {
   readonly cluster: rds.DatabaseCluster;
   readonly secret: secretsmanager.ISecret;
+  /** The cluster's subnet group (one isolated subnet per AZ): where a restored cluster goes too. */
+  readonly subnetGroup: rds.ISubnetGroup;
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
+
+    // The writer in the first AZ, the reader in the second: Aurora would otherwise pick an AZ for
+    // each, and might pick one for both. The instances' ids name their AZ, not a role (a failover
+    // swaps the roles). The writer of deployments made before the reader ('Writer', its AZ left to
+    // Aurora) cannot be given an AZ in place (RDS refuses the change): it is replaced by
+    // 'InstanceAz1', and Aurora fails over once when CloudFormation deletes it (README.md, Deploy).
+    const [writerAz, readerAz] = props.vpc.selectSubnets(DATABASE_SUBNETS).availabilityZones;
+    if (writerAz === undefined || readerAz === undefined) {
+      throw new Error('the database needs isolated subnets in two AZs');
+    }
 
     this.cluster = new rds.DatabaseCluster(this, 'Cluster', {
       engine: rds.DatabaseClusterEngine.auroraPostgres({
@@ -35,11 +59,13 @@ export class Database extends Construct {
       }),
       credentials: rds.Credentials.fromGeneratedSecret('catalog'),
       defaultDatabaseName: DATABASE_NAME,
-      writer: rds.ClusterInstance.serverlessV2('Writer'),
+      writer: rds.ClusterInstance.serverlessV2('InstanceAz1', { availabilityZone: writerAz }),
+      // Tier 1 (scaleWithWriter): the failover target, at the writer's capacity.
+      readers: [rds.ClusterInstance.serverlessV2('InstanceAz2', { availabilityZone: readerAz, scaleWithWriter: true })],
       serverlessV2MinCapacity: DATABASE_CAPACITY.min,
       serverlessV2MaxCapacity: DATABASE_CAPACITY.max,
       vpc: props.vpc,
-      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      vpcSubnets: DATABASE_SUBNETS,
       storageEncrypted: true,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.SNAPSHOT,
@@ -54,6 +80,12 @@ export class Database extends Construct {
       throw new Error('the cluster was created without a generated secret');
     }
     this.secret = secret;
+    // The cluster's own, as the construct made it (its name is what a point-in-time restore needs).
+    const subnetGroup = this.cluster.node.tryFindChild('Subnets');
+    if (!(subnetGroup instanceof rds.SubnetGroup)) {
+      throw new Error('the cluster has no subnet group of its own');
+    }
+    this.subnetGroup = subnetGroup;
 
     NagSuppressions.addResourceSuppressions(this.cluster, [{
       id: 'AwsSolutions-RDS6',

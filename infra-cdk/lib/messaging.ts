@@ -42,6 +42,8 @@ export interface MessagingProps {
 
 export class Messaging extends Construct {
   readonly bus: events.EventBus;
+  /** Every catalog event of the last 30 days, for `aws events start-replay` (README.md, Operations). */
+  readonly archive: events.Archive;
   readonly queues: Readonly<Record<QueueRole, PipelineQueue>>;
   /** The rule on the default bus that routes S3's "Object Created" events of originals. */
   readonly uploadRule: events.Rule;
@@ -53,7 +55,7 @@ export class Messaging extends Construct {
     this.bus = new events.EventBus(this, 'Bus', { eventBusName: naming.name(resources.bus) });
     // An envelope carries the photo's personal fields in the clear: the archive keeps it no
     // longer than an erasure may take (docs/DESIGN.md, "Personal data and its erasure").
-    this.bus.archive('Archive', {
+    this.archive = this.bus.archive('Archive', {
       description: 'Every photo event, for replay',
       eventPattern: { source: [resources.eventSource] },
       retention: Duration.days(30),

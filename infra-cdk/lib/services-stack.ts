@@ -176,6 +176,15 @@ export class ServicesStack extends Stack {
       value: this.sellerPage.url,
       description: 'The seller web page',
     });
+    // What the deploy pipeline's smoke test asks the load balancer: both APIs' targets healthy on /readyz.
+    new CfnOutput(this, 'WriteApiTargetGroupArn', {
+      value: this.loadBalancer.writeTargets.targetGroupArn,
+      description: 'The write API\'s targets (aws elbv2 describe-target-health): healthy means /readyz answers 200',
+    });
+    new CfnOutput(this, 'ReadApiTargetGroupArn', {
+      value: this.loadBalancer.readTargets.targetGroupArn,
+      description: 'The read API\'s targets (aws elbv2 describe-target-health): healthy means /readyz answers 200',
+    });
     new CfnOutput(this, 'UserPoolClientId', {
       value: this.sellerPage.client.userPoolClientId,
       description: "The seller page's Cognito app client (CATALOG_JWT_AUDIENCE of the APIs)",
@@ -220,6 +229,22 @@ export class ServicesStack extends Stack {
       value: this.resync.process.securityGroup.securityGroupId,
       description: 'The security group of one-off commands (awsvpcConfiguration securityGroups)',
     });
+    // The services by part, for pausing and resuming them (a point-in-time restore) and for
+    // `aws ecs wait services-stable`.
+    const services: [string, string, ecs.FargateService][] = [
+      ['WriteApi', 'write API', this.services.writeApi],
+      ['ReadApi', 'read API', this.services.readApi],
+      ['Relay', 'relay', this.services.relay],
+      ['Projector', 'projector', this.services.projector],
+      ['ImageProcessor', 'image processor', this.services.imageProcessor],
+      ['Notifier', 'notifier', this.services.notifier],
+    ];
+    for (const [id, part, service] of services) {
+      new CfnOutput(this, `${id}ServiceName`, {
+        value: service.serviceName,
+        description: `The ECS service of the ${part} (aws ecs update-service --service)`,
+      });
+    }
     const writeApi = this.services.processes['write-api']!;
     new CfnOutput(this, 'WriteApiTaskDefinition', {
       value: writeApi.taskDefinition.family,

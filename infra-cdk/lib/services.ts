@@ -54,6 +54,12 @@ import { VIEWER_IP_HEADER } from './api-cdn';
 export const WRITE_API_PORT = 8080;
 export const READ_API_PORT = 8081;
 
+/** Every service keeps all its tasks serving during a deployment, and may double while it runs. */
+export const MIN_HEALTHY_PERCENT = 100;
+export const MAX_HEALTHY_PERCENT = 200;
+/** The fewest tasks of each API: one in each AZ. */
+export const API_MIN_TASKS = 2;
+
 /** The calls a queue consumer makes on its queue. */
 export const QUEUE_CONSUMER_ACTIONS = [
   'sqs:ReceiveMessage',
@@ -230,14 +236,17 @@ export class Services extends Construct {
     this.processes = processes;
     this.apis = [writeApi, readApi];
 
-    this.writeApi = this.service(writeApi, 2);
-    this.readApi = this.service(readApi, 2);
-    this.scaleOnCpu(this.writeApi, { min: 2, max: 8 });
-    this.scaleOnCpu(this.readApi, { min: 2, max: 8 });
+    // Two at least: one in each AZ, so either API survives the loss of an AZ without a cold start.
+    this.writeApi = this.service(writeApi, API_MIN_TASKS);
+    this.readApi = this.service(readApi, API_MIN_TASKS);
+    this.scaleOnCpu(this.writeApi, { min: API_MIN_TASKS, max: 8 });
+    this.scaleOnCpu(this.readApi, { min: API_MIN_TASKS, max: 8 });
 
     // One relay: the outbox holds every event durably, so while ECS replaces a failed relay
-    // (about a minute) events wait rather than get lost; two would be safe (rows are claimed
-    // with SKIP LOCKED) but would double the polling for no gain in delivery.
+    // (about a minute, in the other AZ when its own is down) events wait rather than get lost;
+    // two would be safe (rows are claimed with SKIP LOCKED) but would double the polling for no
+    // gain in delivery. The queue consumers below start at one task for the same reason: their
+    // messages wait in SQS (in-flight ones come back after their visibility timeout).
     this.relay = this.service(relay, 1);
     this.projector = this.service(projector, 1);
     this.scaleOnBacklog(this.projector, props.queues.projector.queue, { min: 1, max: 4 });
@@ -311,6 +320,14 @@ export class Services extends Construct {
     process.allow(actions, [bucket.bucketArn], { StringLike: { 's3:prefix': [`${prefix}*`] } });
   }
 
+  /**
+   * A service over both AZs: its tasks may run in the app subnet of either, and Fargate spreads
+   * them across the two (it takes no placement strategy; it balances by AZ itself), so the APIs'
+   * two tasks or more are in both. When an AZ fails, ECS starts the replacements in the other;
+   * once it is back, AZ rebalancing moves tasks until the two are even again. A deployment
+   * starts the new tasks before it stops any old one (100 % healthy at least, up to 200 %), and
+   * the circuit breaker rolls back one whose tasks do not become healthy.
+   */
   private service(process: CatalogProcess, desiredCount: number): ecs.FargateService {
     return new ecs.FargateService(process, 'Service', {
       cluster: this.cluster,
@@ -318,9 +335,10 @@ export class Services extends Construct {
       desiredCount,
       securityGroups: [process.securityGroup],
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-      minHealthyPercent: 100,
-      maxHealthyPercent: 200,
+      minHealthyPercent: MIN_HEALTHY_PERCENT,
+      maxHealthyPercent: MAX_HEALTHY_PERCENT,
       circuitBreaker: { rollback: true },
+      availabilityZoneRebalancing: ecs.AvailabilityZoneRebalancing.ENABLED,
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
   }

@@ -2,6 +2,8 @@
 import './config.test';
 import './names.test';
 import './data.test';
+import './resilience.test';
+import './backup.test';
 import './secrets.test';
 import './auth.test';
 import './services.test';
@@ -12,4 +14,5 @@ import './seller-page.test';
 import './alarms.test';
 import './observability.test';
 import './dashboard.test';
+import './pipeline.test';
 import './nag.test';
