@@ -275,13 +275,7 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     .unwrap_or_else(|error| panic!("the detail did not list WebP and AVIF: {error}"));
     caption.clear().await.unwrap();
     caption.send_keys("Red shoe, side view").await.unwrap();
-    browser
-        .find(Locator::Id("save-details"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "save-details").await;
     eventually(Duration::from_secs(20), || async {
         let photo = pipeline.store.load(edited.parse()?).await?;
         Ok(
@@ -346,21 +340,8 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
     .unwrap_or_else(|error| panic!("the page did not replace the image: {error}"));
 
     // Delete it, confirming.
-    browser
-        .find(Locator::Id("delete-photo"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("confirm-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "delete-photo").await;
+    click(&browser, "confirm-delete").await;
     eventually(Duration::from_secs(20), || async {
         let photo = pipeline.store.load(edited.parse()?).await?;
         Ok((photo.map(|photo| photo.status) == Some(PhotoStatus::Deleted)).then_some(()))
@@ -401,6 +382,18 @@ async fn open_page(pipeline: &Pipeline, browser: &Client, seller: &str) {
     })
     .await
     .unwrap();
+}
+
+/// Clicks the element `id`, once it is in the page (a confirmation appears after its button).
+async fn click(browser: &Client, id: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Sets an input's value as a user types it (the field cleared first).
@@ -501,13 +494,7 @@ async fn a_seller_orders_a_gallery_by_keyboard_filters_and_acts_on_many_photos()
 
     // The product view shows the gallery in order: none placed yet, so newest first.
     type_into(&browser, "product-view-id", "sku-gallery").await;
-    browser
-        .find(Locator::Id("show-product"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "show-product").await;
     let cards = "#product-gallery [data-photo-id]";
     eventually(Duration::from_secs(20), || async {
         Ok((ids_in(&browser, cards).await == [id(3), id(2), id(1), id(0)]).then_some(()))
@@ -591,21 +578,8 @@ async fn a_seller_orders_a_gallery_by_keyboard_filters_and_acts_on_many_photos()
     .unwrap_or_else(|error| panic!("three photos were not selected: {error}"));
     screenshot(&browser, "seller-page-bulk").await;
     assert_eq!(axe(&browser, "bulk selection").await, Vec::<String>::new());
-    browser
-        .find(Locator::Id("bulk-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("confirm-bulk-delete"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "bulk-delete").await;
+    click(&browser, "confirm-bulk-delete").await;
     let summary = browser.find(Locator::Id("bulk-summary")).await.unwrap();
     eventually(Duration::from_secs(30), || async {
         Ok(summary
