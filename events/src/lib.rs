@@ -5,6 +5,7 @@
 //! - [`event`]: the domain events the `Photo` aggregate appends to the event store, one enum
 //!   with a variant per fact (upload requested, uploaded, processing started, processed, ...).
 //!   Every event carries the moment it occurred, so that folding events is a pure function.
+//! - [`tag`]: what a tag is, as the write side keeps it and the read side looks it up.
 //! - [`state`]: the photo's full state and the one fold ([`PhotoState::apply`]) that the
 //!   aggregate, the outbox relay, the projector and the resync all use.
 //! - [`envelope`]: what goes on the bus: the event with its identity, position and the
@@ -25,6 +26,7 @@ pub mod event;
 pub mod media;
 pub mod resources;
 pub mod state;
+pub mod tag;
 pub mod trace;
 pub mod upcast;
 pub mod view;

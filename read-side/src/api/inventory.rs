@@ -13,22 +13,19 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use catalog_events::PhotoStatus;
+use catalog_events::tag::MAX_TAG_CHARS;
 use catalog_http::Problem;
 use catalog_http::auth::Seller;
 use catalog_read_model::{
     INVENTORY_INDEX, INVENTORY_KEY, LISTED_KEY, PRODUCT_INDEX, PRODUCT_KEY, STATUS_INDEX,
     STATUS_KEY,
 };
-use unicode_normalization::UnicodeNormalization;
 
 use super::ReadState;
 use super::caching::{self, conditional};
 use super::listing::{Condition, Listing, Page, PageQuery, page_tag};
 use super::products::product_id;
 use crate::error::ReadError;
-
-/// The longest tag the write side takes.
-const MAX_TAG_CHARS: usize = 50;
 
 /// The token's seller's photos in every status, newest first; with `status`, `product_id` or
 /// `tag` (any of them together), only those.
@@ -113,17 +110,14 @@ pub async fn inventory(
     ))
 }
 
-/// A tag as the write side keeps it (trimmed, composed), if it could be one.
+/// A tag as the write side keeps it, if it could be one.
 fn tag(tag: &str) -> Result<String, ReadError> {
-    let tag: String = tag.trim().nfc().collect();
-    let chars = tag.chars().count();
-    if chars == 0 || chars > MAX_TAG_CHARS || tag.chars().any(char::is_control) {
-        return Err(ReadError::invalid(
+    catalog_events::tag::normalize(tag).ok_or_else(|| {
+        ReadError::invalid(
             "tag",
-            format!("1 to {MAX_TAG_CHARS} characters, none a control"),
-        ));
-    }
-    Ok(tag)
+            format!("1 to {MAX_TAG_CHARS} printable characters, none invisible"),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //! filename look like another or reorder what a buyer reads. Text is stored NFC-normalized, so
 //! the same words are the same bytes.
 
+use catalog_events::tag::{MAX_TAG_CHARS, hidden};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use url::Url;
 
 use catalog_http::problem::{Code, FieldError, Problem};
@@ -35,7 +35,6 @@ const MAX_FILENAME_CHARS: usize = 255;
 const MAX_CAPTION_CHARS: usize = 2000;
 const MAX_ALT_TEXT_CHARS: usize = 500;
 const MAX_TAGS: usize = 20;
-const MAX_TAG_CHARS: usize = 50;
 const MAX_URL_CHARS: usize = 2048;
 
 /// The fields that describe a new photo (`POST /v1/photos`; the multipart form has the same).
@@ -285,15 +284,6 @@ fn text(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<Field
 /// A character that changes how text shows without showing itself: a format character (Cf:
 /// direction overrides and isolates, zero-width spaces and joiners, the byte order mark...)
 /// or a line or paragraph separator (Zl, Zp).
-fn hidden(c: char) -> bool {
-    matches!(
-        c.general_category(),
-        GeneralCategory::Format
-            | GeneralCategory::LineSeparator
-            | GeneralCategory::ParagraphSeparator
-    )
-}
-
 fn hidden_refused(field: &str) -> FieldError {
     FieldError::new(
         field,
@@ -345,12 +335,7 @@ fn prose(
 fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
     let mut unique: Vec<String> = Vec::new();
     for tag in tags? {
-        let tag = nfc(tag.trim());
-        let tag = tag.as_str();
-        if tag.is_empty()
-            || tag.chars().count() > MAX_TAG_CHARS
-            || tag.chars().any(|c| c.is_control() || hidden(c))
-        {
+        let Some(tag) = catalog_events::tag::normalize(&tag) else {
             errors.push(FieldError::new(
                 "tags",
                 format!(
@@ -358,9 +343,9 @@ fn tags(tags: Option<Vec<String>>, errors: &mut Vec<FieldError>) -> Option<Vec<S
                 ),
             ));
             break;
-        }
-        if !unique.iter().any(|seen| seen == tag) {
-            unique.push(tag.to_owned());
+        };
+        if !unique.contains(&tag) {
+            unique.push(tag);
         }
     }
     if unique.len() > MAX_TAGS {
