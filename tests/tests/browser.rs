@@ -211,18 +211,19 @@ async fn a_seller_uploads_edits_and_deletes_photos_through_the_page() {
             .unwrap();
         assert_eq!(photo.status, PhotoStatus::Ready);
         assert_eq!(photo.seller_id, SELLER);
-        let thumbnail = browser
-            .find(Locator::Css(&format!("[data-photo-id=\"{id}\"] img")))
-            .await
-            .unwrap();
-        let loaded = browser
-            .execute(
-                "return arguments[0].complete && arguments[0].naturalWidth > 0;",
-                vec![serde_json::to_value(&thumbnail).unwrap()],
-            )
-            .await
-            .unwrap();
-        assert_eq!(loaded, json!(true), "the thumbnail of {id} did not load");
+        // The thumbnail loads after the row shows the photo ready (its <picture> picks a file).
+        eventually(Duration::from_secs(20), || async {
+            let loaded = browser
+                .execute(
+                    "const img = document.querySelector(`[data-photo-id=\"${arguments[0]}\"] img`);\
+                     return !!img && img.complete && img.naturalWidth > 0;",
+                    vec![json!(id)],
+                )
+                .await?;
+            Ok((loaded == json!(true)).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|error| panic!("the thumbnail of {id} did not load: {error}"));
     }
     let failed = photos_in(&browser, "failed").await;
     let reason = browser
