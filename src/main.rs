@@ -22,7 +22,7 @@ use catalog_image_processor::{Processor, ProcessorConfig};
 use catalog_notifier::{Notifier, NotifierConfig};
 use catalog_projections::projector::{Projector, ProjectorConfig};
 use catalog_read_side::config::ReadApiConfig;
-use catalog_relay::{Relay, RelayConfig, quarantine};
+use catalog_relay::{Relay, RelayConfig, quarantine, republish};
 use catalog_runtime::aws;
 use catalog_runtime::metrics::MetricsConfig;
 use catalog_runtime::queue::Queue;
@@ -124,6 +124,15 @@ enum Command {
     Rebuild {
         #[command(flatten)]
         database: DatabaseConfig,
+    },
+    /// Have the relay publish again every event it published since a moment (RFC 3339), for
+    /// a bus or queues that lost what they held; consumers take what they had already in
+    /// their stride.
+    Republish {
+        #[command(flatten)]
+        database: DatabaseConfig,
+        #[arg(long)]
+        since: chrono::DateTime<chrono::Utc>,
     },
     /// List the events the relay set aside as never publishable.
     Quarantined {
@@ -330,6 +339,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{rebuilt}");
             anyhow::ensure!(rebuilt.agrees(), "the new read model does not agree");
             catalog_projections::finished("rebuild");
+        }
+        Command::Republish { database, since } => {
+            let pool = database.connect().await?;
+            let republished = republish::since(&pool, since).await?;
+            println!(
+                "{republished} event(s) published since {} handed back to the relay",
+                since.to_rfc3339()
+            );
         }
         Command::Quarantined { database, release } => {
             let pool = database.connect().await?;

@@ -26,6 +26,7 @@
 //! not here: a relay that is down cannot report that it stalled.
 
 pub mod quarantine;
+pub mod republish;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -201,10 +201,19 @@ pub fn pid_of(part: &str) -> Option<u32> {
 
 /// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
 pub fn peak_memory(pid: u32) -> anyhow::Result<u64> {
+    memory(pid, "VmHWM:")
+}
+
+/// The resident memory of process `pid` now (`VmRSS`), in bytes.
+pub fn resident_memory(pid: u32) -> anyhow::Result<u64> {
+    memory(pid, "VmRSS:")
+}
+
+fn memory(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| {
             value
                 .trim()
@@ -213,6 +222,6 @@ pub fn peak_memory(pid: u32) -> anyhow::Result<u64> {
                 .parse::<u64>()
                 .ok()
         })
-        .ok_or_else(|| anyhow::anyhow!("no VmHWM for process {pid}"))?;
+        .ok_or_else(|| anyhow::anyhow!("no {field} for process {pid}"))?;
     Ok(kib * 1024)
 }

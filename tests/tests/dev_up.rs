@@ -1,6 +1,7 @@
 //! `./dev up` itself, as a developer runs it: a worker SIGKILLed under it is restarted while
 //! the APIs keep answering, and after Ctrl-C and `./dev up` again every photo is still listed
-//! with its variants served. What an operator watches there: every part's metrics endpoint,
+//! with its variants served. moto SIGKILLed under it while photos are uploaded comes back by
+//! itself, and no accepted photo is lost. What an operator watches there: every part's metrics endpoint,
 //! Prometheus scraping them all with the project's alert rules, and `catalog trace`.
 //!
 //! It runs on ports, a moto, a database and folders of its own (and the binaries `./dev test`
@@ -12,7 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use catalog_tests::{
@@ -197,6 +199,15 @@ fn alive(pid: u32) -> bool {
 }
 
 async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String {
+    try_upload(http, setup, product).await.unwrap()
+}
+
+/// An upload whose refusal (a `503` while a part is down, say) is an error, not a panic.
+async fn try_upload(
+    http: &reqwest::Client,
+    setup: &Setup,
+    product: &str,
+) -> anyhow::Result<String> {
     let form = reqwest::multipart::Form::new()
         .text("product_id", product.to_owned())
         .part(
@@ -208,12 +219,12 @@ async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String 
         .bearer_auth(setup.token())
         .multipart(form)
         .send()
-        .await
-        .unwrap();
-    expect_json(created, StatusCode::CREATED).await.unwrap()["photo_id"]
+        .await?;
+    let created = expect_json(created, StatusCode::CREATED).await?;
+    created["photo_id"]
         .as_str()
-        .unwrap()
-        .to_owned()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no photo_id in {created}"))
 }
 
 /// Waits until the product's gallery lists exactly these photos, all ready and with their AVIF
@@ -222,7 +233,7 @@ async fn upload(http: &reqwest::Client, setup: &Setup, product: &str) -> String 
 async fn gallery(http: &reqwest::Client, setup: &Setup, product: &str, photos: &[&str]) -> Value {
     let page = eventually(Duration::from_secs(90), || async {
         let page = http
-            .get(format!("{}/v1/products/{product}/photos", setup.read))
+            .get(format!("{}/v1/products/{product}/photos?limit=100", setup.read))
             .send()
             .await?;
         let page = expect_json(page, StatusCode::OK).await?;
@@ -301,6 +312,89 @@ async fn dev_up_restarts_a_killed_worker_and_keeps_its_photos_across_a_restart()
     let after = gallery(&http, &setup, "sku-dev-up", &[&first, &second]).await;
     assert_eq!(after["items"], before["items"]);
     for item in after["items"].as_array().unwrap() {
+        for variant in item["variants"].as_object().unwrap().values() {
+            let url = variant["url"].as_str().unwrap();
+            let served = http.get(url).send().await.unwrap();
+            assert_eq!(served.status(), StatusCode::OK, "{url}");
+        }
+    }
+    up.interrupt();
+}
+
+/// moto, the stand-in for S3, DynamoDB, SQS and EventBridge, SIGKILLed twice while a seller
+/// uploads: its supervisor starts it again with its objects, `./dev up` rebuilds the read model
+/// and republishes the outbox on its own, both APIs are ready again within two minutes of each
+/// kill, and every photo that was accepted (`201`) is listed ready with its variants served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_up_brings_moto_back_after_a_sigkill_and_loses_no_accepted_photo() {
+    const PRODUCT: &str = "sku-moto-killed";
+    let setup = Arc::new(Setup::new().await);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut up = DevUp::start(&setup);
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let uploading = Arc::new(AtomicBool::new(true));
+    let uploader = tokio::spawn({
+        let (setup, http, accepted, uploading) = (
+            Arc::clone(&setup),
+            http.clone(),
+            Arc::clone(&accepted),
+            Arc::clone(&uploading),
+        );
+        async move {
+            let mut refused = 0;
+            while uploading.load(Ordering::Relaxed) {
+                match try_upload(&http, &setup, PRODUCT).await {
+                    Ok(photo) => accepted.lock().unwrap().push(photo),
+                    Err(_) => refused += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            refused
+        }
+    });
+    for kill in 1..=2 {
+        let before = accepted.lock().unwrap().len();
+        eventually(Duration::from_secs(60), || async {
+            Ok((accepted.lock().unwrap().len() >= before + 3).then_some(()))
+        })
+        .await
+        .expect("photos are accepted before moto is killed");
+        let moto = setup.pid("moto");
+        signal(&moto.to_string(), "KILL");
+        let killed = Instant::now();
+        up.expect_line("moto exited", Duration::from_secs(10));
+        up.expect_line("moto recovered", Duration::from_secs(180));
+        eventually(Duration::from_secs(120), || async {
+            for api in [&setup.write, &setup.read] {
+                let ready = http.get(format!("{api}/readyz")).send().await?;
+                if ready.status() != StatusCode::OK {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        })
+        .await
+        .expect("both APIs are ready again");
+        println!(
+            "kill {kill}: moto back and both APIs ready {:.1} s after the SIGKILL",
+            killed.elapsed().as_secs_f64()
+        );
+        assert!(killed.elapsed() < Duration::from_secs(120));
+        assert_ne!(setup.pid("moto"), moto);
+    }
+    uploading.store(false, Ordering::Relaxed);
+    let refused = uploader.await.unwrap();
+    let accepted = accepted.lock().unwrap().clone();
+    println!(
+        "{} photos accepted, {refused} refused while moto was down",
+        accepted.len()
+    );
+    let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    let page = gallery(&http, &setup, PRODUCT, &accepted).await;
+    for item in page["items"].as_array().unwrap() {
         for variant in item["variants"].as_object().unwrap().values() {
             let url = variant["url"].as_str().unwrap();
             let served = http.get(url).send().await.unwrap();

@@ -168,17 +168,16 @@ pub fn hostile_files(folder: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One photo: declare, PUT, upload-complete; the time from upload-complete until it is ready,
-/// and until its AVIF variants are shown (for an opaque photo).
-async fn one(
+/// Sends one photo as a seller's client does: declare it (for product `bench-<index % 50>`),
+/// PUT the file to its presigned URL, upload-complete; returns its id.
+pub async fn upload(
     client: &Client,
     target: &Target,
     token: &str,
     name: &str,
     bytes: &[u8],
     index: usize,
-    expect_failed: bool,
-) -> anyhow::Result<(Duration, Option<Duration>)> {
+) -> anyhow::Result<String> {
     let content_type = match Path::new(name).extension().and_then(|e| e.to_str()) {
         Some("png") => "image/png",
         Some("webp") => "image/webp",
@@ -229,6 +228,21 @@ async fn one(
         StatusCode::ACCEPTED,
     )
     .await?;
+    Ok(id)
+}
+
+/// One photo: sent, then the time from upload-complete until it is ready, and until its AVIF
+/// variants are shown (for an opaque photo).
+async fn one(
+    client: &Client,
+    target: &Target,
+    token: &str,
+    name: &str,
+    bytes: &[u8],
+    index: usize,
+    expect_failed: bool,
+) -> anyhow::Result<(Duration, Option<Duration>)> {
+    let id = upload(client, target, token, name, bytes, index).await?;
     let completed = Instant::now();
     let mut ready = None;
     loop {
@@ -306,7 +320,7 @@ fn has_avif(photo: &Value) -> bool {
     })
 }
 
-async fn expect(response: reqwest::Response, status: StatusCode) -> anyhow::Result<Value> {
+pub async fn expect(response: reqwest::Response, status: StatusCode) -> anyhow::Result<Value> {
     let got = response.status();
     let body = response.text().await?;
     anyhow::ensure!(got == status, "expected {status}, got {got}: {body}");
