@@ -2,10 +2,11 @@
 
 moto on its own keeps every S3 object's bytes in memory (about 2.4 GB per 1,000 photos of
 1-5 MB) and forgets everything when its process dies. This package runs the same server with
-three changes, each in a module of its own:
+these changes, each in a module of its own:
 
 - `bodies`: an S3 object's bytes live in a file under the state folder, read when the object
-  is read; moto's memory holds only the object's metadata.
+  is read; moto's memory holds only the object's metadata, which `lean` trims (moto never
+  frees a model instance on its own).
 - `objects`: every request that changes objects writes, before it is answered, a record of
   each object it changed (its versions' metadata and tags, naming their body files). A moto
   killed at any moment comes back with every object it had acknowledged.

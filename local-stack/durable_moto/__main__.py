@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import bodies, objects, snapshots
+from . import bodies, lean, objects, snapshots
 
 # Requests that change nothing need no snapshot.
 READS = ("GET", "HEAD", "OPTIONS")
@@ -69,6 +69,7 @@ def main():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     state = os.path.abspath(arguments.state)
     os.makedirs(state, exist_ok=True)
+    lean.install()
     bodies.install(os.path.join(state, "bodies"))
     objects.install(os.path.join(state, "objects"))
     snapshot = os.path.join(state, "snapshot.pickle")

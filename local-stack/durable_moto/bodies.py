@@ -17,6 +17,8 @@ import uuid
 
 from moto.s3 import models
 
+from . import lean
+
 # Set while object records are written: keys pickled then are their files' owners.
 _SAVING = threading.local()
 
@@ -112,6 +114,7 @@ def _setstate(key, state):
     key.__dict__.update(state)
     key._value_buffer = DiskBody(name, owner)
     key.lock = threading.Lock()
+    lean.compact(key)
 
 
 def _dispose(key, garbage=False):
