@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, CompletedMultipartUpload, CompletedPart};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,20 @@ use self::presign::{Presigner, PutRequest};
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Whether an error of the bucket means it could not be reached (a connection refused or
+/// reset, a connect timeout): a stand-in restarting, a network blip. The request may be
+/// tried again shortly; anything else is a fault.
+pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(connector) = error.downcast_ref::<ConnectorError>() {
+            return connector.is_io() || connector.is_timeout();
+        }
+        next = error.source();
+    }
+    false
+}
 
 /// A URL a client PUTs the original to, with the headers it must send exactly.
 #[derive(Debug, Clone)]

@@ -189,6 +189,17 @@ pub fn database_problem(error: &(dyn std::error::Error + 'static)) -> Problem {
     }
 }
 
+/// A failure of the originals bucket: `503` with `Retry-After` while it cannot be reached (the
+/// client's retry will do), `500` for anything else.
+pub fn bucket_problem(error: &(dyn std::error::Error + 'static)) -> Problem {
+    if catalog_event_store::originals::is_unreachable(error) {
+        tracing::warn!(error = %error, "the originals bucket cannot be reached");
+        Problem::unavailable("the originals bucket cannot be reached right now; retry shortly")
+    } else {
+        Problem::internal(error)
+    }
+}
+
 /// Executes `command` on the photo and answers `status` with `body` of the photo after it.
 /// Under an `Idempotency-Key`, that answer is stored by the statement that appends the
 /// command's events (see [`idempotency`]).

@@ -17,7 +17,7 @@ use catalog_http::problem::Code;
 use super::bodies::{CreatedPhoto, History, HistoryEvent, PhotoSummary, PhotoVersion, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, DetailsPatch, NewPhoto, ValidPhoto};
-use super::{Answering, AppState, cause, command_problem, photo_id, preconditions};
+use super::{Answering, AppState, bucket_problem, cause, command_problem, photo_id, preconditions};
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::uploads::{self, NotRecorded};
 
@@ -88,7 +88,7 @@ pub async fn create(
                 state.presign_ttl,
             )
             .await
-            .map_err(|error| Problem::internal(&*error))?;
+            .map_err(|error| bucket_problem(&*error))?;
         let command = PhotoCommand::RequestUpload(upload_requested(photo_id, &seller, photo));
         let upload = Upload::from(upload);
         let created = |after: &PhotoState| CreatedPhoto {
@@ -140,7 +140,7 @@ pub async fn upload_complete(
                 Problem::new(Code::Conflict, refusal.to_string())
             }
             NotRecorded::Command(error) => command_problem(error),
-            NotRecorded::Bucket(error) => Problem::internal(&*error),
+            NotRecorded::Bucket(error) => bucket_problem(&*error),
         })?;
         answering.respond(&after)
     })

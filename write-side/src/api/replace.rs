@@ -16,7 +16,7 @@ use catalog_http::auth::Seller;
 use super::bodies::{CreatedPhoto, PhotoSummary, Upload};
 use super::idempotency::{self, IdempotencyKey};
 use super::validate::{self, NewOriginal};
-use super::{Answering, AppState, photo_id};
+use super::{Answering, AppState, bucket_problem, photo_id};
 
 /// Where a photo's new original is stored: beside its first (`originals/<id>`), under the
 /// photo's version when it was declared, so that each replacement has a key of its own (an
@@ -72,7 +72,7 @@ pub async fn replace(
                 state.presign_ttl,
             )
             .await
-            .map_err(|error| Problem::internal(&*error))?;
+            .map_err(|error| bucket_problem(&*error))?;
         let command = PhotoCommand::RequestReplacement {
             seller_id: seller.0.clone(),
             request: ReplacementRequested {

@@ -59,21 +59,18 @@ pub async fn run(
     let (started, mut sent, mut failed) = (Instant::now(), 0, 0);
     while sent < photos {
         let batch = step.min(photos - sent);
-        let outcomes: Vec<anyhow::Result<()>> =
-            futures_util::stream::iter(sent..sent + batch)
-                .map(|index| {
-                    let (client, target, token, files) =
-                        (&client, &target, &token, Arc::clone(&files));
-                    async move {
-                        let bytes = &files[index % files.len()];
-                        let id =
-                            e2e::upload(client, target, token, "soak.jpg", bytes, index).await?;
-                        ready(client, target, token, &id).await
-                    }
-                })
-                .buffer_unordered(concurrency.max(1))
-                .collect()
-                .await;
+        let outcomes: Vec<anyhow::Result<()>> = futures_util::stream::iter(sent..sent + batch)
+            .map(|index| {
+                let (client, target, token, files) = (&client, &target, &token, Arc::clone(&files));
+                async move {
+                    let bytes = &files[index % files.len()];
+                    let id = e2e::upload(client, target, token, "soak.jpg", bytes, index).await?;
+                    ready(client, target, token, &id).await
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
         for error in outcomes.into_iter().filter_map(Result::err) {
             failed += 1;
             eprintln!("a photo did not become ready: {error:#}");
@@ -119,7 +116,10 @@ fn processes(run_dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(run_dir)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let Some(part) = name.strip_suffix(".pid") else {
             continue;
         };

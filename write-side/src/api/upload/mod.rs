@@ -36,7 +36,7 @@ use super::bodies::PhotoSummary;
 use super::idempotency::{self, IdempotencyKey};
 use super::photos::{original_key, upload_requested};
 use super::validate::{self, NewPhoto, SUPPORTED_TYPES};
-use super::{Answering, AppState};
+use super::{Answering, AppState, bucket_problem};
 use catalog_event_store::aggregate::PhotoCommand;
 use catalog_event_store::originals::{StreamedUpload, Uploaded};
 use catalog_events::media::MediaType;
@@ -256,7 +256,7 @@ async fn receive_file(
                 started
                     .write(&head)
                     .await
-                    .map_err(|error| Problem::internal(&*error))?;
+                    .map_err(|error| bucket_problem(&*error))?;
                 streaming = Some((started, content_type));
             }
             if let Some((streamed, _)) = streaming.as_mut() {
@@ -266,7 +266,7 @@ async fn receive_file(
                 streamed
                     .write(chunk)
                     .await
-                    .map_err(|error| Problem::internal(&*error))?;
+                    .map_err(|error| bucket_problem(&*error))?;
             }
         }
         Ok(())
@@ -283,7 +283,7 @@ async fn receive_file(
     let stored = streamed
         .finish()
         .await
-        .map_err(|error| Problem::internal(&*error))?;
+        .map_err(|error| bucket_problem(&*error))?;
     Ok(ReceivedFile {
         upload: stored,
         content_type,
