@@ -59,6 +59,15 @@ export const MIN_HEALTHY_PERCENT = 100;
 export const MAX_HEALTHY_PERCENT = 200;
 /** The fewest tasks of each API: one in each AZ. */
 export const API_MIN_TASKS = 2;
+/** The most tasks of each API. */
+export const API_MAX_TASKS = 8;
+/**
+ * Requests a second one seller may make of the write API across all its tasks. The load balancer
+ * spreads a seller's requests over the tasks and each task limits them on its own, so each task
+ * is given its share. 40 a second keeps a seller's bulk import within what one DynamoDB partition
+ * takes on the seller's index keys (1,000 write units a second; docs/CAPACITY.md, "Hot keys").
+ */
+export const SELLER_REQUESTS_PER_SEC = 40;
 
 /** The calls a queue consumer makes on its queue. */
 export const QUEUE_CONSUMER_ACTIONS = [
@@ -173,6 +182,7 @@ export class Services extends Construct {
       port: WRITE_API_PORT,
       environment: {
         CATALOG_WRITE_ADDR: `0.0.0.0:${WRITE_API_PORT}`,
+        CATALOG_SELLER_RATE_PER_SEC: String(Math.max(1, Math.floor(SELLER_REQUESTS_PER_SEC / API_MAX_TASKS))),
         CATALOG_WEBHOOK_ALLOW_HTTP: 'false',
         ...webhookKey,
       },
@@ -239,8 +249,8 @@ export class Services extends Construct {
     // Two at least: one in each AZ, so either API survives the loss of an AZ without a cold start.
     this.writeApi = this.service(writeApi, API_MIN_TASKS);
     this.readApi = this.service(readApi, API_MIN_TASKS);
-    this.scaleOnCpu(this.writeApi, { min: API_MIN_TASKS, max: 8 });
-    this.scaleOnCpu(this.readApi, { min: API_MIN_TASKS, max: 8 });
+    this.scaleOnCpu(this.writeApi, { min: API_MIN_TASKS, max: API_MAX_TASKS });
+    this.scaleOnCpu(this.readApi, { min: API_MIN_TASKS, max: API_MAX_TASKS });
 
     // One relay: the outbox holds every event durably, so while ECS replaces a failed relay
     // (about a minute, in the other AZ when its own is down) events wait rather than get lost;

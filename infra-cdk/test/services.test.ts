@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Match } from 'aws-cdk-lib/assertions';
+import { API_MAX_TASKS, SELLER_REQUESTS_PER_SEC } from '../lib/services';
 import {
   COMMANDS, DEVELOPMENT, environmentOf, IMAGE_TAG, logicalIdOf, POSTGRES_COMMANDS, resourcesFor, resourcesOf, synth, taskOf, WITH_CERTIFICATE,
 } from './synth';
@@ -13,6 +14,18 @@ test('every process runs the one image, from ECR, with the tag from context', ()
     assert.match(JSON.stringify(container.Image), new RegExp(`/photo-catalog:${IMAGE_TAG}"`), command);
     assert.deepEqual(container.EntryPoint, ['catalog']);
   }
+});
+
+test("a seller's requests are limited per write API task to its share of the fleet-wide rate", () => {
+  const { services } = synth();
+  const perTask = Number(JSON.parse(environmentOf(services, 'write-api')['CATALOG_SELLER_RATE_PER_SEC'] ?? '0'));
+  assert.equal(perTask, Math.floor(SELLER_REQUESTS_PER_SEC / API_MAX_TASKS));
+  const scaling = services.findResources('AWS::ApplicationAutoScaling::ScalableTarget');
+  const writeApiMax = Object.values(scaling).map((target) => target.Properties.MaxCapacity as number);
+  assert.ok(writeApiMax.length > 0);
+  // At the most tasks any API runs, the seller's whole rate stays within the fleet-wide figure.
+  assert.ok(perTask * API_MAX_TASKS <= SELLER_REQUESTS_PER_SEC);
+  assert.ok(writeApiMax.includes(API_MAX_TASKS));
 });
 
 test('every Postgres process reads the cluster secret itself (no password in the task) and requires TLS', () => {

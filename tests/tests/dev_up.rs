@@ -535,9 +535,11 @@ async fn watched(http: &reqwest::Client, setup: &Setup, photo: &str) {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        // moto runs in a session of its own: stop it too.
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("run").join("moto.process")) {
-            signal(pid.trim(), "TERM");
+        // moto runs in a session of its own (its supervisor does not): stop both.
+        for file in ["moto.process", "moto.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join("run").join(file)) {
+                signal(pid.trim(), "TERM");
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
