@@ -200,11 +200,7 @@ impl WriteApi {
 
     /// Spawns it, with buckets of its own, after `adjust` changed the default test settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut WriteApiConfig)) -> anyhow::Result<Self> {
-        stack_env("AWS_ENDPOINT_URL")?;
-        // Buckets of its own, so that no test depends on what `./dev up` bootstrapped.
-        let resources = Resources::standard()?.prefixed(&resource_prefix());
-        catalog_local_stack::buckets(&catalog_runtime::aws::sdk().await, &resources).await?;
-        Self::spawn_on(&resources, adjust).await
+        Self::spawn_on_database(fresh_database().await?, adjust).await
     }
 
     /// Spawns it on the buckets of `resources`, which exist.
@@ -212,7 +208,28 @@ impl WriteApi {
         resources: &Resources,
         adjust: impl FnOnce(&mut WriteApiConfig),
     ) -> anyhow::Result<Self> {
-        let database_url = fresh_database().await?;
+        Self::spawn_at(resources, fresh_database().await?, adjust).await
+    }
+
+    /// Spawns it with buckets of its own on the database at `database_url` (a server of the
+    /// test's own, or a database prepared beforehand), which it migrates.
+    pub async fn spawn_on_database(
+        database_url: String,
+        adjust: impl FnOnce(&mut WriteApiConfig),
+    ) -> anyhow::Result<Self> {
+        stack_env("AWS_ENDPOINT_URL")?;
+        // Buckets of its own, so that no test depends on what `./dev up` bootstrapped.
+        let resources = Resources::standard()?.prefixed(&resource_prefix());
+        catalog_local_stack::buckets(&catalog_runtime::aws::sdk().await, &resources).await?;
+        Self::spawn_at(&resources, database_url, adjust).await
+    }
+
+    /// Spawns it on the buckets of `resources` and the database at `database_url`.
+    pub async fn spawn_at(
+        resources: &Resources,
+        database_url: String,
+        adjust: impl FnOnce(&mut WriteApiConfig),
+    ) -> anyhow::Result<Self> {
         let secret = SecretString::from(format!("test-secret-{}", Uuid::new_v4()));
         let mut config = WriteApiConfig {
             listen: "127.0.0.1:0".into(),

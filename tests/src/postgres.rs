@@ -53,6 +53,13 @@ impl PrivatePostgres {
         self.start_server()
     }
 
+    /// Stops it as an operator's restart or a failover would (`fast`: every session is ended,
+    /// a checkpoint taken), then starts it again.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        self.pg_ctl(&["-m", "fast", "stop"])?;
+        self.start_server()
+    }
+
     fn start_server(&self) -> anyhow::Result<()> {
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",

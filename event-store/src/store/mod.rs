@@ -101,10 +101,25 @@ pub async fn connect_with(
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // Each pooled connection is checked as it is taken (in the one round trip sqlx's own
+        // check costs): one that is dead, or whose server no longer takes writes, is closed and
+        // another made. After a failover, connections to the old writer, or made to its
+        // address before the name moved, fail every write with SQLSTATE 25006; without this
+        // they would stay in the pool until they aged out.
+        .test_before_acquire(false)
+        .before_acquire(|connection, _| Box::pin(writable(connection)))
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
     Ok(pool)
+}
+
+/// Whether the server of `connection` answers and takes writes now.
+async fn writable(connection: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    let read_only: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+        .fetch_one(connection)
+        .await?;
+    Ok(read_only == "off")
 }
 
 /// Why a command did not take effect.
@@ -155,7 +170,8 @@ pub trait Answerer: Sync {
 
 /// Whether `error` (or an error under it) says the database cannot be reached right now: a
 /// connection refused or dropped, no connection in time, the server shutting down or not yet
-/// accepting connections.
+/// accepting connections, or a server that takes no writes (SQLSTATE 25006: the writer failed
+/// over, and the connection reached the old one; it is closed before its next use).
 pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(error) = next {
@@ -166,9 +182,9 @@ pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(error) => error
-                    .code()
-                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "25006"
+                }),
                 _ => false,
             };
         }
