@@ -15,6 +15,9 @@
 //! - `rebuild`: the blue/green rebuild into a new layout's table: seconds, DynamoDB calls and
 //!   the comparison with the previous table.
 //! - `long-history`: one more PATCH, and a history page, of a photo with 10,000 updates.
+//! - `store`: the event store with 10,000,000 events (a generated history, kept between runs):
+//!   appends beside the same on an empty store, the plans of the statements that must stay on
+//!   index scans, and the tables' sizes per million events and photos.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
 //! - `write --telemetry`: the write API process with metrics and traces off, then on; and
@@ -26,7 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use catalog_event_store::store;
 use catalog_tests::{WriteApi, fresh_database};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -118,6 +120,21 @@ enum Bench {
         #[arg(long, default_value_t = 400)]
         pages: usize,
     },
+    /// The event store at scale: appends, plans and sizes with this many events stored.
+    Store {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: usize,
+        /// Appends measured of each kind (creations, and edits of stored photos).
+        #[arg(long, default_value_t = 4000)]
+        appends: usize,
+        /// Requests at once (each write API holds as many connections to the shared server).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The relay's settings (its round is explained, and it publishes what the bench
+        /// appended).
+        #[command(flatten)]
+        relay: catalog_relay::RelayConfig,
+    },
     /// `catalog backfill` of photos rendered before AVIF, against rendering them anew.
     Backfill {
         #[arg(long, default_value_t = 20)]
@@ -145,6 +162,20 @@ async fn main() -> anyhow::Result<()> {
         Bench::Read { count, concurrency } => read::run(count, concurrency).await,
         Bench::Feed { events, pages } => feed::run(events, pages).await,
         Bench::Backfill { photos } => backfill::run(photos).await,
+        Bench::Store {
+            events,
+            appends,
+            concurrency,
+            relay,
+        } => {
+            store::run(store::Settings {
+                events,
+                appends,
+                concurrency,
+                relay,
+            })
+            .await
+        }
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
         Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
@@ -219,6 +250,7 @@ mod feed;
 mod long_history;
 mod pipeline;
 mod read;
+mod store;
 mod telemetry;
 
 /// Throughput and latency percentiles of one run.
@@ -324,7 +356,8 @@ async fn write(count: usize, concurrency: usize) -> anyhow::Result<()> {
 
     // The reference writes the same rows into the same table (our migrations: the outbox
     // columns and index included), one autocommitted INSERT each.
-    let pool = store::connect(&fresh_database().await?, concurrency as u32).await?;
+    let pool =
+        catalog_event_store::store::connect(&fresh_database().await?, concurrency as u32).await?;
     let payload = Arc::new(photo_body(0));
     let insert = drive(count, concurrency, move |_| {
         let (pool, payload) = (pool.clone(), Arc::clone(&payload));
