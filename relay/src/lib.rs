@@ -1,12 +1,19 @@
 //! The outbox relay: publishes stored events to the EventBridge bus.
 //!
 //! Each round claims up to a batch of unpublished events in commit order (`transaction_id`,
-//! then `position`) with `FOR UPDATE SKIP LOCKED`, so that relays running at once take
+//! then `position`) with `FOR UPDATE SKIP LOCKED`, so that rounds running at once take
 //! different events and none is skipped: an event that a slower transaction commits later is
 //! still unpublished and is claimed in a later round. It folds each claimed event's photo up to
 //! that event to put the state after it in the envelope, sends the envelopes with `PutEvents`
-//! (10 entries a call, under 256 KB), marks published only the entries EventBridge accepted, and
-//! commits. The rest stay unpublished and are sent again after a backoff.
+//! (10 entries a call, under 256 KB, the calls side by side in lanes that keep each photo's
+//! order: `lanes`), marks published only the entries EventBridge accepted, and commits. The rest
+//! stay unpublished and are sent again after a backoff.
+//!
+//! Most of a round is waiting: on the database (claim, fold, commit) and on the bus. So the
+//! relay keeps several rounds in flight (`CATALOG_RELAY_IN_FLIGHT`), each its own transaction
+//! and batch; a round claims no event of a photo another round holds (`held`), so a photo's
+//! events go out one round at a time, in commit order. Two relays would also lose nothing, but
+//! would not keep a photo's order between them; one relay with rounds in flight does.
 //!
 //! Delivery is at least once: a relay that stops between `PutEvents` and its commit sends
 //! those events again. Every consumer is idempotent by the photo's version.
@@ -25,6 +32,8 @@
 //! the outbox is (`catalog_outbox_oldest_unpublished_seconds`) is measured by the write API,
 //! not here: a relay that is down cannot report that it stalled.
 
+mod held;
+mod lanes;
 pub mod quarantine;
 pub mod republish;
 
@@ -38,15 +47,15 @@ use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
 use catalog_runtime::backoff::Backoff;
 use futures_util::future::join_all;
+use held::Held;
+use lanes::{Answer, BYTES_PER_CALL, ENTRIES_PER_CALL};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// The channel the append trigger notifies.
 const CHANNEL: &str = "catalog_events";
-/// Entries per `PutEvents` call, and the most bytes a call may carry (EventBridge's limits).
-const ENTRIES_PER_CALL: usize = 10;
-const BYTES_PER_CALL: usize = 256 * 1024;
 /// Entry error codes of `PutEvents` that sending again cannot change (the others, such as
 /// throttling or an internal failure, are retried).
 const NEVER_ACCEPTED: [&str; 2] = ["MalformedDetail", "InvalidArgument"];
@@ -61,6 +70,14 @@ pub struct RelayConfig {
         default_value_t = 100
     )]
     pub batch: i64,
+    /// Rounds in flight at once, each its own batch, sending its calls side by side; a photo is
+    /// in one round at a time.
+    #[arg(
+        long = "relay-in-flight",
+        env = "CATALOG_RELAY_IN_FLIGHT",
+        default_value_t = 8
+    )]
+    pub in_flight: usize,
     /// Poll this often (seconds) when no notification comes.
     #[arg(
         long = "relay-idle-poll-secs",
@@ -107,6 +124,7 @@ pub struct Relay {
     bus_name: String,
     source: String,
     config: RelayConfig,
+    held: Held,
 }
 
 /// A claimed event, ready to send.
@@ -128,10 +146,14 @@ impl Relay {
             bus_name: resources.bus.clone(),
             source: resources.event_source.clone(),
             config,
+            held: Held::default(),
         }
     }
 
-    /// Publishes until `shutdown` is cancelled.
+    /// Publishes until `shutdown` is cancelled, with up to `in_flight` rounds at once. Each
+    /// notification of the append trigger wakes one idle round, and a round that claimed a full
+    /// batch wakes another: a backlog brings them all in, a trickle of appends one or two,
+    /// rather than every round claiming for every append.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
@@ -139,20 +161,58 @@ impl Relay {
         // The counters an alert takes the increase of exist from the start, at 0.
         metrics::counter!("catalog_events_quarantined_total").increment(0);
         metrics::counter!("catalog_relay_publish_failures_total").increment(0);
+        let appended = Notify::new();
+        let rounds = (0..self.config.in_flight.max(1)).map(|_| self.rounds(&appended, &shutdown));
+        let listen = async {
+            while !shutdown.is_cancelled() {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    received = listener.recv() => {
+                        // A listener that lost its connection reconnects at its next call;
+                        // until it can, the rounds poll.
+                        if received.is_err() {
+                            tokio::select! {
+                                () = shutdown.cancelled() => {}
+                                () = tokio::time::sleep(idle) => {}
+                            }
+                        }
+                        appended.notify_one();
+                    }
+                }
+            }
+        };
+        tokio::join!(join_all(rounds), listen);
+        Ok(())
+    }
+
+    /// One of the rounds in flight, again and again until `shutdown`: after a failure it backs
+    /// off; with nothing left it sleeps until it is woken or the idle poll is due.
+    async fn rounds(&self, appended: &Notify, shutdown: &CancellationToken) {
+        let idle = Duration::from_secs(self.config.idle_poll_secs);
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             catalog_runtime::metrics::heartbeat("relay");
+            // Waiting from before the claim: a wake-up while it runs is not lost.
+            let woken = appended.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let pause = match self.round().await {
                 Ok(round) if round.claimed == 0 => {
                     failures = 0;
                     tokio::select! {
                         () = shutdown.cancelled() => {}
-                        _ = tokio::time::timeout(idle, listener.recv()) => {}
+                        _ = tokio::time::timeout(idle, woken) => {}
                     }
                     continue;
                 }
                 Ok(round) if round.settled() => {
                     failures = 0;
+                    // A full batch: more may be waiting, and an idle round joins in.
+                    if i64::try_from(round.claimed)
+                        .is_ok_and(|claimed| claimed >= self.config.batch)
+                    {
+                        appended.notify_one();
+                    }
                     continue;
                 }
                 Ok(round) => {
@@ -178,21 +238,30 @@ impl Relay {
                 () = tokio::time::sleep(pause) => {}
             }
         }
-        Ok(())
     }
 
-    /// Claims, sends and marks one batch.
+    /// Claims, sends and marks one batch, of photos no other round of this relay holds.
     pub async fn round(&self) -> anyhow::Result<Round> {
+        // Made before the transaction, so dropped after it: the photos are let go once it is
+        // over, committed or not.
+        let mut holding = self.held.holding();
         let mut transaction = self.pool.begin().await?;
-        let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT position, aggregate_id, sequence FROM events \
-             WHERE published_at IS NULL AND quarantined_at IS NULL \
-             ORDER BY transaction_id, position \
-             LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(self.config.batch)
-        .fetch_all(&mut *transaction)
-        .await?;
+        let claimed: Vec<(i64, String, i64)> = {
+            let _turn = self.held.turn().await;
+            let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
+                "SELECT position, aggregate_id, sequence FROM events \
+                 WHERE published_at IS NULL AND quarantined_at IS NULL \
+                   AND aggregate_id <> ALL($2) \
+                 ORDER BY transaction_id, position \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(self.config.batch)
+            .bind(self.held.photos())
+            .fetch_all(&mut *transaction)
+            .await?;
+            holding.hold(claimed.iter().map(|(_, photo, _)| photo.clone()));
+            claimed
+        };
         if claimed.is_empty() {
             transaction.commit().await?;
             return Ok(Round::default());
@@ -288,96 +357,101 @@ impl Relay {
         Ok(outgoing)
     }
 
-    /// Sends the envelopes: what EventBridge accepted, and what it never will.
+    /// Sends the envelopes, several calls in flight ([`lanes`]): what EventBridge accepted, and
+    /// what it never will. An entry that cannot be sent at all (it does not serialize, or is
+    /// over a call's limit alone) is never accepted either.
     async fn send(&self, outgoing: &[Outgoing]) -> Sent {
         let mut sent = Sent::default();
-        let calls = self.calls(outgoing, &mut sent.poison);
-        let answers = join_all(calls.into_iter().map(|call| async move {
-            let (outs, entries): (Vec<&Outgoing>, Vec<_>) = call.into_iter().unzip();
-            let answer = self
-                .bus
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            let mut sent = Sent::default();
-            match answer {
-                Ok(answer) => {
-                    for (out, result) in outs.into_iter().zip(answer.entries.unwrap_or_default()) {
-                        match result.error_code.as_deref() {
-                            None => sent.published.push(out.position),
-                            Some(code) if NEVER_ACCEPTED.contains(&code) => {
-                                let reason = format!(
-                                    "EventBridge refused it: {code}: {}",
-                                    result.error_message.unwrap_or_default()
-                                );
-                                sent.poison.push(out.poison(reason));
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                }
+        let mut ready = Vec::with_capacity(outgoing.len());
+        let mut shape = Vec::with_capacity(outgoing.len());
+        for out in outgoing {
+            match entry(&self.bus_name, &self.source, &out.envelope) {
                 Err(error) => {
-                    tracing::warn!(%error, entries = outs.len(), "PutEvents failed");
+                    sent.poison
+                        .push(out.poison(format!("its envelope does not serialize: {error}")));
+                }
+                Ok((_, size)) if size > BYTES_PER_CALL => {
+                    sent.poison.push(out.poison(format!(
+                        "its envelope has {size} bytes, over EventBridge's {BYTES_PER_CALL}"
+                    )));
+                }
+                Ok((entry, size)) => {
+                    ready.push((out, entry));
+                    shape.push((out.envelope.aggregate_id.to_string(), size));
                 }
             }
-            sent
-        }))
-        .await;
-        for mut answer in answers {
-            sent.published.append(&mut answer.published);
-            sent.poison.append(&mut answer.poison);
+        }
+        let shape: Vec<(&str, usize)> = shape
+            .iter()
+            .map(|(photo, size)| (photo.as_str(), *size))
+            .collect();
+        let lanes = lanes::split(&shape, shape.len().div_ceil(ENTRIES_PER_CALL));
+        let ready = &ready;
+        for (index, answer) in lanes::send(lanes, |call| self.put(ready, call)).await {
+            let out = ready[index].0;
+            match answer {
+                Answer::Accepted => sent.published.push(out.position),
+                Answer::Refused(reason) => sent.poison.push(out.poison(reason)),
+                Answer::Failed => {}
+            }
         }
         sent
     }
 
-    /// Groups entries into calls of at most 10 entries and 256 KB; an entry that cannot be
-    /// sent at all (over the limit alone) goes to `poison`.
-    fn calls<'a>(
+    /// One `PutEvents` call of the entries at `call`: each entry's answer.
+    async fn put(
         &self,
-        outgoing: &'a [Outgoing],
-        poison: &mut Vec<Poison>,
-    ) -> Vec<Vec<(&'a Outgoing, PutEventsRequestEntry)>> {
-        let mut calls: Vec<Vec<(&Outgoing, PutEventsRequestEntry)>> = Vec::new();
-        let mut bytes = 0;
-        for out in outgoing {
-            let detail = match serde_json::to_string(&out.envelope) {
-                Ok(detail) => detail,
-                Err(error) => {
-                    poison.push(out.poison(format!("its envelope does not serialize: {error}")));
-                    continue;
-                }
-            };
-            let size = detail.len() + out.envelope.event_type.len() + self.source.len();
-            if size > BYTES_PER_CALL {
-                poison.push(out.poison(format!(
-                    "its envelope has {size} bytes, over EventBridge's {BYTES_PER_CALL}"
-                )));
-                continue;
-            }
-            let entry = PutEventsRequestEntry::builder()
-                .event_bus_name(&self.bus_name)
-                .source(&self.source)
-                .detail_type(&out.envelope.event_type)
-                .detail(detail)
-                .time(AwsDateTime::from_millis(
-                    out.envelope.occurred_at.timestamp_millis(),
-                ))
-                .build();
-            let full = calls
-                .last()
-                .is_none_or(|call| call.len() == ENTRIES_PER_CALL || bytes + size > BYTES_PER_CALL);
-            if full {
-                calls.push(Vec::new());
-                bytes = 0;
-            }
-            bytes += size;
-            if let Some(call) = calls.last_mut() {
-                call.push((out, entry));
+        ready: &[(&Outgoing, PutEventsRequestEntry)],
+        call: lanes::Call,
+    ) -> Vec<Answer> {
+        let entries = call.iter().map(|&index| ready[index].1.clone()).collect();
+        match self
+            .bus
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(answer) => answer
+                .entries
+                .unwrap_or_default()
+                .into_iter()
+                .map(|result| match result.error_code.as_deref() {
+                    None => Answer::Accepted,
+                    Some(code) if NEVER_ACCEPTED.contains(&code) => Answer::Refused(format!(
+                        "EventBridge refused it: {code}: {}",
+                        result.error_message.unwrap_or_default()
+                    )),
+                    Some(_) => Answer::Failed,
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, entries = call.len(), "PutEvents failed");
+                vec![Answer::Failed; call.len()]
             }
         }
-        calls
     }
+}
+
+/// The `PutEvents` entry of `envelope` on `bus`, and its size as EventBridge counts it against
+/// a call's 256 KB (detail, detail type and source).
+pub fn entry(
+    bus: &str,
+    source: &str,
+    envelope: &EventEnvelope,
+) -> Result<(PutEventsRequestEntry, usize), serde_json::Error> {
+    let detail = serde_json::to_string(envelope)?;
+    let size = detail.len() + envelope.event_type.len() + source.len();
+    let entry = PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(source)
+        .detail_type(&envelope.event_type)
+        .detail(detail)
+        .time(AwsDateTime::from_millis(
+            envelope.occurred_at.timestamp_millis(),
+        ))
+        .build();
+    Ok((entry, size))
 }
 
 /// Logs and counts each published event, in its photo's trace.

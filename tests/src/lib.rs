@@ -6,9 +6,11 @@
 //! the real SDK. [`pipeline`] adds the rest of the service: the read API, relay and projector
 //! on AWS resources of the test's own; [`postgres`] a PostgreSQL cluster a test may crash;
 //! [`soak`] all of it under SIGKILLs and database crashes; [`otlp`] a stand-in for the
-//! OpenTelemetry collector that the parts export their traces to.
+//! OpenTelemetry collector that the parts export their traces to; [`latency`] a proxy that
+//! gives the local stack's calls the time AWS's take.
 
 pub mod hostile;
+pub mod latency;
 pub mod otlp;
 pub mod pipeline;
 pub mod postgres;

@@ -495,6 +495,7 @@ impl Drop for Pipeline {
 pub fn relay_config() -> RelayConfig {
     RelayConfig {
         batch: 10,
+        in_flight: 2,
         idle_poll_secs: 1,
     }
 }

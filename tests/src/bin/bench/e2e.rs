@@ -30,6 +30,27 @@ pub struct Target {
     pub jwt_secret: String,
 }
 
+/// Where the running stack is, as `./dev up` says it (its environment).
+#[derive(clap::Args)]
+pub struct Stack {
+    #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
+    write_addr: String,
+    #[arg(long, env = "CATALOG_READ_ADDR", default_value = "127.0.0.1:8081")]
+    read_addr: String,
+    #[arg(long, env = "CATALOG_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: String,
+}
+
+impl From<Stack> for Target {
+    fn from(stack: Stack) -> Self {
+        Self {
+            write_url: format!("http://{}", stack.write_addr),
+            read_url: format!("http://{}", stack.read_addr),
+            jwt_secret: stack.jwt_secret,
+        }
+    }
+}
+
 /// How often a photo's status is asked for.
 const POLL: Duration = Duration::from_millis(10);
 /// Fargate's price per vCPU-hour (us-east-1, x86), for the cost estimate.

@@ -18,8 +18,12 @@
 //! - `store`: the event store with 10,000,000 events (a generated history, kept between runs):
 //!   appends beside the same on an empty store, the plans of the statements that must stay on
 //!   index scans, and the tables' sizes per million events and photos.
+//! - `relay`: the outbox relay draining 20,000 events to the bus, next to raw `PutEvents` of
+//!   the same entries through the same client; then both with 20 ms added to every call.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
+//! - `local-soak`: photos through the running `./dev up`: every process's resident memory and
+//!   the state's disk as the catalog grows.
 //! - `write --telemetry`: the write API process with metrics and traces off, then on; and
 //!   `otlp-sink ADDR`, the stand-in collector `./dev bench e2e DIR --telemetry` exports to.
 //!
@@ -69,12 +73,24 @@ enum Bench {
         /// The files are ones the processor must refuse: time each until it is failed.
         #[arg(long)]
         expect_failed: bool,
-        #[arg(long, env = "CATALOG_WRITE_ADDR", default_value = "127.0.0.1:8080")]
-        write_addr: String,
-        #[arg(long, env = "CATALOG_READ_ADDR", default_value = "127.0.0.1:8081")]
-        read_addr: String,
-        #[arg(long, env = "CATALOG_JWT_SECRET", hide_env_values = true)]
-        jwt_secret: String,
+        #[command(flatten)]
+        stack: e2e::Stack,
+    },
+    /// Photos through the running `./dev up`, sampling every process's resident memory and the
+    /// state's disk after every step.
+    LocalSoak {
+        #[arg(long, default_value_t = 10_000)]
+        photos: usize,
+        #[arg(long, default_value_t = 1_000)]
+        step: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long, env = "CATALOG_RUN_DIR")]
+        run_dir: std::path::PathBuf,
+        #[arg(long, env = "CATALOG_STATE_DIR")]
+        state_dir: std::path::PathBuf,
+        #[command(flatten)]
+        stack: e2e::Stack,
     },
     /// One more PATCH, and a history page, of a photo with thousands of updates.
     LongHistory {
@@ -140,6 +156,26 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         photos: usize,
     },
+    /// The outbox relay draining a backlog to the bus, against raw `PutEvents`; then both with
+    /// a latency added to every call.
+    Relay {
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        #[arg(long, default_value_t = 2_000)]
+        photos: usize,
+        /// Added to every call in the second run (milliseconds).
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Calls the raw reference keeps in flight.
+        #[arg(long, default_value_t = 32)]
+        raw_in_flight: usize,
+        /// Relays running at once.
+        #[arg(long, default_value_t = 1)]
+        relays: usize,
+        /// The relay's own settings, with its defaults.
+        #[command(flatten)]
+        relay: catalog_relay::RelayConfig,
+    },
 }
 
 #[tokio::main]
@@ -176,6 +212,24 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Bench::Relay {
+            events,
+            photos,
+            latency_ms,
+            raw_in_flight,
+            relays,
+            relay,
+        } => {
+            relay::run(relay::Settings {
+                events,
+                photos,
+                latency: Duration::from_millis(latency_ms),
+                raw_in_flight,
+                relays,
+                relay,
+            })
+            .await
+        }
         Bench::Project { photos } => pipeline::project(photos).await,
         Bench::Resync { photos } => pipeline::resync(photos).await,
         Bench::Rebuild { photos } => pipeline::rebuild(photos).await,
@@ -190,16 +244,25 @@ async fn main() -> anyhow::Result<()> {
             photos,
             concurrency,
             expect_failed,
-            write_addr,
-            read_addr,
-            jwt_secret,
+            stack,
+        } => e2e::run(&folder, photos, concurrency, expect_failed, stack.into()).await,
+        Bench::LocalSoak {
+            photos,
+            step,
+            concurrency,
+            run_dir,
+            state_dir,
+            stack,
         } => {
-            let target = e2e::Target {
-                write_url: format!("http://{write_addr}"),
-                read_url: format!("http://{read_addr}"),
-                jwt_secret,
-            };
-            e2e::run(&folder, photos, concurrency, expect_failed, target).await
+            local_soak::run(
+                photos,
+                step,
+                concurrency,
+                &run_dir,
+                &state_dir,
+                stack.into(),
+            )
+            .await
         }
     }
 }
@@ -247,9 +310,11 @@ async fn hostile_uploads(write_addr: &str, jwt_secret: &str) -> anyhow::Result<(
 mod backfill;
 mod e2e;
 mod feed;
+mod local_soak;
 mod long_history;
 mod pipeline;
 mod read;
+mod relay;
 mod store;
 mod telemetry;
 
