@@ -11,9 +11,11 @@
 //!
 //! Most of a round is waiting: on the database (claim, fold, commit) and on the bus. So the
 //! relay keeps several rounds in flight (`CATALOG_RELAY_IN_FLIGHT`), each its own transaction
-//! and batch; a round claims no event of a photo another round holds (`held`), so a photo's
-//! events go out one round at a time, in commit order. Two relays would also lose nothing, but
-//! would not keep a photo's order between them; one relay with rounds in flight does.
+//! and batch. A round takes a transaction-long advisory lock on each photo it claims events of,
+//! and passes over the events of a photo another round has locked; the claim follows commit
+//! order, so a round holds a photo's earliest unpublished events, and the photo's later ones
+//! wait until it is over. A photo's events thus go out one round at a time, in commit order,
+//! whether the rounds are one relay's or several relays'.
 //!
 //! Delivery is at least once: a relay that stops between `PutEvents` and its commit sends
 //! those events again. Every consumer is idempotent by the photo's version.
@@ -32,12 +34,12 @@
 //! the outbox is (`catalog_outbox_oldest_unpublished_seconds`) is measured by the write API,
 //! not here: a relay that is down cannot report that it stalled.
 
-mod held;
 mod lanes;
 pub mod quarantine;
 pub mod republish;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::primitives::DateTime as AwsDateTime;
@@ -46,16 +48,19 @@ use catalog_event_store::store::read;
 use catalog_events::EventEnvelope;
 use catalog_events::resources::Resources;
 use catalog_runtime::backoff::Backoff;
-use futures_util::future::join_all;
-use held::Held;
 use lanes::{Answer, BYTES_PER_CALL, ENTRIES_PER_CALL};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The channel the append trigger notifies.
 const CHANNEL: &str = "catalog_events";
+/// The first key of the advisory locks a round takes on its photos (the second is the photo's
+/// `hashtext`): the two-key locks are apart from the one-key locks others take (sqlx's
+/// migrations), and this key keeps them apart from any other two-key use.
+const PHOTO_LOCKS: i32 = 0x7265_6c79;
 /// Entry error codes of `PutEvents` that sending again cannot change (the others, such as
 /// throttling or an internal failure, are retried).
 const NEVER_ACCEPTED: [&str; 2] = ["MalformedDetail", "InvalidArgument"];
@@ -124,7 +129,6 @@ pub struct Relay {
     bus_name: String,
     source: String,
     config: RelayConfig,
-    held: Held,
 }
 
 /// A claimed event, ready to send.
@@ -146,42 +150,53 @@ impl Relay {
             bus_name: resources.bus.clone(),
             source: resources.event_source.clone(),
             config,
-            held: Held::default(),
         }
     }
 
-    /// Publishes until `shutdown` is cancelled, with up to `in_flight` rounds at once. Each
-    /// notification of the append trigger wakes one idle round, and a round that claimed a full
-    /// batch wakes another: a backlog brings them all in, a trickle of appends one or two,
-    /// rather than every round claiming for every append.
-    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// Publishes until `shutdown` is cancelled, with up to `in_flight` rounds at once, each a
+    /// task of its own (their folding and encoding run on every core). Each notification of
+    /// the append trigger wakes one idle round, and a round that claimed a full batch wakes
+    /// another: a backlog brings them all in, a trickle of appends one or two, rather than
+    /// every round claiming for every append.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         let idle = Duration::from_secs(self.config.idle_poll_secs);
         // The counters an alert takes the increase of exist from the start, at 0.
         metrics::counter!("catalog_events_quarantined_total").increment(0);
         metrics::counter!("catalog_relay_publish_failures_total").increment(0);
-        let appended = Notify::new();
-        let rounds = (0..self.config.in_flight.max(1)).map(|_| self.rounds(&appended, &shutdown));
-        let listen = async {
-            while !shutdown.is_cancelled() {
-                tokio::select! {
-                    () = shutdown.cancelled() => {}
-                    received = listener.recv() => {
-                        // A listener that lost its connection reconnects at its next call;
-                        // until it can, the rounds poll.
-                        if received.is_err() {
-                            tokio::select! {
-                                () = shutdown.cancelled() => {}
-                                () = tokio::time::sleep(idle) => {}
-                            }
+        let relay = Arc::new(self);
+        let appended = Arc::new(Notify::new());
+        let mut rounds = JoinSet::new();
+        for _ in 0..relay.config.in_flight.max(1) {
+            let (relay, appended) = (Arc::clone(&relay), Arc::clone(&appended));
+            let shutdown = shutdown.clone();
+            rounds.spawn(async move { relay.rounds(&appended, &shutdown).await });
+        }
+        while !shutdown.is_cancelled() {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                // A round ends before the shutdown only by panicking.
+                ended = rounds.join_next() => {
+                    ended.transpose()?;
+                    anyhow::bail!("a round of the relay ended");
+                }
+                received = listener.recv() => {
+                    // A listener that lost its connection reconnects at its next call; until
+                    // it can, the rounds poll.
+                    if received.is_err() {
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(idle) => {}
                         }
-                        appended.notify_one();
                     }
+                    appended.notify_one();
                 }
             }
-        };
-        tokio::join!(join_all(rounds), listen);
+        }
+        while let Some(ended) = rounds.join_next().await {
+            ended?;
+        }
         Ok(())
     }
 
@@ -240,28 +255,23 @@ impl Relay {
         }
     }
 
-    /// Claims, sends and marks one batch, of photos no other round of this relay holds.
+    /// Claims, sends and marks one batch, of photos no other round holds.
     pub async fn round(&self) -> anyhow::Result<Round> {
-        // Made before the transaction, so dropped after it: the photos are let go once it is
-        // over, committed or not.
-        let mut holding = self.held.holding();
         let mut transaction = self.pool.begin().await?;
-        let claimed: Vec<(i64, String, i64)> = {
-            let _turn = self.held.turn().await;
-            let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
-                "SELECT position, aggregate_id, sequence FROM events \
-                 WHERE published_at IS NULL AND quarantined_at IS NULL \
-                   AND aggregate_id <> ALL($2) \
-                 ORDER BY transaction_id, position \
-                 LIMIT $1 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(self.config.batch)
-            .bind(self.held.photos())
-            .fetch_all(&mut *transaction)
-            .await?;
-            holding.hold(claimed.iter().map(|(_, photo, _)| photo.clone()));
-            claimed
-        };
+        // Each claimed event's photo is locked for the transaction too (an advisory lock), and
+        // a row whose photo another round has locked is passed over: a photo is in one round
+        // at a time, of this relay or another, from its earliest unpublished event on.
+        let claimed: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT position, aggregate_id, sequence FROM events \
+             WHERE published_at IS NULL AND quarantined_at IS NULL \
+               AND pg_try_advisory_xact_lock($2, hashtext(aggregate_id)) \
+             ORDER BY transaction_id, position \
+             LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.config.batch)
+        .bind(PHOTO_LOCKS)
+        .fetch_all(&mut *transaction)
+        .await?;
         if claimed.is_empty() {
             transaction.commit().await?;
             return Ok(Round::default());

@@ -1,5 +1,5 @@
-//! The outbox relay with several `PutEvents` calls in flight: each photo's events still reach
-//! the bus in commit order, and every one of them once.
+//! The outbox relay with several rounds and `PutEvents` calls in flight, and two relays at once:
+//! each photo's events still reach the bus in commit order, and every one of them once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
@@ -30,7 +30,7 @@ async fn a_photos_events_reach_the_bus_in_commit_order_with_calls_in_flight() {
     // 30 photos of 8 events, appended 4 of a photo at a time, photo after photo, twice: a
     // round of 40 holds 10 photos, its lanes hold several photos and some photos span two
     // calls of a lane; the other rounds in flight take the next photos, and a photo's last 4
-    // events come while its first 4 may still be in flight.
+    // events are there to be claimed while its first 4 may still be in flight.
     let photos: Vec<Uuid> = (0..30).map(|_| Uuid::now_v7()).collect();
     for block in 0..2 {
         for &photo in &photos {
@@ -54,22 +54,21 @@ async fn a_photos_events_reach_the_bus_in_commit_order_with_calls_in_flight() {
     let delay = Arc::new(|n: u64| Duration::from_millis(1 + n * 7919 % 23));
     let upstream = Upstream::Endpoint(stack_env("AWS_ENDPOINT_URL").unwrap());
     let proxy = Latency::start(upstream, delay, true).await.unwrap();
+    // Two relays of two rounds in flight each, all sending through the proxy.
+    let sdk = proxy.sdk().await;
     let config = RelayConfig {
         batch: 40,
-        in_flight: 3,
+        in_flight: 2,
         idle_poll_secs: 1,
     };
-    let relay = Relay::new(
-        store.pool().clone(),
-        &proxy.sdk().await,
-        &stack.resources,
-        config,
-    );
     let stop = CancellationToken::new();
-    let running = tokio::spawn({
-        let stop = stop.clone();
-        async move { relay.run(stop).await }
-    });
+    let running: Vec<_> = (0..2)
+        .map(|_| {
+            let relay = Relay::new(store.pool().clone(), &sdk, &stack.resources, config.clone());
+            let stop = stop.clone();
+            tokio::spawn(async move { relay.run(stop).await })
+        })
+        .collect();
     eventually(Duration::from_secs(60), || async {
         let published: i64 =
             sqlx::query_scalar("SELECT count(*) FROM events WHERE published_at IS NOT NULL")
@@ -80,7 +79,9 @@ async fn a_photos_events_reach_the_bus_in_commit_order_with_calls_in_flight() {
     .await
     .unwrap();
     stop.cancel();
-    running.await.unwrap().unwrap();
+    for relay in running {
+        relay.await.unwrap().unwrap();
+    }
 
     // Each call the bus received, with each of its entries' photo and sequence.
     let mut calls: Vec<_> = proxy
