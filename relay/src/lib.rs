@@ -179,7 +179,7 @@ impl Relay {
                 // A round ends before the shutdown only by panicking.
                 ended = rounds.join_next() => {
                     ended.transpose()?;
-                    anyhow::bail!("a round of the relay ended");
+                    anyhow::ensure!(shutdown.is_cancelled(), "a round of the relay ended");
                 }
                 received = listener.recv() => {
                     // A listener that lost its connection reconnects at its next call; until
