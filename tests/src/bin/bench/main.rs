@@ -19,7 +19,8 @@
 //!   appends beside the same on an empty store, the plans of the statements that must stay on
 //!   index scans, and the tables' sizes per million events and photos.
 //! - `relay`: the outbox relay draining 20,000 events to the bus, next to raw `PutEvents` of
-//!   the same entries through the same client; then both with 20 ms added to every call.
+//!   the same entries through the same client; then both with 20 ms added to every call, in
+//!   front of moto and with the bus's acceptance alone.
 //! - `e2e DIR`: real photos through the running local stack: upload-complete to ready,
 //!   photos per hour, CPU-seconds per photo.
 //! - `local-soak`: photos through the running `./dev up`: every process's resident memory and
@@ -157,18 +158,19 @@ enum Bench {
         photos: usize,
     },
     /// The outbox relay draining a backlog to the bus, against raw `PutEvents`; then both with
-    /// a latency added to every call.
+    /// a latency added to every call, in front of moto and with the bus's acceptance alone.
     Relay {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
         #[arg(long, default_value_t = 2_000)]
         photos: usize,
-        /// Added to every call in the second run (milliseconds).
+        /// Added to every call after the first run (milliseconds).
         #[arg(long, default_value_t = 20)]
         latency_ms: u64,
-        /// Calls the raw reference keeps in flight.
-        #[arg(long, default_value_t = 32)]
-        raw_in_flight: usize,
+        /// Calls the raw reference keeps in flight (by default as many as the relays may have:
+        /// relays x rounds x the calls of a batch).
+        #[arg(long)]
+        raw_in_flight: Option<usize>,
         /// Relays running at once.
         #[arg(long, default_value_t = 1)]
         relays: usize,

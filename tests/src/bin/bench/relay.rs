@@ -1,6 +1,8 @@
 //! `bench relay`: the outbox relay draining a backlog of events to the bus, beside raw
-//! `PutEvents` of the same entries through the same SDK client, 10 entries a call and several
-//! calls in flight, as a client that only has to put them on the bus would; then both again
+//! `PutEvents` of the same entries through the same SDK client, 10 entries a call and as many
+//! calls in flight as the relay may have, as a client that only has to put them on the bus
+//! would; and the relay one round at a time, as it was before it kept rounds in flight. Then
+//! all again
 //! with a latency added to every call (a proxy in front of moto, `catalog_tests::latency`):
 //! EventBridge answers in tens of milliseconds, moto on loopback in about one, and what a
 //! client keeps in flight only shows against the first. Last, with the proxy accepting the calls
@@ -36,9 +38,9 @@ pub struct Settings {
     pub events: usize,
     pub photos: usize,
     pub latency: Duration,
-    /// Calls the raw reference keeps in flight.
-    pub raw_in_flight: usize,
-    /// Relays running at once, each with `relay`'s settings (they share no photos' order).
+    /// Calls the raw reference keeps in flight, if not as many as the relays may have.
+    pub raw_in_flight: Option<usize>,
+    /// Relays running at once, each with `relay`'s settings.
     pub relays: usize,
     pub relay: RelayConfig,
 }
@@ -52,6 +54,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         relays,
         relay,
     } = settings;
+    // An expert client of the bus keeps as many calls in flight as the bus takes: here, as
+    // many as the relays may have at once.
+    let batch = usize::try_from(relay.batch)?;
+    let raw_in_flight =
+        raw_in_flight.unwrap_or(relays.max(1) * relay.in_flight.max(1) * batch.div_ceil(10));
     let started = Instant::now();
     let store = stored(events, photos).await?;
     let envelopes = envelopes(store.pool()).await?;
